@@ -1,0 +1,1 @@
+"""dockwright: compile a project's environments, written in YAML, into reviewable Dockerfiles."""

@@ -1,0 +1,5 @@
+"""`python -m compiler` runs the dockwright command line."""
+
+from .cli import run
+
+run()

@@ -1,0 +1,167 @@
+"""The dockwright command line: parse arguments, call pipeline/emit, map errors to exit codes."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Any, Callable, TypeVar
+
+import click
+
+from . import emit, graph
+from .errors import ConfigError, Diagnostic, DockwrightError
+from .pipeline import Compiled, compile_project, locate
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_INVALID, EXIT_USAGE, EXIT_BUILD, EXIT_INTERRUPT = 1, 2, 3, 130
+
+
+def _color(stream: Any) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def _print_diagnostics(items: list[Diagnostic]) -> None:
+    color = _color(sys.stderr)
+    for d in items:
+        click.echo(d.format(color=color), err=True)
+
+
+def _file_option(func: F) -> F:
+    return click.option("-f", "--file", "file", metavar="FILE", default=None,
+                        help="The project file (default: ./dockwright.yaml).")(func)
+
+
+def _handled(func: F) -> F:
+    """One place that turns errors into messages and exit codes; never a traceback for a user mistake."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            _print_diagnostics([*exc.diagnostics, *exc.warnings])
+            n = len(exc.diagnostics)
+            click.echo(f"{n} error{'s' if n != 1 else ''}; nothing was written", err=True)
+            sys.exit(EXIT_INVALID)
+        except DockwrightError as exc:
+            message = str(exc)
+            click.echo(message if message.startswith("error:") else f"error: {message}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPT)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _compile(ctx: click.Context, file: str | None) -> Compiled:
+    chosen = file or ctx.obj.get("file")
+    compiled = compile_project(locate(chosen))
+    _print_diagnostics(compiled.warnings)
+    return compiled
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@_file_option
+@click.version_option(package_name="dockwright", prog_name="dockwright")
+@click.pass_context
+def main(ctx: click.Context, file: str | None) -> None:
+    """Compile the environments in dockwright.yaml into reviewable Dockerfiles."""
+    ctx.ensure_object(dict)
+    ctx.obj["file"] = file
+
+
+@main.command()
+@_file_option
+@click.pass_context
+@_handled
+def validate(ctx: click.Context, file: str | None) -> None:
+    """Load and check the project; report every problem at once."""
+    compiled = _compile(ctx, file)
+    p = compiled.project
+    n_img = sum(1 for i in compiled.plan.images.values() if i.generated)
+    click.echo(f"{compiled.source.rel(compiled.source.main)}: ok: {len(p.environments)} environments, "
+               f"{len(p.pipelines)} pipelines, {n_img} images")
+
+
+@main.command(name="compile")
+@_file_option
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the output on disk is stale.")
+@click.pass_context
+@_handled
+def compile_(ctx: click.Context, file: str | None, check: bool) -> None:
+    """Write the Dockerfiles, requirements and manifest.json (only files whose bytes change)."""
+    compiled = _compile(ctx, file)
+    out = compiled.out_dir
+    plan = emit.changes(out, compiled.files)
+    label = compiled.project.output
+    if check:
+        stale = [c for c in plan if c.status != "unchanged"]
+        if stale:
+            for c in stale:
+                verb = {"created": "missing", "updated": "stale", "removed": "obsolete"}[c.status]
+                click.echo(f"{verb}: {label}/{c.path}", err=True)
+            click.echo(f"{label}/ is out of date ({emit.summary(plan, check=True)}); run 'dockwright compile'",
+                       err=True)
+            sys.exit(EXIT_INVALID)
+        click.echo(f"{label}/ is up to date ({len(plan)} files)")
+        return
+    emit.write(out, plan)
+    click.echo(f"{label}/: {emit.summary(plan)}")
+
+
+@main.command()
+@_file_option
+@click.option("--exit-code", is_flag=True, help="Exit 1 when there are differences.")
+@click.pass_context
+@_handled
+def diff(ctx: click.Context, file: str | None, exit_code: bool) -> None:
+    """Show a unified diff between what compile would write and what is on disk."""
+    compiled = _compile(ctx, file)
+    plan = emit.changes(compiled.out_dir, compiled.files)
+    text = emit.unified_diff(plan, compiled.project.output)
+    if text:
+        click.echo(text, nl=False)
+    if exit_code and text:
+        sys.exit(EXIT_INVALID)
+
+
+@main.command(name="graph")
+@_file_option
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "json"]), default="mermaid",
+              show_default=True, help="Output format.")
+@click.pass_context
+@_handled
+def graph_(ctx: click.Context, file: str | None, fmt: str) -> None:
+    """Print the pipeline step DAGs and the image DAG."""
+    compiled = _compile(ctx, file)
+    render = {"mermaid": graph.to_mermaid, "dot": graph.to_dot, "json": graph.to_json}[fmt]
+    click.echo(render(compiled.manifest), nl=False)
+
+
+@main.command()
+@_file_option
+@click.argument("environment")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+@_handled
+def explain(ctx: click.Context, file: str | None, environment: str, as_json: bool) -> None:
+    """Show the effective ENVIRONMENT, each value with the file:line it came from.
+
+    ENVIRONMENT is an environment name, PIPELINE.STEP for a step with settings,
+    or runner.settings / server.settings.
+    """
+    from .explain import explain as text, explain_json
+
+    compiled = _compile(ctx, file)
+    click.echo((explain_json if as_json else text)(compiled, environment), nl=False)
+
+
+def run() -> None:  # pragma: no cover - python -m compiler
+    main(prog_name="dockwright")
+
+

@@ -1,0 +1,139 @@
+"""Locations, diagnostics and the error types; each diagnostic formats itself once."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A 1-based line and column in a file, plus the text of that line."""
+
+    file: Path
+    line: int
+    col: int
+    source_line: str = field(default="", compare=False)
+
+    def display_path(self, cwd: Path | None = None) -> str:
+        base = cwd if cwd is not None else Path.cwd()
+        try:
+            rel = os.path.relpath(self.file, base)
+        except ValueError:  # another drive on Windows
+            return str(self.file)
+        return str(self.file) if rel.startswith("..") else rel
+
+    def short(self, root: Path | None = None) -> str:
+        """`file:line` with the file relative to root (for explain)."""
+        path = self.display_path(root)
+        return f"{path}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One located problem: `file:line:col: severity: message (hint)`."""
+
+    location: Location | None
+    message: str
+    hint: str | None = None
+    severity: str = "error"
+    notes: tuple[tuple[str, Location | None], ...] = ()
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        if self.location is None:
+            return ("", 0, 0, self.message)
+        loc = self.location
+        return (str(loc.file), loc.line, loc.col, self.message)
+
+    def format(self, *, cwd: Path | None = None, color: bool = False) -> str:
+        sev = self.severity
+        if color:
+            code = "31" if sev == "error" else "33"
+            sev = f"\033[1;{code}m{sev}\033[0m"
+        text = self.message if self.hint is None else f"{self.message} ({self.hint})"
+        if self.location is None:
+            return f"{sev}: {text}" + "".join(f"\n      = note: {n}" for n, _ in self.notes)
+        loc = self.location
+        head = f"{loc.display_path(cwd)}:{loc.line}:{loc.col}: {sev}: {text}"
+        out = head
+        if loc.source_line:
+            gutter = " " * 6 + "|"
+            caret = " " * loc.col + "^"
+            if color:
+                caret = f"\033[1;32m{caret}\033[0m"
+            out = f"{head}\n{loc.line:>5} | {loc.source_line}\n{gutter}{caret}"
+        for text_, at in self.notes:
+            where = f" at {at.display_path(cwd)}:{at.line}:{at.col}" if at is not None else ""
+            out += f"\n      = note: {text_}{where}"
+        return out
+
+
+class DockwrightError(Exception):
+    """Base of every error the CLI maps to an exit code."""
+
+    exit_code = 1
+
+
+class ConfigError(DockwrightError):
+    """Invalid input: one or more located diagnostics (exit 1)."""
+
+    exit_code = 1
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], warnings: Sequence[Diagnostic] = ()) -> None:
+        self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
+        self.warnings = sorted(warnings, key=Diagnostic.sort_key)
+        super().__init__(self.render())
+
+    def render(self, *, cwd: Path | None = None, color: bool = False) -> str:
+        return "\n".join(d.format(cwd=cwd, color=color) for d in self.diagnostics)
+
+
+class UsageError(DockwrightError):
+    """The command line or the environment it ran in is wrong (exit 2)."""
+
+    exit_code = 2
+
+
+class BuildError(DockwrightError):
+    """An image failed to build or a builder could not be reached (exit 3)."""
+
+    exit_code = 3
+
+
+def suggest(word: str, choices: Iterable[str]) -> str | None:
+    """`did you mean 'x'?` for the closest choice, or None."""
+    matches = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
+    return f"did you mean '{matches[0]}'?" if matches else None
+
+
+class Collector:
+    """Gathers diagnostics so that every stage reports all problems at once."""
+
+    def __init__(self) -> None:
+        self.errors: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
+
+    def error(self, location: Location | None, message: str, hint: str | None = None, *,
+              notes: tuple[tuple[str, Location | None], ...] = ()) -> None:
+        self.errors.append(Diagnostic(location, message, hint, notes=notes))
+
+    def warn(self, location: Location | None, message: str, hint: str | None = None) -> None:
+        self.warnings.append(Diagnostic(location, message, hint, severity="warning"))
+
+    def raise_if_errors(self) -> None:
+        if self.errors:
+            raise ConfigError(_unique(self.errors), _unique(self.warnings))
+
+
+def _unique(items: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[object, ...]] = set()
+    out = []
+    for d in items:
+        key = (d.sort_key(), d.hint, d.severity)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out

@@ -1,0 +1,108 @@
+"""`dockwright explain ENV`: the effective environment, each value with the file:line it came from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError, suggest
+from .model import Environment, Origin, Sourced
+from .pipeline import Compiled
+
+
+def _where(origin: Origin, root: Path) -> str:
+    place = origin.location.short(root) if origin.location is not None else "(default)"
+    chain = [v for v in origin.via if v != "default"]
+    return place + (f"  via {' → '.join(chain)}" if chain else "")
+
+
+def _rows(env: Environment) -> list[tuple[str, str, Origin | None]]:
+    rows: list[tuple[str, str, Origin | None]] = []
+
+    def one(label: str, item: Sourced[Any] | None, show: Any = None) -> None:
+        if item is not None:
+            rows.append((label, show(item.value) if show else str(item.value), item.origin))
+
+    def base(b: Any) -> str:
+        return b.image if b.image else f"dockerfile {b.dockerfile} (context {b.context})"
+
+    one("base", env.base, base)
+    one("installer", env.installer)
+    if env.installer_args.value:
+        one("installer_args", env.installer_args, lambda v: " ".join(v))
+    one("user", env.user)
+    one("workdir", env.workdir)
+    one("entrypoint", env.entrypoint, lambda v: json.dumps(list(v)))
+    one("cmd", env.cmd, lambda v: json.dumps(list(v)))
+    for title, mapping in (("apt_packages", env.apt), ("requirements", env.requirements)):
+        if mapping:
+            rows.append((title, "", None))
+            for key in sorted(mapping):
+                rows.append((f"  {mapping[key].value}", "", mapping[key].origin))
+    for title, kv in (("env", env.env), ("build_args", env.build_args), ("labels", env.labels)):
+        if kv:
+            rows.append((title, "", None))
+            for key in sorted(kv):
+                rows.append((f"  {key}", kv[key].value, kv[key].origin))
+    for title, items in (("requirements_files", env.requirements_files), ("integrations", env.integrations),
+                         ("run", env.run), ("checks", env.checks)):
+        if items:
+            rows.append((title, "", None))
+            for item in items:
+                rows.append((f"  {item.value}", "", item.origin))
+    if env.copy:
+        rows.append(("copy", "", None))
+        for c in env.copy:
+            rows.append((f"  {c.value.source}" + (f" -> {c.value.dest}" if c.value.dest else ""), "", c.origin))
+    return rows
+
+
+def find(compiled: Compiled, name: str) -> Environment:
+    envs = compiled.plan.environments
+    if name in envs:
+        return envs[name]
+    hint = suggest(name, envs) or f"environments: {', '.join(sorted(envs))}"
+    raise UsageError(f"unknown environment '{name}'\nhint: {hint}")
+
+
+def explain(compiled: Compiled, name: str) -> str:
+    env = find(compiled, name)
+    root = compiled.source.root
+    image_name = compiled.plan.env_image.get(name)
+    lines = []
+    head = {"step": "step environment", "runner": "runner environment", "server": "server environment"}.get(
+        env.kind, "environment")
+    where = env.location.short(root) if env.location else ""
+    lines.append(f"{head} '{name}'  ({where})" + (f", derived from '{env.parent}'" if env.parent else ""))
+    if image_name:
+        image = compiled.plan.images[image_name]
+        parent = f", FROM image '{image.parent}'" if image.parent else f", FROM {image.from_ref}"
+        lines.append(f"image '{image_name}': {image.tag}{parent}")
+    lines.append("")
+    rows = _rows(env)
+    left = [f"{label}{'  ' + value if value else ''}" for label, value, _ in rows]
+    width = min(max((len(x) for x in left), default=0), 60)
+    for text, (_, _, origin) in zip(left, rows):
+        if origin is None:
+            lines.append(text)
+        else:
+            lines.append(f"{text.ljust(width)}   {_where(origin, root)}")
+    return "\n".join(lines) + "\n"
+
+
+def explain_json(compiled: Compiled, name: str) -> str:
+    env = find(compiled, name)
+    root = compiled.source.root
+
+    def origin(o: Origin | None) -> Any:
+        if o is None:
+            return None
+        loc = o.location
+        return {"file": loc.display_path(root) if loc else None, "line": loc.line if loc else None,
+                "via": [v for v in o.via if v != "default"]}
+
+    rows = [{"key": label.strip(), "value": value, "origin": origin(o)} for label, value, o in _rows(env)]
+    data = {"environment": name, "kind": env.kind, "parent": env.parent,
+            "image": compiled.plan.env_image.get(name), "values": rows}
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

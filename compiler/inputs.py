@@ -1,0 +1,127 @@
+"""The files a project points at: existence checks, and requirements files read and parsed once."""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from .errors import Collector, Location
+from .load import read_text
+from .model import Origin, Project, Sourced, referenced_files
+
+_OPTION_HINTS = {
+    "-i": "set the index in dockwright.yaml instead",
+    "--index-url": "set the index in dockwright.yaml instead",
+    "--extra-index-url": "set the index in dockwright.yaml instead",
+    "-e": "editable installs are not supported; copy the project and install it in 'run'",
+    "--editable": "editable installs are not supported; copy the project and install it in 'run'",
+    "-c": "constraints files are not supported; pin the versions in the requirements",
+    "--constraint": "constraints files are not supported; pin the versions in the requirements",
+}
+
+
+@dataclass
+class Inputs:
+    """What compile read from the project besides YAML."""
+
+    requirements: dict[str, tuple[Sourced[str], ...]] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)  # path -> "file" | "dir"
+    digests: dict[str, str] = field(default_factory=dict)  # custom parent Dockerfiles -> sha256
+    files: list[str] = field(default_factory=list)  # every file read, for the manifest
+
+
+def gather(project: Project, root: Path, sink: Collector) -> Inputs:
+    """Check that referenced paths exist and read requirements files; problems go to sink."""
+    inputs = Inputs()
+    for kind, rel, loc in referenced_files(project):
+        path = root / rel
+        if kind == "requirements":
+            if rel not in inputs.requirements:
+                inputs.requirements[rel] = tuple(_read_requirements(path, rel, root, loc, sink, inputs, depth=0))
+            continue
+        if not path.exists():
+            what = {"copy": "copy source", "dockerfile": "Dockerfile", "context": "build context"}[kind]
+            sink.error(loc, f"{what} '{rel}' does not exist", "paths are relative to the directory of dockwright.yaml")
+            continue
+        is_dir = path.is_dir()
+        inputs.kinds[rel] = "dir" if is_dir else "file"
+        if kind == "dockerfile":
+            if is_dir:
+                sink.error(loc, f"Dockerfile '{rel}' is a directory", "name the file, like docker/base.Dockerfile")
+                continue
+            inputs.digests[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+            inputs.files.append(rel)
+        elif kind == "context" and not is_dir:
+            sink.error(loc, f"build context '{rel}' is not a directory", "name a directory, like '.'")
+    inputs.files = sorted(set(inputs.files))
+    return inputs
+
+
+_CONTINUATION = re.compile(r"\\\n")
+_COMMENT = re.compile(r"(^|\s+)#.*$")
+
+
+def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, sink: Collector, inputs: Inputs,
+                       *, depth: int) -> list[Sourced[str]]:
+    if depth > 10:
+        sink.error(at, f"requirements files nest more than 10 deep at '{rel}'", "look for a loop of -r lines")
+        return []
+    if not path.is_file():
+        sink.error(at, f"requirements file '{rel}' does not exist" if not path.exists()
+                   else f"requirements file '{rel}' is a directory",
+                   "paths are relative to the directory of dockwright.yaml")
+        return []
+    text = read_text(path, sink, at=at)
+    if text is None:
+        return []
+    inputs.files.append(rel)
+    lines = text.split("\n")
+    out: list[Sourced[str]] = []
+    seen: dict[str, int] = {}
+    logical = ""
+    start = 0
+    for number, line in enumerate(lines, start=1):
+        if not logical:
+            start = number
+        if line.endswith("\\"):
+            logical += line[:-1]
+            continue
+        logical += line
+        text_line, logical = logical, ""
+        stripped = _COMMENT.sub("", text_line).strip()
+        if not stripped:
+            continue
+        col = len(lines[start - 1]) - len(lines[start - 1].lstrip()) + 1
+        loc = Location(path, start, col, lines[start - 1])
+        if stripped.startswith("-"):
+            option, _, value = stripped.replace("=", " ", 1).partition(" ")
+            value = value.strip()
+            if option in ("-r", "--requirement") and value:
+                nested = posixpath.normpath(posixpath.join(posixpath.dirname(rel), value))
+                if nested == ".." or nested.startswith("../") or value.startswith("/"):
+                    sink.error(loc, f"'{value}' points outside the project directory",
+                               "keep requirements files under the directory of dockwright.yaml")
+                    continue
+                out.extend(_read_requirements(root / nested, nested, root, loc, sink, inputs, depth=depth + 1))
+                continue
+            sink.error(loc, f"option '{option}' is not supported in requirements files",
+                       _OPTION_HINTS.get(option, "list only requirements, one per line"))
+            continue
+        try:
+            req = Requirement(stripped)
+        except InvalidRequirement as exc:
+            sink.error(loc, f"invalid requirement '{stripped}': {str(exc).splitlines()[0]}",
+                       "write one PEP 508 requirement per line, like 'pandas==2.2.2'")
+            continue
+        name = req.name.lower().replace("_", "-").replace(".", "-")
+        if name in seen:
+            sink.error(loc, f"requirement '{req.name}' is listed twice in '{rel}'", f"first at line {seen[name]}")
+            continue
+        seen[name] = start
+        out.append(Sourced(stripped, Origin(loc)))
+    return out

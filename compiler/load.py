@@ -1,0 +1,445 @@
+"""YAML text -> plain documents with a Location for every key and value; includes; duplicate keys.
+
+This is the only module that imports yaml. It uses libyaml (CSafeLoader) when present.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Union
+
+import yaml
+
+from .errors import Collector, ConfigError, Location
+
+Key = Union[str, int]
+NodePath = tuple[Key, ...]
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+LIBYAML = _Loader is not yaml.SafeLoader
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
+_MAX_DEPTH = 64
+_MAX_NODES = 2_000_000
+# Sections whose entries are named things that included files may add to.
+NAMED_SECTIONS = ("integrations", "environments", "pipelines", "builders")
+FRAGMENT_KEYS = frozenset(("version", "include", *NAMED_SECTIONS))
+PROJECT_FILE = "dockwright.yaml"
+
+
+@dataclass
+class Located:
+    """Plain data plus where each of its keys and values stands in the sources."""
+
+    data: Any
+    keys: dict[NodePath, Location] = field(default_factory=dict)
+    values: dict[NodePath, Location] = field(default_factory=dict)
+    # The source text of scalars, to show users how YAML read what they wrote.
+    raw: dict[NodePath, str] = field(default_factory=dict)
+
+    def at(self, path: NodePath) -> Location | None:
+        """Where the value at path is written (or, failing that, its nearest ancestor)."""
+        while path:
+            loc = self.values.get(path)
+            if loc is not None:
+                return loc
+            path = path[:-1]
+        return self.values.get(())
+
+    def key_at(self, path: NodePath) -> Location | None:
+        """Where the key of path is written (or the value, for list items)."""
+        return self.keys.get(path) or self.at(path)
+
+
+@dataclass
+class Source:
+    """The whole project as loaded: merged data from the project file and its includes."""
+
+    root: Path
+    main: Path
+    files: list[Path]
+    doc: Located
+    # For each top-level key or named entry (("environments", "base")), the file it came from.
+    origin: dict[NodePath, Path]
+
+    def rel(self, path: Path) -> str:
+        """A project file's path relative to the root, POSIX style (used in outputs)."""
+        return PurePosixPath(path.relative_to(self.root).as_posix()).as_posix()
+
+
+class _Walker:
+    """Turns a composed YAML node tree into plain values, recording locations."""
+
+    def __init__(self, file: Path, lines: list[str], loader: Any, out: Located, sink: Collector) -> None:
+        self.file = file
+        self.lines = lines
+        self.loader = loader
+        self.out = out
+        self.sink = sink
+        self.count = 0
+        self.active: set[int] = set()
+
+    def loc(self, mark: Any) -> Location:
+        line = mark.line
+        text = self.lines[line] if line < len(self.lines) else ""
+        return Location(self.file, line + 1, mark.column + 1, text)
+
+    def walk(self, node: Any, path: NodePath, depth: int = 0) -> Any:
+        self.count += 1
+        if self.count > _MAX_NODES:
+            raise _TooBig(self.loc(node.start_mark))
+        self.out.values[path] = self.loc(node.start_mark)
+        if depth > _MAX_DEPTH:
+            self.sink.error(self.loc(node.start_mark), f"nesting deeper than {_MAX_DEPTH} levels")
+            return None
+        if id(node) in self.active:
+            self.sink.error(self.loc(node.start_mark), "recursive alias: a value contains itself")
+            return None
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node, path)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.walk(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+            return self.mapping(node, path, depth)
+        finally:
+            self.active.discard(id(node))
+
+    def scalar(self, node: Any, path: NodePath) -> Any:
+        self.out.raw[path] = node.value
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self.sink.error(self.loc(node.start_mark), f"cannot read value: {getattr(exc, 'problem', exc)}")
+            return None
+
+    def key_text(self, node: Any) -> str | None:
+        if not isinstance(node, yaml.ScalarNode):
+            self.sink.error(self.loc(node.start_mark), "a key must be a plain string, not a list or mapping")
+            return None
+        # Keys are names: `on:`, `3.10:` or `null:` mean the text the user wrote.
+        return str(node.value)
+
+    def mapping(self, node: Any, path: NodePath, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        first_seen: dict[str, Location] = {}
+        merged: set[str] = set()
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                self.merge(value_node, path, depth, result, merged)
+                continue
+            key = self.key_text(key_node)
+            if key is None:
+                continue
+            key_loc = self.loc(key_node.start_mark)
+            if key in first_seen:
+                self.sink.error(
+                    key_loc,
+                    f"duplicate key '{key}'{_where(path)}",
+                    f"first defined at line {first_seen[key].line}; remove one of them",
+                )
+                continue
+            first_seen[key] = key_loc
+            merged.discard(key)
+            self.out.keys[path + (key,)] = key_loc
+            result[key] = self.walk(value_node, path + (key,), depth + 1)
+        return result
+
+    def merge(self, value_node: Any, path: NodePath, depth: int, result: dict[str, Any], merged: set[str]) -> None:
+        sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        for src in sources:
+            if not isinstance(src, yaml.MappingNode):
+                self.sink.error(self.loc(src.start_mark), "a merge key (<<) takes a mapping or a list of mappings")
+                continue
+            values = self.mapping(src, path, depth + 1)
+            for key, value in values.items():
+                if key not in result or key in merged:
+                    result[key] = value
+                    merged.add(key)
+
+
+class _TooBig(Exception):
+    def __init__(self, location: Location) -> None:
+        self.location = location
+
+
+def _where(path: NodePath) -> str:
+    if not path:
+        return ""
+    return " in " + describe(path)
+
+
+def describe(path: NodePath) -> str:
+    """Say in words what the mapping at path is: `environment 'base'`, `step 'train' of pipeline 'p'`."""
+    p = list(path)
+    if len(p) >= 2 and p[0] in ("environments", "integrations", "builders", "pipelines"):
+        kind = {"environments": "environment", "integrations": "integration",
+                "builders": "builder", "pipelines": "pipeline"}[str(p[0])]
+        name = p[1]
+        if p[0] == "pipelines" and len(p) >= 4 and p[2] == "steps":
+            inner = f"step '{p[3]}' of pipeline '{name}'"
+            rest = p[4:]
+        else:
+            inner = f"{kind} '{name}'"
+            rest = p[2:]
+        if rest:
+            return f"'{_dotted(rest)}' of {inner}"
+        return inner
+    if len(p) == 1:
+        return f"'{p[0]}'" if p[0] not in ("runner", "server") else str(p[0])
+    if p and p[0] in ("runner", "server"):
+        return f"'{_dotted(p[1:])}' of {p[0]}"
+    return f"'{_dotted(p)}'"
+
+
+def _dotted(parts: list[Key]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def read_text(path: Path, sink: Collector, *, at: Location | None = None) -> str | None:
+    """A project file as UTF-8 text, or None with a located error."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        sink.error(at, f"file not found: {path.name}")
+        return None
+    except IsADirectoryError:
+        sink.error(at, f"{path.name} is a directory, not a file")
+        return None
+    except OSError as exc:
+        sink.error(at, f"cannot read {path.name}: {exc.strerror}")
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        sink.error(
+            Location(path, line, col),
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x})",
+            "save the file as UTF-8",
+        )
+        return None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text
+
+
+def parse(text: str, file: Path, sink: Collector) -> Located:
+    """One YAML document -> Located; problems go to sink."""
+    lines = text.split("\n")
+    out = Located(data=None)
+    loader = _Loader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line if mark else 0
+            col = mark.column if mark else 0
+            src = lines[line] if line < len(lines) else ""
+            problem = exc.problem or "invalid YAML"
+            if exc.context and "expected a single document" in exc.context:
+                problem = "more than one YAML document ('---') in one file"
+            sink.error(Location(file, line + 1, col + 1, src), f"YAML syntax error: {problem}")
+            return out
+        except yaml.YAMLError as exc:
+            sink.error(Location(file, 1, 1, lines[0] if lines else ""), f"YAML error: {exc}")
+            return out
+        if node is None:
+            out.data = None
+            return out
+        walker = _Walker(file, lines, loader, out, sink)
+        try:
+            out.data = walker.walk(node, ())
+        except _TooBig as big:
+            sink.error(big.location, "document too large: aliases expand to more than 2,000,000 values")
+            out.data = None
+        return out
+    finally:
+        loader.dispose()
+
+
+def parse_resource(text: str) -> Any:
+    """Plain YAML for the tool's own files (schemas): no locations needed."""
+    return yaml.load(text, Loader=_Loader)
+
+
+def find_project_file(start: Path) -> Path | None:
+    candidate = start / PROJECT_FILE
+    return candidate if candidate.is_file() else None
+
+
+def load_project(main: Path) -> Source:
+    """Load the project file and everything it includes; raise ConfigError listing every problem."""
+    main = main.absolute()
+    root = main.parent
+    sink = Collector()
+    merged = Located(data={})
+    origin: dict[NodePath, Path] = {}
+    files: list[Path] = []
+    seen: set[Path] = set()
+
+    def load_file(path: Path, *, at: Location | None, is_main: bool) -> None:
+        real = path.resolve()
+        if real in seen:
+            return
+        seen.add(real)
+        files.append(path)
+        text = read_text(path, sink, at=at)
+        if text is None:
+            return
+        doc = parse(text, path, sink)
+        if doc.data is None and not sink.errors:
+            sink.error(Location(path, 1, 1, text.split("\n")[0]), "file is empty",
+                       "start with 'version: 1'" if is_main else "add environments, pipelines, ...")
+            return
+        if doc.data is None:
+            return
+        if not isinstance(doc.data, dict):
+            sink.error(doc.values.get(()), "the file must be a mapping of keys (like 'version: 1'), not a "
+                       + _kind(doc.data))
+            return
+        includes = _include_patterns(doc, sink)
+        _merge_into(merged, origin, doc, path, is_main=is_main, sink=sink)
+        for pattern, loc in includes:
+            _expand_include(pattern, loc, path.parent, root, sink, load_file, main)
+
+    load_file(main, at=None, is_main=True)
+    sink.raise_if_errors()
+    return Source(root=root, main=main, files=files, doc=merged, origin=origin)
+
+
+def _include_patterns(doc: Located, sink: Collector) -> list[tuple[str, Location | None]]:
+    inc = doc.data.get("include")
+    if inc is None:
+        return []
+    if isinstance(inc, str):
+        return [(inc, doc.at(("include",)))]
+    if not isinstance(inc, list):
+        sink.error(doc.at(("include",)), "'include' must be a list of file patterns, like [envs/*.yaml]")
+        return []
+    out = []
+    for i, item in enumerate(inc):
+        if not isinstance(item, str) or not item:
+            sink.error(doc.at(("include", i)), "each 'include' entry must be a file pattern string")
+            continue
+        out.append((item, doc.at(("include", i))))
+    return out
+
+
+def _expand_include(pattern: str, loc: Location | None, base: Path, root: Path, sink: Collector,
+                    load_file: Any, main: Path) -> None:
+    if Path(pattern).is_absolute():
+        sink.error(loc, f"include '{pattern}' is an absolute path", "use a path relative to this file")
+        return
+    matches = sorted(glob.glob(pattern, root_dir=base, recursive=True))
+    files = [base / m for m in matches if (base / m).is_file()]
+    if not files:
+        sink.error(loc, f"include '{pattern}' matches no file", "check the pattern; it is relative to this file")
+        return
+    for f in files:
+        try:
+            f.resolve().relative_to(root.resolve())
+        except ValueError:
+            sink.error(loc, f"include '{pattern}' reaches outside the project directory",
+                       "keep included files under the directory of dockwright.yaml")
+            return
+    for f in files:
+        if f.resolve() == main.resolve():
+            continue
+        load_file(Path(f), at=loc, is_main=False)
+
+
+def _merge_into(merged: Located, origin: dict[NodePath, Path], doc: Located, path: Path, *,
+                is_main: bool, sink: Collector) -> None:
+    data = merged.data
+    for key, value in doc.data.items():
+        kloc = doc.keys.get((key,))
+        if not is_main and key not in FRAGMENT_KEYS:
+            sink.error(kloc, f"'{key}' can only be set in the project file, not in an included file",
+                       f"move it to {PROJECT_FILE}")
+            continue
+        if key == "include" and not is_main:
+            continue
+        if key == "version" and not is_main:
+            if "version" in data and data["version"] != value:
+                sink.error(doc.at((key,)), f"included file says version {value!r} but the project says "
+                           f"{data['version']!r}")
+            continue
+        if key in NAMED_SECTIONS and key in data and isinstance(value, dict) and isinstance(data[key], dict):
+            for name, entry in value.items():
+                if name in data[key]:
+                    first = merged.keys.get((key, name))
+                    where = f"{_short(first)}" if first else "another file"
+                    sink.error(doc.keys.get((key, name)),
+                               f"{describe((key, name))} is defined twice", f"first defined at {where}")
+                    continue
+                data[key][name] = entry
+                origin[(key, name)] = path
+                _copy_locations(merged, doc, (key, name))
+            continue
+        if key in data:
+            first = merged.keys.get((key,))
+            sink.error(kloc, f"'{key}' is defined twice", f"first defined at {_short(first)}" if first else None)
+            continue
+        data[key] = value
+        origin[(key,)] = path
+        if key in NAMED_SECTIONS and isinstance(value, dict):
+            for name in value:
+                origin[(key, name)] = path
+        _copy_locations(merged, doc, (key,))
+
+
+def _copy_locations(merged: Located, doc: Located, prefix: NodePath) -> None:
+    groups = _grouped(doc)
+    for table_name in ("keys", "values", "raw"):
+        src = getattr(doc, table_name)
+        dst = getattr(merged, table_name)
+        for p in groups.get(prefix, ()):
+            if p in src:
+                dst[p] = src[p]
+    if len(prefix) == 2 and prefix[:1] not in merged.keys:
+        merged.keys[prefix[:1]] = doc.keys[prefix[:1]]
+        merged.values[prefix[:1]] = doc.values[prefix[:1]]
+
+
+_GROUPS: dict[int, tuple[Located, dict[NodePath, list[NodePath]]]] = {}
+
+
+def _grouped(doc: Located) -> dict[NodePath, list[NodePath]]:
+    """Every path of doc under its one- and two-part prefixes (computed once per document)."""
+    cached = _GROUPS.get(id(doc))
+    if cached is not None and cached[0] is doc:
+        return cached[1]
+    groups: dict[NodePath, list[NodePath]] = {}
+    for p in doc.values.keys() | doc.keys.keys():
+        if p:
+            groups.setdefault(p[:1], []).append(p)
+        if len(p) >= 2:
+            groups.setdefault(p[:2], []).append(p)
+    _GROUPS.clear()
+    _GROUPS[id(doc)] = (doc, groups)
+    return groups
+
+
+def _short(loc: Location | None) -> str:
+    return f"{loc.display_path()}:{loc.line}" if loc else "?"
+
+
+def _kind(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(value), "value")
+
+
+__all__ = ["ConfigError", "Located", "Source", "load_project", "parse", "parse_resource", "read_text",
+           "describe", "find_project_file", "LIBYAML", "PROJECT_FILE"]

@@ -1,0 +1,538 @@
+"""Frozen typed records built from validated data in one place, and the pure merge rules. No I/O.
+
+Raw dicts stop here: `build_model` is the only function that indexes the validated document.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, Iterable, Mapping, TypeVar
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from .errors import Collector, Location, suggest
+from .load import Located, NodePath, Source
+
+T = TypeVar("T")
+
+DEFAULT_OUTPUT = "generated"
+DEFAULT_INSTALLER = "pip"
+DEFAULT_BUILDER = "local"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a value was written, and the chain it arrived through (`extends base`, `integration x`)."""
+
+    location: Location | None
+    via: tuple[str, ...] = ()
+
+    def through(self, step: str) -> Origin:
+        return Origin(self.location, (step, *self.via))
+
+
+DEFAULT_ORIGIN = Origin(None, ("default",))
+
+
+@dataclass(frozen=True)
+class Sourced(Generic[T]):
+    value: T
+    origin: Origin
+
+    def through(self, step: str) -> Sourced[T]:
+        return Sourced(self.value, self.origin.through(step))
+
+
+@dataclass(frozen=True)
+class Base:
+    """What an image starts FROM: a named image, or a custom Dockerfile built first."""
+
+    image: str | None = None
+    dockerfile: str | None = None
+    context: str = "."
+
+
+@dataclass(frozen=True)
+class Copy:
+    source: str
+    dest: str | None  # None: same relative path under the workdir
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """What one declaration (environment, integration or settings) says, with origins."""
+
+    kind: str  # environment | integration | settings
+    name: str
+    location: Location | None
+    file: str  # project-relative YAML file it is written in
+    extends: Sourced[str] | None = None
+    base: Sourced[Base] | None = None
+    installer: Sourced[str] | None = None
+    installer_args: Sourced[tuple[str, ...]] | None = None
+    user: Sourced[str] | None = None
+    workdir: Sourced[str] | None = None
+    entrypoint: Sourced[tuple[str, ...]] | None = None
+    cmd: Sourced[tuple[str, ...]] | None = None
+    apt: tuple[Sourced[str], ...] = ()
+    requirements: tuple[Sourced[str], ...] = ()
+    requirements_files: tuple[Sourced[str], ...] = ()
+    integrations: tuple[Sourced[str], ...] = ()
+    env: tuple[tuple[str, Sourced[str | None]], ...] = ()
+    build_args: tuple[tuple[str, Sourced[str | None]], ...] = ()
+    labels: tuple[tuple[str, Sourced[str | None]], ...] = ()
+    copy: tuple[Sourced[Copy], ...] = ()
+    run: tuple[Sourced[str], ...] = ()
+    checks: tuple[Sourced[str], ...] = ()
+
+
+@dataclass(frozen=True)
+class StepRef:
+    """Where an environment is used: a step, a pipeline, the runner or the server."""
+
+    environment: Sourced[str] | None
+    settings: Fragment | None
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    pipeline: str
+    location: Location | None
+    after: tuple[Sourced[str], ...]
+    environment: Sourced[str] | None  # own, else the pipeline's
+    settings: Fragment | None
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    location: Location | None
+    file: str
+    environment: Sourced[str] | None
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class Target:
+    """The runner or the server."""
+
+    role: str
+    location: Location | None
+    environment: Sourced[str]
+    settings: Fragment | None
+
+
+@dataclass(frozen=True)
+class Builder:
+    name: str
+    location: Location | None
+    type: str
+    url: str | None
+    tls: tuple[tuple[str, str | bool], ...]
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    file: str  # the project file, relative to the root
+    output: str
+    registry: str | None
+    environments: Mapping[str, Fragment]
+    integrations: Mapping[str, Fragment]
+    pipelines: Mapping[str, Pipeline]
+    runner: Target | None
+    server: Target | None
+    builders: Mapping[str, Builder]
+    default_builder: Sourced[str] | None
+
+
+@dataclass(frozen=True)
+class Environment:
+    """An effective environment: every merge applied; each value knows where it came from."""
+
+    name: str
+    kind: str  # environment | step | runner | server
+    location: Location | None
+    file: str
+    parent: str | None  # the environment it derives from (extends, or the step's environment)
+    base: Sourced[Base] | None
+    installer: Sourced[str]
+    installer_args: Sourced[tuple[str, ...]]
+    user: Sourced[str] | None
+    workdir: Sourced[str] | None
+    entrypoint: Sourced[tuple[str, ...]] | None
+    cmd: Sourced[tuple[str, ...]] | None
+    apt: Mapping[str, Sourced[str]]  # package name -> full spec (name[=version])
+    requirements: Mapping[str, Sourced[str]]  # normalised name -> requirement string
+    requirements_files: tuple[Sourced[str], ...]
+    integrations: tuple[Sourced[str], ...]
+    env: Mapping[str, Sourced[str]]
+    build_args: Mapping[str, Sourced[str]]
+    labels: Mapping[str, Sourced[str]]
+    removed: frozenset[str] = frozenset()  # "env:KEY" / "labels:KEY" a child removed with null
+    copy: tuple[Sourced[Copy], ...] = ()
+    run: tuple[Sourced[str], ...] = ()
+    checks: tuple[Sourced[str], ...] = ()
+
+
+EMPTY = Environment(
+    name="", kind="environment", location=None, file="", parent=None, base=None,
+    installer=Sourced(DEFAULT_INSTALLER, DEFAULT_ORIGIN), installer_args=Sourced((), DEFAULT_ORIGIN),
+    user=None, workdir=None, entrypoint=None, cmd=None, apt={}, requirements={}, requirements_files=(),
+    integrations=(), env={}, build_args={}, labels={},
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Merge rules (DESIGN.md "Merging"); pure and pinned by tests/test_merge.py.
+
+
+def requirement_name(text: str) -> str:
+    return str(canonicalize_name(Requirement(text).name))
+
+
+def apt_name(spec: str) -> str:
+    return spec.split("=", 1)[0].split(":", 1)[0]
+
+
+def inherit(parent: Environment, *, step: str) -> Environment:
+    """The parent's values, each marked as arriving through `step`."""
+
+    def mark(items: Mapping[str, Sourced[Any]]) -> dict[str, Sourced[Any]]:
+        return {k: v.through(step) for k, v in items.items()}
+
+    def opt(item: Sourced[Any] | None) -> Sourced[Any] | None:
+        return item.through(step) if item is not None else None
+
+    return replace(
+        parent,
+        base=opt(parent.base), installer=parent.installer.through(step),
+        installer_args=parent.installer_args.through(step), user=opt(parent.user),
+        workdir=opt(parent.workdir), entrypoint=opt(parent.entrypoint), cmd=opt(parent.cmd),
+        apt=mark(parent.apt), requirements=mark(parent.requirements),
+        requirements_files=tuple(r.through(step) for r in parent.requirements_files),
+        integrations=tuple(i.through(step) for i in parent.integrations),
+        env=mark(parent.env), build_args=mark(parent.build_args), labels=mark(parent.labels),
+        removed=frozenset(), copy=tuple(c.through(step) for c in parent.copy),
+        run=tuple(r.through(step) for r in parent.run), checks=tuple(c.through(step) for c in parent.checks),
+    )
+
+
+def apply(env: Environment, frag: Fragment, *, file_requirements: Mapping[str, tuple[Sourced[str], ...]],
+          step: str | None = None) -> Environment:
+    """env with frag applied on top: frag wins for scalars, merges maps by key and requirements by name."""
+
+    def mark(item: Sourced[Any]) -> Sourced[Any]:
+        return item.through(step) if step else item
+
+    def scalar(current: Any, new: Sourced[Any] | None) -> Any:
+        return mark(new) if new is not None else current
+
+    removed = set(env.removed)
+
+    def keyed(current: Mapping[str, Sourced[str]], new: Iterable[tuple[str, Sourced[str | None]]],
+              section: str) -> dict[str, Sourced[str]]:
+        out = dict(current)
+        for key, value in new:
+            if value.value is None:
+                if key in out:
+                    removed.add(f"{section}:{key}")
+                out.pop(key, None)
+            else:
+                out[key] = mark(value)  # type: ignore[arg-type]
+        return out
+
+    # Requirements files first, then inline requirements: inline wins within one declaration.
+    requirements = dict(env.requirements)
+    for req_file in frag.requirements_files:
+        for req in file_requirements.get(req_file.value, ()):
+            requirements[requirement_name(req.value)] = mark(req)
+    for req in frag.requirements:
+        requirements[requirement_name(req.value)] = mark(req)
+
+    apt = dict(env.apt)
+    for pkg in frag.apt:
+        apt[apt_name(pkg.value)] = mark(pkg)
+
+    return replace(
+        env,
+        base=scalar(env.base, frag.base),
+        installer=scalar(env.installer, frag.installer),
+        installer_args=scalar(env.installer_args, frag.installer_args),
+        user=scalar(env.user, frag.user),
+        workdir=scalar(env.workdir, frag.workdir),
+        entrypoint=scalar(env.entrypoint, frag.entrypoint),
+        cmd=scalar(env.cmd, frag.cmd),
+        apt=apt,
+        requirements=requirements,
+        requirements_files=_append(env.requirements_files, [mark(r) for r in frag.requirements_files]),
+        integrations=_append(env.integrations, [mark(i) for i in frag.integrations]),
+        env=keyed(env.env, frag.env, "env"),
+        build_args=keyed(env.build_args, frag.build_args, "build_args"),
+        labels=keyed(env.labels, frag.labels, "labels"),
+        removed=frozenset(removed),
+        copy=_append(env.copy, [mark(c) for c in frag.copy]),
+        run=_append(env.run, [mark(r) for r in frag.run]),
+        checks=_append(env.checks, [mark(c) for c in frag.checks]),
+    )
+
+
+def _append(current: tuple[Sourced[T], ...], new: list[Sourced[T]]) -> tuple[Sourced[T], ...]:
+    """Parent's entries first, then the child's new ones; an exact repeat is kept once."""
+    seen = {item.value for item in current}
+    out = list(current)
+    for item in new:
+        if item.value not in seen:
+            seen.add(item.value)
+            out.append(item)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building the model from the validated document.
+
+
+class _Builder:
+    def __init__(self, source: Source, sink: Collector) -> None:
+        self.source = source
+        self.doc: Located = source.doc
+        self.sink = sink
+
+    def origin(self, path: NodePath) -> Origin:
+        return Origin(self.doc.at(path))
+
+    def key_origin(self, path: NodePath) -> Origin:
+        return Origin(self.doc.key_at(path))
+
+    def file_of(self, section: str, name: str) -> str:
+        path = self.source.origin.get((section, name)) or self.source.origin.get((section,)) or self.source.main
+        return self.source.rel(path)
+
+    def text(self, value: Any, path: NodePath) -> str:
+        """A scalar as the user wrote it: `1` stays "1", `3.10` stays "3.10", `yes` stays "yes"."""
+        if isinstance(value, str):
+            return value
+        return self.doc.raw.get(path, str(value))
+
+    def fragment(self, kind: str, name: str, data: dict[str, Any] | None, path: NodePath, file: str) -> Fragment:
+        data = data or {}
+        loc = self.doc.key_at(path)
+
+        def s(key: str) -> Sourced[Any] | None:
+            if data.get(key) is None:
+                return None
+            return Sourced(self.text(data[key], path + (key,)) if isinstance(data[key], (str, int, float))
+                           else data[key], self.origin(path + (key,)))
+
+        def seq(key: str) -> tuple[Sourced[Any], ...]:
+            return tuple(Sourced(item, self.origin(path + (key, i))) for i, item in enumerate(data.get(key) or ()))
+
+        def tup(key: str) -> Sourced[tuple[str, ...]] | None:
+            if data.get(key) is None:
+                return None
+            return Sourced(tuple(data[key]), self.origin(path + (key,)))
+
+        def mapping(key: str) -> tuple[tuple[str, Sourced[str | None]], ...]:
+            items = data.get(key) or {}
+            return tuple(
+                (k, Sourced(None if v is None else self.text(v, path + (key, k)), self.key_origin(path + (key, k))))
+                for k, v in items.items()
+            )
+
+        base = self.base(data, path, kind, name)
+        copies = tuple(
+            Sourced(Copy(item, None) if isinstance(item, str) else Copy(item["from"], item["to"]),
+                    self.origin(path + ("copy", i)))
+            for i, item in enumerate(data.get("copy") or ())
+        )
+        return Fragment(
+            kind=kind, name=name, location=loc, file=file,
+            extends=s("extends"), base=base, installer=s("installer"), installer_args=tup("installer_args"),
+            user=s("user"), workdir=s("workdir"), entrypoint=tup("entrypoint"), cmd=tup("cmd"),
+            apt=self.unique(seq("apt_packages"), apt_name, "Debian package", kind, name),
+            requirements=self.unique(seq("requirements"), requirement_name, "requirement", kind, name),
+            requirements_files=seq("requirements_files"), integrations=seq("integrations"),
+            env=mapping("env"), build_args=mapping("build_args"), labels=mapping("labels"),
+            copy=copies, run=seq("run"), checks=seq("checks"),
+        )
+
+    def unique(self, items: tuple[Sourced[str], ...], key: Any, what: str, kind: str, name: str) \
+            -> tuple[Sourced[str], ...]:
+        seen: dict[str, Sourced[str]] = {}
+        for item in items:
+            k = key(item.value)
+            if k in seen:
+                first = seen[k].origin.location
+                self.sink.error(item.origin.location, f"{what} '{k}' is listed twice in {kind} '{name}'",
+                                f"first at line {first.line}; keep one" if first else None)
+                continue
+            seen[k] = item
+        return tuple(seen.values())
+
+    def base(self, data: dict[str, Any], path: NodePath, kind: str, name: str) -> Sourced[Base] | None:
+        given = [k for k in ("parent_image", "python", "dockerfile") if data.get(k) is not None]
+        if len(given) > 1:
+            self.sink.error(self.doc.key_at(path + (given[1],)),
+                            f"'{given[1]}' and '{given[0]}' both set the base of {kind} '{name}'",
+                            "keep one of parent_image, python and dockerfile")
+        if data.get("context") is not None and data.get("dockerfile") is None:
+            self.sink.error(self.doc.key_at(path + ("context",)), f"'context' in {kind} '{name}' needs 'dockerfile'",
+                            "context is the build context of a custom parent Dockerfile")
+        if not given:
+            return None
+        key = given[0]
+        origin = self.origin(path + (key,))
+        if key == "parent_image":
+            image = data[key]
+            if ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
+                self.sink.warn(origin.location, f"parent image '{image}' has no tag",
+                               f"pin it, like {image}:<version>, so that builds are reproducible")
+            return Sourced(Base(image=image), origin)
+        if key == "python":
+            version = self.text(data[key], path + (key,))
+            return Sourced(Base(image=f"python:{version}-slim"), origin)
+        return Sourced(Base(dockerfile=data["dockerfile"], context=data.get("context") or "."), origin)
+
+    def build(self) -> Project:
+        d = self.doc.data
+        main = self.source.rel(self.source.main)
+        integrations = {
+            n: self.fragment("integration", n, v, ("integrations", n), self.file_of("integrations", n))
+            for n, v in sorted((d.get("integrations") or {}).items())
+        }
+        environments = {
+            n: self.fragment("environment", n, v, ("environments", n), self.file_of("environments", n))
+            for n, v in sorted((d.get("environments") or {}).items())
+        }
+        pipelines = {n: self.pipeline(n, v or {}) for n, v in sorted((d.get("pipelines") or {}).items())}
+        builders = {n: self.builder(n, v or {}) for n, v in sorted((d.get("builders") or {}).items())}
+        if not builders:
+            builders = {DEFAULT_BUILDER: Builder(DEFAULT_BUILDER, None, "docker", None, ())}
+        default = d.get("default_builder")
+        project = Project(
+            name=d["project"], file=main, output=d.get("output") or DEFAULT_OUTPUT,
+            registry=d.get("registry"), environments=environments, integrations=integrations,
+            pipelines=pipelines, runner=self.target("runner", d.get("runner")),
+            server=self.target("server", d.get("server")), builders=builders,
+            default_builder=Sourced(default, self.origin(("default_builder",))) if default else None,
+        )
+        self.check_references(project)
+        return project
+
+    def pipeline(self, name: str, data: dict[str, Any]) -> Pipeline:
+        path: NodePath = ("pipelines", name)
+        file = self.file_of("pipelines", name)
+        env = Sourced(data["environment"], self.origin(path + ("environment",))) if data.get("environment") else None
+        steps = []
+        for step_name, step in sorted((data.get("steps") or {}).items()):
+            sp = path + ("steps", step_name)
+            step = step or {}
+            after_raw = step.get("after") or []
+            if isinstance(after_raw, str):
+                after = (Sourced(after_raw, self.origin(sp + ("after",))),)
+            else:
+                after = tuple(Sourced(a, self.origin(sp + ("after", i))) for i, a in enumerate(after_raw))
+            own_env = Sourced(step["environment"], self.origin(sp + ("environment",))) \
+                if step.get("environment") else None
+            settings = None
+            if step.get("settings") is not None:
+                settings = self.fragment("settings", f"{name}.{step_name}", step["settings"], sp + ("settings",), file)
+            steps.append(Step(step_name, name, self.doc.key_at(sp), after, own_env or env, settings))
+        return Pipeline(name, self.doc.key_at(path), file, env, tuple(steps))
+
+    def target(self, role: str, data: dict[str, Any] | None) -> Target | None:
+        if data is None:
+            return None
+        path: NodePath = (role,)
+        settings = None
+        if data.get("settings") is not None:
+            settings = self.fragment("settings", f"{role}.settings", data["settings"], path + ("settings",),
+                                     self.source.rel(self.source.main))
+        return Target(role, self.doc.key_at(path), Sourced(data["environment"], self.origin(path + ("environment",))),
+                      settings)
+
+    def builder(self, name: str, data: dict[str, Any]) -> Builder:
+        tls = tuple(sorted((data.get("tls") or {}).items()))
+        return Builder(name, self.doc.key_at(("builders", name)), data.get("type") or "docker", data.get("url"), tls)
+
+    # -- references -----------------------------------------------------------------------------
+
+    def ref(self, ref: Sourced[str] | None, known: Mapping[str, Any], what: str, hint_all: str) -> None:
+        if ref is None or ref.value in known:
+            return
+        hint = suggest(ref.value, known) or (f"defined {what}s: {', '.join(sorted(known))}" if known else hint_all)
+        self.sink.error(ref.origin.location, f"unknown {what} '{ref.value}'", hint)
+
+    def check_references(self, p: Project) -> None:
+        no_envs = "no environments are defined; add one under 'environments:'"
+        for frag in [*p.environments.values(), *self.settings_of(p)]:
+            self.ref(frag.extends, p.environments, "environment", no_envs)
+            for integ in frag.integrations:
+                self.ref(integ, p.integrations, "integration", "no integrations are defined")
+        for pipe in p.pipelines.values():
+            self.ref(pipe.environment, p.environments, "environment", no_envs)
+            names = {s.name for s in pipe.steps}
+            for step in pipe.steps:
+                if step.environment is None:
+                    self.sink.error(step.location, f"step '{step.name}' of pipeline '{pipe.name}' has no environment",
+                                    "set 'environment' on the step or on the pipeline")
+                elif step.environment is not pipe.environment:
+                    self.ref(step.environment, p.environments, "environment", no_envs)
+                for after in step.after:
+                    if after.value == step.name:
+                        self.sink.error(after.origin.location, f"step '{step.name}' runs after itself",
+                                        "remove it from 'after'")
+                    elif after.value not in names:
+                        self.sink.error(after.origin.location,
+                                        f"unknown step '{after.value}' in pipeline '{pipe.name}'",
+                                        suggest(after.value, names) or f"steps: {', '.join(sorted(names))}")
+        for target in (p.runner, p.server):
+            if target is not None:
+                self.ref(target.environment, p.environments, "environment", no_envs)
+        if p.default_builder is not None:
+            self.ref(p.default_builder, p.builders, "builder", "no builders are defined")
+        for name, frag in p.environments.items():
+            if frag.extends is not None and frag.extends.value == name:
+                self.sink.error(frag.extends.origin.location, f"environment '{name}' extends itself",
+                                "name another environment, or remove 'extends'")
+
+    @staticmethod
+    def settings_of(p: Project) -> list[Fragment]:
+        out = [s.settings for pipe in p.pipelines.values() for s in pipe.steps if s.settings is not None]
+        out += [t.settings for t in (p.runner, p.server) if t is not None and t.settings is not None]
+        return out
+
+
+def build_model(source: Source, sink: Collector) -> Project:
+    """The validated document as typed records; unknown references go to sink."""
+    return _Builder(source, sink).build()
+
+
+def referenced_files(project: Project) -> list[tuple[str, str, Location | None]]:
+    """(kind, project-relative path, where it is referenced) for every file the project points at."""
+    out: list[tuple[str, str, Location | None]] = []
+    frags = [*project.integrations.values(), *project.environments.values(), *_Builder.settings_of(project)]
+    for frag in frags:
+        for r in frag.requirements_files:
+            out.append(("requirements", r.value, r.origin.location))
+        for c in frag.copy:
+            out.append(("copy", c.value.source, c.origin.location))
+        if frag.base is not None and frag.base.value.dockerfile is not None:
+            out.append(("dockerfile", frag.base.value.dockerfile, frag.base.origin.location))
+            out.append(("context", frag.base.value.context, frag.base.origin.location))
+    return out
+
+
+_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_./:=@%+,-]+$")
+
+
+def is_plain_token(text: str) -> bool:
+    """True when text needs no shell quoting."""
+    return bool(_SAFE_TOKEN.match(text))
+
+
+__all__ = ["Base", "Builder", "Copy", "Environment", "Fragment", "Origin", "Pipeline", "Project", "Sourced",
+           "Step", "Target", "EMPTY", "apply", "inherit", "build_model", "referenced_files", "field"]

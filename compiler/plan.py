@@ -1,0 +1,418 @@
+"""Effective environments, layering, dedupe and the image plan: the intermediate representation.
+
+Pure: takes the model, the graphs' orders and what inputs read; returns records and the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+from . import graph
+from .errors import Collector
+from .inputs import Inputs
+from .model import EMPTY, Environment, Fragment, Project, Sourced, apply, inherit, requirement_name
+
+UV_VERSION = "0.13.9"
+VENV = "/opt/venv"
+REQUIREMENTS_IN_IMAGE = "/opt/dockwright/requirements.txt"
+MANIFEST_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """Everything a generated Dockerfile says, without names: equal specs are one image."""
+
+    from_ref: str
+    layered: bool
+    build_args: tuple[tuple[str, str], ...]
+    apt: tuple[str, ...]
+    python_setup: bool
+    installer: str
+    installer_args: tuple[str, ...]
+    requirements: tuple[str, ...]  # the full effective set, when this image installs requirements
+    env: tuple[tuple[str, str], ...]
+    run: tuple[str, ...]
+    as_root: bool  # switch to root first: the parent image ends as a non-root user
+    create_user: bool
+    user: str | None
+    workdir: str | None
+    labels: tuple[tuple[str, str], ...]
+    copy: tuple[tuple[str, str], ...]  # (source, destination)
+    owner: str | None  # copied files belong to the environment's (non-root) user
+    entrypoint: tuple[str, ...] | None
+    cmd: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str
+    generated: bool  # False: a custom parent built from the user's own Dockerfile
+    repository: str  # local name: project-image (FROM lines use it, so they never depend on the registry)
+    tag: str  # repository:first 12 hex digits of the spec hash
+    push_tag: str | None  # the same under `registry:`, when one is set
+    spec_hash: str
+    parent: str | None
+    from_ref: str
+    environments: tuple[str, ...]
+    files: tuple[str, ...]  # the YAML files its environments are written in
+    dockerfile: str
+    context: str
+    inputs: tuple[str, ...]
+    checks: tuple[str, ...]
+    spec: ImageSpec | None = None
+
+    @property
+    def has_requirements(self) -> bool:
+        return self.spec is not None and bool(self.spec.requirements)
+
+
+@dataclass
+class Plan:
+    project: Project
+    environments: dict[str, Environment]
+    env_image: dict[str, str]  # environment name -> image name
+    images: dict[str, Image]
+    steps: dict[str, Any]  # pipeline -> step DAG
+    warnings: list[Any] = field(default_factory=list)
+
+
+def _env_of_fragment(frag: Fragment, *, name: str, kind: str, parent: Environment | None, parent_name: str | None,
+                     project: Project, inputs: Inputs, via: str) -> Environment:
+    start = inherit(parent, step=via) if parent is not None else EMPTY
+    for integ in frag.integrations:
+        bundle = project.integrations.get(integ.value)
+        if bundle is not None:
+            start = apply(start, bundle, file_requirements=inputs.requirements, step=f"integration {integ.value}")
+    env = apply(start, frag, file_requirements=inputs.requirements)
+    return Environment(**{**env.__dict__, "name": name, "kind": kind, "location": frag.location,
+                          "file": frag.file, "parent": parent_name})
+
+
+def effective(project: Project, order: list[str], inputs: Inputs, sink: Collector) -> dict[str, Environment]:
+    """Every environment the project defines or derives (step and target settings), fully merged."""
+    out: dict[str, Environment] = {}
+    for name in order:
+        frag = project.environments[name]
+        parent_name = frag.extends.value if frag.extends is not None else None
+        parent = out.get(parent_name) if parent_name else None
+        if parent_name and parent is None:
+            continue  # unknown parent: already reported
+        env = _env_of_fragment(frag, name=name, kind="environment", parent=parent, parent_name=parent_name,
+                               project=project, inputs=inputs, via=f"extends {parent_name}")
+        if env.base is None and parent_name is None:
+            sink.error(frag.location, f"environment '{name}' has no base image",
+                       "set python: \"3.11\", parent_image: <image:tag>, dockerfile: <path>, or extends: <environment>")
+        out[name] = env
+    for pipe in project.pipelines.values():
+        for step in pipe.steps:
+            if step.settings is None or step.environment is None or step.environment.value not in out:
+                continue
+            base = step.environment.value
+            out[step.settings.name] = _env_of_fragment(
+                step.settings, name=step.settings.name, kind="step", parent=out[base], parent_name=base,
+                project=project, inputs=inputs, via=f"environment {base}")
+    for target in (project.runner, project.server):
+        if target is None or target.settings is None or target.environment.value not in out:
+            continue
+        base = target.environment.value
+        out[target.settings.name] = _env_of_fragment(
+            target.settings, name=target.settings.name, kind=target.role, parent=out[base], parent_name=base,
+            project=project, inputs=inputs, via=f"environment {base}")
+    return out
+
+
+def _usage(project: Project, envs: Mapping[str, Environment], sink: Collector) -> None:
+    used: set[str] = set()
+    for pipe in project.pipelines.values():
+        if pipe.environment is not None:
+            used.add(pipe.environment.value)
+        for step in pipe.steps:
+            if step.environment is not None:
+                used.add(step.environment.value)
+    for target in (project.runner, project.server):
+        if target is not None:
+            used.add(target.environment.value)
+    frontier = list(used)
+    while frontier:
+        env = envs.get(frontier.pop())
+        if env is not None and env.parent and env.parent not in used:
+            used.add(env.parent)
+            frontier.append(env.parent)
+    for name, frag in project.environments.items():
+        if name not in used:
+            sink.warn(frag.location, f"environment '{name}' is not used by the runner, the server or any pipeline",
+                      "use it, or remove it")
+    used_integrations = {i.value for env in envs.values() for i in env.integrations}
+    used_integrations |= {i.value for f in project.environments.values() for i in f.integrations}
+    for name, frag in project.integrations.items():
+        if name not in used_integrations:
+            sink.warn(frag.location, f"integration '{name}' is not used by any environment", "use it, or remove it")
+
+
+# -- images --------------------------------------------------------------------------------------
+
+
+def _values(items: Mapping[str, Sourced[str]]) -> dict[str, str]:
+    return {k: v.value for k, v in items.items()}
+
+
+def _copies(env: Environment, inputs: Inputs) -> list[tuple[str, str]]:
+    out = []
+    workdir = env.workdir.value if env.workdir is not None else "/"
+    for item in env.copy:
+        src = posixpath.normpath(item.value.source)
+        is_dir = inputs.kinds.get(item.value.source) == "dir" or inputs.kinds.get(src) == "dir"
+        if item.value.dest is None:
+            dest = posixpath.normpath(posixpath.join(workdir, src))
+        else:
+            dest = posixpath.join(workdir, item.value.dest) if not item.value.dest.startswith("/") \
+                else item.value.dest
+            dest = posixpath.normpath(dest) + ("/" if item.value.dest.endswith("/") else "")
+        if is_dir:
+            src = src.rstrip("/") + "/" if src != "." else "."
+            dest = dest.rstrip("/") + "/"
+        out.append((src, dest))
+    return out
+
+
+def _sorted_pairs(items: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(items.items()))
+
+
+def _requirements(env: Environment) -> tuple[str, ...]:
+    return tuple(env.requirements[k].value for k in sorted(env.requirements))
+
+
+def _apt(env: Environment) -> tuple[str, ...]:
+    return tuple(env.apt[k].value for k in sorted(env.apt))
+
+
+def _can_layer(env: Environment, parent: Environment) -> bool:
+    """DESIGN.md: same parent image, installer and user; and nothing removed that the parent set."""
+    def val(s: Sourced[Any] | None) -> Any:
+        return s.value if s is not None else None
+
+    return (val(env.base) == val(parent.base) and env.installer.value == parent.installer.value
+            and val(env.user) == val(parent.user) and not env.removed)
+
+
+def _whole_spec(env: Environment, from_ref: str, inputs: Inputs) -> ImageSpec:
+    reqs = _requirements(env)
+    user = env.user.value if env.user is not None else None
+    return ImageSpec(
+        from_ref=from_ref, layered=False, build_args=_sorted_pairs(_values(env.build_args)), apt=_apt(env),
+        python_setup=bool(reqs), installer=env.installer.value, installer_args=env.installer_args.value,
+        requirements=reqs, env=_sorted_pairs(_values(env.env)), run=tuple(r.value for r in env.run),
+        as_root=False, create_user=user is not None and not user.isdigit() and user != "root", user=user,
+        workdir=env.workdir.value if env.workdir is not None else None,
+        labels=_sorted_pairs(_values(env.labels)), copy=tuple(_copies(env, inputs)),
+        owner=user if user not in (None, "root") else None,
+        entrypoint=env.entrypoint.value if env.entrypoint is not None else None,
+        cmd=env.cmd.value if env.cmd is not None else None,
+    )
+
+
+def _layered_spec(env: Environment, parent: Environment, from_ref: str, inputs: Inputs) -> ImageSpec | None:
+    """Only what env adds to parent; None when it adds nothing that a Dockerfile would say."""
+    reqs = _requirements(env)
+    install = reqs != _requirements(parent)
+    apt = tuple(v for k, v in sorted(_values(env.apt).items()) if parent.apt.get(k) is None
+                or parent.apt[k].value != v)
+    penv, plabels = _values(parent.env), _values(parent.labels)
+    env_delta = tuple((k, v) for k, v in _sorted_pairs(_values(env.env)) if penv.get(k) != v)
+    labels_delta = tuple((k, v) for k, v in _sorted_pairs(_values(env.labels)) if plabels.get(k) != v)
+    parent_runs = {r.value for r in parent.run}
+    runs = tuple(r.value for r in env.run if r.value not in parent_runs)
+    parent_copies = set(_copies(parent, inputs))
+    copies = tuple(c for c in _copies(env, inputs) if c not in parent_copies)
+    workdir = env.workdir.value if env.workdir is not None else None
+    pworkdir = parent.workdir.value if parent.workdir is not None else None
+    entry = env.entrypoint.value if env.entrypoint is not None else None
+    pentry = parent.entrypoint.value if parent.entrypoint is not None else None
+    cmd = env.cmd.value if env.cmd is not None else None
+    pcmd = parent.cmd.value if parent.cmd is not None else None
+    # Setting ENTRYPOINT resets an inherited CMD, so a new entrypoint repeats the cmd.
+    emit_cmd = cmd if (cmd != pcmd or (entry != pentry and cmd is not None)) else None
+    user = env.user.value if env.user is not None else None
+    needs_root = bool(apt or install or runs)
+    spec = ImageSpec(
+        from_ref=from_ref, layered=True,
+        build_args=_sorted_pairs(_values(env.build_args)) if (apt or install or runs) else (),
+        apt=apt, python_setup=install and not _requirements(parent), installer=env.installer.value,
+        installer_args=env.installer_args.value, requirements=reqs if install else (), env=env_delta,
+        run=runs, as_root=needs_root and user not in (None, "root"), create_user=False,
+        user=user if needs_root and user not in (None, "root") else None,
+        workdir=workdir if workdir != pworkdir else None, labels=labels_delta, copy=copies,
+        owner=user if copies and user not in (None, "root") else None,
+        entrypoint=entry if entry != pentry else None, cmd=emit_cmd,
+    )
+    empty = not (spec.apt or spec.requirements or spec.env or spec.run or spec.workdir or spec.labels
+                 or spec.copy or spec.entrypoint is not None or spec.cmd is not None)
+    return None if empty else spec
+
+
+def _hash(*parts: Any) -> str:
+    text = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=lambda o: asdict(o))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _repository(project: Project, image: str) -> str:
+    return f"{project.name}-{image}"
+
+
+def _push_tag(project: Project, tag: str) -> str | None:
+    return f"{project.registry}/{tag}" if project.registry else None
+
+
+def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inputs: Inputs, sink: Collector, *,
+         salt: str) -> Plan:
+    """The image plan: which environment is which image, built FROM what, with which spec."""
+    envs = effective(project, order, inputs, sink)
+    _usage(project, envs, sink)
+    images: dict[str, Image] = {}
+    env_image: dict[str, str] = {}
+    by_hash: dict[str, str] = {}
+    custom: dict[tuple[str, str], str] = {}
+    out = project.output.rstrip("/")
+
+    derived = sorted(n for n, e in envs.items() if e.kind != "environment")
+    for name in [n for n in order if n in envs] + derived:
+        env = envs[name]
+        if env.base is None:
+            continue
+        parent = envs.get(env.parent) if env.parent else None
+        parent_image = env_image.get(env.parent) if env.parent else None
+        spec: ImageSpec | None
+        if parent is not None and parent_image is not None and _can_layer(env, parent):
+            spec = _layered_spec(env, parent, images[parent_image].tag, inputs)
+            if spec is None:  # adds nothing: it is its parent's image
+                env_image[name] = parent_image
+                _attach(images, parent_image, env)
+                continue
+            image_parent: str | None = parent_image
+        else:
+            base = env.base.value
+            image_parent = None
+            if base.dockerfile is not None:
+                image_parent = _custom_parent(project, env, base.dockerfile, base.context, inputs, images, custom)
+                from_ref = images[image_parent].tag
+            else:
+                from_ref = base.image or ""
+            spec = _whole_spec(env, from_ref, inputs)
+        spec_hash = _hash(spec, salt)
+        if spec_hash in by_hash:
+            env_image[name] = by_hash[spec_hash]
+            _attach(images, by_hash[spec_hash], env)
+            continue
+        repo = _repository(project, name)
+        dockerfile = f"{out}/images/{name}/Dockerfile"
+        inputs_list = [dockerfile]
+        if spec.requirements:
+            inputs_list.append(f"{out}/images/{name}/requirements.txt")
+        inputs_list += [src for src, _ in spec.copy]
+        images[name] = Image(
+            name=name, generated=True, repository=repo, tag=f"{repo}:{spec_hash[:12]}",
+            push_tag=_push_tag(project, f"{repo}:{spec_hash[:12]}"), spec_hash=spec_hash,
+            parent=image_parent, from_ref=spec.from_ref, environments=(name,), files=(env.file,),
+            dockerfile=dockerfile, context=".", inputs=tuple(inputs_list),
+            checks=tuple(c.value for c in env.checks), spec=spec,
+        )
+        by_hash[spec_hash] = name
+        env_image[name] = name
+    return Plan(project=project, environments=envs, env_image=env_image, images=images, steps=dict(step_graphs))
+
+
+def _attach(images: dict[str, Image], name: str, env: Environment) -> None:
+    """env is served by image `name`: record it and add its checks."""
+    img = images[name]
+    checks = list(img.checks) + [c.value for c in env.checks if c.value not in img.checks]
+    images[name] = Image(**{**img.__dict__, "environments": tuple(sorted({*img.environments, env.name})),
+                            "files": tuple(sorted({*img.files, env.file})), "checks": tuple(checks)})
+
+
+def _custom_parent(project: Project, env: Environment, dockerfile: str, context: str, inputs: Inputs,
+                   images: dict[str, Image], custom: dict[tuple[str, str], str]) -> str:
+    key = (dockerfile, posixpath.normpath(context))
+    if key in custom:
+        return custom[key]
+    name = f"{env.name}.parent"
+    spec_hash = _hash({"dockerfile": dockerfile, "context": key[1], "digest": inputs.digests.get(dockerfile, "")})
+    repo = _repository(project, name)
+    images[name] = Image(
+        name=name, generated=False, repository=repo, tag=f"{repo}:{spec_hash[:12]}",
+        push_tag=_push_tag(project, f"{repo}:{spec_hash[:12]}"), spec_hash=spec_hash,
+        parent=None, from_ref="", environments=(), files=(env.file,), dockerfile=dockerfile, context=key[1],
+        inputs=(dockerfile, key[1]), checks=(),
+    )
+    custom[key] = name
+    return name
+
+
+# -- manifest ------------------------------------------------------------------------------------
+
+
+def manifest(p: Plan, generated_files: list[str], inputs: Inputs) -> dict[str, Any]:
+    """The intermediate representation written to manifest.json: sorted, no timestamps, no host paths."""
+    project = p.project
+    parents = {name: img.parent for name, img in p.images.items()}
+    images = {}
+    for name, img in sorted(p.images.items()):
+        entry: dict[str, Any] = {
+            "name": name, "generated": img.generated, "repository": img.repository, "tag": img.tag,
+            "push_tag": img.push_tag,
+            "spec_hash": f"sha256:{img.spec_hash}", "parent": img.parent, "from": img.from_ref or None,
+            "dockerfile": img.dockerfile, "context": img.context, "inputs": list(img.inputs),
+            "environments": list(img.environments), "checks": list(img.checks), "sources": list(img.files),
+        }
+        if img.spec is not None:
+            entry["requirements"] = list(img.spec.requirements)
+            entry["user"] = img.spec.user if not img.spec.layered else None
+        images[name] = entry
+    envs = {
+        name: {"image": p.env_image.get(name), "kind": env.kind, "parent": env.parent, "source": env.file}
+        for name, env in sorted(p.environments.items())
+    }
+    pipelines: dict[str, Any] = {}
+    for pname, pipe in sorted(project.pipelines.items()):
+        g = p.steps.get(pname)
+        steps = {}
+        for step in pipe.steps:
+            env_name = step.settings.name if step.settings is not None else (
+                step.environment.value if step.environment is not None else None)
+            steps[step.name] = {
+                "after": sorted(a.value for a in step.after), "environment": env_name,
+                "image": p.env_image.get(env_name) if env_name else None,
+            }
+        pipe_env = pipe.environment.value if pipe.environment is not None else None
+        pipelines[pname] = {
+            "environment": pipe_env, "image": p.env_image.get(pipe_env) if pipe_env else None, "source": pipe.file,
+            "steps": steps, "edges": graph.edges(g) if g is not None else [],
+            "order": graph.step_order(g) if g is not None else sorted(steps),
+        }
+
+    def target(t: Any) -> Any:
+        if t is None:
+            return None
+        name = t.settings.name if t.settings is not None else t.environment.value
+        return {"environment": name, "image": p.env_image.get(name)}
+
+    builders = {
+        name: {"type": b.type, "url": b.url, "tls": dict(b.tls)} for name, b in sorted(project.builders.items())
+    }
+    default = project.default_builder.value if project.default_builder else (
+        "local" if "local" in project.builders else sorted(project.builders)[0])
+    return {
+        "format": MANIFEST_FORMAT, "generator": "dockwright", "project": project.name, "registry": project.registry,
+        "output": project.output, "source": project.file, "images": images, "environments": envs,
+        "build_order": graph.image_order(parents), "pipelines": pipelines, "runner": target(project.runner),
+        "server": target(project.server), "builders": builders, "default_builder": default,
+        "files": sorted(generated_files), "inputs": sorted(inputs.files),
+    }
+
+
+__all__ = ["Image", "ImageSpec", "Plan", "plan", "manifest", "effective", "requirement_name", "UV_VERSION", "VENV",
+           "REQUIREMENTS_IN_IMAGE"]

@@ -1,0 +1,391 @@
+"""Cerberus schemas from schemas/, one reused validator, every error mapped to a located Diagnostic.
+
+This is the only module that imports cerberus. Checks here are syntactic (no file system):
+values that reach a Dockerfile are either validated to a safe pattern here or quoted in render.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from functools import cache
+from typing import Any
+
+from cerberus import Validator, errors as cerr
+from cerberus.schema import schema_registry
+from packaging.requirements import InvalidRequirement, Requirement
+
+from .errors import Collector, suggest
+from .load import Located, NodePath, describe, parse_resource
+from .resources import data_dir
+
+_SEP = "\x1f"  # between a custom message and its hint
+
+NAME_RE = re.compile(r"^[a-z0-9]+(?:(?:_|__|-+)[a-z0-9]+)*$")
+PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._/-]*[A-Za-z0-9])?$")
+APT_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?(?:=[A-Za-z0-9.+~:_-]+)?$")
+USER_RE = re.compile(r"^(?:[a-z_][a-z0-9_-]{0,31}|[0-9]{1,10})$")
+PYTHON_RE = re.compile(r"^3\.[0-9]{1,2}(?:\.[0-9]{1,2})?$")
+SAFE_PATH_RE = re.compile(r"^[\w.@+=,~/ -]+$")
+CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+URL_RE = re.compile(r"^(?:tcp|unix|ssh|npipe|http|https)://[^\s'\"\\]+$")
+
+_DOMAIN = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?"
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
+_NAME = rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*"
+IMAGE_RE = re.compile(rf"^{_NAME}(?::[\w][\w.-]{{0,127}})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{{32,}})?$")
+REGISTRY_RE = re.compile(rf"^{_NAME}$")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if value is None:
+        return "empty (null)"
+    return f"a {type(value).__name__}"
+
+
+def check_path(value: str, *, what: str) -> tuple[str, str] | None:
+    """(message, hint) when value is not a relative path that stays inside the project."""
+    if not value.strip():
+        return f"{what} is empty", "give a path relative to the project directory"
+    if CONTROL_RE.search(value) or "\\" in value:
+        return f"{what} '{_show(value)}' contains a control character or backslash", "use plain '/' paths"
+    if value.startswith("/"):
+        return f"{what} '{value}' is absolute", "give a path relative to the project directory"
+    if not SAFE_PATH_RE.match(value):
+        bad = next(c for c in value if not SAFE_PATH_RE.match(c))
+        return f"{what} '{value}' contains '{bad}'", "use letters, digits and . _ - + @ = , ~ / and spaces"
+    norm = posixpath.normpath(value)
+    if norm == ".." or norm.startswith("../"):
+        return f"{what} '{value}' points outside the project directory", "keep it under the directory of dockwright.yaml"
+    return None
+
+
+def _show(value: str) -> str:
+    return value.encode("unicode_escape").decode("ascii")
+
+
+class _Validator(Validator):  # type: ignore[misc]
+    """Cerberus with dockwright's named checks (`check_with: name` in schemas/)."""
+
+    raw: dict[NodePath, str] = {}
+
+    def _fail(self, field: Any, message: str, hint: str | None = None) -> None:
+        self._error(field, message if hint is None else f"{message}{_SEP}{hint}")
+
+    def _raw(self, field: Any, value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        path = tuple(self.document_path) + (field,)
+        return self.raw.get(path, str(value))
+
+    def _check_with_name(self, field: Any, value: Any) -> None:
+        if isinstance(value, str) and not NAME_RE.match(value):
+            self._fail(field, f"invalid name '{_show(value)}'",
+                       "use lowercase letters and digits, separated by '-' or '_'")
+
+    def _check_with_project_name(self, field: Any, value: Any) -> None:
+        if not PROJECT_RE.match(value) or len(value) > 64:
+            self._fail(field, f"invalid project name '{_show(value)}'",
+                       "use lowercase letters, digits and '-', starting with a letter or digit")
+
+    def _check_with_output_dir(self, field: Any, value: Any) -> None:
+        problem = check_path(value, what="output directory")
+        if problem is None and posixpath.normpath(value) == ".":
+            problem = ("output directory '.' is the project directory itself", "use a subdirectory like 'generated'")
+        if problem:
+            self._fail(field, *problem)
+
+    def _check_with_project_file(self, field: Any, value: Any) -> None:
+        problem = check_path(value, what="path")
+        if problem:
+            self._fail(field, *problem)
+
+    _check_with_project_path = _check_with_project_file
+
+    def _check_with_registry(self, field: Any, value: Any) -> None:
+        if not REGISTRY_RE.match(value):
+            self._fail(field, f"invalid registry '{_show(value)}'",
+                       "write host[:port]/path, like localhost:5000/ml, without a tag")
+
+    def _check_with_image_ref(self, field: Any, value: Any) -> None:
+        if not IMAGE_RE.match(value):
+            hint = "write name:tag, like python:3.11-slim"
+            if value != value.lower() and IMAGE_RE.match(value.lower()):
+                hint = "image names are lowercase"
+            self._fail(field, f"invalid image reference '{_show(value)}'", hint)
+
+    def _check_with_python_version(self, field: Any, value: Any) -> None:
+        text = self._raw(field, value)
+        if not PYTHON_RE.match(text):
+            self._fail(field, f"invalid Python version '{_show(text)}'", "write it like \"3.11\"")
+
+    def _check_with_argument(self, field: Any, value: Any) -> None:
+        if "\x00" in value:
+            self._fail(field, f"'{_show(value)}' contains a NUL character", "remove it")
+
+    def _check_with_command(self, field: Any, value: Any) -> None:
+        if not value.strip():
+            self._fail(field, "empty command", "remove the entry or write a command")
+        elif "\x00" in value:
+            self._fail(field, f"command '{_show(value)}' contains a NUL character", "remove it")
+
+    def _check_with_apt_package(self, field: Any, value: Any) -> None:
+        if not APT_RE.match(value):
+            self._fail(field, f"invalid Debian package '{_show(value)}'",
+                       "write a package name, optionally with '=version', like 'libgomp1' or 'git=1:2.39.5-0+deb12u1'")
+
+    def _check_with_requirement(self, field: Any, value: Any) -> None:
+        if CONTROL_RE.search(value) or value.lstrip().startswith("-"):
+            self._fail(field, f"invalid requirement '{_show(value)}'",
+                       "write one PEP 508 requirement, like 'pandas==2.2.2'; options go in installer_args")
+            return
+        try:
+            Requirement(value)
+        except InvalidRequirement as exc:
+            detail = str(exc).split("\n")[0]
+            self._fail(field, f"invalid requirement '{value}'\x1e: {detail}", "write it like 'pandas==2.2.2'")
+
+    def _check_with_env_key(self, field: Any, value: Any) -> None:
+        if not ENV_KEY_RE.match(value):
+            self._fail(field, f"invalid variable name '{_show(value)}'",
+                       "use letters, digits and '_', not starting with a digit")
+
+    def _check_with_label_key(self, field: Any, value: Any) -> None:
+        if not LABEL_KEY_RE.match(value):
+            self._fail(field, f"invalid label key '{_show(value)}'",
+                       "use letters, digits, '.', '-', '_' and '/', like 'org.opencontainers.image.title'")
+
+    def _check_with_single_line(self, field: Any, value: Any) -> None:
+        if value is None:
+            return
+        text = self._raw(field, value)
+        if CONTROL_RE.search(text):
+            self._fail(field, f"value of '{field}'\x1e contains a newline or control character: '{_show(text)}'",
+                       "a Dockerfile ENV, ARG or LABEL holds one line; put the text in a file and copy it")
+
+    def _check_with_user(self, field: Any, value: Any) -> None:
+        if not USER_RE.match(value):
+            self._fail(field, f"invalid user name '{_show(value)}'",
+                       "use a lowercase name like 'app' (letters, digits, '_', '-'), or a numeric uid")
+
+    def _check_with_abs_path(self, field: Any, value: Any) -> None:
+        if not value.startswith("/"):
+            self._fail(field, f"workdir '{_show(value)}' is not absolute", "write it like /app")
+        elif not SAFE_PATH_RE.match(value) or " " in value or ".." in value.split("/"):
+            self._fail(field, f"invalid workdir '{_show(value)}'", "use letters, digits and . _ - / only")
+
+    def _check_with_engine_url(self, field: Any, value: Any) -> None:
+        if not URL_RE.match(value):
+            self._fail(field, f"invalid engine url '{_show(value)}'",
+                       "write tcp://host:port, ssh://user@host or unix:///var/run/docker.sock")
+
+    def _check_with_copy_item(self, field: Any, value: Any) -> None:
+        if isinstance(value, str):
+            problem = check_path(value, what="copy source")
+            if problem is None and any(c in value for c in "*?["):
+                problem = (f"copy source '{value}' contains a wildcard", "copy a directory or list the files")
+            if problem:
+                self._fail(field, *problem)
+            return
+        unknown = sorted(set(value) - {"from", "to"})
+        for key in unknown:
+            self._fail(field, f"unknown key '{key}' in a copy entry",
+                       suggest(key, ["from", "to"]) or "a copy entry has 'from' and 'to'")
+        for key in ("from", "to"):
+            if key not in value:
+                self._fail(field, f"copy entry is missing '{key}'", "write {from: conf/prod.yaml, to: /app/conf.yaml}")
+            elif not isinstance(value[key], str):
+                self._fail(field, f"copy '{key}' must be a string, not {_kind(value[key])}")
+        src, dst = value.get("from"), value.get("to")
+        if isinstance(src, str):
+            problem = check_path(src, what="copy source")
+            if problem is None and any(c in src for c in "*?["):
+                problem = (f"copy source '{src}' contains a wildcard", "copy a directory or list the files")
+            if problem:
+                self._fail(field, *problem)
+        if isinstance(dst, str):
+            if not dst.strip() or not SAFE_PATH_RE.match(dst) or ".." in dst.split("/"):
+                self._fail(field, f"invalid copy destination '{_show(dst)}'",
+                           "use an absolute path like /app/conf.yaml (letters, digits, . _ - / only)")
+
+
+@cache
+def _schemas() -> dict[str, dict[str, Any]]:
+    folder = data_dir("schemas")
+    out = {p.stem: parse_resource(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.yaml"))}
+    settings = {k: v for k, v in out["environment"].items() if k != "extends"}
+    out["settings"] = settings
+    return out
+
+
+@cache
+def _validator() -> _Validator:
+    schemas = _schemas()
+    for name, definition in schemas.items():
+        if name != "project":
+            schema_registry.add(name, definition)
+    return _Validator(schemas["project"])
+
+
+def section_keys(name: str) -> list[str]:
+    """The keys a section's schema allows (for suggestions elsewhere)."""
+    return sorted(_schemas()[name])
+
+
+def validate(doc: Located, sink: Collector) -> None:
+    """Report every schema violation in doc to sink, located."""
+    if not isinstance(doc.data, dict):
+        return
+    v = _validator()
+    v.raw = doc.raw
+    v.validate(doc.data)
+    for error in _leaves(v._errors):
+        _report(error, doc, sink)
+
+
+def _leaves(errs: Any) -> list[Any]:
+    out = []
+    for e in errs:
+        if e.is_group_error:
+            out.extend(_leaves(e.child_errors))
+        else:
+            out.append(e)
+    return out
+
+
+_SCHEMA_FOR = {
+    "environments": "environment", "integrations": "integration", "pipelines": "pipeline",
+    "builders": "builder",
+}
+
+
+def _schema_at(path: NodePath) -> str | None:
+    """Which named schema governs the mapping at path (for unknown-key suggestions)."""
+    p = list(path)
+    if not p:
+        return "project"
+    if p[0] in ("runner", "server"):
+        if len(p) == 1:
+            return "target"
+        if len(p) == 2 and p[1] == "settings":
+            return "settings"
+        return None
+    if p[0] in _SCHEMA_FOR and len(p) == 2:
+        return _SCHEMA_FOR[str(p[0])]
+    if p[0] == "pipelines" and len(p) == 4 and p[2] == "steps":
+        return "step"
+    if p[0] == "pipelines" and len(p) == 5 and p[2] == "steps" and p[4] == "settings":
+        return "settings"
+    if p[0] == "builders" and len(p) == 3 and p[2] == "tls":
+        return None
+    return None
+
+
+def _container(path: NodePath) -> NodePath:
+    """The mapping that holds the field at path (list indices and the key itself stripped)."""
+    p = list(path)
+    while p and isinstance(p[-1], int):
+        p.pop()
+    return tuple(p[:-1])
+
+
+def _field(path: NodePath) -> str:
+    p = list(path)
+    name = ""
+    while p and isinstance(p[-1], int):
+        name = f"[{p.pop()}]" + name
+    return f"{p[-1]}{name}" if p else name
+
+
+def _in(path: NodePath) -> str:
+    container = _container(path)
+    return f" in {describe(container)}" if container else ""
+
+
+def _report(error: Any, doc: Located, sink: Collector) -> None:
+    path: NodePath = tuple(error.document_path)
+    code = error.code
+    value = error.value
+    if code == cerr.UNKNOWN_FIELD.code:
+        key = str(path[-1])
+        schema = _schema_at(path[:-1])
+        hint = suggest(key, section_keys(schema)) if schema else None
+        if schema == "settings" and key == "extends":
+            hint = "settings always derive from the step's environment"
+        if schema == "project" and key in ("pipeline", "environment", "integration", "builder"):
+            hint = f"did you mean '{key}s'?"
+        sink.error(doc.key_at(path), f"unknown key '{key}'{_where(path[:-1])}", hint)
+    elif code == cerr.REQUIRED_FIELD.code:
+        parent = path[:-1]
+        where = f" in {describe(parent)}" if parent else ""
+        loc = doc.key_at(parent) if parent else doc.at(())
+        sink.error(loc, f"missing required key '{path[-1]}'{where}", _required_hint(str(path[-1])))
+    elif code == cerr.BAD_TYPE.code:
+        expected = error.constraint if isinstance(error.constraint, list) else [error.constraint]
+        want = " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
+        hint = _type_hint(expected, value, doc.raw.get(path))
+        sink.error(doc.at(path), f"'{_field(path)}'{_in(path)} must be {want}, not {_kind(value)}", hint)
+    elif code == cerr.UNALLOWED_VALUE.code:
+        allowed = [str(a) for a in error.constraint]
+        hint = suggest(str(value), allowed) if isinstance(value, str) else None
+        sink.error(doc.at(path), f"'{_field(path)}'{_in(path)} must be one of {', '.join(allowed)}, not {value!r}",
+                   hint)
+    elif code == cerr.EMPTY_NOT_ALLOWED.code:
+        sink.error(doc.at(path), f"'{_field(path)}'{_in(path)} is empty", "add at least one entry")
+    elif code == cerr.NOT_NULLABLE.code:
+        sink.error(doc.at(path), f"'{_field(path)}'{_in(path)} is empty (null)", "give it a value or remove the key")
+    elif code == cerr.CUSTOM.code:
+        message, _, hint = str(error.info[0]).partition(_SEP)
+        where = _in(path)
+        message = message.replace("\x1e", where) if "\x1e" in message else message + where
+        sink.error(_custom_location(error, path, doc), message, hint or None)
+    else:
+        sink.error(doc.at(path), f"invalid value for '{_field(path)}'{_in(path)}: {error.rule} {error.constraint}")
+
+
+def _custom_location(error: Any, path: NodePath, doc: Located) -> Any:
+    # keysrules errors are about the key itself.
+    if error.schema_path and "keysrules" in error.schema_path:
+        return doc.key_at(path)
+    return doc.at(path)
+
+
+def _where(path: NodePath) -> str:
+    return f" in {describe(path)}" if path else ""
+
+
+_TYPE_WORDS = {
+    "string": "a string", "list": "a list", "dict": "a mapping", "integer": "a whole number",
+    "float": "a number", "boolean": "true or false", "number": "a number",
+}
+
+
+def _required_hint(key: str) -> str | None:
+    return {
+        "version": "add 'version: 1' at the top",
+        "project": "add 'project: <name>', which prefixes image names",
+        "steps": "a pipeline lists its steps, like steps: {train: {}}",
+        "environment": "name the environment it uses, like environment: base",
+    }.get(key)
+
+
+def _type_hint(expected: list[str], value: Any, raw: str | None) -> str | None:
+    if "string" in expected and isinstance(value, (int, float, bool)) and raw is not None:
+        return f"YAML read {raw} as {_kind(value)}; quote it: \"{raw}\""
+    if "list" in expected and isinstance(value, str):
+        return f"write a list: [{value}]"
+    if "dict" in expected and isinstance(value, list):
+        return "write a mapping of names to entries, not a list"
+    return None
