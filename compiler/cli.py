@@ -45,7 +45,8 @@ def _handled(func: F) -> F:
         except ConfigError as exc:
             _print_diagnostics([*exc.diagnostics, *exc.warnings])
             n = len(exc.diagnostics)
-            click.echo(f"{n} error{'s' if n != 1 else ''}; nothing was written", err=True)
+            written = "; nothing was written" if click.get_current_context().info_name == "compile" else ""
+            click.echo(f"{n} error{'s' if n != 1 else ''}{written}", err=True)
             sys.exit(EXIT_INVALID)
         except DockwrightError as exc:
             message = str(exc)

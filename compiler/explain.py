@@ -12,7 +12,9 @@ from .pipeline import Compiled
 
 
 def _where(origin: Origin, root: Path) -> str:
-    place = origin.location.short(root) if origin.location is not None else "(default)"
+    if origin.location is None:
+        return "(default)"
+    place = origin.location.short(root)
     chain = [v for v in origin.via if v != "default"]
     return place + (f"  via {' → '.join(chain)}" if chain else "")
 
@@ -81,13 +83,13 @@ def explain(compiled: Compiled, name: str) -> str:
         lines.append(f"image '{image_name}': {image.tag}{parent}")
     lines.append("")
     rows = _rows(env)
-    left = [f"{label}{'  ' + value if value else ''}" for label, value, _ in rows]
-    width = min(max((len(x) for x in left), default=0), 60)
-    for text, (_, _, origin) in zip(left, rows):
+    key_w = min(max((len(k) for k, v, o in rows if o is not None), default=0), 40)
+    val_w = min(max((len(v) for k, v, o in rows if o is not None), default=0), 40)
+    for key, value, origin in rows:
         if origin is None:
-            lines.append(text)
+            lines.append(key)
         else:
-            lines.append(f"{text.ljust(width)}   {_where(origin, root)}")
+            lines.append(f"{key.ljust(key_w)}  {value.ljust(val_w)}  {_where(origin, root)}".rstrip())
     return "\n".join(lines) + "\n"
 
 

@@ -147,6 +147,7 @@ class Project:
     server: Target | None
     builders: Mapping[str, Builder]
     default_builder: Sourced[str] | None
+    broken: frozenset[tuple[str, str]] = frozenset()  # entries with schema errors, kept as empty stand-ins
 
 
 @dataclass(frozen=True)
@@ -296,7 +297,8 @@ def _append(current: tuple[Sourced[T], ...], new: list[Sourced[T]]) -> tuple[Sou
 
 
 class _Builder:
-    def __init__(self, source: Source, sink: Collector) -> None:
+    def __init__(self, source: Source, sink: Collector, broken: frozenset[Any] = frozenset()) -> None:
+        self.broken = broken
         self.source = source
         self.doc: Located = source.doc
         self.sink = sink
@@ -418,6 +420,7 @@ class _Builder:
             pipelines=pipelines, runner=self.target("runner", d.get("runner")),
             server=self.target("server", d.get("server")), builders=builders,
             default_builder=Sourced(default, self.origin(("default_builder",))) if default else None,
+            broken=self.broken,
         )
         self.check_references(project)
         return project
@@ -506,9 +509,9 @@ class _Builder:
         return out
 
 
-def build_model(source: Source, sink: Collector) -> Project:
+def build_model(source: Source, sink: Collector, *, broken: frozenset[Any] = frozenset()) -> Project:
     """The validated document as typed records; unknown references go to sink."""
-    return _Builder(source, sink).build()
+    return _Builder(source, sink, broken).build()
 
 
 def referenced_files(project: Project) -> list[tuple[str, str, Location | None]]:

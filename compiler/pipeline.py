@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from . import graph, render, schema
 from .errors import Collector, Diagnostic, UsageError
 from .inputs import Inputs, gather
-from .load import PROJECT_FILE, Source, find_project_file, load_project
+from .load import PROJECT_FILE, Located, NodePath, Source, find_project_file, load_project
 from .model import Project, build_model
 from .plan import Plan, plan
 
@@ -52,13 +52,28 @@ def locate(file: str | None, cwd: Path | None = None) -> Path:
     return found
 
 
+def _without(source: Source, broken: set[NodePath]) -> Source:
+    if not broken:
+        return source
+    data = dict(source.doc.data)
+    for section, name in sorted(broken, key=str):
+        data[section] = dict(data[section])
+        data[section][name] = {}
+    doc = Located(data=data, keys=source.doc.keys, values=source.doc.values, raw=source.doc.raw)
+    return replace(source, doc=doc)
+
+
 def compile_project(path: Path) -> Compiled:
     """Load, validate, plan and render a project; raise ConfigError with every problem found."""
     source = load_project(path)
     sink = Collector()
-    schema.validate(source.doc, sink)
-    sink.raise_if_errors()
-    project = build_model(source, sink)
+    broken = schema.validate(source.doc, sink)
+    if () in broken:
+        sink.raise_if_errors()
+    # Entries with schema errors become empty stand-ins, so that references to them still resolve
+    # and every other problem (unknown names, cycles, missing files) is reported in the same run.
+    source = _without(source, broken)
+    project = build_model(source, sink, broken=frozenset(broken))
     inputs = gather(project, source.root, sink)
     order = graph.inheritance(project, sink)
     step_graphs = graph.steps(project, sink)

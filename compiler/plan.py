@@ -103,7 +103,7 @@ def effective(project: Project, order: list[str], inputs: Inputs, sink: Collecto
             continue  # unknown parent: already reported
         env = _env_of_fragment(frag, name=name, kind="environment", parent=parent, parent_name=parent_name,
                                project=project, inputs=inputs, via=f"extends {parent_name}")
-        if env.base is None and parent_name is None:
+        if env.base is None and parent_name is None and ("environments", name) not in project.broken:
             sink.error(frag.location, f"environment '{name}' has no base image",
                        "set python: \"3.11\", parent_image: <image:tag>, dockerfile: <path>, or extends: <environment>")
         out[name] = env
@@ -272,7 +272,8 @@ def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inp
          salt: str) -> Plan:
     """The image plan: which environment is which image, built FROM what, with which spec."""
     envs = effective(project, order, inputs, sink)
-    _usage(project, envs, sink)
+    if not sink.errors:  # "unused" is noise while the project does not compile
+        _usage(project, envs, sink)
     images: dict[str, Image] = {}
     env_image: dict[str, str] = {}
     by_hash: dict[str, str] = {}

@@ -244,15 +244,29 @@ def section_keys(name: str) -> list[str]:
     return sorted(_schemas()[name])
 
 
-def validate(doc: Located, sink: Collector) -> None:
-    """Report every schema violation in doc to sink, located."""
+NAMED = ("integrations", "environments", "pipelines", "builders")
+
+
+def validate(doc: Located, sink: Collector) -> set[NodePath]:
+    """Report every schema violation in doc to sink, located.
+
+    Returns what the errors are in: (section, name) for a named entry such as an environment,
+    or () when the error is elsewhere; later stages can go on without the broken entries.
+    """
     if not isinstance(doc.data, dict):
-        return
+        return {()}
     v = _validator()
     v.raw = doc.raw
     v.validate(doc.data)
+    broken: set[NodePath] = set()
     for error in _leaves(v._errors):
         _report(error, doc, sink)
+        path = tuple(error.document_path)
+        if len(path) >= 2 and path[0] in NAMED and isinstance(doc.data.get(path[0]), dict):
+            broken.add(path[:2])
+        else:
+            broken.add(())
+    return broken
 
 
 def _leaves(errs: Any) -> list[Any]:
