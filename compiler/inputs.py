@@ -42,7 +42,8 @@ def gather(project: Project, root: Path, sink: Collector) -> Inputs:
         path = root / rel
         if kind == "requirements":
             if rel not in inputs.requirements:
-                inputs.requirements[rel] = tuple(_read_requirements(path, rel, root, loc, sink, inputs, depth=0))
+                inputs.requirements[rel] = tuple(_read_requirements(path, rel, root, loc, sink, inputs, depth=0,
+                                                                    seen={}))
             continue
         if not path.exists():
             what = {"copy": "copy source", "dockerfile": "Dockerfile", "context": "build context"}[kind]
@@ -67,7 +68,7 @@ _COMMENT = re.compile(r"(^|\s+)#.*$")
 
 
 def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, sink: Collector, inputs: Inputs,
-                       *, depth: int) -> list[Sourced[str]]:
+                       *, depth: int, seen: dict[str, str]) -> list[Sourced[str]]:
     if depth > 10:
         sink.error(at, f"requirements files nest more than 10 deep at '{rel}'", "look for a loop of -r lines")
         return []
@@ -82,7 +83,6 @@ def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, si
     inputs.files.append(rel)
     lines = text.split("\n")
     out: list[Sourced[str]] = []
-    seen: dict[str, int] = {}
     logical = ""
     start = 0
     for number, line in enumerate(lines, start=1):
@@ -107,7 +107,8 @@ def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, si
                     sink.error(loc, f"'{value}' points outside the project directory",
                                "keep requirements files under the directory of dockwright.yaml")
                     continue
-                out.extend(_read_requirements(root / nested, nested, root, loc, sink, inputs, depth=depth + 1))
+                out.extend(_read_requirements(root / nested, nested, root, loc, sink, inputs, depth=depth + 1,
+                                              seen=seen))
                 continue
             sink.error(loc, f"option '{option}' is not supported in requirements files",
                        _OPTION_HINTS.get(option, "list only requirements, one per line"))
@@ -118,10 +119,10 @@ def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, si
             sink.error(loc, f"invalid requirement '{stripped}': {str(exc).splitlines()[0]}",
                        "write one PEP 508 requirement per line, like 'pandas==2.2.2'")
             continue
-        name = req.name.lower().replace("_", "-").replace(".", "-")
+        name = re.sub(r"[-_.]+", "-", req.name).lower()
         if name in seen:
-            sink.error(loc, f"requirement '{req.name}' is listed twice in '{rel}'", f"first at line {seen[name]}")
+            sink.error(loc, f"requirement '{req.name}' is listed twice", f"first at {seen[name]}; keep one")
             continue
-        seen[name] = start
+        seen[name] = f"{rel}:{start}"
         out.append(Sourced(stripped, Origin(loc)))
     return out

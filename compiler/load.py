@@ -223,9 +223,12 @@ def read_text(path: Path, sink: Collector, *, at: Location | None = None) -> str
     except UnicodeDecodeError as exc:
         before = data[: exc.start]
         line = before.count(b"\n") + 1
-        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        start = before.rfind(b"\n") + 1
+        col = len(data[start: exc.start].decode("utf-8", "replace")) + 1
+        end = data.find(b"\n", exc.start)
+        shown = data[start: end if end >= 0 else len(data)].decode("utf-8", "replace")
         sink.error(
-            Location(path, line, col),
+            Location(path, line, col, shown),
             f"not valid UTF-8 (byte 0x{data[exc.start]:02x})",
             "save the file as UTF-8",
         )
@@ -249,9 +252,14 @@ def parse(text: str, file: Path, sink: Collector) -> Located:
             col = mark.column if mark else 0
             src = lines[line] if line < len(lines) else ""
             problem = exc.problem or "invalid YAML"
+            notes: tuple[tuple[str, Location | None], ...] = ()
             if exc.context and "expected a single document" in exc.context:
                 problem = "more than one YAML document ('---') in one file"
-            sink.error(Location(file, line + 1, col + 1, src), f"YAML syntax error: {problem}")
+            elif exc.context and exc.context_mark is not None and exc.context_mark is not mark:
+                cm = exc.context_mark
+                ctx_src = lines[cm.line] if cm.line < len(lines) else ""
+                notes = ((exc.context, Location(file, cm.line + 1, cm.column + 1, ctx_src)),)
+            sink.error(Location(file, line + 1, col + 1, src), f"YAML syntax error: {problem}", notes=notes)
             return out
         except yaml.YAMLError as exc:
             sink.error(Location(file, 1, 1, lines[0] if lines else ""), f"YAML error: {exc}")

@@ -77,8 +77,8 @@ def compile_project(path: Path) -> Compiled:
     inputs = gather(project, source.root, sink)
     order = graph.inheritance(project, sink)
     step_graphs = graph.steps(project, sink)
-    sink.raise_if_errors()
-    the_plan = plan(project, order, step_graphs, inputs, sink, salt=render.digest())
+    if order or not project.environments:  # no cycle: planning can find more problems in the same run
+        the_plan = plan(project, order, step_graphs, inputs, sink, salt=render.digest())
     sink.raise_if_errors()
     files = render.render(the_plan, inputs)
     warnings = sorted(sink.warnings, key=Diagnostic.sort_key)

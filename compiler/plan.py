@@ -64,6 +64,7 @@ class Image:
     inputs: tuple[str, ...]
     checks: tuple[str, ...]
     spec: ImageSpec | None = None
+    user: str | None = None  # the user the image runs as (inherited by layered images)
 
     @property
     def has_requirements(self) -> bool:
@@ -321,6 +322,7 @@ def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inp
             parent=image_parent, from_ref=spec.from_ref, environments=(name,), files=(env.file,),
             dockerfile=dockerfile, context=".", inputs=tuple(inputs_list),
             checks=tuple(c.value for c in env.checks), spec=spec,
+            user=env.user.value if env.user is not None else None,
         )
         by_hash[spec_hash] = name
         env_image[name] = name
@@ -371,7 +373,7 @@ def manifest(p: Plan, generated_files: list[str], inputs: Inputs) -> dict[str, A
         }
         if img.spec is not None:
             entry["requirements"] = list(img.spec.requirements)
-            entry["user"] = img.spec.user if not img.spec.layered else None
+            entry["user"] = img.user
         images[name] = entry
     envs = {
         name: {"image": p.env_image.get(name), "kind": env.kind, "parent": env.parent, "source": env.file}

@@ -59,6 +59,12 @@ def paths(values: Any) -> str:
     return json_args(items)
 
 
+def pairs(items: Any, indent: int = 4) -> str:
+    """KEY="value" pairs for ENV or LABEL, one per line, continued with a backslash."""
+    sep = " \\\n" + " " * indent
+    return sep.join(f"{key}={dq(value)}" for key, value in items)
+
+
 def comment(value: str) -> str:
     """Text for a `#` comment: one line, never a parser directive."""
     return _CONTROL.sub("?", value)
@@ -71,7 +77,7 @@ def _env() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
         trim_blocks=True, lstrip_blocks=True,
     )
-    env.filters.update(dq=dq, json_args=json_args, shell_run=shell_run, sh=sh, paths=paths, comment=comment)
+    env.filters.update(dq=dq, pairs=pairs, json_args=json_args, shell_run=shell_run, sh=sh, paths=paths, comment=comment)
     return env
 
 

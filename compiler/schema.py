@@ -72,6 +72,12 @@ def check_path(value: str, *, what: str) -> tuple[str, str] | None:
     return None
 
 
+def _wildcard(value: str) -> tuple[str, str] | None:
+    if any(c in value for c in "*?["):
+        return f"copy source '{_show(value)}' contains a wildcard", "copy a directory, or list the files one by one"
+    return None
+
+
 def _show(value: str) -> str:
     return value.encode("unicode_escape").decode("ascii")
 
@@ -193,9 +199,7 @@ class _Validator(Validator):  # type: ignore[misc]
 
     def _check_with_copy_item(self, field: Any, value: Any) -> None:
         if isinstance(value, str):
-            problem = check_path(value, what="copy source")
-            if problem is None and any(c in value for c in "*?["):
-                problem = (f"copy source '{value}' contains a wildcard", "copy a directory or list the files")
+            problem = _wildcard(value) or check_path(value, what="copy source")
             if problem:
                 self._fail(field, *problem)
             return
@@ -210,9 +214,7 @@ class _Validator(Validator):  # type: ignore[misc]
                 self._fail(field, f"copy '{key}' must be a string, not {_kind(value[key])}")
         src, dst = value.get("from"), value.get("to")
         if isinstance(src, str):
-            problem = check_path(src, what="copy source")
-            if problem is None and any(c in src for c in "*?["):
-                problem = (f"copy source '{src}' contains a wildcard", "copy a directory or list the files")
+            problem = _wildcard(src) or check_path(src, what="copy source")
             if problem:
                 self._fail(field, *problem)
         if isinstance(dst, str):
@@ -399,7 +401,7 @@ def _type_hint(expected: list[str], value: Any, raw: str | None) -> str | None:
     if "string" in expected and isinstance(value, (int, float, bool)) and raw is not None:
         return f"YAML read {raw} as {_kind(value)}; quote it: \"{raw}\""
     if "list" in expected and isinstance(value, str):
-        return f"write a list: [{value}]"
+        return f"write a list: [{', '.join(value.split())}]"
     if "dict" in expected and isinstance(value, list):
         return "write a mapping of names to entries, not a list"
     return None

@@ -1,0 +1,6 @@
+def main() -> None:
+    print("training")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+#!/bin/sh
+exec nvidia-smi --query-gpu=name,memory.total --format=csv

@@ -1,0 +1,1 @@
+"""Code shared by every ACME data-platform job."""

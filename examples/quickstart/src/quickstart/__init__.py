@@ -1,0 +1,1 @@
+"""A tiny pipeline package used by the quickstart example."""

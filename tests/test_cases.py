@@ -1,0 +1,53 @@
+"""Golden cases: tests/cases/<name>/ holds a project and either expected/ (the exact output tree)
+or expected.txt (the exact text `dockwright compile` prints on stderr). Adding a case means adding
+a folder. Regenerate after an intended change with DOCKWRIGHT_UPDATE_GOLDEN=1 and review the diff."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import CASES, UPDATE, copy_project, run_cli, tree
+
+CASE_DIRS = sorted(p for p in CASES.iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("case", CASE_DIRS, ids=[p.name for p in CASE_DIRS])
+def test_case(case: Path, tmp_path: Path) -> None:
+    work = copy_project(case, tmp_path / case.name)
+    result = run_cli("compile", cwd=work, env={"NO_COLOR": "1"})
+    expected_text = case / "expected.txt"
+    expected_tree = case / "expected"
+    expected_warnings = case / "warnings.txt"
+    if UPDATE:
+        if result.returncode == 0:
+            expected_text.unlink(missing_ok=True)
+            shutil.rmtree(expected_tree, ignore_errors=True)
+            out = work / _output_dir(work)
+            shutil.copytree(out, expected_tree)
+            if result.stderr:
+                expected_warnings.write_text(result.stderr, encoding="utf-8")
+            else:
+                expected_warnings.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(expected_tree, ignore_errors=True)
+            expected_text.write_text(result.stderr, encoding="utf-8")
+    assert result.returncode in (0, 1), result.stderr
+    if expected_text.exists():
+        assert result.returncode == 1
+        assert result.stderr == expected_text.read_text(encoding="utf-8")
+        assert not (work / _output_dir(work)).exists(), "an invalid project must write nothing"
+    else:
+        assert result.returncode == 0, result.stderr
+        assert tree(work / _output_dir(work)) == tree(expected_tree)
+        warnings = expected_warnings.read_text(encoding="utf-8") if expected_warnings.exists() else ""
+        assert result.stderr == warnings
+
+
+def _output_dir(work: Path) -> str:
+    for line in (work / "dockwright.yaml").read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("output:"):
+            return line.split(":", 1)[1].strip()
+    return "generated"
