@@ -31,7 +31,7 @@ class Change:
 def _ours(path: Path, data: bytes) -> bool:
     if path.name == "manifest.json":
         try:
-            return json.loads(data).get("generator") == "dockwright"
+            return bool(json.loads(data).get("generator") == "dockwright")
         except (ValueError, AttributeError):
             return False
     return data.startswith(MARKER)
@@ -143,7 +143,7 @@ def summary(plan: list[Change], *, check: bool = False) -> str:
 
 
 def unified_diff(plan: list[Change], out_label: str) -> str:
-    chunks = []
+    chunks: list[str] = []
     for change in plan:
         if change.status == "unchanged":
             continue

@@ -83,13 +83,18 @@ def explain(compiled: Compiled, name: str) -> str:
         lines.append(f"image '{image_name}': {image.tag}{parent}")
     lines.append("")
     rows = _rows(env)
-    key_w = min(max((len(k) for k, v, o in rows if o is not None), default=0), 40)
-    val_w = min(max((len(v) for k, v, o in rows if o is not None), default=0), 40)
+    valued = [(k, v) for k, v, o in rows if o is not None and v]
+    key_w = min(max((len(k) for k, _ in valued), default=0), 32)
+    val_w = min(max((len(v) for _, v in valued), default=0), 40)
+    item_w = min(max((len(k) for k, v, o in rows if o is not None and not v), default=0), 48)
+    width = max(key_w + 2 + val_w, item_w)
     for key, value, origin in rows:
         if origin is None:
             lines.append(key)
+        elif value:
+            lines.append(f"{key.ljust(key_w)}  {value}".ljust(width) + f"  {_where(origin, root)}")
         else:
-            lines.append(f"{key.ljust(key_w)}  {value.ljust(val_w)}  {_where(origin, root)}".rstrip())
+            lines.append(f"{key.ljust(width)}  {_where(origin, root)}")
     return "\n".join(lines) + "\n"
 
 

@@ -243,7 +243,7 @@ def apply(env: Environment, frag: Fragment, *, file_requirements: Mapping[str, t
                     removed.add(f"{section}:{key}")
                 out.pop(key, None)
             else:
-                out[key] = mark(value)  # type: ignore[arg-type]
+                out[key] = mark(value)
         return out
 
     # Requirements files first, then inline requirements: inline wins within one declaration.
@@ -434,6 +434,7 @@ class _Builder:
             sp = path + ("steps", step_name)
             step = step or {}
             after_raw = step.get("after") or []
+            after: tuple[Sourced[str], ...]
             if isinstance(after_raw, str):
                 after = (Sourced(after_raw, self.origin(sp + ("after",))),)
             else:

@@ -350,7 +350,7 @@ def _report(error: Any, doc: Located, sink: Collector) -> None:
         sink.error(loc, f"missing required key '{path[-1]}'{where}", _required_hint(str(path[-1])))
     elif code == cerr.BAD_TYPE.code:
         expected = error.constraint if isinstance(error.constraint, list) else [error.constraint]
-        want = " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
+        want = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in expected)
         hint = _type_hint(expected, value, doc.raw.get(path))
         sink.error(doc.at(path), f"'{_field(path)}'{_in(path)} must be {want}, not {_kind(value)}", hint)
     elif code == cerr.UNALLOWED_VALUE.code:

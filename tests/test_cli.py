@@ -1,0 +1,200 @@
+"""The command line as users drive it: exit codes, exact messages, help, colour only on a terminal."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from compiler import cli
+from conftest import EXAMPLES, run_cli
+
+SIMPLE = """version: 1
+project: demo
+environments:
+  base:
+    python: "3.11"
+    requirements: [pandas==2.2.2]
+runner: {environment: base}
+pipelines:
+  p:
+    environment: base
+    steps:
+      a: {}
+      b: {after: [a]}
+"""
+
+
+@pytest.mark.parametrize("command", ["", "validate", "compile", "diff", "graph", "explain"])
+def test_help_for_every_command(command: str, tmp_path: Path) -> None:
+    result = run_cli(*([command] if command else []), "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"Usage: dockwright {command}".rstrip())
+
+
+def test_no_project_file_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli("compile", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (f"error: no dockwright.yaml in {tmp_path}\nhint: run dockwright in your project "
+                             "directory, or pass -f path/to/dockwright.yaml\n")
+
+
+def test_bad_option_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli("graph", "--format", "svg", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Invalid value for '--format': 'svg' is not one of 'mermaid', 'dot', 'json'." in result.stderr
+
+
+def test_invalid_project_exits_1_and_writes_nothing(project) -> None:
+    root = project({"dockwright.yaml": SIMPLE.replace("requirements:", "requirments:")})
+    result = run_cli("compile", cwd=root)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "dockwright.yaml:6:5: error: unknown key 'requirments' in environment 'base' (did you mean 'requirements'?)\n"
+        "    6 |     requirments: [pandas==2.2.2]\n"
+        "      |     ^\n"
+        "1 error; nothing was written\n")
+    assert not (root / "generated").exists()
+
+
+def test_compile_check_and_diff_cycle(project) -> None:
+    root = project({"dockwright.yaml": SIMPLE})
+    first = run_cli("compile", cwd=root)
+    assert (first.returncode, first.stdout) == (0, "generated/: 3 created, 0 updated, 0 unchanged, 0 removed\n")
+    again = run_cli("compile", cwd=root)
+    assert again.stdout == "generated/: 0 created, 0 updated, 3 unchanged, 0 removed\n"
+    ok = run_cli("compile", "--check", cwd=root)
+    assert (ok.returncode, ok.stdout) == (0, "generated/ is up to date (3 files)\n")
+
+    (root / "dockwright.yaml").write_text(SIMPLE.replace("pandas==2.2.2", "pandas==2.2.3"))
+    stale = run_cli("compile", "--check", cwd=root)
+    assert stale.returncode == 1
+    assert stale.stderr == (
+        "stale: generated/images/base/Dockerfile\n"
+        "stale: generated/images/base/requirements.txt\n"
+        "stale: generated/manifest.json\n"
+        "generated/ is out of date (0 to create, 3 to update, 0 unchanged, 0 to remove); run 'dockwright compile'\n")
+    diff = run_cli("diff", cwd=root)
+    assert diff.returncode == 0
+    assert "-pandas==2.2.2\n+pandas==2.2.3\n" in diff.stdout
+    assert diff.stdout.startswith("--- a/generated/images/base/Dockerfile\n+++ b/generated/images/base/Dockerfile\n")
+    assert run_cli("diff", "--exit-code", cwd=root).returncode == 1
+    run_cli("compile", cwd=root)
+    assert run_cli("diff", "--exit-code", cwd=root).stdout == ""
+
+
+def test_file_option_from_anywhere(project, tmp_path_factory) -> None:
+    root = project({"dockwright.yaml": SIMPLE})
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    for args in (["-f", str(root / "dockwright.yaml"), "validate"], ["validate", "-f", str(root)]):
+        result = run_cli(*args, cwd=elsewhere)
+        assert (result.returncode, result.stdout) == (0, "dockwright.yaml: ok: 1 environments, 1 pipelines, 1 images\n")
+
+
+def test_explain_shows_where_each_value_comes_from() -> None:
+    result = run_cli("explain", "server", cwd=EXAMPLES / "ml-training")
+    assert result.returncode == 0, result.stderr
+    lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    assert lines[0] == "environment 'server' (dockwright.yaml:53), derived from 'base'"
+    assert lines[1].startswith("image 'server': churn-server:") and lines[1].endswith(", FROM image 'base'")
+    for line in ("base python:3.11-slim dockwright.yaml:18 via extends base",
+                 "installer pip (default)",
+                 "mlflow-skinny==2.16.2 dockwright.yaml:12 via extends base → integration tracking",
+                 "numpy==1.26.4 requirements.txt:2 via extends base",
+                 "fastapi==0.115.0 dockwright.yaml:55",
+                 "PORT 8080 dockwright.yaml:57"):
+        assert line in lines
+
+
+def test_explain_unknown_environment() -> None:
+    result = run_cli("explain", "sever", cwd=EXAMPLES / "ml-training")
+    assert (result.returncode, result.stderr) == (2, "error: unknown environment 'sever'\nhint: did you mean 'server'?\n")
+
+
+def test_graph_formats(project) -> None:
+    root = project({"dockwright.yaml": SIMPLE})
+    mermaid = run_cli("graph", cwd=root).stdout
+    assert mermaid == (
+        "flowchart LR\n"
+        "  subgraph n_p_p[\"pipeline p\"]\n"
+        "    n_p_a[\"a<br/>image: base\"]\n"
+        "    n_p_b[\"b<br/>image: base\"]\n"
+        "    n_p_a --> n_p_b\n"
+        "  end\n"
+        "  subgraph images[\"images\"]\n"
+        "    n_i_base[\"base\"]\n"
+        "  end\n")
+    dot = run_cli("graph", "--format", "dot", cwd=root).stdout
+    assert '"p.a" -> "p.b";' in dot and dot.startswith("digraph dockwright {")
+    js = run_cli("graph", "--format", "json", cwd=root).stdout
+    assert js == ('{\n  "images": {\n    "edges": [],\n    "nodes": [\n      "base"\n    ],\n    "order": [\n'
+                  '      "base"\n    ]\n  },\n  "pipelines": {\n    "p": {\n      "edges": [\n        [\n'
+                  '          "a",\n          "b"\n        ]\n      ],\n      "images": {\n        "a": "base",\n'
+                  '        "b": "base"\n      },\n      "nodes": [\n        "a",\n        "b"\n      ],\n'
+                  '      "order": [\n        "a",\n        "b"\n      ]\n    }\n  }\n}\n')
+
+
+def test_warnings_do_not_fail(project) -> None:
+    root = project({"dockwright.yaml": SIMPLE + "  spare:\n    python: '3.12'\n".replace("  spare", "  spare")
+                    if False else SIMPLE.replace("runner:", "  spare: {python: '3.12'}\nrunner:")})
+    result = run_cli("validate", cwd=root)
+    assert result.returncode == 0
+    assert result.stderr == (
+        "dockwright.yaml:7:3: warning: environment 'spare' is not used by the runner, the server or any pipeline "
+        "(use it, or remove it)\n"
+        "    7 |   spare: {python: '3.12'}\n"
+        "      |   ^\n")
+
+
+def _on_a_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> str:
+    """Run the CLI with stdout and stderr on a pseudo-terminal; return what it printed."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "compiler", *args], cwd=cwd, env=env,
+                            stdout=follower, stderr=follower, stdin=subprocess.DEVNULL)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(leader)
+    return b"".join(chunks).decode()
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(project) -> None:
+    root = project({"dockwright.yaml": SIMPLE.replace("requirements:", "requirments:")})
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    assert "\033[1;31merror\033[0m" in _on_a_terminal(["validate"], root, env)
+    assert "\033[" not in _on_a_terminal(["validate"], root, {**env, "NO_COLOR": "1"})
+    assert "\033[" not in run_cli("validate", cwd=root).stderr
+
+
+def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch, project) -> None:
+    root = project({"dockwright.yaml": SIMPLE})
+
+    def interrupted(path: Path) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "compile_project", interrupted)
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(cli.main, ["compile"])
+    assert result.exit_code == 130
+    assert result.output == "interrupted\n"
+
+
+def test_console_script_and_module_agree(project) -> None:
+    root = project({"dockwright.yaml": SIMPLE})
+    script = Path(sys.executable).parent / "dockwright"
+    a = subprocess.run([str(script), "validate"], cwd=root, capture_output=True, text=True)
+    b = run_cli("validate", cwd=root)
+    assert a.returncode == b.returncode == 0 and a.stdout == b.stdout

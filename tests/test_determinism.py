@@ -1,0 +1,63 @@
+"""Promise 1: the same project gives byte-identical output in any directory, under any install path,
+at any time, whatever the host's environment variables."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, ROOT, tree
+
+EXAMPLE = EXAMPLES / "ml-training"
+
+
+def compile_copy(dest: Path, *, python: str = sys.executable, env: dict[str, str] | None = None,
+                 cwd: Path | None = None) -> dict[str, bytes]:
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("generated"))
+    full = {**os.environ, **(env or {})}
+    result = subprocess.run([python, "-m", "compiler", "-f", str(dest / "dockwright.yaml"), "compile"],
+                            cwd=cwd or dest, env=full, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return tree(dest / "generated")
+
+
+def test_same_output_in_two_directories_and_hosts(tmp_path: Path) -> None:
+    a = compile_copy(tmp_path / "a")
+    b = compile_copy(tmp_path / "deeper" / "other name" / "b",
+                     env={"TZ": "Asia/Tokyo", "LANG": "C", "LC_ALL": "C", "HOME": str(tmp_path),
+                          "PYTHONHASHSEED": "12345", "USER": "someone-else", "SOURCE_DATE_EPOCH": "0"},
+                     cwd=tmp_path)
+    assert a == b == tree(EXAMPLE / "generated")
+    for data in a.values():
+        assert str(tmp_path).encode() not in data
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+                   check=True, capture_output=True)
+    return next(out.glob("dockwright-*.whl"))
+
+
+def test_installed_wheel_ships_schemas_and_templates_and_agrees(wheel: Path, tmp_path: Path) -> None:
+    outputs = []
+    for place in ("one/env", "two/deeper/env"):
+        target = tmp_path / place
+        venv.EnvBuilder(system_site_packages=True, with_pip=False).create(target)
+        python = str(target / "bin" / "python")
+        subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "-q", str(wheel)],
+                       check=True, capture_output=True)
+        where = subprocess.run([python, "-c", "import compiler; print(compiler.__file__)"], check=True,
+                               capture_output=True, text=True, cwd=tmp_path).stdout.strip()
+        assert where.startswith(str(target)), where
+        unrelated = tmp_path / f"cwd-{len(outputs)}"
+        unrelated.mkdir()
+        outputs.append(compile_copy(tmp_path / f"project-{len(outputs)}", python=python, cwd=unrelated))
+    assert outputs[0] == outputs[1] == tree(EXAMPLE / "generated")
