@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import sys
 from typing import Any, Callable, TypeVar
@@ -28,6 +29,10 @@ def _print_diagnostics(items: list[Diagnostic]) -> None:
     color = _color(sys.stderr)
     for d in items:
         click.echo(d.format(color=color), err=True)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _file_option(func: F) -> F:
@@ -85,8 +90,9 @@ def validate(ctx: click.Context, file: str | None) -> None:
     compiled = _compile(ctx, file)
     p = compiled.project
     n_img = sum(1 for i in compiled.plan.images.values() if i.generated)
-    click.echo(f"{compiled.source.rel(compiled.source.main)}: ok: {len(p.environments)} environments, "
-               f"{len(p.pipelines)} pipelines, {n_img} images")
+    counts = ", ".join(_plural(n, word) for n, word in
+                       ((len(p.environments), "environment"), (len(p.pipelines), "pipeline"), (n_img, "image")))
+    click.echo(f"{compiled.source.rel(compiled.source.main)}: ok: {counts}")
 
 
 @main.command(name="compile")
@@ -162,7 +168,8 @@ def explain(ctx: click.Context, file: str | None, environment: str, as_json: boo
     click.echo((explain_json if as_json else text)(compiled, environment), nl=False)
 
 
-def run() -> None:  # pragma: no cover - python -m compiler
+def run() -> None:
+    """The console script and `python -m compiler`: a short-lived process, so the cyclic garbage
+    collector only costs time."""
+    gc.disable()
     main(prog_name="dockwright")
-
-

@@ -110,6 +110,8 @@ class _Walker:
 
     def scalar(self, node: Any, path: NodePath) -> Any:
         self.out.raw[path] = node.value
+        if node.tag == _STR_TAG:  # the common case: no constructor needed
+            return node.value
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any, Generic, Iterable, Mapping, TypeVar
 
 from packaging.requirements import Requirement
@@ -191,6 +192,7 @@ EMPTY = Environment(
 # Merge rules (DESIGN.md "Merging"); pure and pinned by tests/test_merge.py.
 
 
+@cache
 def requirement_name(text: str) -> str:
     return str(canonicalize_name(Requirement(text).name))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from . import graph
@@ -257,7 +257,8 @@ def _layered_spec(env: Environment, parent: Environment, from_ref: str, inputs: 
 
 
 def _hash(*parts: Any) -> str:
-    text = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=lambda o: asdict(o))
+    # Specs are flat records of strings, tuples and booleans: their __dict__ is what asdict would give.
+    text = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=lambda o: o.__dict__)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -72,6 +72,15 @@ def check_path(value: str, *, what: str) -> tuple[str, str] | None:
     return None
 
 
+@cache
+def _requirement_problem(value: str) -> str | None:
+    try:
+        Requirement(value)
+    except InvalidRequirement as exc:
+        return str(exc).split("\n")[0]
+    return None
+
+
 def _wildcard(value: str) -> tuple[str, str] | None:
     if any(c in value for c in "*?["):
         return f"copy source '{_show(value)}' contains a wildcard", "copy a directory, or list the files one by one"
@@ -157,10 +166,8 @@ class _Validator(Validator):  # type: ignore[misc]
             self._fail(field, f"invalid requirement '{_show(value)}'",
                        "write one PEP 508 requirement, like 'pandas==2.2.2'; options go in installer_args")
             return
-        try:
-            Requirement(value)
-        except InvalidRequirement as exc:
-            detail = str(exc).split("\n")[0]
+        detail = _requirement_problem(value)
+        if detail is not None:
             self._fail(field, f"invalid requirement '{value}'\x1e: {detail}", "write it like 'pandas==2.2.2'")
 
     def _check_with_env_key(self, field: Any, value: Any) -> None:
@@ -259,7 +266,7 @@ def validate(doc: Located, sink: Collector) -> set[NodePath]:
         return {()}
     v = _validator()
     v.raw = doc.raw
-    v.validate(doc.data)
+    v.validate(doc.data, normalize=False)
     broken: set[NodePath] = set()
     for error in _leaves(v._errors):
         _report(error, doc, sink)
