@@ -6,6 +6,7 @@ This is the only module that imports yaml. It uses libyaml (CSafeLoader) when pr
 from __future__ import annotations
 
 import glob
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Union
@@ -116,7 +117,11 @@ class _Walker:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             self.sink.error(self.loc(node.start_mark), f"cannot read value: {getattr(exc, 'problem', exc)}")
-            return None
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            # e.g. `2001-13-45` looks like a date to YAML but is none; `!!int abc`.
+            self.sink.error(self.loc(node.start_mark), f"cannot read value '{node.value}' as {_tag_word(node.tag)}"
+                            f" ({exc})", "quote it to make it a string")
+        return None
 
     def key_text(self, node: Any) -> str | None:
         if not isinstance(node, yaml.ScalarNode):
@@ -156,7 +161,17 @@ class _Walker:
             if not isinstance(src, yaml.MappingNode):
                 self.sink.error(self.loc(src.start_mark), "a merge key (<<) takes a mapping or a list of mappings")
                 continue
-            values = self.mapping(src, path, depth + 1)
+            if id(src) in self.active:
+                self.sink.error(self.loc(src.start_mark), "recursive alias: a mapping merges itself")
+                continue
+            if depth > _MAX_DEPTH:
+                self.sink.error(self.loc(src.start_mark), f"nesting deeper than {_MAX_DEPTH} levels")
+                continue
+            self.active.add(id(src))
+            try:
+                values = self.mapping(src, path, depth + 1)
+            finally:
+                self.active.discard(id(src))
             for key, value in values.items():
                 if key not in result or key in merged:
                     result[key] = value
@@ -166,6 +181,29 @@ class _Walker:
 class _TooBig(Exception):
     def __init__(self, location: Location) -> None:
         self.location = location
+
+
+def _tag_word(tag: str) -> str:
+    return {"tag:yaml.org,2002:timestamp": "a date", "tag:yaml.org,2002:int": "a whole number",
+            "tag:yaml.org,2002:float": "a number", "tag:yaml.org,2002:bool": "a boolean"}.get(tag, f"'{tag}'")
+
+
+# YAML 1.1 (PyYAML, libyaml) breaks lines at these, so the lines we show must too.
+_LINE_BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+# libyaml's composer recurses in C: past some thousands of nested [ or { it overflows the stack.
+_FLOW_OPEN = re.compile(r"[\[{]")
+
+
+def _flow_depth(text: str) -> int:
+    """An upper bound of flow nesting (brackets inside quotes count too; that only errs high)."""
+    depth = deepest = 0
+    for ch in _FLOW_OPEN.sub("[", text.replace("}", "]")):
+        if ch == "[":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == "]":
+            depth = max(depth - 1, 0)
+    return deepest
 
 
 def _where(path: NodePath) -> str:
@@ -242,9 +280,11 @@ def read_text(path: Path, sink: Collector, *, at: Location | None = None) -> str
 
 def parse(text: str, file: Path, sink: Collector) -> Located:
     """One YAML document -> Located; problems go to sink."""
-    lines = text.split("\n")
+    lines = _LINE_BREAKS.split(text)
     out = Located(data=None)
-    loader = _Loader(text)
+    # Deeply nested flow collections go to the pure-Python parser, whose recursion Python can stop.
+    loader = _Loader(text) if text.count("[") + text.count("{") < 500 or _flow_depth(text) < 500 \
+        else yaml.SafeLoader(text)
     try:
         try:
             node = loader.get_single_node()
@@ -265,6 +305,10 @@ def parse(text: str, file: Path, sink: Collector) -> Located:
             return out
         except yaml.YAMLError as exc:
             sink.error(Location(file, 1, 1, lines[0] if lines else ""), f"YAML error: {exc}")
+            return out
+        except RecursionError:
+            sink.error(Location(file, 1, 1, lines[0] if lines else ""), "nesting too deep to read",
+                       f"dockwright reads at most {_MAX_DEPTH} levels")
             return out
         if node is None:
             out.data = None
@@ -321,6 +365,8 @@ def load_project(main: Path) -> Source:
                        + _kind(doc.data))
             return
         includes = _include_patterns(doc, sink)
+        if is_main:
+            merged.values[()] = doc.values.get(()) or Location(path, 1, 1, text.split("\n")[0])
         _merge_into(merged, origin, doc, path, is_main=is_main, sink=sink)
         for pattern, loc in includes:
             _expand_include(pattern, loc, path.parent, root, sink, load_file, main)

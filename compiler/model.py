@@ -348,7 +348,7 @@ class _Builder:
 
         base = self.base(data, path, kind, name)
         copies = tuple(
-            Sourced(Copy(item, None) if isinstance(item, str) else Copy(item["from"], item["to"]),
+            Sourced(Copy(item, None) if isinstance(item, str) else Copy(item["from"], item.get("to")),
                     self.origin(path + ("copy", i)))
             for i, item in enumerate(data.get("copy") or ())
         )

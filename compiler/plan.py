@@ -119,6 +119,12 @@ def effective(project: Project, order: list[str], inputs: Inputs, sink: Collecto
     for target in (project.runner, project.server):
         if target is None or target.settings is None or target.environment.value not in out:
             continue
+        if target.settings.name in out:
+            pipe_name, step_name = target.settings.name.split(".", 1)
+            sink.error(target.settings.location,
+                       f"the {target.role}'s settings image '{target.settings.name}' has the same name as "
+                       f"step '{step_name}' of pipeline '{pipe_name}'", "rename that step or pipeline")
+            continue
         base = target.environment.value
         out[target.settings.name] = _env_of_fragment(
             target.settings, name=target.settings.name, kind=target.role, parent=out[base], parent_name=base,
@@ -301,7 +307,8 @@ def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inp
             base = env.base.value
             image_parent = None
             if base.dockerfile is not None:
-                image_parent = _custom_parent(project, env, base.dockerfile, base.context, inputs, images, custom)
+                image_parent = _custom_parent(project, env, base.dockerfile, base.context, inputs, images, custom,
+                                              taken=set(envs))
                 from_ref = images[image_parent].tag
             else:
                 from_ref = base.image or ""
@@ -339,11 +346,15 @@ def _attach(images: dict[str, Image], name: str, env: Environment) -> None:
 
 
 def _custom_parent(project: Project, env: Environment, dockerfile: str, context: str, inputs: Inputs,
-                   images: dict[str, Image], custom: dict[tuple[str, str], str]) -> str:
+                   images: dict[str, Image], custom: dict[tuple[str, str], str], *, taken: set[str]) -> str:
     key = (dockerfile, posixpath.normpath(context))
     if key in custom:
         return custom[key]
-    name = f"{env.name}.parent"
+    # `<env>.parent` unless a step image (pipeline `<env>`, step `parent`) already has that name.
+    name, n = f"{env.name}.parent", 1
+    while name in taken or name in images:
+        n += 1
+        name = f"{env.name}.parent-{n}"
     spec_hash = _hash({"dockerfile": dockerfile, "context": key[1], "digest": inputs.digests.get(dockerfile, "")})
     repo = _repository(project, name)
     images[name] = Image(

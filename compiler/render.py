@@ -38,11 +38,12 @@ def shell_run(command: str) -> str:
     Exec form keeps newlines, trailing backslashes and heredoc markers (`<<`) as data: the
     Dockerfile parser reads a JSON array on one line, whatever the string holds.
     """
-    text = command.strip()
-    risky = ("\n" in text or "\r" in text or text.endswith("\\") or "<<" in text or text.startswith("[")
-             or _CONTROL.search(text) is not None or text.startswith("#"))
+    # Exec form also when the parser would trim something (it trims Unicode spaces, too) or read a
+    # leading '-' as a flag.
+    risky = (command != command.strip() or command.endswith("\\") or "<<" in command
+             or command.startswith(("[", "#", "-")) or _CONTROL.search(command) is not None)
     if not risky:
-        return text
+        return command
     return json_args(["/bin/sh", "-c", command])
 
 
@@ -54,7 +55,7 @@ def sh(value: str) -> str:
 def paths(values: Any) -> str:
     """COPY arguments: plain when every path is plain, else JSON form (spaces, quotes)."""
     items = list(values)
-    if all(_PLAIN.match(v) for v in items):
+    if all(_PLAIN.match(v) and not v.startswith("-") for v in items):
         return " ".join(items)
     return json_args(items)
 

@@ -20,6 +20,7 @@ from .load import Located, NodePath, describe, parse_resource
 from .resources import data_dir
 
 _SEP = "\x1f"  # between a custom message and its hint
+_KEY = "\x1d"  # after the key, inside the checked mapping, that a custom message is about
 
 NAME_RE = re.compile(r"^[a-z0-9]+(?:(?:_|__|-+)[a-z0-9]+)*$")
 PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -29,7 +30,7 @@ APT_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?(?:=[A-Za-z0-9.+~:_-]
 USER_RE = re.compile(r"^(?:[a-z_][a-z0-9_-]{0,31}|[0-9]{1,10})$")
 PYTHON_RE = re.compile(r"^3\.[0-9]{1,2}(?:\.[0-9]{1,2})?$")
 SAFE_PATH_RE = re.compile(r"^[\w.@+=,~/ -]+$")
-CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 URL_RE = re.compile(r"^(?:tcp|unix|ssh|npipe|http|https)://[^\s'\"\\]+$")
 
 _DOMAIN = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?"
@@ -63,6 +64,8 @@ def check_path(value: str, *, what: str) -> tuple[str, str] | None:
         return f"{what} '{_show(value)}' contains a control character or backslash", "use plain '/' paths"
     if value.startswith("/"):
         return f"{what} '{value}' is absolute", "give a path relative to the project directory"
+    if any(part.startswith("-") for part in value.split("/")):
+        return f"{what} '{value}' has a part starting with '-'", "rename it; such names read as options"
     if not SAFE_PATH_RE.match(value):
         bad = next(c for c in value if not SAFE_PATH_RE.match(c))
         return f"{what} '{value}' contains '{bad}'", "use letters, digits and . _ - + @ = , ~ / and spaces"
@@ -96,8 +99,22 @@ class _Validator(Validator):  # type: ignore[misc]
 
     raw: dict[NodePath, str] = {}
 
-    def _fail(self, field: Any, message: str, hint: str | None = None) -> None:
-        self._error(field, message if hint is None else f"{message}{_SEP}{hint}")
+    def _validate_check_with(self, checks: Any, field: Any, value: Any) -> None:
+        # A null or wrongly typed value already has its own error (type, nullable); don't check it twice.
+        if value is None or isinstance(value, (list, set)):
+            return
+        if not isinstance(value, (str, dict)) and checks not in ("python_version", "single_line"):
+            return
+        if isinstance(value, dict) and checks != "copy_item":
+            return
+        super()._validate_check_with(checks, field, value)
+
+    # Cerberus reads a rule's argument schema from the rule method's docstring.
+    _validate_check_with.__doc__ = Validator._validate_check_with.__doc__
+
+    def _fail(self, field: Any, message: str, hint: str | None = None, *, key: str | None = None) -> None:
+        text = message if hint is None else f"{message}{_SEP}{hint}"
+        self._error(field, text if key is None else f"{key}{_KEY}{text}")
 
     def _raw(self, field: Any, value: Any) -> str:
         if isinstance(value, str):
@@ -150,9 +167,17 @@ class _Validator(Validator):  # type: ignore[misc]
         if "\x00" in value:
             self._fail(field, f"'{_show(value)}' contains a NUL character", "remove it")
 
+    def _check_with_installer_arg(self, field: Any, value: Any) -> None:
+        if CONTROL_RE.search(value):
+            self._fail(field, f"installer argument '{_show(value)}' contains a newline or control character",
+                       "write one argument per list entry, on one line")
+
     def _check_with_command(self, field: Any, value: Any) -> None:
         if not value.strip():
             self._fail(field, "empty command", "remove the entry or write a command")
+        elif value.lstrip().startswith("-"):
+            self._fail(field, f"command '{_show(value)}' starts with '-'",
+                       "RUN flags such as --mount or --network are not supported; write a shell command")
         elif "\x00" in value:
             self._fail(field, f"command '{_show(value)}' contains a NUL character", "remove it")
 
@@ -213,21 +238,22 @@ class _Validator(Validator):  # type: ignore[misc]
         unknown = sorted(set(value) - {"from", "to"})
         for key in unknown:
             self._fail(field, f"unknown key '{key}' in a copy entry",
-                       suggest(key, ["from", "to"]) or "a copy entry has 'from' and 'to'")
+                       suggest(key, ["from", "to"]) or "a copy entry has 'from' and 'to'", key=key)
+        if "from" not in value:
+            self._fail(field, "copy entry is missing 'from'", "write {from: conf/prod.yaml, to: /app/conf.yaml}")
         for key in ("from", "to"):
-            if key not in value:
-                self._fail(field, f"copy entry is missing '{key}'", "write {from: conf/prod.yaml, to: /app/conf.yaml}")
-            elif not isinstance(value[key], str):
-                self._fail(field, f"copy '{key}' must be a string, not {_kind(value[key])}")
+            if key in value and not isinstance(value[key], str):
+                self._fail(field, f"copy '{key}' must be a string, not {_kind(value[key])}", key=key)
         src, dst = value.get("from"), value.get("to")
         if isinstance(src, str):
             problem = _wildcard(src) or check_path(src, what="copy source")
             if problem:
-                self._fail(field, *problem)
+                self._fail(field, *problem, key="from")
         if isinstance(dst, str):
-            if not dst.strip() or not SAFE_PATH_RE.match(dst) or ".." in dst.split("/"):
+            if (not dst.strip() or not SAFE_PATH_RE.match(dst) or ".." in dst.split("/")
+                    or any(part.startswith("-") for part in dst.split("/"))):
                 self._fail(field, f"invalid copy destination '{_show(dst)}'",
-                           "use an absolute path like /app/conf.yaml (letters, digits, . _ - / only)")
+                           "use an absolute path like /app/conf.yaml (letters, digits, . _ - / only)", key="to")
 
 
 @cache
@@ -370,10 +396,15 @@ def _report(error: Any, doc: Located, sink: Collector) -> None:
     elif code == cerr.NOT_NULLABLE.code:
         sink.error(doc.at(path), f"'{_field(path)}'{_in(path)} is empty (null)", "give it a value or remove the key")
     elif code == cerr.CUSTOM.code:
-        message, _, hint = str(error.info[0]).partition(_SEP)
+        text = str(error.info[0])
+        location = _custom_location(error, path, doc)
         where = _in(path)
+        if _KEY in text:  # about a key inside the checked mapping: point at that key
+            sub, _, text = text.partition(_KEY)
+            location = doc.key_at(path + (sub,))
+        message, _, hint = text.partition(_SEP)
         message = message.replace("\x1e", where) if "\x1e" in message else message + where
-        sink.error(_custom_location(error, path, doc), message, hint or None)
+        sink.error(location, message, hint or None)
     else:
         sink.error(doc.at(path), f"invalid value for '{_field(path)}'{_in(path)}: {error.rule} {error.constraint}")
 
