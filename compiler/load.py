@@ -28,6 +28,7 @@ _MAX_NODES = 2_000_000
 # Sections whose entries are named things that included files may add to.
 NAMED_SECTIONS = ("integrations", "environments", "pipelines", "builders")
 FRAGMENT_KEYS = frozenset(("version", "include", *NAMED_SECTIONS))
+PROJECT_ONLY_KEYS = frozenset(("project", "description", "output", "registry", "runner", "server", "default_builder"))
 PROJECT_FILE = "dockwright.yaml"
 
 
@@ -422,7 +423,7 @@ def _merge_into(merged: Located, origin: dict[NodePath, Path], doc: Located, pat
     data = merged.data
     for key, value in doc.data.items():
         kloc = doc.keys.get((key,))
-        if not is_main and key not in FRAGMENT_KEYS:
+        if not is_main and key in PROJECT_ONLY_KEYS:
             sink.error(kloc, f"'{key}' can only be set in the project file, not in an included file",
                        f"move it to {PROJECT_FILE}")
             continue
