@@ -6,6 +6,7 @@ import functools
 import gc
 import os
 import sys
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import click
@@ -29,6 +30,12 @@ def _print_diagnostics(items: list[Diagnostic]) -> None:
     color = _color(sys.stderr)
     for d in items:
         click.echo(d.format(color=color), err=True)
+
+
+def _shown(path: Path) -> str:
+    """A path as the user should read it: relative to where they are, when it is below it."""
+    rel = os.path.relpath(path)
+    return str(path) if rel.startswith("..") else rel
 
 
 def _plural(n: int, word: str) -> str:
@@ -105,7 +112,7 @@ def compile_(ctx: click.Context, file: str | None, check: bool) -> None:
     compiled = _compile(ctx, file)
     out = compiled.out_dir
     plan = emit.changes(out, compiled.files)
-    label = compiled.project.output
+    label = _shown(out)
     if check:
         stale = [c for c in plan if c.status != "unchanged"]
         if stale:
@@ -133,6 +140,8 @@ def diff(ctx: click.Context, file: str | None, exit_code: bool) -> None:
     text = emit.unified_diff(plan, compiled.project.output)
     if text:
         click.echo(text, nl=False)
+    else:
+        click.echo(f"{_shown(compiled.out_dir)}/ is up to date: no differences", err=True)
     if exit_code and text:
         sys.exit(EXIT_INVALID)
 

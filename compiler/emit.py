@@ -53,10 +53,23 @@ def _safe_rel(rel: str) -> bool:
     return bool(parts) and not Path(rel).is_absolute() and ".." not in parts
 
 
+def _shown(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
 def changes(out_dir: Path, files: dict[str, str]) -> list[Change]:
-    """What writing files into out_dir would do, sorted by path."""
+    """What writing files into out_dir would do, sorted by path.
+
+    A file is dockwright's when the previous manifest lists it or it carries the header; anything
+    else in the way is an error, never overwritten.
+    """
     result: list[Change] = []
     conflicts = []
+    listed = set(_previous_files(out_dir))
     for rel, text in sorted(files.items()):
         new = text.encode("utf-8")
         target = out_dir / rel
@@ -66,12 +79,12 @@ def changes(out_dir: Path, files: dict[str, str]) -> list[Change]:
             result.append(Change(rel, "created", None, new))
             continue
         except IsADirectoryError:
-            conflicts.append(f"{target} is a directory")
+            conflicts.append(f"{_shown(target)} is a directory")
             continue
         if old == new:
             result.append(Change(rel, "unchanged", old, new))
-        elif not _ours(target, old):
-            conflicts.append(f"{target} exists and was not written by dockwright")
+        elif rel not in listed and not _ours(target, old):
+            conflicts.append(f"{_shown(target)} exists and was not written by dockwright")
         else:
             result.append(Change(rel, "updated", old, new))
     if conflicts:

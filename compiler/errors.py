@@ -59,16 +59,23 @@ class Diagnostic:
         loc = self.location
         head = f"{loc.display_path(cwd)}:{loc.line}:{loc.col}: {sev}: {text}"
         out = head
-        if loc.source_line:
+        shown = _printable(loc.source_line)
+        if shown:
             gutter = " " * 6 + "|"
             caret = " " * loc.col + "^"
             if color:
                 caret = f"\033[1;32m{caret}\033[0m"
-            out = f"{head}\n{loc.line:>5} | {loc.source_line}\n{gutter}{caret}"
+            out = f"{head}\n{loc.line:>5} | {shown}\n{gutter}{caret}"
         for text_, at in self.notes:
             where = f" at {at.display_path(cwd)}:{at.line}:{at.col}" if at is not None else ""
             out += f"\n      = note: {text_}{where}"
         return out
+
+
+def _printable(line: str) -> str:
+    """The source line as shown under a message: one character per column, nothing the terminal obeys."""
+    return "".join(" " if c == "\t" else "?" if (ord(c) < 32 or ord(c) == 127 or 0x80 <= ord(c) < 0xA0) else c
+                   for c in line)
 
 
 class DockwrightError(Exception):

@@ -60,19 +60,33 @@ def _rows(env: Environment) -> list[tuple[str, str, Origin | None]]:
     return rows
 
 
-def find(compiled: Compiled, name: str) -> Environment:
+def find(compiled: Compiled, name: str) -> tuple[Environment, str | None]:
+    """The environment `name` means, and a note when it was reached through a step or target."""
     envs = compiled.plan.environments
     if name in envs:
-        return envs[name]
-    hint = suggest(name, envs) or f"environments: {', '.join(sorted(envs))}"
+        return envs[name], None
+    project = compiled.project
+    pipe_name, _, step_name = name.partition(".")
+    pipe = project.pipelines.get(pipe_name)
+    step = next((s for s in pipe.steps if s.name == step_name), None) if pipe else None
+    if step is not None and step.environment is not None and step.environment.value in envs:
+        return envs[step.environment.value], (f"step '{step_name}' of pipeline '{pipe_name}' has no settings; "
+                                             f"it runs in environment '{step.environment.value}'")
+    target = {"runner.settings": project.runner, "server.settings": project.server}.get(name)
+    if target is not None and target.environment.value in envs:
+        return envs[target.environment.value], (f"the {target.role} has no settings; it runs in environment "
+                                                f"'{target.environment.value}'")
+    names = set(envs) | {f"{p.name}.{s.name}" for p in project.pipelines.values() for s in p.steps}
+    hint = suggest(name, names) or f"environments: {', '.join(sorted(envs))}"
     raise UsageError(f"unknown environment '{name}'\nhint: {hint}")
 
 
 def explain(compiled: Compiled, name: str) -> str:
-    env = find(compiled, name)
+    env, note = find(compiled, name)
+    name = env.name
     root = compiled.source.root
     image_name = compiled.plan.env_image.get(name)
-    lines = []
+    lines = [note] if note else []
     head = {"step": "step environment", "runner": "runner environment", "server": "server environment"}.get(
         env.kind, "environment")
     where = env.location.short(root) if env.location else ""
@@ -81,6 +95,10 @@ def explain(compiled: Compiled, name: str) -> str:
         image = compiled.plan.images[image_name]
         parent = f", FROM image '{image.parent}'" if image.parent else f", FROM {image.from_ref}"
         lines.append(f"image '{image_name}': {image.tag}{parent}")
+        if image_name != name:
+            lines.append(f"  (the same image as '{image_name}': nothing it adds changes the Dockerfile)")
+        elif image.layering:
+            lines.append(f"  {image.layering}")
     lines.append("")
     rows = _rows(env)
     valued = [(k, v) for k, v, o in rows if o is not None and v]
@@ -99,7 +117,8 @@ def explain(compiled: Compiled, name: str) -> str:
 
 
 def explain_json(compiled: Compiled, name: str) -> str:
-    env = find(compiled, name)
+    env, _ = find(compiled, name)
+    name = env.name
     root = compiled.source.root
 
     def origin(o: Origin | None) -> Any:

@@ -87,7 +87,8 @@ def descendants(parents: Mapping[str, str | None], name: str) -> set[str]:
 
 
 def _mermaid_id(name: str) -> str:
-    return "n_" + "".join(c if c.isalnum() else "_" for c in name)
+    """A node id that is unique per name: every character but letters and digits is hex-escaped."""
+    return "n_" + "".join(c if c.isascii() and c.isalnum() else f"_{ord(c):x}_" for c in name)
 
 
 def to_mermaid(manifest: Mapping[str, Any]) -> str:

@@ -14,12 +14,17 @@ from .errors import Collector, Location
 from .load import read_text
 from .model import Origin, Project, Sourced, referenced_files
 
+_INDEX_HINT = "pass index options to the installer instead: installer_args: [--extra-index-url, URL]"
 _OPTION_HINTS = {
-    "-i": "set the index in dockwright.yaml instead",
-    "--index-url": "set the index in dockwright.yaml instead",
-    "--extra-index-url": "set the index in dockwright.yaml instead",
-    "-e": "editable installs are not supported; copy the project and install it in 'run'",
-    "--editable": "editable installs are not supported; copy the project and install it in 'run'",
+    "-i": _INDEX_HINT,
+    "--index-url": _INDEX_HINT,
+    "--extra-index-url": _INDEX_HINT,
+    "-f": _INDEX_HINT.replace("--extra-index-url", "--find-links"),
+    "--find-links": _INDEX_HINT.replace("--extra-index-url", "--find-links"),
+    "-e": "requirements are installed before project files are copied; list your package's dependencies "
+          "here, and copy its source with 'copy'",
+    "--editable": "requirements are installed before project files are copied; list your package's dependencies "
+                  "here, and copy its source with 'copy'",
     "-c": "constraints files are not supported; pin the versions in the requirements",
     "--constraint": "constraints files are not supported; pin the versions in the requirements",
 }
@@ -43,7 +48,7 @@ def gather(project: Project, root: Path, sink: Collector) -> Inputs:
         if kind == "requirements":
             if rel not in inputs.requirements:
                 inputs.requirements[rel] = tuple(_read_requirements(path, rel, root, loc, sink, inputs, depth=0,
-                                                                    seen={}))
+                                                                    seen={}, opened=set(), nested=False))
             continue
         if not path.exists():
             what = {"copy": "copy source", "dockerfile": "Dockerfile", "context": "build context"}[kind]
@@ -68,14 +73,19 @@ _COMMENT = re.compile(r"(^|\s+)#.*$")
 
 
 def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, sink: Collector, inputs: Inputs,
-                       *, depth: int, seen: dict[str, str]) -> list[Sourced[str]]:
+                       *, depth: int, seen: dict[str, tuple[str, str]], opened: set[str],
+                       nested: bool) -> list[Sourced[str]]:
+    if rel in opened:  # already read through another -r line (pip reads it once, too)
+        return []
+    opened.add(rel)
     if depth > 10:
         sink.error(at, f"requirements files nest more than 10 deep at '{rel}'", "look for a loop of -r lines")
         return []
     if not path.is_file():
         sink.error(at, f"requirements file '{rel}' does not exist" if not path.exists()
                    else f"requirements file '{rel}' is a directory",
-                   "paths are relative to the directory of dockwright.yaml")
+                   "a -r path is relative to the file that names it" if nested
+                   else "paths are relative to the directory of dockwright.yaml")
         return []
     text = read_text(path, sink, at=at)
     if text is None:
@@ -102,17 +112,24 @@ def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, si
             option, _, value = stripped.replace("=", " ", 1).partition(" ")
             value = value.strip()
             if option in ("-r", "--requirement") and value:
-                nested = posixpath.normpath(posixpath.join(posixpath.dirname(rel), value))
-                if nested == ".." or nested.startswith("../") or value.startswith("/"):
+                child = posixpath.normpath(posixpath.join(posixpath.dirname(rel), value))
+                if child == ".." or child.startswith("../") or value.startswith("/"):
                     sink.error(loc, f"'{value}' points outside the project directory",
                                "keep requirements files under the directory of dockwright.yaml")
                     continue
-                out.extend(_read_requirements(root / nested, nested, root, loc, sink, inputs, depth=depth + 1,
-                                              seen=seen))
+                out.extend(_read_requirements(root / child, child, root, loc, sink, inputs, depth=depth + 1,
+                                              seen=seen, opened=opened, nested=True))
                 continue
             sink.error(loc, f"option '{option}' is not supported in requirements files",
                        _OPTION_HINTS.get(option, "list only requirements, one per line"))
             continue
+        if " --hash" in f" {stripped}" or " -" in stripped:
+            option = next(w for w in stripped.split() if w.startswith("-")).split("=")[0]
+            sink.error(loc, f"option '{option}' on a requirement line is not supported",
+                       "dockwright merges requirements from several places, which hash-checking cannot follow; "
+                       "pin versions without --hash" if option == "--hash" else "write only the requirement")
+            continue
+        stripped = " ".join(stripped.split())  # a continued line keeps no run of spaces
         try:
             req = Requirement(stripped)
         except InvalidRequirement as exc:
@@ -121,8 +138,11 @@ def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, si
             continue
         name = re.sub(r"[-_.]+", "-", req.name).lower()
         if name in seen:
-            sink.error(loc, f"requirement '{req.name}' is listed twice", f"first at {seen[name]}; keep one")
+            first_text, first_at = seen[name]
+            if first_text != stripped:
+                sink.error(loc, f"requirement '{req.name}' is listed twice, differently",
+                           f"first as '{first_text}' at {first_at}; keep one")
             continue
-        seen[name] = f"{rel}:{start}"
+        seen[name] = (stripped, f"{rel}:{start}")
         out.append(Sourced(stripped, Origin(loc)))
     return out

@@ -394,6 +394,9 @@ class _Builder:
             if ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
                 self.sink.warn(origin.location, f"parent image '{image}' has no tag",
                                f"pin it, like {image}:<version>, so that builds are reproducible")
+            elif image.endswith(":latest"):
+                self.sink.warn(origin.location, f"parent image '{image}' follows 'latest'",
+                               "pin a version, so that builds are reproducible")
             return Sourced(Base(image=image), origin)
         if key == "python":
             version = self.text(data[key], path + (key,))

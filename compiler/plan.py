@@ -38,6 +38,7 @@ class ImageSpec:
     run: tuple[str, ...]
     as_root: bool  # switch to root first: the parent image ends as a non-root user
     create_user: bool
+    workdir_owner: str | None  # chown the workdir to this (non-root) user
     user: str | None
     workdir: str | None
     labels: tuple[tuple[str, str], ...]
@@ -65,6 +66,7 @@ class Image:
     checks: tuple[str, ...]
     spec: ImageSpec | None = None
     user: str | None = None  # the user the image runs as (inherited by layered images)
+    layering: str = ""  # why it is, or is not, built FROM its parent environment's image
 
     @property
     def has_requirements(self) -> bool:
@@ -198,13 +200,31 @@ def _apt(env: Environment) -> tuple[str, ...]:
     return tuple(env.apt[k].value for k in sorted(env.apt))
 
 
-def _can_layer(env: Environment, parent: Environment) -> bool:
-    """DESIGN.md: same parent image, installer and user; and nothing removed that the parent set."""
+def _layering(env: Environment, parent: Environment) -> str | None:
+    """None when env can be built FROM parent's image (DESIGN.md: same parent image, installer and
+    user, and nothing removed that the parent set); else why not."""
     def val(s: Sourced[Any] | None) -> Any:
         return s.value if s is not None else None
 
-    return (val(env.base) == val(parent.base) and env.installer.value == parent.installer.value
-            and val(env.user) == val(parent.user) and not env.removed)
+    if val(env.base) != val(parent.base):
+        return f"another base than '{parent.name}'"
+    if env.installer.value != parent.installer.value:
+        return f"installer {env.installer.value}, not {parent.installer.value} as in '{parent.name}'"
+    if val(env.user) != val(parent.user):
+        return f"user {val(env.user)}, not {val(parent.user)} as in '{parent.name}'"
+    if env.removed:
+        removed = ", ".join(sorted(r.replace(":", " ") for r in env.removed))
+        return f"removes {removed} that '{parent.name}' sets, which an image cannot unset"
+    return None
+
+
+_NOT_DEBIAN = ("alpine", "busybox", "centos", "fedora", "rockylinux", "almalinux", "amazonlinux", "ubi",
+               "distroless", "scratch", "photon", "opensuse", "archlinux", "oraclelinux", "wolfi", "chainguard")
+
+
+def _looks_debian(image: str) -> bool:
+    name = image.split("@")[0].lower()
+    return not any(word in name for word in _NOT_DEBIAN)
 
 
 def _whole_spec(env: Environment, from_ref: str, inputs: Inputs) -> ImageSpec:
@@ -214,7 +234,8 @@ def _whole_spec(env: Environment, from_ref: str, inputs: Inputs) -> ImageSpec:
         from_ref=from_ref, layered=False, build_args=_sorted_pairs(_values(env.build_args)), apt=_apt(env),
         python_setup=bool(reqs), installer=env.installer.value, installer_args=env.installer_args.value,
         requirements=reqs, env=_sorted_pairs(_values(env.env)), run=tuple(r.value for r in env.run),
-        as_root=False, create_user=user is not None and not user.isdigit() and user != "root", user=user,
+        as_root=False, create_user=user is not None and not user.isdigit() and user != "root",
+        workdir_owner=user if env.workdir is not None and user not in (None, "root") else None, user=user,
         workdir=env.workdir.value if env.workdir is not None else None,
         labels=_sorted_pairs(_values(env.labels)), copy=tuple(_copies(env, inputs)),
         owner=user if user not in (None, "root") else None,
@@ -245,15 +266,18 @@ def _layered_spec(env: Environment, parent: Environment, from_ref: str, inputs: 
     # Setting ENTRYPOINT resets an inherited CMD, so a new entrypoint repeats the cmd.
     emit_cmd = cmd if (cmd != pcmd or (entry != pentry and cmd is not None)) else None
     user = env.user.value if env.user is not None else None
-    needs_root = bool(apt or install or runs)
+    non_root = user not in (None, "root")
+    new_workdir = workdir if workdir != pworkdir else None
+    owner = user if new_workdir and non_root else None
+    needs_root = bool(apt or install or runs or owner)
     spec = ImageSpec(
         from_ref=from_ref, layered=True,
         build_args=_sorted_pairs(_values(env.build_args)) if (apt or install or runs) else (),
         apt=apt, python_setup=install and not _requirements(parent), installer=env.installer.value,
         installer_args=env.installer_args.value, requirements=reqs if install else (), env=env_delta,
-        run=runs, as_root=needs_root and user not in (None, "root"), create_user=False,
-        user=user if needs_root and user not in (None, "root") else None,
-        workdir=workdir if workdir != pworkdir else None, labels=labels_delta, copy=copies,
+        run=runs, as_root=needs_root and non_root, create_user=False, workdir_owner=owner,
+        user=user if needs_root and non_root else None,
+        workdir=new_workdir, labels=labels_delta, copy=copies,
         owner=user if copies and user not in (None, "root") else None,
         entrypoint=entry if entry != pentry else None, cmd=emit_cmd,
     )
@@ -296,15 +320,24 @@ def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inp
         parent = envs.get(env.parent) if env.parent else None
         parent_image = env_image.get(env.parent) if env.parent else None
         spec: ImageSpec | None
-        if parent is not None and parent_image is not None and _can_layer(env, parent):
+        why_not = _layering(env, parent) if parent is not None else None
+        if parent is not None and parent_image is not None and why_not is None:
             spec = _layered_spec(env, parent, images[parent_image].tag, inputs)
             if spec is None:  # adds nothing: it is its parent's image
                 env_image[name] = parent_image
                 _attach(images, parent_image, env)
                 continue
             image_parent: str | None = parent_image
+            layering = f"built FROM image '{parent_image}', adding only its own layers"
         else:
             base = env.base.value
+            layering = f"rendered whole ({why_not})" if why_not else "rendered whole"
+            if base.image and not _looks_debian(base.image) and (env.apt or env.requirements or
+                                                                (env.user and not env.user.value.isdigit())):
+                sink.warn(env.base.origin.location,
+                          f"parent image '{base.image}' does not look Debian-based, but environment '{name}' "
+                          "needs apt, Python packages or a new user",
+                          "dockwright's install steps need a Debian or Ubuntu parent image")
             image_parent = None
             if base.dockerfile is not None:
                 image_parent = _custom_parent(project, env, base.dockerfile, base.context, inputs, images, custom,
@@ -330,7 +363,7 @@ def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inp
             parent=image_parent, from_ref=spec.from_ref, environments=(name,), files=(env.file,),
             dockerfile=dockerfile, context=".", inputs=tuple(inputs_list),
             checks=tuple(c.value for c in env.checks), spec=spec,
-            user=env.user.value if env.user is not None else None,
+            user=env.user.value if env.user is not None else None, layering=layering,
         )
         by_hash[spec_hash] = name
         env_image[name] = name

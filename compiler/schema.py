@@ -36,8 +36,33 @@ URL_RE = re.compile(r"^(?:tcp|unix|ssh|npipe|http|https)://[^\s'\"\\]+$")
 _DOMAIN = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
 _NAME = rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*"
-IMAGE_RE = re.compile(rf"^{_NAME}(?::[\w][\w.-]{{0,127}})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{{32,}})?$")
-REGISTRY_RE = re.compile(rf"^{_NAME}$")
+_COMPONENT_RE = re.compile(rf"^{_COMPONENT}$")
+_DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
+_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
+_DIGEST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
+
+
+def _valid_name(name: str) -> bool:
+    """Docker's reference grammar: the first part is a registry host only if it has '.' or ':' or is
+    localhost (and only a host may hold capitals); every path component is lowercase."""
+    parts = name.split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        if not _DOMAIN_RE.match(parts[0]):
+            return False
+        parts = parts[1:]
+    return all(_COMPONENT_RE.match(p) for p in parts)
+
+
+def valid_image(ref: str) -> bool:
+    name, _, digest = ref.partition("@")
+    if digest and not _DIGEST_RE.match(digest):
+        return False
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name, _, tag = name.rpartition(":")
+        if not _TAG_RE.match(tag):
+            return False
+    return _valid_name(name)
 
 
 def _kind(value: Any) -> str:
@@ -103,7 +128,7 @@ class _Validator(Validator):  # type: ignore[misc]
         # A null or wrongly typed value already has its own error (type, nullable); don't check it twice.
         if value is None or isinstance(value, (list, set)):
             return
-        if not isinstance(value, (str, dict)) and checks not in ("python_version", "single_line"):
+        if not isinstance(value, (str, dict)) and checks not in ("python_version", "single_line", "user"):
             return
         if isinstance(value, dict) and checks != "copy_item":
             return
@@ -147,14 +172,14 @@ class _Validator(Validator):  # type: ignore[misc]
     _check_with_project_path = _check_with_project_file
 
     def _check_with_registry(self, field: Any, value: Any) -> None:
-        if not REGISTRY_RE.match(value):
+        if not _valid_name(value):
             self._fail(field, f"invalid registry '{_show(value)}'",
                        "write host[:port]/path, like localhost:5000/ml, without a tag")
 
     def _check_with_image_ref(self, field: Any, value: Any) -> None:
-        if not IMAGE_RE.match(value):
+        if not valid_image(value):
             hint = "write name:tag, like python:3.11-slim"
-            if value != value.lower() and IMAGE_RE.match(value.lower()):
+            if value != value.lower() and valid_image(value.lower()):
                 hint = "image names are lowercase"
             self._fail(field, f"invalid image reference '{_show(value)}'", hint)
 
@@ -214,6 +239,7 @@ class _Validator(Validator):  # type: ignore[misc]
                        "a Dockerfile ENV, ARG or LABEL holds one line; put the text in a file and copy it")
 
     def _check_with_user(self, field: Any, value: Any) -> None:
+        value = self._raw(field, value)
         if not USER_RE.match(value):
             self._fail(field, f"invalid user name '{_show(value)}'",
                        "use a lowercase name like 'app' (letters, digits, '_', '-'), or a numeric uid")

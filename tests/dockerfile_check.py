@@ -63,6 +63,8 @@ def intended(spec: ImageSpec, requirements_src: str) -> list[tuple[str, tuple[st
         out.append(("RUN", (command,)))
     if spec.create_user:
         out.append(("RUN", ("<user>",)))
+    elif spec.workdir_owner:
+        out.append(("RUN", (f"mkdir -p {spec.workdir}  && chown {spec.workdir_owner} {spec.workdir}",)))
     if spec.workdir:
         out.append(("WORKDIR", (spec.workdir,)))
     if spec.user:
@@ -100,7 +102,7 @@ def parsed(text: str) -> list[tuple[str, tuple[str, ...]]]:
 
 def _tool_run(command: str) -> str:
     """The tool's own RUN steps, by a marker only they contain; user commands stay verbatim."""
-    if command.startswith("apt-get update  && apt-get install -y --no-install-recommends"):
+    if command.startswith("apt-get update  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends"):
         return "<apt>"
     if command.startswith('if ! python3 -c "import ensurepip, venv"'):
         return "<venv>"

@@ -121,13 +121,13 @@ def test_graph_formats(project) -> None:
     mermaid = run_cli("graph", cwd=root).stdout
     assert mermaid == (
         "flowchart LR\n"
-        "  subgraph n_p_p[\"pipeline p\"]\n"
-        "    n_p_a[\"a<br/>image: base\"]\n"
-        "    n_p_b[\"b<br/>image: base\"]\n"
-        "    n_p_a --> n_p_b\n"
+        "  subgraph n_p_5f_p[\"pipeline p\"]\n"
+        "    n_p_2e_a[\"a<br/>image: base\"]\n"
+        "    n_p_2e_b[\"b<br/>image: base\"]\n"
+        "    n_p_2e_a --> n_p_2e_b\n"
         "  end\n"
         "  subgraph images[\"images\"]\n"
-        "    n_i_base[\"base\"]\n"
+        "    n_i_5f_base[\"base\"]\n"
         "  end\n")
     dot = run_cli("graph", "--format", "dot", cwd=root).stdout
     assert '"p.a" -> "p.b";' in dot and dot.startswith("digraph dockwright {")
