@@ -20,11 +20,23 @@ _PLAIN = re.compile(r"^[A-Za-z0-9_./:@%+,=-]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+_DOLLAR = re.compile(r"\$\$|\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\})|\$")
+
+
+def _dollar(match: re.Match[str]) -> str:
+    text = match.group(0)
+    if text in ("$$", "$"):
+        return "\\$"  # a literal dollar
+    return text  # $NAME or ${NAME}: Docker expands it at build time, as in any Dockerfile
+
+
 def dq(value: str) -> str:
-    """A Dockerfile double-quoted word (ENV, LABEL, ARG): backslash, quote and `$` escaped."""
+    """A Dockerfile double-quoted word (ENV, LABEL, ARG): backslash and quote escaped; `$NAME` and
+    `${NAME}` left to Docker's expansion, `$$` and every other `$` literal."""
     if _CONTROL.search(value):  # schema rejects these; never let one through
         raise ValueError(f"control character in {value!r}")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + _DOLLAR.sub(_dollar, escaped) + '"'
 
 
 def json_args(values: Any) -> str:

@@ -42,11 +42,16 @@ def docker_word(raw: str) -> str:
     return "".join(out)
 
 
+def _word(value: str) -> str:
+    """What a value reads as once decoded: `$$` is a literal dollar, `$NAME` stays a reference."""
+    return value.replace("$$", "$")
+
+
 def intended(spec: ImageSpec, requirements_src: str) -> list[tuple[str, tuple[str, ...]]]:
     """(instruction, decoded values) in order, as render promises them; None-valued checks skipped."""
     out: list[tuple[str, tuple[str, ...]]] = [("FROM", (spec.from_ref,))]
     for key, value in spec.build_args:
-        out.append(("ARG", (f"{key}={value}",)))
+        out.append(("ARG", (f"{key}={_word(value)}",)))
     if spec.as_root:
         out.append(("USER", ("root",)))
     if spec.apt:
@@ -58,7 +63,7 @@ def intended(spec: ImageSpec, requirements_src: str) -> list[tuple[str, tuple[st
         out.append(("COPY", (requirements_src, REQUIREMENTS_IN_IMAGE)))
         out.append(("RUN", ("<install>",)))
     if spec.env:
-        out.append(("ENV", tuple(x for pair in spec.env for x in pair)))
+        out.append(("ENV", tuple(x for k, v in spec.env for x in (k, _word(v)))))
     for command in spec.run:
         out.append(("RUN", (command,)))
     if spec.create_user:
@@ -70,7 +75,7 @@ def intended(spec: ImageSpec, requirements_src: str) -> list[tuple[str, tuple[st
     if spec.user:
         out.append(("USER", (spec.user,)))
     if spec.labels:
-        out.append(("LABEL", tuple(x for pair in spec.labels for x in pair)))
+        out.append(("LABEL", tuple(x for k, v in spec.labels for x in (k, _word(v)))))
     for src, dst in spec.copy:
         out.append(("COPY", (src, dst)))
     if spec.entrypoint is not None:
