@@ -18,6 +18,7 @@ from .model import EMPTY, Environment, Fragment, Project, Sourced, apply, inheri
 
 UV_VERSION = "0.13.9"
 VENV = "/opt/venv"
+UV_HOME = "/opt/dockwright/uv"
 REQUIREMENTS_IN_IMAGE = "/opt/dockwright/requirements.txt"
 MANIFEST_FORMAT = 1
 

@@ -113,6 +113,8 @@ def _tool_run(command: str) -> str:
         return "<venv>"
     if command.startswith("python -m pip install --no-cache-dir --disable-pip-version-check"):
         return "<install>"
+    if command.startswith("if [ ! -x /opt/dockwright/uv/bin/uv ]; then"):
+        return "<install>"
     if command.startswith("if ! id -u "):
         return "<user>"
     return command
