@@ -74,7 +74,8 @@ class Diagnostic:
 
 def _printable(line: str) -> str:
     """The source line as shown under a message: one character per column, nothing the terminal obeys."""
-    return "".join(" " if c == "\t" else "?" if (ord(c) < 32 or ord(c) == 127 or 0x80 <= ord(c) < 0xA0) else c
+    return "".join(" " if c == "\t" else "?" if (ord(c) < 32 or ord(c) == 127 or 0x80 <= ord(c) < 0xA0
+                                                  or c in "\u2028\u2029") else c
                    for c in line)
 
 

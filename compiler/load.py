@@ -118,8 +118,8 @@ class _Walker:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             self.sink.error(self.loc(node.start_mark), f"cannot read value: {getattr(exc, 'problem', exc)}")
-        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
-            # e.g. `2001-13-45` looks like a date to YAML but is none; `!!int abc`.
+        except Exception as exc:  # noqa: BLE001 - PyYAML's constructors raise KeyError, IndexError, ...
+            # e.g. `2001-13-45` looks like a date to YAML but is none; `!!int abc`; `!!bool`.
             self.sink.error(self.loc(node.start_mark), f"cannot read value '{node.value}' as {_tag_word(node.tag)}"
                             f" ({exc})", "quote it to make it a string")
         return None
@@ -356,7 +356,7 @@ def load_project(main: Path) -> Source:
             return
         doc = parse(text, path, sink)
         if doc.data is None and not sink.errors:
-            sink.error(Location(path, 1, 1, text.split("\n")[0]), "file is empty",
+            sink.error(Location(path, 1, 1, _LINE_BREAKS.split(text)[0]), "file is empty",
                        "start with 'version: 1'" if is_main else "add environments, pipelines, ...")
             return
         if doc.data is None:
@@ -367,7 +367,7 @@ def load_project(main: Path) -> Source:
             return
         includes = _include_patterns(doc, sink)
         if is_main:
-            merged.values[()] = doc.values.get(()) or Location(path, 1, 1, text.split("\n")[0])
+            merged.values[()] = doc.values.get(()) or Location(path, 1, 1, _LINE_BREAKS.split(text)[0])
         _merge_into(merged, origin, doc, path, is_main=is_main, sink=sink)
         for pattern, loc in includes:
             _expand_include(pattern, loc, path.parent, root, sink, load_file, main)
