@@ -20,7 +20,6 @@ import cProfile
 import gc
 import io
 import json
-import os
 import pstats
 import random
 import re
@@ -31,7 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:

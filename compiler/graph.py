@@ -101,7 +101,7 @@ def to_mermaid(manifest: Mapping[str, Any]) -> str:
             lines.append(f"    {_mermaid_id(pname + '.' + a)} --> {_mermaid_id(pname + '.' + b)}")
         lines.append("  end")
     lines.append("  subgraph images[\"images\"]")
-    for name, image in sorted(manifest["images"].items()):
+    for name in sorted(manifest["images"]):
         lines.append(f"    {_mermaid_id('i_' + name)}[\"{name}\"]")
     for name, image in sorted(manifest["images"].items()):
         if image.get("parent"):

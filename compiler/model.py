@@ -6,7 +6,7 @@ Raw dicts stop here: `build_model` is the only function that indexes the validat
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, Generic, Iterable, Mapping, TypeVar
 
@@ -544,4 +544,4 @@ def is_plain_token(text: str) -> bool:
 
 
 __all__ = ["Base", "Builder", "Copy", "Environment", "Fragment", "Origin", "Pipeline", "Project", "Sourced",
-           "Step", "Target", "EMPTY", "apply", "inherit", "build_model", "referenced_files", "field"]
+           "Step", "Target", "EMPTY", "apply", "inherit", "build_model", "referenced_files"]

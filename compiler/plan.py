@@ -108,8 +108,10 @@ def effective(project: Project, order: list[str], inputs: Inputs, sink: Collecto
         env = _env_of_fragment(frag, name=name, kind="environment", parent=parent, parent_name=parent_name,
                                project=project, inputs=inputs, via=f"extends {parent_name}")
         if env.base is None and parent_name is None and ("environments", name) not in project.broken:
-            sink.error(frag.location, f"environment '{name}' has no base image",
-                       "set python: \"3.11\", parent_image: <image:tag>, dockerfile: <path>, or extends: <environment>")
+            hint = ("set python: \"3.11\", parent_image: <image:tag>, dockerfile: <path>, or extends: <environment>"
+                    if name not in _ENVIRONMENT_KEYS else
+                    f"'{name}:' is read as an environment named '{name}'; is it indented too little?")
+            sink.error(frag.location, f"environment '{name}' has no base image", hint)
         out[name] = env
     for pipe in project.pipelines.values():
         for step in pipe.steps:
@@ -133,6 +135,10 @@ def effective(project: Project, order: list[str], inputs: Inputs, sink: Collecto
             target.settings, name=target.settings.name, kind=target.role, parent=out[base], parent_name=base,
             project=project, inputs=inputs, via=f"environment {base}")
     return out
+
+
+_ENVIRONMENT_KEYS = frozenset(Environment.__dataclass_fields__) | {
+    "apt_packages", "parent_image", "python", "dockerfile", "context", "extends", "description"}
 
 
 def _usage(project: Project, envs: Mapping[str, Environment], sink: Collector) -> None:

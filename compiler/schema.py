@@ -401,6 +401,10 @@ def _report(error: Any, doc: Located, sink: Collector) -> None:
             hint = "settings always derive from the step's environment"
         if schema == "project" and key in ("pipeline", "environment", "integration", "builder"):
             hint = f"did you mean '{key}s'?"
+        parent_name = str(path[-2]) if len(path) >= 2 else ""
+        if schema == "environment" and parent_name in _schemas()["environment"]:
+            hint = (f"'{parent_name}:' is read as an environment named '{parent_name}'; "
+                    "is it indented too little?")
         sink.error(doc.key_at(path), f"unknown key '{key}'{_where(path[:-1])}", hint)
     elif code == cerr.REQUIRED_FIELD.code:
         parent = path[:-1]
