@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from . import graph
 from .errors import Collector
 from .inputs import Inputs
+from .schema import section_keys
 from .model import EMPTY, Environment, Fragment, Project, Sourced, apply, inherit, requirement_name
 
 UV_VERSION = "0.13.9"
@@ -137,8 +138,7 @@ def effective(project: Project, order: list[str], inputs: Inputs, sink: Collecto
     return out
 
 
-_ENVIRONMENT_KEYS = frozenset(Environment.__dataclass_fields__) | {
-    "apt_packages", "parent_image", "python", "dockerfile", "context", "extends", "description"}
+_ENVIRONMENT_KEYS = frozenset(section_keys("environment"))
 
 
 def _usage(project: Project, envs: Mapping[str, Environment], sink: Collector) -> None:
