@@ -6,13 +6,12 @@ import functools
 import gc
 import os
 import sys
-from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import click
 
 from . import emit, graph
-from .errors import ConfigError, Diagnostic, DockwrightError
+from .errors import ConfigError, Diagnostic, DockwrightError, shown_path
 from .pipeline import Compiled, compile_project, locate
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,12 +29,6 @@ def _print_diagnostics(items: list[Diagnostic]) -> None:
     color = _color(sys.stderr)
     for d in items:
         click.echo(d.format(color=color), err=True)
-
-
-def _shown(path: Path) -> str:
-    """A path as the user should read it: relative to where they are, when it is below it."""
-    rel = os.path.relpath(path)
-    return str(path) if rel.startswith("..") else rel
 
 
 def _plural(n: int, word: str) -> str:
@@ -112,7 +105,7 @@ def compile_(ctx: click.Context, file: str | None, check: bool) -> None:
     compiled = _compile(ctx, file)
     out = compiled.out_dir
     plan = emit.changes(out, compiled.files)
-    label = _shown(out)
+    label = shown_path(out)
     if check:
         stale = [c for c in plan if c.status != "unchanged"]
         if stale:
@@ -141,7 +134,7 @@ def diff(ctx: click.Context, file: str | None, exit_code: bool) -> None:
     if text:
         click.echo(text, nl=False)
     else:
-        click.echo(f"{_shown(compiled.out_dir)}/ is up to date: no differences", err=True)
+        click.echo(f"{shown_path(compiled.out_dir)}/ is up to date: no differences", err=True)
     if exit_code and text:
         sys.exit(EXIT_INVALID)
 

@@ -9,6 +9,15 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 
+def shown_path(path: Path, cwd: Path | None = None) -> str:
+    """A path as the user should read it: relative to cwd when it is below it, else absolute."""
+    try:
+        rel = os.path.relpath(path, cwd if cwd is not None else Path.cwd())
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
 @dataclass(frozen=True, order=True)
 class Location:
     """A 1-based line and column in a file, plus the text of that line."""
@@ -19,12 +28,7 @@ class Location:
     source_line: str = field(default="", compare=False)
 
     def display_path(self, cwd: Path | None = None) -> str:
-        base = cwd if cwd is not None else Path.cwd()
-        try:
-            rel = os.path.relpath(self.file, base)
-        except ValueError:  # another drive on Windows
-            return str(self.file)
-        return str(self.file) if rel.startswith("..") else rel
+        return shown_path(self.file, cwd)
 
     def short(self, root: Path | None = None) -> str:
         """`file:line` with the file relative to root (for explain)."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from .errors import Collector, Location
 from .load import read_text
@@ -123,7 +124,7 @@ def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, si
             sink.error(loc, f"option '{option}' is not supported in requirements files",
                        _OPTION_HINTS.get(option, "list only requirements, one per line"))
             continue
-        if " --hash" in f" {stripped}" or " -" in stripped:
+        if " -" in stripped:  # an option after the requirement, like --hash=...
             option = next(w for w in stripped.split() if w.startswith("-")).split("=")[0]
             sink.error(loc, f"option '{option}' on a requirement line is not supported",
                        "dockwright merges requirements from several places, which hash-checking cannot follow; "
@@ -136,7 +137,7 @@ def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, si
             sink.error(loc, f"invalid requirement '{stripped}': {str(exc).splitlines()[0]}",
                        "write one PEP 508 requirement per line, like 'pandas==2.2.2'")
             continue
-        name = re.sub(r"[-_.]+", "-", req.name).lower()
+        name = canonicalize_name(req.name)
         if name in seen:
             first_text, first_at = seen[name]
             if first_text != stripped:

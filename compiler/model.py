@@ -5,7 +5,6 @@ Raw dicts stop here: `build_model` is the only function that indexes the validat
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, Generic, Iterable, Mapping, TypeVar
@@ -533,14 +532,6 @@ def referenced_files(project: Project) -> list[tuple[str, str, Location | None]]
             out.append(("dockerfile", frag.base.value.dockerfile, frag.base.origin.location))
             out.append(("context", frag.base.value.context, frag.base.origin.location))
     return out
-
-
-_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_./:=@%+,-]+$")
-
-
-def is_plain_token(text: str) -> bool:
-    """True when text needs no shell quoting."""
-    return bool(_SAFE_TOKEN.match(text))
 
 
 __all__ = ["Base", "Builder", "Copy", "Environment", "Fragment", "Origin", "Pipeline", "Project", "Sourced",

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from . import graph
 from .errors import Collector
 from .inputs import Inputs
-from .schema import section_keys
+from .schema import indentation_hint
 from .model import EMPTY, Environment, Fragment, Project, Sourced, apply, inherit, requirement_name
 
 UV_VERSION = "0.13.9"
@@ -109,9 +109,8 @@ def effective(project: Project, order: list[str], inputs: Inputs, sink: Collecto
         env = _env_of_fragment(frag, name=name, kind="environment", parent=parent, parent_name=parent_name,
                                project=project, inputs=inputs, via=f"extends {parent_name}")
         if env.base is None and parent_name is None and ("environments", name) not in project.broken:
-            hint = ("set python: \"3.11\", parent_image: <image:tag>, dockerfile: <path>, or extends: <environment>"
-                    if name not in _ENVIRONMENT_KEYS else
-                    f"'{name}:' is read as an environment named '{name}'; is it indented too little?")
+            hint = indentation_hint(name) or (
+                "set python: \"3.11\", parent_image: <image:tag>, dockerfile: <path>, or extends: <environment>")
             sink.error(frag.location, f"environment '{name}' has no base image", hint)
         out[name] = env
     for pipe in project.pipelines.values():
@@ -136,9 +135,6 @@ def effective(project: Project, order: list[str], inputs: Inputs, sink: Collecto
             target.settings, name=target.settings.name, kind=target.role, parent=out[base], parent_name=base,
             project=project, inputs=inputs, via=f"environment {base}")
     return out
-
-
-_ENVIRONMENT_KEYS = frozenset(section_keys("environment"))
 
 
 def _usage(project: Project, envs: Mapping[str, Environment], sink: Collector) -> None:
@@ -234,18 +230,25 @@ def _looks_debian(image: str) -> bool:
     return not any(word in name for word in _NOT_DEBIAN)
 
 
+def _run_as(env: Environment) -> str | None:
+    """The environment's user when it is not root: the one that owns the workdir and copied files."""
+    user = env.user.value if env.user is not None else None
+    return None if user in (None, "root") else user
+
+
 def _whole_spec(env: Environment, from_ref: str, inputs: Inputs) -> ImageSpec:
     reqs = _requirements(env)
     user = env.user.value if env.user is not None else None
+    owner = _run_as(env)
     return ImageSpec(
         from_ref=from_ref, layered=False, build_args=_sorted_pairs(_values(env.build_args)), apt=_apt(env),
         python_setup=bool(reqs), installer=env.installer.value, installer_args=env.installer_args.value,
         requirements=reqs, env=_sorted_pairs(_values(env.env)), run=tuple(r.value for r in env.run),
-        as_root=False, create_user=user is not None and not user.isdigit() and user != "root",
-        workdir_owner=user if env.workdir is not None and user not in (None, "root") else None, user=user,
+        as_root=False, create_user=owner is not None and not owner.isdigit(),
+        workdir_owner=owner if env.workdir is not None else None, user=user,
         workdir=env.workdir.value if env.workdir is not None else None,
         labels=_sorted_pairs(_values(env.labels)), copy=tuple(_copies(env, inputs)),
-        owner=user if user not in (None, "root") else None,
+        owner=owner,
         entrypoint=env.entrypoint.value if env.entrypoint is not None else None,
         cmd=env.cmd.value if env.cmd is not None else None,
     )
@@ -272,20 +275,17 @@ def _layered_spec(env: Environment, parent: Environment, from_ref: str, inputs: 
     pcmd = parent.cmd.value if parent.cmd is not None else None
     # Setting ENTRYPOINT resets an inherited CMD, so a new entrypoint repeats the cmd.
     emit_cmd = cmd if (cmd != pcmd or (entry != pentry and cmd is not None)) else None
-    user = env.user.value if env.user is not None else None
-    non_root = user not in (None, "root")
+    user = _run_as(env)
     new_workdir = workdir if workdir != pworkdir else None
-    owner = user if new_workdir and non_root else None
-    needs_root = bool(apt or install or runs or owner)
+    needs_root = bool(apt or install or runs or (new_workdir and user))
     spec = ImageSpec(
         from_ref=from_ref, layered=True,
         build_args=_sorted_pairs(_values(env.build_args)) if (apt or install or runs) else (),
         apt=apt, python_setup=install and not _requirements(parent), installer=env.installer.value,
         installer_args=env.installer_args.value, requirements=reqs if install else (), env=env_delta,
-        run=runs, as_root=needs_root and non_root, create_user=False, workdir_owner=owner,
-        user=user if needs_root and non_root else None,
-        workdir=new_workdir, labels=labels_delta, copy=copies,
-        owner=user if copies and user not in (None, "root") else None,
+        run=runs, as_root=needs_root and user is not None, create_user=False,
+        workdir_owner=user if new_workdir else None, user=user if needs_root else None,
+        workdir=new_workdir, labels=labels_delta, copy=copies, owner=user if copies else None,
         entrypoint=entry if entry != pentry else None, cmd=emit_cmd,
     )
     empty = not (spec.apt or spec.requirements or spec.env or spec.run or spec.workdir or spec.labels

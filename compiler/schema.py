@@ -35,7 +35,6 @@ URL_RE = re.compile(r"^(?:tcp|unix|ssh|npipe|http|https)://[^\s'\"\\]+$")
 
 _DOMAIN = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
-_NAME = rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*"
 _COMPONENT_RE = re.compile(rf"^{_COMPONENT}$")
 _DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
 _TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
@@ -300,6 +299,13 @@ def _validator() -> _Validator:
     return _Validator(schemas["project"])
 
 
+def indentation_hint(environment: str) -> str | None:
+    """When an environment is named like an environment key, its line is likely indented too little."""
+    if environment not in _schemas()["environment"]:
+        return None
+    return f"'{environment}:' is read as an environment named '{environment}'; is it indented too little?"
+
+
 def section_keys(name: str) -> list[str]:
     """The keys a section's schema allows (for suggestions elsewhere)."""
     return sorted(_schemas()[name])
@@ -401,10 +407,8 @@ def _report(error: Any, doc: Located, sink: Collector) -> None:
             hint = "settings always derive from the step's environment"
         if schema == "project" and key in ("pipeline", "environment", "integration", "builder"):
             hint = f"did you mean '{key}s'?"
-        parent_name = str(path[-2]) if len(path) >= 2 else ""
-        if schema == "environment" and parent_name in _schemas()["environment"]:
-            hint = (f"'{parent_name}:' is read as an environment named '{parent_name}'; "
-                    "is it indented too little?")
+        if schema == "environment":
+            hint = indentation_hint(str(path[-2])) or hint
         sink.error(doc.key_at(path), f"unknown key '{key}'{_where(path[:-1])}", hint)
     elif code == cerr.REQUIRED_FIELD.code:
         parent = path[:-1]
