@@ -11,7 +11,7 @@ from typing import Any, Callable, TypeVar
 import click
 
 from . import emit, graph
-from .errors import ConfigError, Diagnostic, DockwrightError, shown_path
+from .errors import ConfigError, Diagnostic, DockwrightError, UsageError, shown_path
 from .pipeline import Compiled, compile_project, locate
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -168,6 +168,92 @@ def explain(ctx: click.Context, file: str | None, environment: str, as_json: boo
 
     compiled = _compile(ctx, file)
     click.echo((explain_json if as_json else text)(compiled, environment), nl=False)
+
+
+@main.command()
+@_file_option
+@click.argument("images", nargs=-1, metavar="[IMAGE]...")
+@click.option("--builder", "builder_name", metavar="NAME", default=None,
+              help="A builder from the builders: section (default: default_builder).")
+@click.option("--push", is_flag=True, help="Push every image to the project's registry.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Images built at the same time (default: the number of CPUs, at most 4).")
+@click.option("--no-reuse", is_flag=True, help="Build every image again, ignoring reuse and the layer cache.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
+@click.pass_context
+@_handled
+def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder_name: str | None, push: bool,
+          jobs: int | None, no_reuse: bool, as_json: bool) -> None:
+    """Build the images in dependency order, reusing every image whose inputs did not change.
+
+    IMAGE limits the build to those images (or environments) and the images they are built on.
+    The output is compiled first, as `dockwright compile` would.
+    """
+    import json
+    import time
+
+    from . import builders, progress
+    from .builders.schedule import Options, build_all
+
+    compiled = _compile(ctx, file)
+    out = compiled.out_dir
+    changes = emit.changes(out, compiled.files)
+    if any(c.status != "unchanged" for c in changes):
+        emit.write(out, changes)
+        click.echo(f"{shown_path(out)}/: {emit.summary(changes)}", err=True)
+    manifest = compiled.manifest
+    if push and not manifest.get("registry"):
+        raise UsageError(f"--push needs a registry: add `registry: host:port/path` to "
+                         f"{compiled.source.rel(compiled.source.main)}")
+    todo = _select(builders.jobs(manifest), images, manifest)
+    where = builders.endpoint(manifest, compiled.source.root, builder_name)
+    backend = builders.open_builder(where)
+    stream = sys.stderr if as_json else sys.stdout
+    color = _color(stream)
+    try:
+        backend.connect()
+        shown = progress.view(stream, color=color)
+        shown.start([j.name for j in todo])
+        started = time.monotonic()
+        try:
+            options = Options(jobs=jobs or min(4, os.cpu_count() or 1), push=push, fresh=no_reuse)
+            outcomes = build_all(backend, todo, compiled.source.root, options, shown)
+        finally:
+            shown.stop()
+        seconds = time.monotonic() - started
+    finally:
+        backend.close()
+    if as_json:
+        click.echo(json.dumps({"builder": where.name, "endpoint": backend.describe(), "seconds": round(seconds, 2),
+                               "images": [o.as_json() for o in outcomes]}, indent=2, sort_keys=True))
+    else:
+        progress.table(outcomes, stream, color=color)
+    for o in outcomes:
+        if o.status == "failed":
+            click.echo(progress.failure(o), err=True)
+    click.echo(progress.summary(outcomes, seconds=seconds, builder=where.name), err=as_json)
+    if any(o.status in ("failed", "skipped") for o in outcomes):
+        sys.exit(EXIT_BUILD)
+
+
+def _select(jobs: list[Any], wanted: tuple[str, ...], manifest: dict[str, Any]) -> list[Any]:
+    """The chosen images and the images they are built on, in build order."""
+    if not wanted:
+        return jobs
+    by_name = {j.name: j for j in jobs}
+    env_image = {name: e.get("image") for name, e in (manifest.get("environments") or {}).items()}
+    keep: set[str] = set()
+    for item in wanted:
+        name = item if item in by_name else env_image.get(item)
+        if name is None:
+            from .errors import suggest
+
+            hint = suggest(item, [*by_name, *env_image]) or f"the images are: {', '.join(sorted(by_name))}"
+            raise UsageError(f"no image or environment named '{item}'\nhint: {hint}")
+        while name and name not in keep:
+            keep.add(name)
+            name = by_name[name].parent
+    return [j for j in jobs if j.name in keep]
 
 
 def run() -> None:

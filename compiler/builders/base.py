@@ -1,0 +1,139 @@
+"""What every builder backend shares: the jobs read from manifest.json, the Builder protocol, outcomes."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+
+if TYPE_CHECKING:
+    from .context import Snapshot
+
+# The label that records why an image is what it is: `docker inspect` shows it.
+KEY_LABEL = "io.dockwright.build-key"
+IMAGE_LABEL = "io.dockwright.image"
+PROJECT_LABEL = "io.dockwright.project"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image of manifest.json, with the paths the builder needs."""
+
+    name: str
+    tag: str  # the local tag every FROM line uses: project-image:spec12
+    push_tag: str | None
+    dockerfile: str  # relative to the project root
+    context: str  # relative to the project root
+    inputs: tuple[str, ...]  # relative to the project root
+    parent: str | None  # another job's name
+    base: str | None  # an image from outside the project (FROM), None for a layered child
+    checks: tuple[str, ...]
+    project: str
+
+    @classmethod
+    def from_manifest(cls, project: str, entry: Mapping[str, Any]) -> Job:
+        return cls(
+            name=entry["name"], tag=entry["tag"], push_tag=entry.get("push_tag"), dockerfile=entry["dockerfile"],
+            context=entry["context"], inputs=tuple(entry["inputs"]), parent=entry.get("parent"),
+            base=entry.get("from") if not entry.get("parent") else None, checks=tuple(entry.get("checks") or ()),
+            project=project,
+        )
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a builder sends its work, as manifest.json's `builders.<name>` says."""
+
+    name: str
+    type: str
+    url: str | None
+    tls: Mapping[str, Any]
+    proxy: Mapping[str, str]
+    root: Path  # the project root: tls file paths are relative to it
+
+
+class Cancelled(Exception):
+    """The run was interrupted; the build in flight was abandoned."""
+
+
+class ImageFailed(Exception):
+    """One image failed: the message says what, the log tail shows why; its dependents are skipped."""
+
+    def __init__(self, message: str, *, step: int | None = None, log: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.step = step  # the Dockerfile instruction (1-based) the engine was at
+        self.log = log or []
+
+
+@dataclass
+class Progress:
+    """What a worker reports about one image while it works."""
+
+    name: str
+    state: str  # queued | resolving | building | checking | pushing | pulling | done states below
+    step: int = 0
+    steps: int = 0
+    detail: str = ""
+
+
+Report = Callable[[Progress], None]
+
+
+@dataclass
+class Outcome:
+    """The result for one image, as the summary and --json show it."""
+
+    name: str
+    tag: str
+    status: str  # built | reused | pulled | failed | skipped
+    key: str | None = None
+    seconds: float = 0.0
+    image_id: str | None = None
+    pushed: str | None = None
+    message: str = ""
+    where: str | None = None  # "Dockerfile:line" of the failing instruction
+    instruction: str | None = None
+    log: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"image": self.name, "tag": self.tag, "build_key": self.key, "status": self.status,
+                "seconds": round(self.seconds, 2), "id": self.image_id, "pushed": self.pushed,
+                "error": self.message or None}
+
+
+class Builder(Protocol):
+    """A backend. Every method may be called from several worker threads at once."""
+
+    endpoint: Endpoint
+
+    def describe(self) -> str:
+        """The endpoint as users know it: `unix:///var/run/docker.sock`, `tcp://host:2376`."""
+
+    def connect(self) -> None:
+        """Reach the engine or raise BuildError with a one-line reason and what to try."""
+
+    def base_id(self, ref: str, report: Report, name: str) -> str:
+        """The ID of an image from outside the project, pulled when missing; ImageFailed otherwise."""
+
+    def find(self, job: Job, key: str) -> str | None:
+        """The ID of an image built with this key, tagged as job.tag; None when there is none."""
+
+    def fetch(self, job: Job, key: str, report: Report) -> str | None:
+        """The image with this key from the registry (job.push_tag), tagged as job.tag; None otherwise."""
+
+    def build(self, job: Job, key: str, snap: Snapshot, *, fresh: bool, report: Report,
+              cancel: threading.Event) -> str:
+        """Build the image untagged; return its ID, or raise ImageFailed / Cancelled."""
+
+    def check(self, image_id: str, command: str, cancel: threading.Event) -> tuple[int, list[str]]:
+        """Run one check in a throwaway container: exit status and output lines."""
+
+    def tag(self, image_id: str, tag: str) -> None:
+        """Point tag at the image."""
+
+    def push(self, image_id: str, tag: str, report: Report, name: str) -> None:
+        """Tag and push to the registry; ImageFailed when the registry refuses."""
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,195 @@
+"""The build context of one image: exactly the files it copies, as Docker sees them (.dockerignore applied),
+their digests for the build key, and the tar sent to the engine."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterator, Mapping
+
+from docker.utils.build import PatternMatcher
+
+from .base import ImageFailed, Job
+
+# Bump when the build key's recipe changes, so that no image is reused under a key meaning something else.
+KEY_FORMAT = 1
+OUTSIDE_DOCKERFILE = ".dockwright.Dockerfile"
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str  # inside the context, "/"-separated
+    source: Path
+    kind: str  # file | dir | link
+    mode: int
+    digest: str  # sha256 of the content, the link target, or "" for a directory
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the engine will see: the Dockerfile (path inside the context) and every copied entry."""
+
+    dockerfile: str
+    dockerfile_bytes: bytes
+    entries: tuple[Entry, ...]
+
+    def key(self, *, parent_key: str | None, base_ids: Mapping[str, str]) -> str:
+        """The build key: everything that can change the image, and nothing that cannot."""
+        recipe = {
+            "format": KEY_FORMAT,
+            "dockerfile": hashlib.sha256(self.dockerfile_bytes).hexdigest(),
+            "files": [[e.path, e.kind, e.mode & 0o111 != 0, e.digest] for e in self.entries],
+            "parent": parent_key,
+            "bases": dict(sorted(base_ids.items())),
+        }
+        text = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+    def write_tar(self, out: IO[bytes]) -> None:
+        with tarfile.open(fileobj=out, mode="w") as tar:
+            for e in self.entries:
+                info = tar.gettarinfo(str(e.source), arcname=e.path)
+                # Ownership on this machine means nothing in the image (COPY makes files root's).
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                if e.kind == "file":
+                    with e.source.open("rb") as fh:
+                        tar.addfile(info, fh)
+                else:
+                    tar.addfile(info)
+            if self.dockerfile == OUTSIDE_DOCKERFILE:
+                info = tarfile.TarInfo(OUTSIDE_DOCKERFILE)
+                info.size = len(self.dockerfile_bytes)
+                info.mode = 0o644
+                import io
+
+                tar.addfile(info, io.BytesIO(self.dockerfile_bytes))
+        out.seek(0)
+
+
+def _ignore_patterns(context: Path) -> list[str]:
+    path = context / ".dockerignore"
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _entry(context: Path, path: Path) -> Entry:
+    st = path.lstat()
+    rel = path.relative_to(context).as_posix()
+    if stat.S_ISLNK(st.st_mode):
+        return Entry(rel, path, "link", st.st_mode, os.readlink(path))
+    if stat.S_ISDIR(st.st_mode):
+        return Entry(rel, path, "dir", st.st_mode, "")
+    return Entry(rel, path, "file", st.st_mode, _digest(path))
+
+
+def _walk(context: Path, start: Path, matcher: PatternMatcher) -> Iterator[Entry]:
+    """start and everything below it that .dockerignore keeps, parents before children, sorted."""
+    rel = start.relative_to(context).as_posix()
+    if rel != "." and matcher.matches(rel):
+        if not start.is_dir() or start.is_symlink():
+            return
+        # An excluded directory is still entered when a later `!pattern` may bring something back.
+        if not any(p.exclusion and p.cleaned_pattern.startswith(rel) for p in matcher.patterns):
+            return
+    else:
+        if rel != ".":
+            yield _entry(context, start)
+    if start.is_dir() and not start.is_symlink():
+        for child in sorted(start.iterdir(), key=lambda p: p.name):
+            yield from _walk(context, child, matcher)
+
+
+def snapshot(root: Path, job: Job) -> Snapshot:
+    """The files job copies, read now; ImageFailed when one disappeared since compile."""
+    context = (root / job.context).resolve()
+    dockerfile = (root / job.dockerfile).resolve()
+    try:
+        dockerfile_bytes = dockerfile.read_bytes()
+    except OSError as exc:
+        raise ImageFailed(f"cannot read {job.dockerfile}: {exc.strerror}; run 'dockwright compile'") from exc
+    try:
+        in_context = dockerfile.relative_to(context).as_posix()
+    except ValueError:
+        in_context = OUTSIDE_DOCKERFILE
+    matcher = PatternMatcher(_ignore_patterns(context))
+    seen: dict[str, Entry] = {}
+    for item in job.inputs:
+        start = (root / item).resolve() if not (root / item).is_symlink() else root / item
+        if start == dockerfile:
+            continue
+        try:
+            start.relative_to(context)
+        except ValueError:
+            continue  # a parent Dockerfile kept outside its own context
+        if not start.exists() and not start.is_symlink():
+            raise ImageFailed(f"{item} is copied by {job.dockerfile} but does not exist")
+        # The directories above an input are part of the context too (COPY src/app/ needs src/).
+        for parent in reversed(start.relative_to(context).parents[:-1]):
+            path = context / parent
+            if parent.as_posix() not in seen and not matcher.matches(parent.as_posix()):
+                seen[parent.as_posix()] = _entry(context, path)
+        for e in _walk(context, start, matcher):
+            seen.setdefault(e.path, e)
+    if in_context != OUTSIDE_DOCKERFILE:
+        seen[in_context] = _entry(context, dockerfile)
+    return Snapshot(in_context, dockerfile_bytes, tuple(seen[k] for k in sorted(seen)))
+
+
+def from_lines(dockerfile: bytes) -> list[str]:
+    """The images a hand-written Dockerfile starts FROM, stage names and ARG-made names left out."""
+    stages: set[str] = set()
+    refs: list[str] = []
+    text = dockerfile.decode("utf-8", errors="replace").replace("\\\n", " ")
+    for line in text.splitlines():
+        words = line.split()
+        if not words or words[0].upper() != "FROM":
+            continue
+        args = [w for w in words[1:] if not w.startswith("--")]
+        if not args:
+            continue
+        ref = args[0]
+        if len(args) >= 3 and args[1].upper() == "AS":
+            stages.add(args[2].lower())
+        if ref.lower() in stages or "$" in ref or ref == "scratch":
+            continue
+        if ref not in refs:
+            refs.append(ref)
+    return refs
+
+
+def instruction_at(dockerfile: bytes, step: int) -> tuple[int, str] | None:
+    """The line number and text of the step-th instruction, as the classic builder counts steps."""
+    count = 0
+    continued = False
+    lines = dockerfile.decode("utf-8", errors="replace").splitlines()
+    start, parts = 0, list[str]()
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if not continued:
+            if not stripped or stripped.startswith("#"):
+                continue
+            count += 1
+            start, parts = number, []
+        elif stripped.startswith("#"):
+            continue
+        parts.append(stripped.rstrip("\\").strip())
+        continued = stripped.endswith("\\")
+        if not continued and count == step:
+            return start, " ".join(p for p in parts if p)
+    return None

@@ -1,0 +1,269 @@
+"""The `docker` backend: a Docker engine, local or remote, driven through the docker SDK."""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+import tempfile
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Any, Iterable
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.tls import TLSConfig
+
+from ..errors import BuildError, UsageError
+from .base import IMAGE_LABEL, KEY_LABEL, PROJECT_LABEL, Cancelled, Endpoint, ImageFailed, Job, Progress, Report
+from .context import Snapshot
+
+STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+LOG_TAIL = 15
+# Docker leaves these build args out of `docker history`, which is why proxies (often with
+# credentials in them) travel this way and nothing else does.
+PROXY_ARGS = {"http": ("HTTP_PROXY", "http_proxy"), "https": ("HTTPS_PROXY", "https_proxy"),
+              "no_proxy": ("NO_PROXY", "no_proxy")}
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    if "FileNotFoundError" in text or "No such file or directory" in text:
+        return "no engine listens there (the socket does not exist)"
+    if isinstance(exc, APIError) and exc.explanation:
+        text = str(exc.explanation)
+    # requests wraps the socket error several layers deep; the innermost words are the useful ones.
+    match = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if match:
+        return match.group(1).strip()
+    if "Connection aborted" in text or "Connection refused" in text:
+        return "connection refused"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def proxy_args(proxy: dict[str, str] | Any, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """builders.<b>.proxy as Docker's predefined proxy build args, ${NAME} read from this machine now."""
+    env = dict(os.environ if environ is None else environ)
+    args: dict[str, str] = {}
+    for key, value in sorted(dict(proxy or {}).items()):
+        try:
+            expanded = string.Template(value).substitute(env)
+        except KeyError as exc:
+            raise UsageError(f"builder proxy '{key}' uses ${{{exc.args[0]}}}, which is not set in this environment\n"
+                             f"hint: export {exc.args[0]}=... before 'dockwright build'") from None
+        except ValueError:
+            raise UsageError(f"builder proxy '{key}' has a '$' that is not a ${{NAME}} reference: write $$ for a "
+                             f"literal '$'") from None
+        for name in PROXY_ARGS.get(key, ()):
+            args[name] = expanded
+    return args
+
+
+class DockerBuilder:
+    """Builds with the classic builder API; one client per thread, since the SDK's session is not shared safely."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self._local = threading.local()
+        self._bases: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._clients: list[docker.DockerClient] = []
+        self._build_args = proxy_args(endpoint.proxy)
+
+    # -- connection -------------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        if self.endpoint.url:
+            return self.endpoint.url
+        return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+    def _tls(self) -> TLSConfig | bool:
+        tls = dict(self.endpoint.tls or {})
+        if not tls:
+            return False
+        root = self.endpoint.root
+
+        def path(key: str) -> str | None:
+            value = tls.get(key)
+            return str(root / str(value)) if value else None
+
+        for item in ("ca", "cert", "key"):
+            p = path(item)
+            if p and not Path(p).is_file():
+                raise BuildError(f"cannot reach the Docker engine at {self.describe()} (builder "
+                                 f"'{self.endpoint.name}'): its tls {item} file {tls[item]} does not exist")
+        cert, key, ca = path("cert"), path("key"), path("ca")
+        verify = bool(tls.get("verify", True))
+        return TLSConfig(client_cert=(cert, key) if cert and key else None, ca_cert=ca,
+                         verify=ca if verify and ca else verify)
+
+    def _new_client(self) -> docker.DockerClient:
+        if self.endpoint.url:
+            url = self.endpoint.url
+            kwargs: dict[str, Any] = {"base_url": url, "tls": self._tls(), "timeout": 600}
+            if url.startswith("ssh://"):
+                kwargs["use_ssh_client"] = True
+            client = docker.DockerClient(**kwargs)
+        else:
+            client = docker.from_env(timeout=600)
+        with self._lock:
+            self._clients.append(client)
+        return client
+
+    @property
+    def client(self) -> docker.DockerClient:
+        client: docker.DockerClient | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._new_client()
+        return client
+
+    def connect(self) -> None:
+        where = f"{self.describe()} (builder '{self.endpoint.name}')"
+        try:
+            self.client.ping()
+        except (DockerException, OSError) as exc:
+            hint = ("start dockerd, set DOCKER_HOST, or pick another builder with --builder"
+                    if not self.endpoint.url else
+                    "check that the engine listens there with these tls files, or pick another builder with --builder")
+            raise BuildError(f"cannot reach the Docker engine at {where}: {_reason(exc)}; {hint}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients:
+                client.close()
+            self._clients.clear()
+
+    # -- images -----------------------------------------------------------------------------------
+
+    def base_id(self, ref: str, report: Report, name: str) -> str:
+        with self._lock:
+            known = self._bases.get(ref)
+        if known:
+            return known
+        try:
+            image_id = str(self.client.images.get(ref).id)
+        except ImageNotFound:
+            report(Progress(name, "pulling", detail=ref))
+            try:
+                image_id = str(self.client.images.pull(ref).id)
+            except (APIError, DockerException) as exc:
+                raise ImageFailed(
+                    f"parent image {ref} is not on the engine and cannot be pulled: {_reason(exc)}\n"
+                    f"hint: pull or load it on the engine, or tag a local image with that name: "
+                    f"docker tag <image> {ref}") from None
+        with self._lock:
+            self._bases[ref] = image_id
+        return image_id
+
+    def _labelled(self, image: Any, key: str) -> bool:
+        labels = (image.attrs.get("Config") or {}).get("Labels") or {}
+        return bool(labels.get(KEY_LABEL) == key)
+
+    def find(self, job: Job, key: str) -> str | None:
+        try:
+            image = self.client.images.get(job.tag)
+            if self._labelled(image, key):
+                return str(image.id)
+        except ImageNotFound:
+            pass
+        # An image that failed its checks is never tagged, so only tagged images count as built.
+        for image in self.client.images.list(filters={"label": f"{KEY_LABEL}={key}", "dangling": False}):
+            self.tag(str(image.id), job.tag)
+            return str(image.id)
+        return None
+
+    def fetch(self, job: Job, key: str, report: Report) -> str | None:
+        if not job.push_tag:
+            return None
+        report(Progress(job.name, "pulling", detail=job.push_tag))
+        try:
+            image = self.client.images.pull(job.push_tag)
+        except (APIError, DockerException):
+            return None  # not pushed yet: build it
+        if not self._labelled(image, key):
+            return None
+        self.tag(str(image.id), job.tag)
+        return str(image.id)
+
+    def build(self, job: Job, key: str, snap: Snapshot, *, fresh: bool, report: Report,
+                       cancel: threading.Event) -> str:
+        labels = {KEY_LABEL: key, IMAGE_LABEL: job.name, PROJECT_LABEL: job.project}
+        log: deque[str] = deque(maxlen=LOG_TAIL)
+        step: int | None = None
+        image_id: str | None = None
+        with tempfile.TemporaryFile() as tar:
+            snap.write_tar(tar)
+            try:
+                stream: Iterable[dict[str, Any]] = self.client.api.build(
+                    fileobj=tar, custom_context=True, dockerfile=snap.dockerfile, rm=True, forcerm=True,
+                    pull=False, nocache=fresh, labels=labels, buildargs=dict(self._build_args), decode=True)
+                for chunk in stream:
+                    if cancel.is_set():
+                        raise Cancelled()
+                    if "error" in chunk:
+                        detail = chunk.get("errorDetail") or {}
+                        message = str(detail.get("message") or chunk["error"]).strip()
+                        raise ImageFailed(message, step=step, log=list(log))
+                    aux = chunk.get("aux")
+                    if isinstance(aux, dict) and aux.get("ID"):
+                        image_id = str(aux["ID"])
+                    text = chunk.get("stream")
+                    if not isinstance(text, str):
+                        continue
+                    for line in text.splitlines():
+                        line = line.rstrip()
+                        if not line:
+                            continue
+                        m = STEP.match(line)
+                        if m:
+                            step = int(m.group(1))
+                            report(Progress(job.name, "building", int(m.group(1)), int(m.group(2)), m.group(3)))
+                        elif not line.startswith(" ---> ") and not line.startswith("Removing intermediate"):
+                            log.append(line)
+                        done = re.match(r"^Successfully built ([0-9a-f]+)$", line)
+                        if done and image_id is None:
+                            image_id = done.group(1)
+            except (APIError, DockerException) as exc:
+                raise ImageFailed(f"the engine refused the build: {_reason(exc)}", step=step,
+                                  log=list(log)) from None
+        if image_id is None:
+            raise ImageFailed("the engine ended the build without an image", step=step, log=list(log))
+        return image_id
+
+    def check(self, image_id: str, command: str, cancel: threading.Event) -> tuple[int, list[str]]:
+        container = self.client.containers.create(image_id, entrypoint=["/bin/sh", "-c"], command=[command],
+                                                  detach=True, network_disabled=False)
+        try:
+            container.start()
+            while True:
+                if cancel.is_set():
+                    raise Cancelled()
+                try:
+                    result = container.wait(timeout=1)
+                    break
+                except Exception as exc:  # the SDK raises requests' ReadTimeout: keep waiting
+                    if "timed out" not in str(exc).lower():
+                        raise
+            output = container.logs(stdout=True, stderr=True).decode("utf-8", errors="replace")
+            return int(result.get("StatusCode", 1)), output.splitlines()
+        finally:
+            try:
+                container.remove(force=True)
+            except (NotFound, APIError):
+                pass
+
+    def tag(self, image_id: str, tag: str) -> None:
+        repository, _, name = tag.rpartition(":")
+        self.client.api.tag(image_id, repository, name, force=True)
+
+    def push(self, image_id: str, tag: str, report: Report, name: str) -> None:
+        self.tag(image_id, tag)
+        repository, _, version = tag.rpartition(":")
+        report(Progress(name, "pushing", detail=tag))
+        try:
+            for chunk in self.client.api.push(repository, version, stream=True, decode=True):
+                if "error" in chunk:
+                    raise ImageFailed(f"push to {tag} failed: {str(chunk['error']).strip()}")
+        except (APIError, DockerException) as exc:
+            raise ImageFailed(f"push to {tag} failed: {_reason(exc)}") from None

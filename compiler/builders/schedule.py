@@ -1,0 +1,173 @@
+"""Build a project's images on one builder: DAG order, N at a time, reuse by build key, checks, push."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .base import Builder, Cancelled, ImageFailed, Job, Outcome, Progress
+from .context import from_lines, instruction_at, snapshot
+
+CHECK_LOG_TAIL = 15
+
+
+@dataclass(frozen=True)
+class Options:
+    jobs: int
+    push: bool = False
+    fresh: bool = False  # --no-reuse: build every image again, without the engine's layer cache
+
+
+def descendants(jobs: Sequence[Job], name: str) -> list[str]:
+    children: dict[str, list[str]] = {}
+    for job in jobs:
+        if job.parent:
+            children.setdefault(job.parent, []).append(job.name)
+    found: list[str] = []
+    todo = list(children.get(name, []))
+    while todo:
+        child = todo.pop(0)
+        if child not in found:
+            found.append(child)
+            todo.extend(children.get(child, []))
+    return found
+
+
+class _Run:
+    def __init__(self, builder: Builder, jobs: Sequence[Job], root: Path, options: Options,
+                 report: Callable[[Progress], None]) -> None:
+        self.builder = builder
+        self.jobs = {job.name: job for job in jobs}
+        self.order = [job.name for job in jobs]
+        self.root = root
+        self.options = options
+        self.report = report
+        self.keys: dict[str, str] = {}
+        self.cancel = threading.Event()
+        self.events: queue.Queue[Progress | Outcome] = queue.Queue()
+
+    # -- one image, on a worker thread ------------------------------------------------------------
+
+    def one(self, job: Job) -> Outcome:
+        started = time.monotonic()
+        emit = self.events.put
+        key: str | None = None
+        snap = None
+        try:
+            emit(Progress(job.name, "resolving"))
+            snap = snapshot(self.root, job)
+            parent_tag = self.jobs[job.parent].tag if job.parent else None
+            bases = {ref: self.builder.base_id(ref, emit, job.name)
+                     for ref in from_lines(snap.dockerfile_bytes) if ref != parent_tag}
+            key = snap.key(parent_key=self.keys.get(job.parent) if job.parent else None, base_ids=bases)
+            self.keys[job.name] = key
+            status, image_id = "reused", None
+            if not self.options.fresh:
+                image_id = self.builder.find(job, key)
+                if image_id is None and self.options.push:
+                    image_id = self.builder.fetch(job, key, emit)
+                    status = "pulled"
+            if image_id is None:
+                status = "built"
+                image_id = self.builder.build(job, key, snap, fresh=self.options.fresh, report=emit,
+                                              cancel=self.cancel)
+                self.run_checks(job, image_id)
+                self.builder.tag(image_id, job.tag)
+            pushed = None
+            if self.options.push and job.push_tag:
+                self.builder.push(image_id, job.push_tag, emit, job.name)
+                pushed = job.push_tag
+            return Outcome(job.name, job.tag, status, key, time.monotonic() - started, image_id, pushed)
+        except ImageFailed as exc:
+            where = instruction = None
+            found = instruction_at(snap.dockerfile_bytes, exc.step) if snap and exc.step else None
+            if found:
+                where, instruction = f"{job.dockerfile}:{found[0]}", found[1]
+            return Outcome(job.name, job.tag, "failed", key, time.monotonic() - started, message=str(exc),
+                           where=where, instruction=instruction, log=exc.log)
+
+    def run_checks(self, job: Job, image_id: str) -> None:
+        for i, command in enumerate(job.checks, 1):
+            self.events.put(Progress(job.name, "checking", i, len(job.checks), command))
+            status, output = self.builder.check(image_id, command, self.cancel)
+            if status != 0:
+                raise ImageFailed(f"check failed (exit {status}): {command}", log=output[-CHECK_LOG_TAIL:])
+
+    def worker(self, work: queue.Queue[Job | None]) -> None:
+        while True:
+            job = work.get()
+            if job is None:
+                return
+            try:
+                outcome = self.one(job)
+            except Cancelled:
+                return
+            except Exception as exc:  # an engine error we did not foresee fails this image, not the run
+                outcome = Outcome(job.name, job.tag, "failed", self.keys.get(job.name),
+                                  message=f"{type(exc).__name__}: {exc}")
+            self.events.put(outcome)
+
+    # -- the schedule, on the main thread ---------------------------------------------------------
+
+    def run(self) -> list[Outcome]:
+        work: queue.Queue[Job | None] = queue.Queue()
+        threads = [threading.Thread(target=self.worker, args=(work,), daemon=True, name=f"dockwright-build-{i}")
+                   for i in range(max(1, self.options.jobs))]
+        for thread in threads:
+            thread.start()
+        outcomes: dict[str, Outcome] = {}
+        started: set[str] = set()
+
+        def submit_ready() -> None:
+            for name in self.order:
+                job = self.jobs[name]
+                if name in started or name in outcomes:
+                    continue
+                parent = outcomes.get(job.parent) if job.parent else None
+                if job.parent and job.parent in self.jobs and (parent is None or parent.status in ("failed",
+                                                                                                     "skipped")):
+                    continue
+                started.add(name)
+                work.put(job)
+
+        for name in self.order:
+            self.report(Progress(name, "queued"))
+        try:
+            submit_ready()
+            while len(outcomes) < len(self.order):
+                try:
+                    event = self.events.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if isinstance(event, Progress):
+                    self.report(event)
+                    continue
+                outcomes[event.name] = event
+                self.report(Progress(event.name, event.status, detail=event.message))
+                if event.status == "failed":
+                    for child in descendants(list(self.jobs.values()), event.name):
+                        if child not in outcomes:
+                            outcomes[child] = Outcome(child, self.jobs[child].tag, "skipped",
+                                                      message=f"its parent image {event.name} failed")
+                            self.report(Progress(child, "skipped", detail=outcomes[child].message))
+                submit_ready()
+        except KeyboardInterrupt:
+            self.cancel.set()
+            deadline = time.monotonic() + 3
+            for thread in threads:
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            raise
+        finally:
+            for _ in threads:
+                work.put(None)
+        return [outcomes[name] for name in self.order]
+
+
+def build_all(builder: Builder, jobs: Sequence[Job], root: Path, options: Options,
+              report: Callable[[Progress], None]) -> list[Outcome]:
+    """Every job, parents first; a failed image skips its descendants and nothing else."""
+    return _Run(builder, jobs, root, options, report).run()

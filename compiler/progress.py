@@ -1,0 +1,150 @@
+"""How a build looks: a live per-image view on a terminal, plain lines elsewhere, and the final summary."""
+
+from __future__ import annotations
+
+import time
+from typing import IO, Any, Sequence
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from .builders import Outcome, Progress
+
+FINAL = {"built", "reused", "pulled", "failed", "skipped"}
+STYLE = {"built": "green", "reused": "cyan", "pulled": "cyan", "failed": "bold red", "skipped": "yellow",
+         "queued": "dim", "building": "blue", "checking": "magenta", "pushing": "blue", "pulling": "blue",
+         "resolving": "dim"}
+WIDTH = 100
+
+
+def _short(text: str, width: int = 72) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class PlainView:
+    """One line per change that matters: good in CI logs and pipes."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.width = max(len("image"), 1)
+
+    def start(self, names: Sequence[str]) -> None:
+        self.width = max([self.width, *(len(n) for n in names)])
+
+    def __call__(self, p: Progress) -> None:
+        if p.state in ("queued", "resolving"):
+            return
+        if p.state == "building":
+            line = f"step {p.step}/{p.steps}: {_short(p.detail)}"
+        elif p.state == "checking":
+            line = f"check {p.step}/{p.steps}: {_short(p.detail)}"
+        elif p.state in ("pulling", "pushing"):
+            line = f"{p.state} {p.detail}"
+        elif p.state in ("failed", "skipped"):
+            line = f"{p.state}: {_short(p.detail.splitlines()[0] if p.detail else '')}"
+        else:
+            line = p.state
+        print(f"{p.name:<{self.width}}  {line}", file=self.stream, flush=True)
+
+    def stop(self) -> None:
+        pass
+
+
+class LiveView:
+    """A table that redraws in place: each image's state, step i/n, and what it is doing."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.rows: dict[str, Progress] = {}
+        self.started: dict[str, float] = {}
+        self.ended: dict[str, float] = {}
+        self.live: Live | None = None
+
+    def start(self, names: Sequence[str]) -> None:
+        for name in names:
+            self.rows[name] = Progress(name, "queued")
+        self.live = Live(self._table(), console=self.console, refresh_per_second=8, transient=True)
+        self.live.start()
+
+    def __call__(self, p: Progress) -> None:
+        now = time.monotonic()
+        if p.state not in ("queued",) and p.name not in self.started:
+            self.started[p.name] = now
+        if p.state in FINAL:
+            self.ended[p.name] = now
+        self.rows[p.name] = p
+        if self.live is not None:
+            self.live.update(self._table())
+
+    def _table(self) -> Table:
+        table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+        for column in ("image", "status", "step", "doing", "time"):
+            table.add_column(column, no_wrap=True, overflow="ellipsis")
+        now = time.monotonic()
+        for name, p in self.rows.items():
+            step = f"{p.step}/{p.steps}" if p.steps else ""
+            since = self.started.get(name)
+            seconds = f"{(self.ended.get(name, now) - since):.0f}s" if since is not None else ""
+            doing = "" if p.state in ("built", "reused") else _short(p.detail.splitlines()[0] if p.detail else "", 60)
+            table.add_row(name, Text(p.state, style=STYLE.get(p.state, "")), step, doing, seconds)
+        return table
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+
+def view(stream: Any, *, color: bool) -> PlainView | LiveView:
+    if color and getattr(stream, "isatty", lambda: False)():
+        return LiveView(Console(file=stream, force_terminal=True))
+    return PlainView(stream)
+
+
+def summary(outcomes: Sequence[Outcome], *, seconds: float, builder: str) -> str:
+    """The closing counts, e.g. `2 built, 3 reused, 0 failed, 0 skipped in 41.2 s on local`."""
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    parts = [f"{counts.get(s, 0)} {s}" for s in ("built", "reused", "failed", "skipped")]
+    if counts.get("pulled"):
+        parts.insert(2, f"{counts['pulled']} pulled")
+    text = ", ".join(parts) + f" in {seconds:.1f} s on {builder}"
+    if outcomes and all(o.status == "reused" for o in outcomes):
+        text = f"nothing to build: all {len(outcomes)} images are up to date ({text})"
+    return text
+
+
+def table(outcomes: Sequence[Outcome], stream: Any, *, color: bool) -> None:
+    """The final per-image table: the same columns on a terminal and off it."""
+    rows: list[tuple[str, ...]] = [(o.name, o.status, f"{o.seconds:.1f}s", o.tag, (o.key or "")[7:19],
+                                    o.pushed or "") for o in outcomes]
+    header: tuple[str, ...] = ("image", "status", "time", "tag", "build key", "pushed")
+    if not any(r[5] for r in rows):
+        header, rows = header[:5], [r[:5] for r in rows]
+    if color and getattr(stream, "isatty", lambda: False)():
+        t = Table(box=None, header_style="bold", pad_edge=False)
+        for column in header:
+            t.add_column(column, no_wrap=True)
+        for row in rows:
+            t.add_row(row[0], Text(row[1], style=STYLE.get(row[1], "")), *row[2:])
+        Console(file=stream, force_terminal=True).print(t)
+        return
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip(), file=stream)
+
+
+def failure(o: Outcome) -> str:
+    """Why one image failed: where in its Dockerfile, the engine's words, the last lines of its log."""
+    lines = [f"error: image '{o.name}' failed" + (f" at {o.where}" if o.where else "")]
+    if o.instruction:
+        lines.append(f"  {_short(o.instruction, WIDTH)}")
+    lines.extend(f"  {line}" for line in o.message.splitlines())
+    if o.log:
+        lines.append("  last lines of the log:")
+        lines.extend(f"  | {line}" for line in o.log)
+    return "\n".join(lines)
