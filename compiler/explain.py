@@ -33,11 +33,13 @@ def _rows(env: Environment) -> list[tuple[str, str, Origin | None]]:
     one("installer", env.installer)
     if env.installer_args.value:
         one("installer_args", env.installer_args, lambda v: " ".join(v))
+    one("index_url", env.index_url)
     one("user", env.user)
     one("workdir", env.workdir)
     one("entrypoint", env.entrypoint, lambda v: json.dumps(list(v)))
     one("cmd", env.cmd, lambda v: json.dumps(list(v)))
-    for title, mapping in (("apt_packages", env.apt), ("requirements", env.requirements)):
+    for title, mapping in (("apt_packages", env.apt), ("certificates", env.certificates),
+                           ("requirements", env.requirements)):
         if mapping:
             rows.append((title, "", None))
             for key in sorted(mapping):
@@ -47,7 +49,8 @@ def _rows(env: Environment) -> list[tuple[str, str, Origin | None]]:
             rows.append((title, "", None))
             for key in sorted(kv):
                 rows.append((f"  {key}", kv[key].value, kv[key].origin))
-    for title, items in (("requirements_files", env.requirements_files), ("integrations", env.integrations),
+    for title, items in (("extra_index_urls", env.extra_index_urls),
+                         ("requirements_files", env.requirements_files), ("integrations", env.integrations),
                          ("run", env.run), ("checks", env.checks)):
         if items:
             rows.append((title, "", None))

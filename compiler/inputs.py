@@ -14,14 +14,16 @@ from packaging.utils import canonicalize_name
 from .errors import Collector, Location
 from .load import read_text
 from .model import Origin, Project, Sourced, referenced_files
+from .schema import REQUIREMENTS_WRITTEN, credentials_hint, masked_credentials
 
-_INDEX_HINT = "pass index options to the installer instead: installer_args: [--extra-index-url, URL]"
+_INDEX_HINT = "set index_url or extra_index_urls on the environment in dockwright.yaml instead"
+_LINKS_HINT = "pass it to the installer instead: installer_args: [--find-links, URL]"
 _OPTION_HINTS = {
     "-i": _INDEX_HINT,
     "--index-url": _INDEX_HINT,
     "--extra-index-url": _INDEX_HINT,
-    "-f": _INDEX_HINT.replace("--extra-index-url", "--find-links"),
-    "--find-links": _INDEX_HINT.replace("--extra-index-url", "--find-links"),
+    "-f": _LINKS_HINT,
+    "--find-links": _LINKS_HINT,
     "-e": "requirements are installed before project files are copied; list your package's dependencies "
           "here, and copy its source with 'copy'",
     "--editable": "requirements are installed before project files are copied; list your package's dependencies "
@@ -44,8 +46,19 @@ class Inputs:
 def gather(project: Project, root: Path, sink: Collector) -> Inputs:
     """Check that referenced paths exist and read requirements files; problems go to sink."""
     inputs = Inputs()
+    certificates: dict[str, tuple[str, str] | None] = {}
     for kind, rel, loc in referenced_files(project):
         path = root / rel
+        if kind == "certificate":
+            if rel not in certificates:
+                certificates[rel] = _certificate_problem(path, rel)
+                if certificates[rel] is None:
+                    inputs.kinds[rel] = "file"
+                    inputs.files.append(rel)
+            problem = certificates[rel]
+            if problem is not None:
+                sink.error(loc, *problem)
+            continue
         if kind == "requirements":
             if rel not in inputs.requirements:
                 inputs.requirements[rel] = tuple(_read_requirements(path, rel, root, loc, sink, inputs, depth=0,
@@ -67,6 +80,30 @@ def gather(project: Project, root: Path, sink: Collector) -> Inputs:
             sink.error(loc, f"build context '{rel}' is not a directory", "name a directory, like '.'")
     inputs.files = sorted(set(inputs.files))
     return inputs
+
+
+_PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
+_PEM_PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
+
+
+def _certificate_problem(path: Path, rel: str) -> tuple[str, str] | None:
+    """(message, hint) unless path is a PEM file of public certificates (read to check, never copied out)."""
+    if not path.exists():
+        return f"certificate '{rel}' does not exist", "paths are relative to the directory of dockwright.yaml"
+    if not path.is_file():
+        return f"certificate '{rel}' is not a file", "name a PEM file, like certs/corp-root.pem"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"certificate '{rel}' cannot be read: {exc.strerror}", "check its permissions"
+    if _PEM_PRIVATE_KEY.search(data):
+        return (f"certificate '{rel}' holds a private key",
+                "list only public CA certificates: a key copied into an image can be read by anyone who has the image")
+    if _PEM_CERTIFICATE not in data:
+        return (f"certificate '{rel}' holds no PEM certificate",
+                ("give a file with -----BEGIN CERTIFICATE----- blocks; convert a DER file with "
+                 "openssl x509 -inform der -in FILE -out FILE.pem"))
+    return None
 
 
 _CONTINUATION = re.compile(r"\\\n")
@@ -131,6 +168,10 @@ def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, si
                        "pin versions without --hash" if option == "--hash" else "write only the requirement")
             continue
         stripped = " ".join(stripped.split())  # a continued line keeps no run of spaces
+        masked = masked_credentials(stripped)
+        if masked is not None:
+            sink.error(loc, f"requirement '{masked}' carries credentials", credentials_hint(REQUIREMENTS_WRITTEN))
+            continue
         try:
             req = Requirement(stripped)
         except InvalidRequirement as exc:

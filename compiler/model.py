@@ -5,7 +5,8 @@ Raw dicts stop here: `build_model` is the only function that indexes the validat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import posixpath
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, Generic, Iterable, Mapping, TypeVar
 
@@ -72,10 +73,13 @@ class Fragment:
     base: Sourced[Base] | None = None
     installer: Sourced[str] | None = None
     installer_args: Sourced[tuple[str, ...]] | None = None
+    index_url: Sourced[str] | None = None
     user: Sourced[str] | None = None
     workdir: Sourced[str] | None = None
     entrypoint: Sourced[tuple[str, ...]] | None = None
     cmd: Sourced[tuple[str, ...]] | None = None
+    extra_index_urls: tuple[Sourced[str], ...] = ()
+    certificates: tuple[Sourced[str], ...] = ()  # project-relative, normalised
     apt: tuple[Sourced[str], ...] = ()
     requirements: tuple[Sourced[str], ...] = ()
     requirements_files: tuple[Sourced[str], ...] = ()
@@ -132,6 +136,7 @@ class Builder:
     type: str
     url: str | None
     tls: tuple[tuple[str, str | bool], ...]
+    proxy: tuple[tuple[str, str], ...] = ()  # http / https / no_proxy, ${NAME} unexpanded (the builder expands it)
 
 
 @dataclass(frozen=True)
@@ -177,6 +182,9 @@ class Environment:
     copy: tuple[Sourced[Copy], ...] = ()
     run: tuple[Sourced[str], ...] = ()
     checks: tuple[Sourced[str], ...] = ()
+    index_url: Sourced[str] | None = None
+    extra_index_urls: tuple[Sourced[str], ...] = ()
+    certificates: Mapping[str, Sourced[str]] = field(default_factory=dict)  # normalised path -> where listed
 
 
 EMPTY = Environment(
@@ -200,6 +208,11 @@ def apt_name(spec: str) -> str:
     return spec.split("=", 1)[0].split(":", 1)[0]
 
 
+def cert_path(path: str) -> str:
+    """A certificate's project-relative path, normalised: `./certs/a.pem` and `certs/a.pem` are one file."""
+    return posixpath.normpath(path)
+
+
 def inherit(parent: Environment, *, step: str) -> Environment:
     """The parent's values, each marked as arriving through `step`."""
 
@@ -220,6 +233,8 @@ def inherit(parent: Environment, *, step: str) -> Environment:
         env=mark(parent.env), build_args=mark(parent.build_args), labels=mark(parent.labels),
         removed=frozenset(), copy=tuple(c.through(step) for c in parent.copy),
         run=tuple(r.through(step) for r in parent.run), checks=tuple(c.through(step) for c in parent.checks),
+        index_url=opt(parent.index_url), extra_index_urls=tuple(u.through(step) for u in parent.extra_index_urls),
+        certificates=mark(parent.certificates),
     )
 
 
@@ -259,6 +274,10 @@ def apply(env: Environment, frag: Fragment, *, file_requirements: Mapping[str, t
     for pkg in frag.apt:
         apt[apt_name(pkg.value)] = mark(pkg)
 
+    certificates = dict(env.certificates)  # a union by normalised path, like apt_packages
+    for cert in frag.certificates:
+        certificates[cert.value] = mark(cert)
+
     return replace(
         env,
         base=scalar(env.base, frag.base),
@@ -279,6 +298,9 @@ def apply(env: Environment, frag: Fragment, *, file_requirements: Mapping[str, t
         copy=_append(env.copy, [mark(c) for c in frag.copy]),
         run=_append(env.run, [mark(r) for r in frag.run]),
         checks=_append(env.checks, [mark(c) for c in frag.checks]),
+        index_url=scalar(env.index_url, frag.index_url),
+        extra_index_urls=_append(env.extra_index_urls, [mark(u) for u in frag.extra_index_urls]),
+        certificates=certificates,
     )
 
 
@@ -351,9 +373,13 @@ class _Builder:
                     self.origin(path + ("copy", i)))
             for i, item in enumerate(data.get("copy") or ())
         )
+        certificates = tuple(Sourced(cert_path(c.value), c.origin) for c in seq("certificates"))
         return Fragment(
             kind=kind, name=name, location=loc, file=file,
             extends=s("extends"), base=base, installer=s("installer"), installer_args=tup("installer_args"),
+            index_url=s("index_url"),
+            extra_index_urls=self.unique(seq("extra_index_urls"), str, "extra index URL", kind, name),
+            certificates=self.unique(certificates, str, "certificate", kind, name),
             user=s("user"), workdir=s("workdir"), entrypoint=tup("entrypoint"), cmd=tup("cmd"),
             apt=self.unique(seq("apt_packages"), apt_name, "Debian package", kind, name),
             requirements=self.unique(seq("requirements"), requirement_name, "requirement", kind, name),
@@ -464,7 +490,9 @@ class _Builder:
 
     def builder(self, name: str, data: dict[str, Any]) -> Builder:
         tls = tuple(sorted((data.get("tls") or {}).items()))
-        return Builder(name, self.doc.key_at(("builders", name)), data.get("type") or "docker", data.get("url"), tls)
+        proxy = tuple(sorted((data.get("proxy") or {}).items()))
+        return Builder(name, self.doc.key_at(("builders", name)), data.get("type") or "docker", data.get("url"), tls,
+                       proxy)
 
     # -- references -----------------------------------------------------------------------------
 
@@ -528,6 +556,8 @@ def referenced_files(project: Project) -> list[tuple[str, str, Location | None]]
             out.append(("requirements", r.value, r.origin.location))
         for c in frag.copy:
             out.append(("copy", c.value.source, c.origin.location))
+        for cert in frag.certificates:
+            out.append(("certificate", cert.value, cert.origin.location))
         if frag.base is not None and frag.base.value.dockerfile is not None:
             out.append(("dockerfile", frag.base.value.dockerfile, frag.base.origin.location))
             out.append(("context", frag.base.value.context, frag.base.origin.location))

@@ -21,6 +21,9 @@ UV_VERSION = "0.13.9"
 VENV = "/opt/venv"
 UV_HOME = "/opt/dockwright/uv"
 REQUIREMENTS_IN_IMAGE = "/opt/dockwright/requirements.txt"
+CERTS_IN_IMAGE = "/opt/dockwright/certs"  # certificates keep their project-relative paths below it
+CA_BUNDLE = "/opt/dockwright/ca-certificates.crt"  # the image's own bundle plus the project's certificates
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's, and BusyBox/Alpine's
 MANIFEST_FORMAT = 1
 
 
@@ -32,9 +35,12 @@ class ImageSpec:
     layered: bool
     build_args: tuple[tuple[str, str], ...]
     apt: tuple[str, ...]
+    certificates: tuple[tuple[str, str], ...]  # (project file, path in the image), sorted; bundled before installs
     python_setup: bool
     installer: str
     installer_args: tuple[str, ...]
+    index_url: str | None  # rendered as installer flags, only where requirements are installed
+    extra_index_urls: tuple[str, ...]
     requirements: tuple[str, ...]  # the full effective set, when this image installs requirements
     env: tuple[tuple[str, str], ...]
     run: tuple[str, ...]
@@ -203,9 +209,21 @@ def _apt(env: Environment) -> tuple[str, ...]:
     return tuple(env.apt[k].value for k in sorted(env.apt))
 
 
+def _certificates(env: Environment) -> tuple[tuple[str, str], ...]:
+    return tuple((path, f"{CERTS_IN_IMAGE}/{path}") for path in sorted(env.certificates))
+
+
+def _index(env: Environment, *, install: bool) -> tuple[str | None, tuple[str, ...]]:
+    """index_url and extra_index_urls, when this image installs requirements (else they say nothing)."""
+    if not install:
+        return None, ()
+    return (env.index_url.value if env.index_url is not None else None,
+            tuple(u.value for u in env.extra_index_urls))
+
+
 def _layering(env: Environment, parent: Environment) -> str | None:
     """None when env can be built FROM parent's image (DESIGN.md: same parent image, installer and
-    user, and nothing removed that the parent set); else why not."""
+    user, the same certificates, and nothing removed that the parent set); else why not."""
     def val(s: Sourced[Any] | None) -> Any:
         return s.value if s is not None else None
 
@@ -215,6 +233,9 @@ def _layering(env: Environment, parent: Environment) -> str | None:
         return f"installer {env.installer.value}, not {parent.installer.value} as in '{parent.name}'"
     if val(env.user) != val(parent.user):
         return f"user {val(env.user)}, not {val(parent.user)} as in '{parent.name}'"
+    if sorted(env.certificates) != sorted(parent.certificates):
+        # The CA bundle is made before the parent's installs; a new one must come before them, too.
+        return f"other certificates than '{parent.name}'"
     if env.removed:
         removed = ", ".join(sorted(r.replace(":", " ") for r in env.removed))
         return f"removes {removed} that '{parent.name}' sets, which an image cannot unset"
@@ -240,9 +261,11 @@ def _whole_spec(env: Environment, from_ref: str, inputs: Inputs) -> ImageSpec:
     reqs = _requirements(env)
     user = env.user.value if env.user is not None else None
     owner = _run_as(env)
+    index_url, extra_index_urls = _index(env, install=bool(reqs))
     return ImageSpec(
         from_ref=from_ref, layered=False, build_args=_sorted_pairs(_values(env.build_args)), apt=_apt(env),
-        python_setup=bool(reqs), installer=env.installer.value, installer_args=env.installer_args.value,
+        certificates=_certificates(env), python_setup=bool(reqs), installer=env.installer.value,
+        installer_args=env.installer_args.value, index_url=index_url, extra_index_urls=extra_index_urls,
         requirements=reqs, env=_sorted_pairs(_values(env.env)), run=tuple(r.value for r in env.run),
         as_root=False, create_user=owner is not None and not owner.isdigit(),
         workdir_owner=owner if env.workdir is not None else None, user=user,
@@ -278,11 +301,14 @@ def _layered_spec(env: Environment, parent: Environment, from_ref: str, inputs: 
     user = _run_as(env)
     new_workdir = workdir if workdir != pworkdir else None
     needs_root = bool(apt or install or runs or (new_workdir and user))
+    index_url, extra_index_urls = _index(env, install=install)
     spec = ImageSpec(
         from_ref=from_ref, layered=True,
         build_args=_sorted_pairs(_values(env.build_args)) if (apt or install or runs) else (),
-        apt=apt, python_setup=install and not _requirements(parent), installer=env.installer.value,
-        installer_args=env.installer_args.value, requirements=reqs if install else (), env=env_delta,
+        apt=apt, certificates=(),  # the same as the parent's (_layering), which made the bundle
+        python_setup=install and not _requirements(parent), installer=env.installer.value,
+        installer_args=env.installer_args.value, index_url=index_url, extra_index_urls=extra_index_urls,
+        requirements=reqs if install else (), env=env_delta,
         run=runs, as_root=needs_root and user is not None, create_user=False,
         workdir_owner=user if new_workdir else None, user=user if needs_root else None,
         workdir=new_workdir, labels=labels_delta, copy=copies, owner=user if copies else None,
@@ -363,6 +389,7 @@ def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inp
         inputs_list = [dockerfile]
         if spec.requirements:
             inputs_list.append(f"{out}/images/{name}/requirements.txt")
+        inputs_list += [src for src, _ in spec.certificates]
         inputs_list += [src for src, _ in spec.copy]
         images[name] = Image(
             name=name, generated=True, repository=repo, tag=f"{repo}:{spec_hash[:12]}",
@@ -456,7 +483,8 @@ def manifest(p: Plan, generated_files: list[str], inputs: Inputs) -> dict[str, A
         return {"environment": name, "image": p.env_image.get(name)}
 
     builders = {
-        name: {"type": b.type, "url": b.url, "tls": dict(b.tls)} for name, b in sorted(project.builders.items())
+        name: {"type": b.type, "url": b.url, "tls": dict(b.tls), "proxy": dict(b.proxy)}
+        for name, b in sorted(project.builders.items())
     }
     default = project.default_builder.value if project.default_builder else (
         "local" if "local" in project.builders else sorted(project.builders)[0])
@@ -470,4 +498,4 @@ def manifest(p: Plan, generated_files: list[str], inputs: Inputs) -> dict[str, A
 
 
 __all__ = ["Image", "ImageSpec", "Plan", "plan", "manifest", "effective", "requirement_name", "UV_VERSION", "VENV",
-           "REQUIREMENTS_IN_IMAGE"]
+           "REQUIREMENTS_IN_IMAGE", "CERTS_IN_IMAGE", "CA_BUNDLE", "SYSTEM_CA_BUNDLE"]

@@ -10,6 +10,7 @@ import posixpath
 import re
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from cerberus import Validator, errors as cerr
 from cerberus.schema import schema_registry
@@ -32,6 +33,23 @@ PYTHON_RE = re.compile(r"^3\.[0-9]{1,2}(?:\.[0-9]{1,2})?$")
 SAFE_PATH_RE = re.compile(r"^[\w.@+=,~/ -]+$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 URL_RE = re.compile(r"^(?:tcp|unix|ssh|npipe|http|https)://[^\s'\"\\]+$")
+INDEX_URL_RE = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+$")  # RFC 3986 characters, ASCII
+NO_PROXY_RE = re.compile(r"^[A-Za-z0-9._:*/,\[\]% -]*$")
+_USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<userinfo>[^/?#\s]*)@")
+_REF_RE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_VARIABLES_RE = re.compile(r"^(?:\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)+$")  # ${NAME} or $NAME, meant as references
+
+
+
+def credentials_hint(written: str) -> str:
+    """Why a credential in a URL is refused, and what to do instead."""
+    return (f"it would be written into {written}; instead, use a mirror that needs no token, or an "
+            "authenticating proxy set in builders.<name>.proxy: the builder passes it as Docker's predefined "
+            "proxy build args, which docker history does not record")
+
+
+_IN_DOCKERFILE = "the Dockerfile and the image history"
+REQUIREMENTS_WRITTEN = "the generated requirements.txt and the image"
 
 _DOMAIN = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
@@ -118,6 +136,92 @@ def _show(value: str) -> str:
     return value.encode("unicode_escape").decode("ascii")
 
 
+def masked_credentials(text: str) -> str | None:
+    """text with the credentials of each URL in it shown as '***', or None when no URL carries any.
+
+    Any user part of an http(s) URL is a credential (`user:pass@`, or a token as `token@`); for other
+    schemes, such as git+ssh://git@host, only a password is.
+    """
+    found = False
+
+    def mask(match: re.Match[str]) -> str:
+        nonlocal found
+        scheme, userinfo = match.group("scheme"), match.group("userinfo")
+        if scheme.lower().rsplit("+", 1)[-1] in ("http", "https") or ":" in userinfo:
+            found = True
+            return f"{scheme}://***@"
+        return match.group(0)
+
+    masked = _USERINFO_RE.sub(mask, text)
+    return masked if found else None
+
+
+def index_url_problem(value: str) -> tuple[str, str] | None:
+    """(message, hint) when value is not a credential-free http(s) URL; `\x1e` marks where the place goes."""
+    masked = masked_credentials(value)
+    shown = _show(masked or value)
+    hint = "write an http(s) URL, like https://pypi.example.com/simple"
+    if not INDEX_URL_RE.match(value):
+        return f"invalid index URL '{shown}'\x1e", hint + ", with spaces and non-ASCII characters percent-encoded"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        return f"invalid index URL '{shown}'\x1e", hint
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return f"index URL '{shown}'\x1e is not an http(s) URL", hint
+    if masked is not None:
+        return f"index URL '{shown}'\x1e carries credentials", credentials_hint(_IN_DOCKERFILE)
+    return None
+
+
+def _only_refs(text: str) -> bool:
+    return bool(text) and not _REF_RE.sub("", text)
+
+
+def _stray_dollar(text: str) -> bool:
+    """A '$' that is neither a ${NAME} reference nor `$$` (a literal '$'), as the builder reads them."""
+    return "$" in _REF_RE.sub("", text.replace("$$", ""))
+
+
+_DOLLAR_HINT = ("the builder expands ${NAME} from its environment when it builds; write the name in braces, "
+                "or $$ for a literal '$'")
+
+
+def proxy_problem(value: str) -> tuple[str, str] | None:
+    """(message, hint) when value is not an http(s) proxy URL whose credentials, if any, are ${NAME} references.
+
+    A literal credential is an error, not a warning: the value is copied into the committed manifest.
+    """
+    userinfo = _USERINFO_RE.match(value)
+    user, colon, password = userinfo.group("userinfo").partition(":") if userinfo else ("", "", "")
+    secret = password if colon else user  # a user name alone is taken for a token
+    shown = _show(value)
+    if userinfo is not None and secret and not _VARIABLES_RE.match(secret):  # a literal secret is never shown
+        masked = f"{user}:***" if colon else "***"
+        shown = _show(f"{userinfo.group('scheme')}://{masked}@{value[userinfo.end():]}")
+    if CONTROL_RE.search(value) or any(c.isspace() for c in value):
+        return f"proxy '{shown}'\x1e contains a space or control character", "write one URL, like http://proxy:3128"
+    if _stray_dollar(value):
+        return (f"proxy '{shown}'\x1e has a '$' that is not a ${{NAME}} reference", _DOLLAR_HINT)
+    if _only_refs(value):  # the whole URL comes from the build host, like ${HTTPS_PROXY}
+        return None
+    hint = "write http://host:port, or ${NAME} to take it from the build host's environment"
+    try:
+        parts = urlsplit(_REF_RE.sub("1", value))
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        return f"invalid proxy '{shown}'\x1e", hint
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return f"proxy '{shown}'\x1e is not an http(s) URL", hint
+    if userinfo is not None and not _only_refs(secret):
+        return (f"proxy '{shown}'\x1e holds a literal credential",
+                ("dockwright.yaml and manifest.json are committed; write ${NAME} references, like "
+                 "http://${PROXY_USER}:${PROXY_PASSWORD}@proxy:3128, which the builder expands from its "
+                 "environment when it builds"))
+    return None
+
+
 class _Validator(Validator):  # type: ignore[misc]
     """Cerberus with dockwright's named checks (`check_with: name` in schemas/)."""
 
@@ -192,9 +296,37 @@ class _Validator(Validator):  # type: ignore[misc]
             self._fail(field, f"'{_show(value)}' contains a NUL character", "remove it")
 
     def _check_with_installer_arg(self, field: Any, value: Any) -> None:
+        masked = masked_credentials(value)
         if CONTROL_RE.search(value):
-            self._fail(field, f"installer argument '{_show(value)}' contains a newline or control character",
+            self._fail(field, f"installer argument '{_show(masked or value)}' contains a newline or control character",
                        "write one argument per list entry, on one line")
+        elif masked is not None:
+            self._fail(field, f"installer argument '{_show(masked)}'\x1e carries credentials",
+                       credentials_hint(_IN_DOCKERFILE))
+
+    def _check_with_index_url(self, field: Any, value: Any) -> None:
+        problem = index_url_problem(value)
+        if problem:
+            self._fail(field, *problem)
+
+    def _check_with_certificate(self, field: Any, value: Any) -> None:
+        problem = check_path(value, what="certificate")
+        if any(c in value for c in "*?["):
+            problem = (f"certificate '{_show(value)}' contains a wildcard", "list the files one by one")
+        if problem:
+            self._fail(field, *problem)
+
+    def _check_with_proxy_url(self, field: Any, value: Any) -> None:
+        problem = proxy_problem(value)
+        if problem:
+            self._fail(field, *problem)
+
+    def _check_with_no_proxy(self, field: Any, value: Any) -> None:
+        if _stray_dollar(value):
+            self._fail(field, f"no_proxy '{_show(value)}'\x1e has a '$' that is not a ${{NAME}} reference", _DOLLAR_HINT)
+        elif not NO_PROXY_RE.match(_REF_RE.sub("", value)):
+            self._fail(field, f"invalid no_proxy '{_show(value)}'",
+                       "list hosts, domains and addresses separated by commas, like localhost,.corp.example,10.0.0.0/8")
 
     def _check_with_command(self, field: Any, value: Any) -> None:
         if not value.strip():
@@ -211,9 +343,14 @@ class _Validator(Validator):  # type: ignore[misc]
                        "write a package name, optionally with '=version', like 'libgomp1' or 'git=1:2.39.5-0+deb12u1'")
 
     def _check_with_requirement(self, field: Any, value: Any) -> None:
+        masked = masked_credentials(value)
         if CONTROL_RE.search(value) or value.lstrip().startswith("-"):
-            self._fail(field, f"invalid requirement '{_show(value)}'",
+            self._fail(field, f"invalid requirement '{_show(masked or value)}'",
                        "write one PEP 508 requirement, like 'pandas==2.2.2'; options go in installer_args")
+            return
+        if masked is not None:
+            self._fail(field, f"requirement '{_show(masked)}'\x1e carries credentials",
+                       credentials_hint(REQUIREMENTS_WRITTEN))
             return
         detail = _requirement_problem(value)
         if detail is not None:
@@ -374,6 +511,17 @@ def _schema_at(path: NodePath) -> str | None:
     return None
 
 
+def _nested_key_hint(key: str, path: NodePath) -> str | None:
+    """did-you-mean for a key inside a builder's `tls` or `proxy` mapping."""
+    p = list(path)
+    if not (len(p) == 3 and p[0] == "builders" and p[2] in ("tls", "proxy")):
+        return None
+    keys = sorted(_schemas()["builder"][str(p[2])]["schema"])
+    if p[2] == "proxy" and key.lower() in ("http_proxy", "https_proxy"):
+        return f"did you mean '{key.lower().removesuffix('_proxy')}'?"
+    return suggest(key.lower(), keys) or f"{p[2]} has {', '.join(keys)}"
+
+
 def _container(path: NodePath) -> NodePath:
     """The mapping that holds the field at path (list indices and the key itself stripped)."""
     p = list(path)
@@ -402,7 +550,7 @@ def _report(error: Any, doc: Located, sink: Collector) -> None:
     if code == cerr.UNKNOWN_FIELD.code:
         key = str(path[-1])
         schema = _schema_at(path[:-1])
-        hint = suggest(key, section_keys(schema)) if schema else None
+        hint = suggest(key, section_keys(schema)) if schema else _nested_key_hint(key, path[:-1])
         if schema == "settings" and key == "extends":
             hint = "settings always derive from the step's environment"
         if schema == "project" and key in ("pipeline", "environment", "integration", "builder"):

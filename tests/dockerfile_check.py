@@ -4,13 +4,14 @@ BuildKit's own parser (pip package `dockerfile`), with every value exactly as th
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import dockerfile
 
-from compiler.plan import REQUIREMENTS_IN_IMAGE, ImageSpec
+from compiler.plan import CA_BUNDLE, REQUIREMENTS_IN_IMAGE, ImageSpec
 
 # hadolint rules we do not follow, and why (README "Linting the output" repeats this list):
 #   DL3008 apt version pins: pins are the user's choice (`pkg=version` in apt_packages); pinning distro
@@ -56,12 +57,16 @@ def intended(spec: ImageSpec, requirements_src: str) -> list[tuple[str, tuple[st
         out.append(("USER", ("root",)))
     if spec.apt:
         out.append(("RUN", ("<apt>",)))
+    if spec.certificates:
+        out += [("COPY", (src, dst)) for src, dst in spec.certificates]
+        out.append(("RUN", (_bundle(spec),)))
+        out.append(("ENV", ("PIP_CERT", CA_BUNDLE, "REQUESTS_CA_BUNDLE", CA_BUNDLE, "SSL_CERT_FILE", CA_BUNDLE)))
     if spec.python_setup:
         out.append(("RUN", ("<venv>",)))
         out.append(("ENV", ("VIRTUAL_ENV", "/opt/venv", "PATH", "/opt/venv/bin:$PATH")))
     if spec.requirements:
         out.append(("COPY", (requirements_src, REQUIREMENTS_IN_IMAGE)))
-        out.append(("RUN", ("<install>",)))
+        out.append(("RUN", (f"<install{_index_flags(spec)}>",)))
     if spec.env:
         out.append(("ENV", tuple(x for k, v in spec.env for x in (k, _word(v)))))
     for command in spec.run:
@@ -83,6 +88,20 @@ def intended(spec: ImageSpec, requirements_src: str) -> list[tuple[str, tuple[st
     if spec.cmd is not None:
         out.append(("CMD", spec.cmd))
     return out
+
+
+def _bundle(spec: ImageSpec) -> str:
+    """The CA bundle's RUN, as the parser joins its lines: the system bundle, then each certificate."""
+    system = "/etc/ssl/certs/ca-certificates.crt"
+    cats = "".join(f" {' ' * 6}&& cat {shlex.quote(dst)} && echo" for _, dst in spec.certificates)
+    return f"{{ if [ -f {system} ]; then cat {system} && echo; fi{cats}; }} > {CA_BUNDLE}"
+
+
+def _index_flags(spec: ImageSpec) -> str:
+    flags = ["--index-url", spec.index_url] if spec.index_url else []
+    for url in spec.extra_index_urls:
+        flags += ["--extra-index-url", url]
+    return "".join(f" {shlex.quote(f)}" for f in flags)
 
 
 def parsed(text: str) -> list[tuple[str, tuple[str, ...]]]:
@@ -111,13 +130,29 @@ def _tool_run(command: str) -> str:
         return "<apt>"
     if command.startswith('if ! python3 -c "import ensurepip, venv"'):
         return "<venv>"
-    if command.startswith("python -m pip install --no-cache-dir --disable-pip-version-check"):
-        return "<install>"
+    for prefix in ("python -m pip install --no-cache-dir --disable-pip-version-check",
+                   "/opt/dockwright/uv/bin/uv pip install --python /opt/venv/bin/python --no-cache"):
+        if command.startswith(prefix):
+            return f"<install{_index_flags_of(command[len(prefix):])}>"
     if command.startswith("if [ ! -x /opt/dockwright/uv/bin/uv ]; then"):
-        return "<install>"
+        # The uv line, and the pip that installs uv, both get the index flags.
+        bootstrap, _, install = command.partition("fi  && ")
+        flags = _index_flags_of(bootstrap.split("--disable-pip-version-check", 1)[1])
+        assert _tool_run(install) == f"<install{flags}>", command
+        return f"<install{flags}>"
     if command.startswith("if ! id -u "):
         return "<user>"
     return command
+
+
+def _index_flags_of(rest: str) -> str:
+    """The --index-url / --extra-index-url flags (with their values) at the start of rest, as written."""
+    words = shlex.split(rest)
+    flags: list[str] = []
+    while len(words) >= 2 and words[0] in ("--index-url", "--extra-index-url"):
+        flags += words[:2]
+        words = words[2:]
+    return "".join(f" {shlex.quote(f)}" for f in flags)
 
 
 def check_dockerfile(path: Path, spec: ImageSpec, requirements_src: str) -> None:

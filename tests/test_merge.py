@@ -132,3 +132,171 @@ server: {environment: b}
 def test_a_child_that_adds_nothing_is_its_parents_image(project) -> None:
     _, _, c = two(project, "    requirements: [a==1]", "    checks: [x]")
     assert c.plan.env_image["child"] == "parent"
+
+
+# -- certificates, index URLs, builder proxies -----------------------------------------------------
+
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+CERTS = {f"certs/{n}.pem": PEM for n in ("a", "b", "c", "d")}
+
+
+def with_certs(project, body: str):
+    root = project({"dockwright.yaml": "version: 1\nproject: t\n" + body, **CERTS})
+    return compile_project(Path(root) / "dockwright.yaml")
+
+
+def test_certificates_are_a_union_in_path_order_through_extends_integrations_and_settings(project) -> None:
+    c = with_certs(project, """integrations:
+  corp: {certificates: [certs/c.pem]}
+environments:
+  parent: {python: "3.11", certificates: [certs/b.pem]}
+  child: {extends: parent, integrations: [corp], certificates: [./certs/a.pem, certs/b.pem]}
+runner: {environment: child, settings: {certificates: [certs/d.pem, certs/a.pem]}}
+""")
+    envs = c.plan.environments
+    assert list(envs["parent"].certificates) == ["certs/b.pem"]
+    assert sorted(envs["child"].certificates) == ["certs/a.pem", "certs/b.pem", "certs/c.pem"]
+    assert envs["child"].certificates["certs/c.pem"].origin.via == ("integration corp",)
+    spec = c.plan.images["runner.settings"].spec
+    assert [src for src, _ in spec.certificates] == ["certs/a.pem", "certs/b.pem", "certs/c.pem", "certs/d.pem"]
+    assert spec.certificates[0] == ("certs/a.pem", "/opt/dockwright/certs/certs/a.pem")
+
+
+def test_index_url_child_wins_and_extra_index_urls_append_once_in_order(project) -> None:
+    c = compiled(project, """integrations:
+  one: {index_url: "https://one.example/simple", extra_index_urls: ["https://x.example/simple"]}
+  two: {index_url: "https://two.example/simple", extra_index_urls: ["https://y.example/simple"]}
+environments:
+  parent:
+    python: "3.11"
+    requirements: [a==1]
+    index_url: https://parent.example/simple
+    extra_index_urls: ["https://y.example/simple", "https://p.example/simple"]
+  child:
+    extends: parent
+    integrations: [one, two]
+    extra_index_urls: ["https://p.example/simple", "https://z.example/simple"]
+  own:
+    extends: parent
+    integrations: [two]
+    index_url: https://own.example/simple
+runner: {environment: child}
+server: {environment: own, settings: {index_url: "https://settings.example/simple"}}
+""")
+    envs = c.plan.environments
+    assert envs["child"].index_url.value == "https://two.example/simple"
+    assert envs["child"].index_url.origin.via == ("integration two",)
+    assert [u.value for u in envs["child"].extra_index_urls] == [
+        "https://y.example/simple", "https://p.example/simple", "https://x.example/simple", "https://z.example/simple"]
+    assert envs["own"].index_url.value == "https://own.example/simple"
+    assert envs["server.settings"].index_url.value == "https://settings.example/simple"
+
+
+def test_index_flags_come_before_installer_args_for_pip_and_for_uv_and_its_bootstrap(project) -> None:
+    c = compiled(project, """environments:
+  p:
+    python: "3.11"
+    requirements: [a==1]
+    installer_args: [--pre]
+    index_url: https://m.example/simple
+    extra_index_urls: ["https://e.example/s?a=1&b=2"]
+  u: {extends: p, installer: uv}
+runner: {environment: p}
+server: {environment: u}
+""")
+    flags = "--index-url https://m.example/simple --extra-index-url 'https://e.example/s?a=1&b=2'"
+    pip = c.files["images/p/Dockerfile"]
+    assert f"--disable-pip-version-check {flags} --pre -r /opt/dockwright/requirements.txt" in pip
+    uv = c.files["images/u/Dockerfile"]
+    assert f"--disable-pip-version-check {flags} uv==" in uv
+    assert f"--no-cache {flags} --pre -r /opt/dockwright/requirements.txt" in uv
+
+
+def test_index_urls_say_nothing_without_requirements(project) -> None:
+    c = compiled(project, """environments:
+  a: {python: "3.11", index_url: "https://m.example/simple", env: {X: "1"}}
+  b: {python: "3.11", env: {X: "1"}}
+runner: {environment: a}
+server: {environment: b}
+""")
+    assert c.plan.env_image == {"a": "a", "b": "a"}
+    assert "index-url" not in c.files["images/a/Dockerfile"]
+
+
+def test_the_certificate_bundle_comes_after_apt_and_before_every_python_step(project) -> None:
+    c = with_certs(project, """environments:
+  e: {python: "3.11", installer: uv, apt_packages: [git], certificates: [certs/a.pem], requirements: [a==1]}
+runner: {environment: e}
+""")
+    text = c.files["images/e/Dockerfile"]
+    order = ["apt-get install", "COPY certs/a.pem", "> /opt/dockwright/ca-certificates.crt",
+             "ENV PIP_CERT=/opt/dockwright/ca-certificates.crt", "python3 -m venv --system-site-packages",
+             "python3 -m venv /opt/dockwright/uv"]
+    assert [text.index(s) for s in order] == sorted(text.index(s) for s in order)
+    assert "REQUESTS_CA_BUNDLE=/opt/dockwright/ca-certificates.crt" in text
+    assert "SSL_CERT_FILE=/opt/dockwright/ca-certificates.crt" in text
+
+
+def test_same_certificates_layer_other_certificates_render_whole(project) -> None:
+    c = with_certs(project, """environments:
+  parent: {python: "3.11", certificates: [certs/a.pem], requirements: [a==1], user: app}
+  same: {extends: parent, requirements: [b==1], extra_index_urls: ["https://e.example/simple"]}
+  more: {extends: parent, certificates: [certs/b.pem]}
+  none: {extends: parent}
+runner: {environment: same}
+server: {environment: more}
+pipelines:
+  p: {environment: none, steps: {s: {settings: {certificates: [certs/c.pem]}}}}
+""")
+    images = c.plan.images
+    assert images["same"].parent == "parent" and images["same"].spec.certificates == ()
+    assert "--extra-index-url https://e.example/simple" in c.files["images/same/Dockerfile"]
+    assert "certs/" not in c.files["images/same/Dockerfile"]
+    assert images["same"].inputs == ("generated/images/same/Dockerfile", "generated/images/same/requirements.txt")
+    assert c.plan.env_image["none"] == "parent"
+    for name, parent in (("more", "parent"), ("p.s", "none")):
+        assert images[name].parent is None and not images[name].spec.layered, name
+        assert images[name].layering == f"rendered whole (other certificates than '{parent}')"
+    assert [src for src, _ in images["more"].spec.certificates] == ["certs/a.pem", "certs/b.pem"]
+    assert images["more"].inputs == ("generated/images/more/Dockerfile", "generated/images/more/requirements.txt",
+                                     "certs/a.pem", "certs/b.pem")
+    assert c.manifest["inputs"] == ["certs/a.pem", "certs/b.pem", "certs/c.pem"]
+    assert c.manifest["images"]["more"]["inputs"][-2:] == ["certs/a.pem", "certs/b.pem"]
+
+
+def test_certificates_take_part_in_dedupe(project) -> None:
+    c = with_certs(project, """environments:
+  a: {python: "3.11", certificates: [certs/a.pem]}
+  b: {python: "3.11", certificates: [./certs/a.pem]}
+  c: {python: "3.11", certificates: [certs/b.pem]}
+runner: {environment: a}
+server: {environment: b}
+pipelines:
+  p: {environment: c, steps: {s: {}}}
+""")
+    assert c.plan.env_image == {"a": "a", "b": "a", "c": "c"}
+
+
+def test_builder_proxy_reaches_the_manifest_sorted_and_unexpanded_and_no_dockerfile(project) -> None:
+    c = compiled(project, """environments:
+  e: {python: "3.11", requirements: [a==1]}
+runner: {environment: e}
+builders:
+  local:
+    type: docker
+    proxy: {no_proxy: "localhost,.corp", https: "http://${U}:${P}@proxy:3128", http: "http://proxy:3128"}
+  other: {type: docker}
+""")
+    builders = c.manifest["builders"]
+    assert list(builders["local"]["proxy"]) == ["http", "https", "no_proxy"]
+    assert builders["local"]["proxy"]["https"] == "http://${U}:${P}@proxy:3128"
+    assert builders["other"]["proxy"] == {}
+    assert c.project.builders["local"].proxy == (("http", "http://proxy:3128"),
+                                                 ("https", "http://${U}:${P}@proxy:3128"),
+                                                 ("no_proxy", "localhost,.corp"))
+    assert not any("proxy" in text.lower() for path, text in c.files.items() if path.endswith("Dockerfile"))
+
+
+def test_default_builder_has_an_empty_proxy(project) -> None:
+    c = compiled(project, "environments:\n  e: {python: '3.11'}\nrunner: {environment: e}\n")
+    assert c.manifest["builders"] == {"local": {"proxy": {}, "tls": {}, "type": "docker", "url": None}}

@@ -16,6 +16,7 @@ the test. Every run is deterministic (derandomize, no database).
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import shlex
 import subprocess
@@ -35,7 +36,7 @@ from hypothesis import strategies as st
 
 from compiler.errors import ConfigError, Diagnostic
 from compiler.pipeline import Compiled, compile_project
-from compiler.plan import REQUIREMENTS_IN_IMAGE, VENV, ImageSpec
+from compiler.plan import CA_BUNDLE, REQUIREMENTS_IN_IMAGE, VENV, ImageSpec
 
 
 def props(n: int) -> settings:
@@ -57,6 +58,10 @@ FIXTURE_FILES = {
     "my file.txt": "x\n",
     "é.txt": "x\n",
     "-x.txt": "x\n",  # exists, but a path part starting with '-' is an error
+    "certs/ca.pem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    "certs/my ca.pem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",  # no final newline
+    "certs/é.pem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    "certs/key.pem": "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n",  # an error
 }
 
 
@@ -253,11 +258,22 @@ def _tool_run(contains: list[str], ins: Any) -> None:
         assert word in words, f"{word!r} is not a word of {ins.original!r}"
 
 
-def _install(args: tuple[str, ...], ins: Any) -> None:
+def _install(spec: ImageSpec, ins: Any) -> None:
+    """The install RUN ends with the index flags, then installer_args, then `-r requirements`."""
     words = _words(ins)
     assert words[-2:] == ["-r", REQUIREMENTS_IN_IMAGE], ins.original
+    args = [*(["--index-url", spec.index_url] if spec.index_url else []),
+            *(w for url in spec.extra_index_urls for w in ("--extra-index-url", url)), *spec.installer_args]
     if args:
-        assert words[-2 - len(args):-2] == list(args), f"installer args {args!r} read as {words!r}"
+        assert words[-2 - len(args):-2] == args, f"installer args {args!r} read as {words!r}"
+
+
+def _bundle(certificates: tuple[tuple[str, str], ...], ins: Any) -> None:
+    """The CA bundle: the system's when present, then each certificate, in order, into CA_BUNDLE."""
+    words = _words(ins)
+    assert words[-2:] == [">", CA_BUNDLE], ins.original
+    cats = [words[i + 1] for i, w in enumerate(words) if w == "cat"]
+    assert cats == ["/etc/ssl/certs/ca-certificates.crt"] + [dst for _, dst in certificates], ins.original
 
 
 def _user_run(command: str, ins: Any) -> None:
@@ -288,12 +304,17 @@ def expected_instructions(spec: ImageSpec, requirements_src: str) -> list[tuple[
         out.append(("USER", partial(_exact, ("root",))))
     if spec.apt:
         out.append(("RUN", partial(_tool_run, list(spec.apt))))
+    if spec.certificates:
+        out += [("COPY", partial(_copy, src, dst, None)) for src, dst in spec.certificates]
+        out.append(("RUN", partial(_bundle, spec.certificates)))
+        out.append(("ENV", partial(_pairs, (("PIP_CERT", CA_BUNDLE), ("REQUESTS_CA_BUNDLE", CA_BUNDLE),
+                                            ("SSL_CERT_FILE", CA_BUNDLE)))))
     if spec.python_setup:
         out.append(("RUN", partial(_tool_run, [VENV])))
         out.append(("ENV", partial(_keys, ["VIRTUAL_ENV", "PATH"])))
     if spec.requirements:
         out.append(("COPY", partial(_copy, requirements_src, REQUIREMENTS_IN_IMAGE, None)))
-        out.append(("RUN", partial(_install, spec.installer_args)))
+        out.append(("RUN", partial(_install, spec)))
     if spec.env:
         out.append(("ENV", partial(_pairs, spec.env)))
     out += [("RUN", partial(_user_run, command)) for command in spec.run]
@@ -359,6 +380,10 @@ def check_output(compiled: Compiled) -> None:
                     assert pairs == effective, f"{env_name}.{section}: spec {pairs!r} != effective {effective!r}"
             if not spec.layered:
                 assert list(spec.run) == [r.value for r in env.run]
+                assert [src for src, _ in spec.certificates] == sorted(env.certificates)
+            if spec.requirements:
+                assert spec.index_url == (env.index_url.value if env.index_url else None) or env_name != name
+                assert spec.extra_index_urls == tuple(u.value for u in env.extra_index_urls) or env_name != name
 
 
 # =================================================================================================
@@ -493,6 +518,9 @@ map_values = st.one_of(tricky, tricky, st.none(), st.booleans(), st.integers(), 
 # whitespace at either end, newlines, control characters.
 commands = tricky
 installer_args = tricky
+index_urls = st.sampled_from(["https://pypi.example.com/simple", "http://10.0.0.1:8080/simple/", "ftp://x/simple",
+                              "https://user:pass@pypi.example.com/simple", "https://tok@x/simple", "https://",
+                              "https://m.example/s?a=1&b='x'&c=$(id)", "https://x:99999/", "pypi.example.com"])
 copy_sources = st.sampled_from(["src/", "src", "src/app.py", "conf/prod.yaml", "my file.txt", "é.txt", ".",
                                 "missing.txt", "../x", "/abs", "a*b", "src/../conf/prod.yaml", "./conf/prod.yaml",
                                 "conf//prod.yaml", "x\ny", "", "-x.txt", "--from=alpine", "src/-x", "conf/--chown=0"])
@@ -530,11 +558,16 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "entrypoint": small_lists(tricky),
     "cmd": small_lists(tricky),
     "checks": small_lists(commands),
+    "certificates": small_lists(st.sampled_from(["certs/ca.pem", "./certs/ca.pem", "certs/my ca.pem", "certs/é.pem",
+                                                 "certs/key.pem", "src/app.py", "missing.pem", "certs", "/etc/x.pem",
+                                                 "../x.pem", "certs/*.pem", "-x.txt"])),
+    "index_url": st.one_of(index_urls, tricky),
+    "extra_index_urls": small_lists(st.one_of(index_urls, tricky)),
 }
 ENV_ONLY = {"extends", "parent_image", "python", "dockerfile", "context", "installer", "installer_args", "user",
             "workdir", "copy", "entrypoint", "cmd", "apt_packages", "requirements_files", "integrations"}
 INTEGRATION_KEYS = ["description", "apt_packages", "requirements", "requirements_files", "env", "build_args",
-                    "labels", "run", "checks"]
+                    "labels", "run", "checks", "certificates", "index_url", "extra_index_urls"]
 ENVIRONMENT_KEYS = sorted(FIELDS)
 SETTINGS_KEYS = [k for k in ENVIRONMENT_KEYS if k != "extends"]
 TYPOS = ["requirement", "envs", "apt", "label", "entry_point", "python_version", "Extends"]
@@ -605,7 +638,11 @@ def wild_projects(draw: Any) -> dict[str, Any]:
         "builders": st.sampled_from([{"local": {"type": "docker"}},
                                      {"remote": {"type": "docker", "url": "tcp://10.1.2.3:2376",
                                                  "tls": {"ca": "c/ca.pem", "verify": True}}},
-                                     {"x": {"type": "kaniko"}}, {"local": None}]),
+                                     {"x": {"type": "kaniko"}}, {"local": None},
+                                     {"p": {"type": "docker", "proxy": {"http": "http://u:pw@proxy:3128", "htps": "x",
+                                                                        "no_proxy": "a\nb", "https": "$X"}}},
+                                     {"local": {"type": "docker", "proxy": {"https": "${HTTPS_PROXY}",
+                                                                            "no_proxy": "localhost,.corp"}}}]),
         "default_builder": st.sampled_from(["local", "remote", "nope"]),
     }
     d["environments"] = draw(st.dictionaries(names, fragment("environment"), min_size=1, max_size=4))
@@ -666,6 +703,12 @@ VALID_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "entrypoint": small_lists(no_nul),
     "cmd": small_lists(no_nul),
     "checks": small_lists(valid_commands),
+    "certificates": st.sampled_from([[], ["certs/ca.pem"], ["./certs/ca.pem", "certs/my ca.pem"], ["certs/é.pem"]]),
+    "index_url": st.sampled_from(["https://pypi.example.com/simple", "http://10.0.0.1:8080/simple/",
+                                  "https://m.example/s?a=1&b='x'&c=$(id)"]),
+    "extra_index_urls": st.lists(st.sampled_from(["https://pypi.example.com/simple", "https://x.example/a;b",
+                                                  "http://[::1]:8080/simple", "https://e.example/%7Eu/#frag"]),
+                                 unique=True, max_size=3),
 }
 BASES = {"python": st.sampled_from(["3.11", 3.12, "3.10", 3.9]),
          "parent_image": st.sampled_from(["python:3.11-slim", "ubuntu:22.04", "nvidia/cuda:12.1.0-runtime-ubuntu22.04",
@@ -730,6 +773,9 @@ def valid_projects(draw: Any) -> dict[str, Any]:
         d["registry"] = draw(st.sampled_from(["localhost:5000/ml", "ghcr.io/org/team"]))
     if draw(st.booleans()):
         d["builders"] = {"local": {"type": "docker"}}
+        if draw(st.booleans()):
+            d["builders"]["local"]["proxy"] = {"http": "http://proxy.example:3128", "no_proxy": "localhost,.corp",
+                                               "https": "http://${PROXY_USER}:${PROXY_PASSWORD}@proxy.example:3128"}
         d["default_builder"] = "local"
     order = draw(st.permutations(sorted(d)))
     return {k: d[k] for k in order}
@@ -996,6 +1042,12 @@ def _place(field: str, payload: str) -> tuple[dict[str, Any], dict[str, str]]:
             files[payload] = "x\n"
     elif field in ("user", "workdir"):
         env[field] = payload
+    elif field == "index_url":
+        env["index_url"] = f"https://h/{payload}"
+    elif field == "certificate":
+        env["certificates"] = [payload]
+        if payload and "\x00" not in payload and "/" not in payload and payload not in (".", ".."):
+            files[payload] = FIXTURE_FILES["certs/ca.pem"]
     elif field == "step_env":
         pass
     else:
@@ -1026,6 +1078,10 @@ def _holds(compiled: Compiled, field: str, payload: str) -> None:
         assert getattr(spec, field) == (payload,)
     elif field == "installer_args":
         assert spec.installer_args == (payload,)
+    elif field == "index_url":
+        assert spec.index_url == f"https://h/{payload}"
+    elif field == "certificate":
+        assert [src for src, _ in spec.certificates] == [posixpath.normpath(payload)]
     elif field in ("user", "workdir"):
         assert getattr(spec, field) == payload
     elif field == "checks":
@@ -1033,7 +1089,8 @@ def _holds(compiled: Compiled, field: str, payload: str) -> None:
 
 
 INJECTION_FIELDS = ["env", "label", "build_arg", "step_env", "run", "entrypoint", "cmd", "installer_args",
-                    "copy_dest", "copy_src", "requirements", "apt_packages", "user", "workdir", "checks"]
+                    "copy_dest", "copy_src", "requirements", "apt_packages", "user", "workdir", "checks", "index_url",
+                    "certificate"]
 
 _CONTROL_VALUE = r"value of 'V' in '(?:settings\.)?(?:env|labels|build_args)' .* contains a newline or control character"
 _INSTALLER_ARG = r"installer argument '.*' contains a newline or control character"
@@ -1051,6 +1108,8 @@ EXPECTED_ERRORS: dict[tuple[str, str], str] = {
     ("copy_src", "dash"): r"copy source '-x' has a part starting with '-'",
     ("copy_dest", "flag-from"): r"invalid copy destination '--from=alpine'",
     ("copy_dest", "dash"): r"invalid copy destination '-x'",
+    **{("index_url", key): r"invalid index URL 'https://h/" for key in ("nl-from", "backtick", "spaces", "non-ascii")},
+    ("certificate", "dash"): r"certificate '-x' has a part starting with '-'",
 }
 # ... and these must compile, the RUN command kept exactly (Unicode whitespace at either end included).
 MUST_COMPILE = {("run", key) for key in ("nbsp", "lead-nbsp", "ideographic-space", "trailing-nel", "trailing-u2029")}
