@@ -117,7 +117,7 @@ class Builder(Protocol):
         """The ID of an image from outside the project, pulled when missing; ImageFailed otherwise."""
 
     def find(self, job: Job, key: str) -> str | None:
-        """The ID of an image built with this key, tagged as job.tag; None when there is none."""
+        """The ID of an image built with this key (tagged as job.tag if it was not); None when there is none."""
 
     def fetch(self, job: Job, key: str, report: Report) -> str | None:
         """The image with this key from the registry (job.push_tag), tagged as job.tag; None otherwise."""
@@ -131,6 +131,9 @@ class Builder(Protocol):
 
     def tag(self, image_id: str, tag: str) -> None:
         """Point tag at the image."""
+
+    def discard(self, image_id: str) -> None:
+        """Remove an image that failed its checks, so that its key never counts as built."""
 
     def push(self, image_id: str, tag: str, report: Report, name: str) -> None:
         """Tag and push to the registry; ImageFailed when the registry refuses."""

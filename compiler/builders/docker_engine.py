@@ -167,8 +167,9 @@ class DockerBuilder:
                 return str(image.id)
         except ImageNotFound:
             pass
-        # An image that failed its checks is never tagged, so only tagged images count as built.
-        for image in self.client.images.list(filters={"label": f"{KEY_LABEL}={key}", "dangling": False}):
+        # Images that fail their checks are removed, so any image with the key passed them: also one
+        # whose tag has since moved on (going back to an earlier state of the sources reuses it).
+        for image in self.client.images.list(all=True, filters={"label": f"{KEY_LABEL}={key}"}):
             self.tag(str(image.id), job.tag)
             return str(image.id)
         return None
@@ -218,6 +219,7 @@ class DockerBuilder:
                         m = STEP.match(line)
                         if m:
                             step = int(m.group(1))
+                            log.clear()  # what matters is the output of the step that failed
                             report(Progress(job.name, "building", int(m.group(1)), int(m.group(2)), m.group(3)))
                         elif not line.startswith(" ---> ") and not line.startswith("Removing intermediate"):
                             log.append(line)
@@ -256,6 +258,12 @@ class DockerBuilder:
     def tag(self, image_id: str, tag: str) -> None:
         repository, _, name = tag.rpartition(":")
         self.client.api.tag(image_id, repository, name, force=True)
+
+    def discard(self, image_id: str) -> None:
+        try:
+            self.client.images.remove(image_id, force=True, noprune=False)
+        except (NotFound, APIError):
+            pass
 
     def push(self, image_id: str, tag: str, report: Report, name: str) -> None:
         self.tag(image_id, tag)

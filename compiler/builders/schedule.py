@@ -75,7 +75,11 @@ class _Run:
                 status = "built"
                 image_id = self.builder.build(job, key, snap, fresh=self.options.fresh, report=emit,
                                               cancel=self.cancel)
-                self.run_checks(job, image_id)
+                try:
+                    self.run_checks(job, image_id)
+                except (ImageFailed, Cancelled):
+                    self.builder.discard(image_id)
+                    raise
                 self.builder.tag(image_id, job.tag)
             pushed = None
             if self.options.push and job.push_tag:
