@@ -29,7 +29,7 @@ class PlainView:
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
-        self.width = max(len("image"), 1)
+        self.width = 1
 
     def start(self, names: Sequence[str]) -> None:
         self.width = max([self.width, *(len(n) for n in names)])
