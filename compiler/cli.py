@@ -196,11 +196,6 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
     from .builders.schedule import Options, build_all
 
     compiled = _compile(ctx, file)
-    out = compiled.out_dir
-    changes = emit.changes(out, compiled.files)
-    if any(c.status != "unchanged" for c in changes):
-        emit.write(out, changes)
-        click.echo(f"{shown_path(out)}/: {emit.summary(changes)}", err=True)
     manifest = compiled.manifest
     if push and not manifest.get("registry"):
         raise UsageError(f"--push needs a registry: add `registry: host:port/path` to "
@@ -208,6 +203,11 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
     todo = _select(builders.jobs(manifest), images, manifest)
     where = builders.endpoint(manifest, compiled.source.root, builder_name)
     backend = builders.open_builder(where)
+    out = compiled.out_dir
+    changes = emit.changes(out, compiled.files)
+    if any(c.status != "unchanged" for c in changes):
+        emit.write(out, changes)
+        click.echo(f"{shown_path(out)}/: {emit.summary(changes)}", err=True)
     stream = sys.stderr if as_json else sys.stdout
     color = _color(stream)
     try:

@@ -101,10 +101,17 @@ class DockerBuilder:
     def _new_client(self) -> docker.DockerClient:
         if self.endpoint.url:
             url = self.endpoint.url
-            kwargs: dict[str, Any] = {"base_url": url, "tls": self._tls(), "timeout": 600}
+            tls = self._tls()
+            # A placeholder version, so that the constructor sends no request before trust_env is off.
+            kwargs: dict[str, Any] = {"base_url": url, "tls": tls, "timeout": 600, "version": "1.24"}
             if url.startswith("ssh://"):
                 kwargs["use_ssh_client"] = True
             client = docker.DockerClient(**kwargs)
+            if tls:
+                # requests would otherwise verify the engine against REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE,
+                # which machines behind a proxy often set, instead of the builder's own tls ca.
+                client.api.trust_env = False
+            client.api._version = str(client.api.version(api_version=False)["ApiVersion"])
         else:
             client = docker.from_env(timeout=600)
         with self._lock:
@@ -123,9 +130,12 @@ class DockerBuilder:
         try:
             self.client.ping()
         except (DockerException, OSError) as exc:
-            hint = ("start dockerd, set DOCKER_HOST, or pick another builder with --builder"
-                    if not self.endpoint.url else
-                    "check that the engine listens there with these tls files, or pick another builder with --builder")
+            if not self.endpoint.url:
+                hint = "start dockerd, set DOCKER_HOST, or pick another builder with --builder"
+            elif self.endpoint.tls:
+                hint = "check that the engine listens there and accepts these tls files, or pick another builder"
+            else:
+                hint = "check that the engine listens there, or pick another builder with --builder"
             raise BuildError(f"cannot reach the Docker engine at {where}: {_reason(exc)}; {hint}") from None
 
     def close(self) -> None:

@@ -252,12 +252,23 @@ builders:
 """})
     result = dockwright("build", cwd=root)
     assert result.returncode == 3
-    assert result.stderr == (
+    assert result.stderr.splitlines()[1:] == [
         "error: cannot reach the Docker engine at tcp://127.0.0.1:9 (builder 'gone'): Connection refused; "
-        "check that the engine listens there with these tls files, or pick another builder with --builder\n")
-    socket = dockwright("build", cwd=root, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
-    # `gone` is the only builder, so it is the default
+        "check that the engine listens there, or pick another builder with --builder"]
+
+    no_builders = write(tmp_path / "default", {"dockwright.yaml": f"""
+version: 1
+project: {unique("nosock")}
+environments:
+  e: {{parent_image: {infra.busybox}}}
+runner: {{environment: e}}
+"""})
+    socket = dockwright("build", cwd=no_builders, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
     assert socket.returncode == 3
+    assert socket.stderr.splitlines()[1:] == [
+        "error: cannot reach the Docker engine at unix:///nonexistent/docker.sock (builder 'local'): no engine "
+        "listens there (the socket does not exist); start dockerd, set DOCKER_HOST, or pick another builder with "
+        "--builder"]
 
 
 def test_push_to_registry_and_pull_instead_of_building(infra: Infra, docker_client: docker.DockerClient,

@@ -1,0 +1,101 @@
+"""Every example builds end to end on a real engine: apt and pip installs, checks, then a no-op second build.
+
+No image can be pulled here, so the parent images the examples name are local tags of a Debian bookworm image
+with Python made by debootstrap (the README's "Parent images" explains the mechanism). pip inside a container
+reaches PyPI only when it trusts this machine's CA bundle: the examples' `certificates:` file gets it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import docker
+import pytest
+
+from infra import Infra, tag_as
+from test_build import KEY_LABEL, dockwright, statuses
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+PARENTS = ("python:3.11-slim", "python:3.12-slim", "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04")
+PIN = re.compile(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s;#]+)")
+
+
+@pytest.fixture(scope="module")
+def local_parents(infra: Infra, docker_client: docker.DockerClient) -> None:
+    tag_as(docker_client, infra.python, *PARENTS)
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def pins(requirements: str) -> dict[str, str]:
+    found = {}
+    for line in requirements.splitlines():
+        m = PIN.match(line.strip())
+        if m:
+            found[m.group(1)] = m.group(2)
+    return found
+
+
+@pytest.mark.parametrize("example", ["quickstart", "ml-training", "platform"])
+def test_example_builds_for_real(example: str, infra: Infra, docker_client: docker.DockerClient,
+                                 local_parents: None, tmp_path: Path) -> None:
+    root = tmp_path / example
+    shutil.copytree(EXAMPLES / example, root)
+    shutil.copy(infra.ca_bundle, root / "certs" / "proxy-ca.pem")
+    manifest = json.loads(next(root.rglob("manifest.json")).read_text())
+    for image in docker_client.images.list(all=True, filters={"label": f"io.dockwright.project={manifest['project']}"}):
+        docker_client.images.remove(image.id, force=True)
+
+    first = dockwright("build", "--json", "--jobs", "3", cwd=root, timeout=1500)
+    assert first.returncode == 0, first.stderr[-4000:]
+    assert set(statuses(first).values()) == {"built"}
+    out = root / manifest["output"]
+    assert tree(out) == tree(EXAMPLES / example / manifest["output"]), "the build used other files than committed"
+
+    for item in json.loads(first.stdout)["images"]:
+        entry = manifest["images"][item["image"]]
+        image = docker_client.images.get(entry["tag"])
+        assert image.labels[KEY_LABEL] == item["build_key"]
+        if not entry["generated"]:
+            continue
+        # every pinned package is importable at exactly its pinned version, as the image's own user
+        wanted = pins((root / entry["dockerfile"]).with_name("requirements.txt").read_text())
+        code = ("import importlib.metadata as m, json, sys; "
+                "print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))")
+        output = docker_client.containers.run(entry["tag"], entrypoint=["python", "-c", code, *wanted], remove=True)
+        assert json.loads(output) == wanted
+        history = json.dumps(image.history())
+        assert "BEGIN CERTIFICATE" not in history
+
+    second = dockwright("build", "--json", cwd=root)
+    assert second.returncode == 0, second.stderr
+    assert set(statuses(second).values()) == {"reused"}
+
+
+def test_committed_dockerfile_builds_by_hand(infra: Infra, docker_client: docker.DockerClient,
+                                            local_parents: None, tmp_path: Path) -> None:
+    """DESIGN.md promise 2: plain `docker build -f <output>/images/<name>/Dockerfile .` from the project root."""
+    root = tmp_path / "quickstart"
+    shutil.copytree(EXAMPLES / "quickstart", root)
+    shutil.copy(infra.ca_bundle, root / "certs" / "proxy-ca.pem")
+    manifest = json.loads((root / "generated/manifest.json").read_text())
+    base = manifest["images"]["base"]
+    cli = shutil.which("docker", path="/usr/bin") or "docker"
+    tag = "dockwright-test/by-hand:quickstart"
+    result = subprocess.run([cli, "build", "-f", base["dockerfile"], "-t", tag, "."], cwd=root,
+                            env={**os.environ, "DOCKER_BUILDKIT": "0", "DOCKER_HOST": infra.local_url},
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    output = docker_client.containers.run(tag, entrypoint=["python", "-c", "import pandas, yaml; print('ok')"],
+                                          remove=True)
+    assert output == b"ok\n"
+    user = docker_client.containers.run(tag, entrypoint=["id", "-un"], remove=True)
+    assert user == b"app\n"
