@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import EXAMPLES, ROOT
+from helpers import EXAMPLES, ROOT
 
 PACKAGE = ROOT / "compiler"
 OWNERS = {"yaml": {"load"}, "cerberus": {"schema"}, "networkx": {"graph"}, "jinja2": {"render"}, "rich": {"progress"}}

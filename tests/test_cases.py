@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CASES, UPDATE, copy_project, run_cli, tree
+from helpers import CASES, UPDATE, copy_project, run_cli, tree
 
 CASE_DIRS = sorted(p for p in CASES.iterdir() if p.is_dir())
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from compiler import cli
-from conftest import EXAMPLES, run_cli
+from helpers import EXAMPLES, run_cli
 
 SIMPLE = """version: 1
 project: demo

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, ROOT, tree
+from helpers import EXAMPLES, ROOT, tree
 
 EXAMPLE = EXAMPLES / "ml-training"
 

@@ -9,7 +9,7 @@ import pytest
 
 from compiler.emit import changes
 from compiler.pipeline import compile_project
-from conftest import CASES, EXAMPLES, tree
+from helpers import CASES, EXAMPLES, tree
 from dockerfile_check import check_dockerfile, hadolint, spec_images
 
 EXAMPLE_DIRS = sorted(p for p in EXAMPLES.iterdir() if (p / "dockwright.yaml").is_file())

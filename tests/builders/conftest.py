@@ -7,9 +7,6 @@ reason: these tests are never skipped.
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,26 +17,6 @@ import pytest
 from infra import Infra, InfraError, up
 
 HERE = Path(__file__).resolve().parent
-
-
-# tests/*.py import helpers with `from conftest import EXAMPLES, run_cli`, meaning tests/conftest.py.
-# Both conftest files sit outside any package, so both are the module "conftest", and pytest makes
-# whichever it loaded last sys.modules["conftest"]: often this one. So names this module lacks are
-# looked up in tests/conftest.py (a private copy; pytest never sees this fallback, as it lists
-# plugin attributes with dir()). pytest_* and private names are never forwarded.
-@functools.cache
-def _tests_conftest() -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location("_dockwright_tests_conftest", HERE.parent / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def __getattr__(name: str) -> object:
-    if name.startswith(("_", "pytest")):
-        raise AttributeError(name)
-    return getattr(_tests_conftest(), name)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

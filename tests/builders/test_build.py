@@ -365,3 +365,40 @@ builders:
     history = json.dumps(image.history())
     assert "s3cret" not in history and "s3cret" not in json.dumps(image.attrs)
     assert "s3cret" not in "".join(p.read_text() for p in (root / "generated").rglob("*") if p.is_file())
+
+
+def test_terminal_gets_a_live_view_and_a_table(infra: Infra, tmp_path: Path) -> None:
+    import pty
+
+    name = unique("tty")
+    root = write(tmp_path, {"dockwright.yaml": f"""
+version: 1
+project: {name}
+environments:
+  shown:
+    parent_image: {infra.busybox}
+    run: ["sleep 1"]
+runner: {{environment: shown}}
+"""})
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: dockwright on a terminal
+        os.chdir(root)
+        os.execve(sys.executable, [sys.executable, "-m", "compiler", "build"], {**env, "COLUMNS": "120"})
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    _, status = os.waitpid(pid, 0)
+    text = b"".join(chunks).decode("utf-8", errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+    assert "\x1b[" in text  # colour and cursor movement: the live view redraws in place
+    assert re.search(r"shown\s+building\s+2/5\s+RUN sleep 1", plain), plain  # a frame of the live view
+    assert re.search(rf"shown\s+built\s+\d+\.\ds\s+{name}-shown:[0-9a-f]{{12}}", plain)
+    assert re.search(r"1 built, 0 reused, 0 failed, 0 skipped in \d+\.\d s on local", plain)

@@ -99,3 +99,44 @@ def test_committed_dockerfile_builds_by_hand(infra: Infra, docker_client: docker
     assert output == b"ok\n"
     user = docker_client.containers.run(tag, entrypoint=["id", "-un"], remove=True)
     assert user == b"app\n"
+
+
+def test_one_requirement_rebuilds_that_image_and_its_children_only(infra: Infra, docker_client: docker.DockerClient,
+                                                                   tmp_path: Path) -> None:
+    name = f"req-{os.urandom(4).hex()}"
+    yaml = f"""
+version: 1
+project: {name}
+environments:
+  base:
+    parent_image: {infra.python}
+    certificates: [ca.pem]
+    requirements: ["six==SIX"]
+    checks: ["python -c 'import six'"]
+  child:
+    extends: base
+    env: {{ROLE: child}}
+  grandchild:
+    extends: child
+    requirements: ["idna==3.10"]
+  other:
+    parent_image: {infra.python}
+    run: ["echo other"]
+runner: {{environment: grandchild}}
+server: {{environment: other}}
+"""
+    root = tmp_path / name
+    root.mkdir()
+    shutil.copy(infra.ca_bundle, root / "ca.pem")
+    (root / "dockwright.yaml").write_text(yaml.replace("SIX", "1.16.0"))
+    first = dockwright("build", "--json", cwd=root)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert statuses(first) == dict.fromkeys(["base", "child", "grandchild", "other"], "built")
+    (root / "dockwright.yaml").write_text(yaml.replace("SIX", "1.17.0"))
+    second = dockwright("build", "--json", cwd=root)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert statuses(second) == {"base": "built", "child": "built", "grandchild": "built", "other": "reused"}
+    tag = json.loads(second.stdout)["images"][2]["tag"]
+    versions = docker_client.containers.run(tag, entrypoint=["python", "-c", "import six, idna; print(six.__version__)"],
+                                            remove=True)
+    assert versions == b"1.17.0\n"

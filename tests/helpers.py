@@ -1,0 +1,32 @@
+"""Shared helpers: paths, running the CLI, reading output trees (imported by tests in every folder)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+CASES = Path(__file__).resolve().parent / "cases"
+UPDATE = os.environ.get("DOCKWRIGHT_UPDATE_GOLDEN") == "1"
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """dockwright as a user runs it: a separate process, no terminal."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("NO_COLOR", None) if env is None or "NO_COLOR" not in env else None
+    return subprocess.run([sys.executable, "-m", "compiler", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file under folder, by POSIX relative path."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def copy_project(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("expected", "expected.txt", "__pycache__"))
+    return dst
