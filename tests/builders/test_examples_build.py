@@ -35,6 +35,15 @@ def tree(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def forget(client: docker.DockerClient, project: str) -> None:
+    """Remove the project's images from an earlier run, so that this run really builds."""
+    for image in client.images.list(all=True, filters={"label": f"io.dockwright.project={project}"}):
+        try:
+            client.images.remove(image.id, force=True)
+        except docker.errors.NotFound:
+            pass  # went with an image removed before it
+
+
 def pins(requirements: str) -> dict[str, str]:
     found = {}
     for line in requirements.splitlines():
@@ -51,8 +60,7 @@ def test_example_builds_for_real(example: str, infra: Infra, docker_client: dock
     shutil.copytree(EXAMPLES / example, root)
     shutil.copy(infra.ca_bundle, root / "certs" / "proxy-ca.pem")
     manifest = json.loads(next(root.rglob("manifest.json")).read_text())
-    for image in docker_client.images.list(all=True, filters={"label": f"io.dockwright.project={manifest['project']}"}):
-        docker_client.images.remove(image.id, force=True)
+    forget(docker_client, manifest["project"])
 
     first = dockwright("build", "--json", "--jobs", "3", cwd=root, timeout=1500)
     assert first.returncode == 0, first.stderr[-4000:]
@@ -137,6 +145,6 @@ server: {{environment: other}}
     assert second.returncode == 0, second.stderr[-3000:]
     assert statuses(second) == {"base": "built", "child": "built", "grandchild": "built", "other": "reused"}
     tag = json.loads(second.stdout)["images"][2]["tag"]
-    versions = docker_client.containers.run(tag, entrypoint=["python", "-c", "import six, idna; print(six.__version__)"],
-                                            remove=True)
+    code = "import six, idna; print(six.__version__)"
+    versions = docker_client.containers.run(tag, entrypoint=["python", "-c", code], remove=True)
     assert versions == b"1.17.0\n"

@@ -60,7 +60,8 @@ def test_remote_engine_builds_a_dockerfile_over_tls(infra: Infra, remote_docker_
                                                      rm=True, forcerm=True)
     try:
         assert "hi from root" in build_log(logs)
-        assert remote_docker_client.containers.run(tag, ["cat", "/hi"], remove=True, network_mode="none") == b"hi from root\n"
+        output = remote_docker_client.containers.run(tag, ["cat", "/hi"], remove=True, network_mode="none")
+        assert output == b"hi from root\n"
     finally:
         remote_docker_client.images.remove(image.id, force=True)
 
