@@ -186,7 +186,8 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
           jobs: int | None, no_reuse: bool, as_json: bool) -> None:
     """Build the images in dependency order, reusing every image whose inputs did not change.
 
-    IMAGE limits the build to those images (or environments) and the images they are built on.
+    IMAGE limits the build to those images and the images they are built on; it may also name an
+    environment, a pipeline (every image it runs), PIPELINE.STEP, runner or server.
     The output is compiled first, as `dockwright compile` would.
     """
     import json
@@ -241,18 +242,30 @@ def _select(jobs: list[Any], wanted: tuple[str, ...], manifest: dict[str, Any]) 
     if not wanted:
         return jobs
     by_name = {j.name: j for j in jobs}
-    env_image = {name: e.get("image") for name, e in (manifest.get("environments") or {}).items()}
+    # An image, an environment, a pipeline (every image it runs), PIPELINE.STEP, runner or server.
+    means: dict[str, list[str]] = {name: [name] for name in by_name}
+    for name, env in (manifest.get("environments") or {}).items():
+        means.setdefault(name, [env["image"]] if env.get("image") else [])
+    for pname, pipe in (manifest.get("pipelines") or {}).items():
+        steps = pipe.get("steps") or {}
+        images = [pipe.get("image"), *(s.get("image") for s in steps.values())]
+        means.setdefault(pname, [i for i in images if i])
+        for sname, step in steps.items():
+            means.setdefault(f"{pname}.{sname}", [step["image"]] if step.get("image") else [])
+    for target in ("runner", "server"):
+        if manifest.get(target) and manifest[target].get("image"):
+            means.setdefault(target, [manifest[target]["image"]])
     keep: set[str] = set()
     for item in wanted:
-        name = item if item in by_name else env_image.get(item)
-        if name is None:
+        if item not in means:
             from .errors import suggest
 
-            hint = suggest(item, [*by_name, *env_image]) or f"the images are: {', '.join(sorted(by_name))}"
-            raise UsageError(f"no image or environment named '{item}'\nhint: {hint}")
-        while name and name not in keep:
-            keep.add(name)
-            name = by_name[name].parent
+            hint = suggest(item, means) or f"the images are: {', '.join(sorted(by_name))}"
+            raise UsageError(f"no image, environment, pipeline or step named '{item}'\nhint: {hint}")
+        for name in means[item]:
+            while name and name not in keep:
+                keep.add(name)
+                name = by_name[name].parent
     return [j for j in jobs if j.name in keep]
 
 

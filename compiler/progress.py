@@ -66,7 +66,8 @@ class LiveView:
     def start(self, names: Sequence[str]) -> None:
         for name in names:
             self.rows[name] = Progress(name, "queued")
-        self.live = Live(self._table(), console=self.console, refresh_per_second=8, transient=True)
+        # get_renderable: every refresh redraws, so the time column runs on during a long step.
+        self.live = Live(console=self.console, refresh_per_second=4, transient=True, get_renderable=self._table)
         self.live.start()
 
     def __call__(self, p: Progress) -> None:
@@ -77,12 +78,17 @@ class LiveView:
             self.ended[p.name] = now
         self.rows[p.name] = p
         if self.live is not None:
-            self.live.update(self._table())
+            self.live.refresh()
 
     def _table(self) -> Table:
-        table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
-        for column in ("image", "status", "step", "doing", "time"):
-            table.add_column(column, no_wrap=True, overflow="ellipsis")
+        table = Table(box=None, show_header=True, header_style="bold", pad_edge=False, expand=False)
+        width = max([5, *(len(n) for n in self.rows)])
+        # Only "doing" gives way on a narrow terminal: the state, step and time stay readable.
+        table.add_column("image", no_wrap=True, min_width=min(width, 40), overflow="ellipsis")
+        table.add_column("status", no_wrap=True, min_width=9)
+        table.add_column("step", no_wrap=True, min_width=5)
+        table.add_column("doing", no_wrap=True, overflow="ellipsis", ratio=1)
+        table.add_column("time", no_wrap=True, min_width=5, justify="right")
         now = time.monotonic()
         for name, p in self.rows.items():
             step = f"{p.step}/{p.steps}" if p.steps else ""
@@ -112,9 +118,14 @@ def summary(outcomes: Sequence[Outcome], *, seconds: float, builder: str) -> str
     parts = [f"{counts.get(s, 0)} {s}" for s in ("built", "reused", "failed", "skipped")]
     if counts.get("pulled"):
         parts.insert(2, f"{counts['pulled']} pulled")
+    pushed = sum(1 for o in outcomes if o.pushed)
+    if pushed:
+        parts.append(f"{pushed} pushed")
     text = ", ".join(parts) + f" in {seconds:.1f} s on {builder}"
     if outcomes and all(o.status == "reused" for o in outcomes):
-        text = f"nothing to build: all {len(outcomes)} images are up to date ({text})"
+        n = len(outcomes)
+        images = "the image is" if n == 1 else f"all {n} images are"
+        text = f"nothing to build: {images} up to date ({text})"
     return text
 
 

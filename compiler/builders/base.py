@@ -99,7 +99,8 @@ class Outcome:
     def as_json(self) -> dict[str, Any]:
         return {"image": self.name, "tag": self.tag, "build_key": self.key, "status": self.status,
                 "seconds": round(self.seconds, 2), "id": self.image_id, "pushed": self.pushed,
-                "error": self.message or None}
+                "error": self.message or None, "where": self.where, "instruction": self.instruction,
+                "log": list(self.log)}
 
 
 class Builder(Protocol):

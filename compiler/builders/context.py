@@ -6,18 +6,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, Mapping
+from typing import IO, Iterator, Mapping, Sequence
 
 from docker.utils.build import PatternMatcher
 
 from .base import ImageFailed, Job
 
 # Bump when the build key's recipe changes, so that no image is reused under a key meaning something else.
-KEY_FORMAT = 1
+KEY_FORMAT = 2
 OUTSIDE_DOCKERFILE = ".dockwright.Dockerfile"
 
 
@@ -38,12 +39,15 @@ class Snapshot:
     dockerfile_bytes: bytes
     entries: tuple[Entry, ...]
 
-    def key(self, *, parent_key: str | None, base_ids: Mapping[str, str]) -> str:
-        """The build key: everything that can change the image, and nothing that cannot."""
+    def key(self, *, parent_key: str | None, base_ids: Mapping[str, str], checks: Sequence[str] = ()) -> str:
+        """The build key: everything that can change the image or whether it is accepted, nothing else."""
         recipe = {
             "format": KEY_FORMAT,
-            "dockerfile": hashlib.sha256(self.dockerfile_bytes).hexdigest(),
-            "files": [[e.path, e.kind, e.mode & 0o111 != 0, e.digest] for e in self.entries],
+            "dockerfile": hashlib.sha256(significant(self.dockerfile_bytes)).hexdigest(),
+            "checks": list(checks),
+            # the Dockerfile is in the context too, but counts above, without its comments
+            "files": [[e.path, e.kind, e.mode & 0o111 != 0, e.digest] for e in self.entries
+                      if e.path != self.dockerfile],
             "parent": parent_key,
             "bases": dict(sorted(base_ids.items())),
         }
@@ -70,6 +74,26 @@ class Snapshot:
 
                 tar.addfile(info, io.BytesIO(self.dockerfile_bytes))
         out.seek(0)
+
+
+DIRECTIVE = re.compile(rb"^#\s*(syntax|escape|check)\s*=", re.IGNORECASE)
+
+
+def significant(dockerfile: bytes) -> bytes:
+    """The Dockerfile without comments and blank lines, which cannot change the image (a header
+    naming one more deduplicated environment must not rebuild it); parser directives stay."""
+    kept = []
+    leading = True
+    for line in dockerfile.splitlines():
+        stripped = line.strip()
+        if leading and DIRECTIVE.match(stripped):
+            kept.append(stripped)
+            continue
+        if stripped.startswith(b"#") or not stripped:
+            continue
+        leading = False
+        kept.append(line.rstrip())
+    return b"\n".join(kept)
 
 
 def _ignore_patterns(context: Path) -> list[str]:
@@ -139,6 +163,11 @@ def snapshot(root: Path, job: Job) -> Snapshot:
             continue  # a parent Dockerfile kept outside its own context
         if not start.exists() and not start.is_symlink():
             raise ImageFailed(f"{item} is copied by {job.dockerfile} but does not exist")
+        rel = start.relative_to(context).as_posix()
+        if rel != "." and matcher.matches(rel):
+            ignore = (context / ".dockerignore").relative_to(root)
+            raise ImageFailed(f"{item} is copied by {job.dockerfile}, but {ignore.as_posix()} leaves it out of the "
+                              f"build context\nhint: remove the pattern that matches it, or add '!{rel}' after it")
         # The directories above an input are part of the context too (COPY src/app/ needs src/).
         for parent in reversed(start.relative_to(context).parents[:-1]):
             path = context / parent

@@ -39,7 +39,13 @@ def _reason(exc: BaseException) -> str:
         return match.group(1).strip()
     if "Connection aborted" in text or "Connection refused" in text:
         return "connection refused"
-    return text.splitlines()[0] if text else type(exc).__name__
+    if "HTTP request to an HTTPS server" in text:
+        return "the engine speaks TLS: give the builder a tls: section"
+    if "SSLError" in text or "SSL:" in text:
+        match = re.search(r"\[SSL: ([A-Z_]+)\]", text)
+        return f"TLS failed ({match.group(1) if match else 'handshake'}): the tls files do not match the engine"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first.rstrip(".")
 
 
 def proxy_args(proxy: dict[str, str] | Any, environ: dict[str, str] | None = None) -> dict[str, str]:

@@ -63,7 +63,8 @@ class _Run:
             parent_tag = self.jobs[job.parent].tag if job.parent else None
             bases = {ref: self.builder.base_id(ref, emit, job.name)
                      for ref in from_lines(snap.dockerfile_bytes) if ref != parent_tag}
-            key = snap.key(parent_key=self.keys.get(job.parent) if job.parent else None, base_ids=bases)
+            key = snap.key(parent_key=self.keys.get(job.parent) if job.parent else None, base_ids=bases,
+                           checks=job.checks)
             self.keys[job.name] = key
             status, image_id = "reused", None
             if not self.options.fresh:
@@ -81,8 +82,8 @@ class _Run:
                     self.builder.discard(image_id)
                     raise
                 self.builder.tag(image_id, job.tag)
-            pushed = None
-            if self.options.push and job.push_tag:
+            pushed = job.push_tag if status == "pulled" else None
+            if self.options.push and job.push_tag and status != "pulled":  # pulled: it is there already
                 self.builder.push(image_id, job.push_tag, emit, job.name)
                 pushed = job.push_tag
             return Outcome(job.name, job.tag, status, key, time.monotonic() - started, image_id, pushed)
@@ -99,7 +100,8 @@ class _Run:
             self.events.put(Progress(job.name, "checking", i, len(job.checks), command))
             status, output = self.builder.check(image_id, command, self.cancel)
             if status != 0:
-                raise ImageFailed(f"check failed (exit {status}): {command}", log=output[-CHECK_LOG_TAIL:])
+                lines = [line for line in output if line.strip()]
+                raise ImageFailed(f"check failed (exit {status}): {command}", log=lines[-CHECK_LOG_TAIL:])
 
     def worker(self, work: queue.Queue[Job | None]) -> None:
         while True:

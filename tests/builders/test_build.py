@@ -40,8 +40,20 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def isolated(yaml: str) -> str:
+    """Images are content-addressed across projects, so each environment on a parent image gets a label
+    naming the test's project: nothing built by an earlier test or run is reused by accident."""
+    match = re.search(r"^project: (\S+)$", yaml, re.MULTILINE)
+    if not match:
+        return yaml
+    return re.sub(r"^(\s+)(parent_image: .*)$", rf"\1\2\n\1labels: {{dockwright-test: {match.group(1)}}}", yaml,
+                  flags=re.MULTILINE)
+
+
 def write(root: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():
+        if rel == "dockwright.yaml":
+            text = isolated(text)
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -77,7 +89,8 @@ pipelines:
 
 
 def test_build_reuse_and_labels(infra: Infra, docker_client: docker.DockerClient, tmp_path: Path) -> None:
-    root = write(tmp_path, three_images(infra.busybox, unique("reuse")))
+    name = unique("reuse")
+    root = write(tmp_path, three_images(infra.busybox, name))
     first = dockwright("build", "--json", cwd=root)
     assert first.returncode == 0, first.stderr
     assert statuses(first) == {"base": "built", "child": "built", "other": "built"}
@@ -108,6 +121,37 @@ def test_build_reuse_and_labels(infra: Infra, docker_client: docker.DockerClient
         "base": "built", "child": "built", "other": "built"}
     only = dockwright("build", "--json", "child", cwd=root)
     assert statuses(only) == {"base": "reused", "child": "reused"}
+    assert statuses(dockwright("build", "--json", "p", cwd=root)) == {"other": "reused"}  # a pipeline's images
+
+    # one more environment that dedupes into `other` changes its Dockerfile's header comment only: no rebuild
+    yaml = (root / "dockwright.yaml").read_text()
+    twin = (f"  other-too:\n    parent_image: {infra.busybox}\n    labels: {{dockwright-test: {name}}}\n"
+            f"    run: [\"echo other > /other\"]\n")
+    (root / "dockwright.yaml").write_text(yaml.replace("runner:", twin + "runner:").replace(
+        "steps: {a: {}}", "steps: {a: {}, b: {environment: other-too}}"))
+    dedupe = dockwright("build", "--json", cwd=root)
+    assert statuses(dedupe) == {"base": "reused", "child": "reused", "other": "reused"}, dedupe.stderr
+    assert "environment 'other-too'" in (root / "generated/images/other/Dockerfile").read_text()
+
+    # a new check is part of the key: the image is checked again
+    (root / "dockwright.yaml").write_text((root / "dockwright.yaml").read_text().replace(
+        '    run: ["echo other > /other"]\n  other-too', '    run: ["echo other > /other"]\n'
+        '    checks: ["test -f /other"]\n  other-too'))
+    checked = dockwright("build", "--json", cwd=root)
+    assert statuses(checked) == {"base": "reused", "child": "reused", "other": "built"}, checked.stderr
+
+
+def test_copy_left_out_by_dockerignore_is_an_error(infra: Infra, tmp_path: Path) -> None:
+    files = three_images(infra.busybox, unique("ignored"))
+    files[".dockerignore"] = "app/\n"
+    root = write(tmp_path, files)
+    result = dockwright("build", "--json", cwd=root)
+    assert result.returncode == 3
+    assert statuses(result) == {"base": "failed", "child": "skipped", "other": "built"}
+    assert result.stderr.split("error: ", 1)[1].splitlines()[:3] == [
+        "image 'base' failed",
+        "  app/ is copied by generated/images/base/Dockerfile, but .dockerignore leaves it out of the build context",
+        "  hint: remove the pattern that matches it, or add '!app' after it"]
 
 
 def test_plain_progress_and_summary(infra: Infra, tmp_path: Path) -> None:
@@ -125,17 +169,17 @@ runner: {{environment: solo}}
     result = dockwright("build", cwd=root)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == f"solo  step 1/5: FROM {infra.busybox}"
-    assert lines[1] == "solo  step 2/5: RUN echo solo > /solo"
-    assert lines[2].startswith("solo  step 3/5: LABEL io.dockwright.build-key=sha256:")
-    assert lines[3:7] == ["solo  step 4/5: LABEL io.dockwright.image=solo",
-                          f"solo  step 5/5: LABEL io.dockwright.project={name}",
+    assert lines[:2] == [f"solo  step 1/6: FROM {infra.busybox}", "solo  step 2/6: RUN echo solo > /solo"]
+    assert lines[2] == f"solo  step 3/6: LABEL dockwright-test=\"{name}\""
+    assert lines[3].startswith("solo  step 4/6: LABEL io.dockwright.build-key=sha256:")
+    assert lines[4:8] == ["solo  step 5/6: LABEL io.dockwright.image=solo",
+                          f"solo  step 6/6: LABEL io.dockwright.project={name}",
                           "solo  check 1/1: test -f /solo",
                           "solo  built"]
-    assert lines[7].split() == ["image", "status", "time", "tag", "build", "key"]
-    assert re.fullmatch(rf"solo   built   \d+\.\ds  {name}-solo:[0-9a-f]{{12}}  [0-9a-f]{{12}}", lines[8]), lines[8]
-    assert re.fullmatch(r"1 built, 0 reused, 0 failed, 0 skipped in \d+\.\d s on local", lines[9])
-    assert len(lines) == 10
+    assert lines[8].split() == ["image", "status", "time", "tag", "build", "key"]
+    assert re.fullmatch(rf"solo   built   \d+\.\ds  {name}-solo:[0-9a-f]{{12}}  [0-9a-f]{{12}}", lines[9]), lines[9]
+    assert re.fullmatch(r"1 built, 0 reused, 0 failed, 0 skipped in \d+\.\d s on local", lines[10])
+    assert len(lines) == 11
 
 
 def test_failure_skips_dependents_and_rerun_reuses(infra: Infra, tmp_path: Path) -> None:
@@ -399,6 +443,6 @@ runner: {{environment: shown}}
     assert os.waitstatus_to_exitcode(status) == 0, text
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
     assert "\x1b[" in text  # colour and cursor movement: the live view redraws in place
-    assert re.search(r"shown\s+building\s+2/5\s+RUN sleep 1", plain), plain  # a frame of the live view
+    assert re.search(r"shown\s+building\s+2/6\s+RUN sleep 1", plain), plain  # a frame of the live view
     assert re.search(rf"shown\s+built\s+\d+\.\ds\s+{name}-shown:[0-9a-f]{{12}}", plain)
     assert re.search(r"1 built, 0 reused, 0 failed, 0 skipped in \d+\.\d s on local", plain)

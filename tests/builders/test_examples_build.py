@@ -18,7 +18,7 @@ import docker
 import pytest
 
 from infra import Infra, tag_as
-from test_build import KEY_LABEL, dockwright, statuses
+from test_build import KEY_LABEL, dockwright, isolated, statuses
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -36,12 +36,21 @@ def tree(folder: Path) -> dict[str, bytes]:
 
 
 def forget(client: docker.DockerClient, project: str) -> None:
-    """Remove the project's images from an earlier run, so that this run really builds."""
-    for image in client.images.list(all=True, filters={"label": f"io.dockwright.project={project}"}):
-        try:
-            client.images.remove(image.id, force=True)
-        except docker.errors.NotFound:
-            pass  # went with an image removed before it
+    """Remove the project's images from an earlier run, children before parents, so that this run builds."""
+    left = [image.id for image in client.images.list(all=True, filters={"label": f"io.dockwright.project={project}"})]
+    while left:
+        blocked = []
+        for image_id in left:
+            try:
+                client.images.remove(image_id, force=True)
+            except docker.errors.NotFound:
+                pass  # went with an image removed before it
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # 409: it still has a child image; remove that first
+                    raise
+                blocked.append(image_id)
+        assert len(blocked) < len(left), f"cannot remove the images of {project}: {blocked}"
+        left = blocked
 
 
 def pins(requirements: str) -> dict[str, str]:
@@ -136,6 +145,7 @@ server: {{environment: other}}
     root = tmp_path / name
     root.mkdir()
     shutil.copy(infra.ca_bundle, root / "ca.pem")
+    yaml = isolated(yaml)
     (root / "dockwright.yaml").write_text(yaml.replace("SIX", "1.16.0"))
     first = dockwright("build", "--json", cwd=root)
     assert first.returncode == 0, first.stderr[-3000:]
