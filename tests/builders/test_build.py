@@ -364,11 +364,14 @@ project: {unique("stop")}
 environments:
   slow:
     parent_image: {infra.busybox}
-    run: ["sleep 120"]
+    run: ["sleep 120 && echo {unique('never')}"]
 runner: {{environment: slow}}
 """})
+    # SIG_DFL in the child: a test run started in the background inherits SIGINT ignored, and Python then
+    # keeps it ignored, as it should for a background job.
     proc = subprocess.Popen([sys.executable, "-m", "compiler", "build"], cwd=root, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"})
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout is not None
     for line in proc.stdout:
         if "RUN sleep 120" in line:
