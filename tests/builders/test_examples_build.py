@@ -23,6 +23,8 @@ from test_build import KEY_LABEL, dockwright, isolated, statuses
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 PARENTS = ("python:3.11-slim", "python:3.12-slim", "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04")
+NETWORK = re.compile(r"Read timed out|Could not fetch URL|Connection (reset|aborted|refused)|Temporary failure in name"
+                     r"|Failed to fetch|Hash Sum mismatch|IncompleteRead|ProtocolError|No matching distribution")
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s;#]+)")
 
 
@@ -71,9 +73,17 @@ def test_example_builds_for_real(example: str, infra: Infra, docker_client: dock
     manifest = json.loads(next(root.rglob("manifest.json")).read_text())
     forget(docker_client, manifest["project"])
 
-    first = dockwright("build", "--json", "--jobs", "3", cwd=root, timeout=1500)
-    assert first.returncode == 0, first.stderr[-4000:]
-    assert set(statuses(first).values()) == {"built"}
+    first = dockwright("build", "--json", cwd=root, timeout=1500)
+    if first.returncode != 0 and NETWORK.search(first.stderr):
+        # PyPI or the Debian mirror stumbled (seen once in many runs): say so, and build what is left.
+        print(f"network trouble, building again:\n{first.stderr[-3000:]}")
+        done = {name for name, status in statuses(first).items() if status == "built"}
+        first = dockwright("build", "--json", cwd=root, timeout=1500)
+        assert {n for n, s in statuses(first).items() if s == "reused"} == done, first.stderr[-4000:]
+        assert first.returncode == 0, first.stderr[-4000:]
+    else:
+        assert first.returncode == 0, first.stderr[-4000:]
+        assert set(statuses(first).values()) == {"built"}
     out = root / manifest["output"]
     assert tree(out) == tree(EXAMPLES / example / manifest["output"]), "the build used other files than committed"
 
