@@ -180,10 +180,11 @@ def explain(ctx: click.Context, file: str | None, environment: str, as_json: boo
               help="Images built at the same time (default: the number of CPUs, at most 4).")
 @click.option("--no-reuse", is_flag=True, help="Build every image again, ignoring reuse and the layer cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
+@click.option("-v", "--verbose", is_flag=True, help="Print every line the builds print, as plain lines.")
 @click.pass_context
 @_handled
 def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder_name: str | None, push: bool,
-          jobs: int | None, no_reuse: bool, as_json: bool) -> None:
+          jobs: int | None, no_reuse: bool, as_json: bool, verbose: bool) -> None:
     """Build the images in dependency order, reusing every image whose inputs did not change.
 
     IMAGE limits the build to those images and the images they are built on; it may also name an
@@ -194,7 +195,7 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
     import time
 
     from . import builders, progress
-    from .builders.schedule import Options, build_all
+    from .builders.schedule import Interrupted, Options, build_all
 
     compiled = _compile(ctx, file)
     manifest = compiled.manifest
@@ -213,12 +214,20 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
     color = _color(stream)
     try:
         backend.connect()
-        shown = progress.view(stream, color=color)
+        shown = progress.view(stream, color=color, verbose=verbose)
         shown.start([j.name for j in todo])
         started = time.monotonic()
         try:
             options = Options(jobs=jobs or min(4, os.cpu_count() or 1), push=push, fresh=no_reuse)
-            outcomes = build_all(backend, todo, compiled.source.root, options, shown)
+            try:
+                outcomes = build_all(backend, todo, compiled.source.root, options, shown)
+            except Interrupted as stop:
+                shown.stop()
+                done = stop.outcomes
+                click.echo(f"interrupted after {time.monotonic() - started:.1f} s: {progress.counts(done)}, "
+                           f"{len(todo) - len(done)} not finished (what was built is kept and reused next time)",
+                           err=True)
+                sys.exit(EXIT_INTERRUPT)
         finally:
             shown.stop()
         seconds = time.monotonic() - started

@@ -27,17 +27,20 @@ def _short(text: str, width: int = 72) -> str:
 class PlainView:
     """One line per change that matters: good in CI logs and pipes."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], *, verbose: bool = False) -> None:
         self.stream = stream
+        self.verbose = verbose
         self.width = 1
 
     def start(self, names: Sequence[str]) -> None:
         self.width = max([self.width, *(len(n) for n in names)])
 
     def __call__(self, p: Progress) -> None:
-        if p.state in ("queued", "resolving"):
+        if p.state in ("queued", "resolving") or (p.state == "output" and not self.verbose):
             return
-        if p.state == "building":
+        if p.state == "output":
+            line = f"| {p.detail}"
+        elif p.state == "building":
             line = f"step {p.step}/{p.steps}: {_short(p.detail)}"
         elif p.state == "checking":
             line = f"check {p.step}/{p.steps}: {_short(p.detail)}"
@@ -71,6 +74,9 @@ class LiveView:
         self.live.start()
 
     def __call__(self, p: Progress) -> None:
+        if p.state == "output":  # the newest line the step printed becomes what the row is doing
+            row = self.rows[p.name]
+            p = Progress(row.name, row.state, row.step, row.steps, p.detail)
         now = time.monotonic()
         if p.state not in ("queued",) and p.name not in self.started:
             self.started[p.name] = now
@@ -104,14 +110,24 @@ class LiveView:
             self.live = None
 
 
-def view(stream: Any, *, color: bool) -> PlainView | LiveView:
-    if color and getattr(stream, "isatty", lambda: False)():
+def view(stream: Any, *, color: bool, verbose: bool = False) -> PlainView | LiveView:
+    if color and not verbose and getattr(stream, "isatty", lambda: False)():
         return LiveView(Console(file=stream, force_terminal=True))
-    return PlainView(stream)
+    return PlainView(stream, verbose=verbose)
 
 
 def summary(outcomes: Sequence[Outcome], *, seconds: float, builder: str) -> str:
     """The closing counts, e.g. `2 built, 3 reused, 0 failed, 0 skipped in 41.2 s on local`."""
+    text = counts(outcomes) + f" in {seconds:.1f} s on {builder}"
+    if outcomes and all(o.status == "reused" for o in outcomes):
+        n = len(outcomes)
+        images = "the image is" if n == 1 else f"all {n} images are"
+        text = f"nothing to build: {images} up to date ({text})"
+    return text
+
+
+def counts(outcomes: Sequence[Outcome]) -> str:
+    """`2 built, 3 reused, 0 failed, 0 skipped`, with pulled and pushed when there are any."""
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.status] = counts.get(o.status, 0) + 1
@@ -121,12 +137,7 @@ def summary(outcomes: Sequence[Outcome], *, seconds: float, builder: str) -> str
     pushed = sum(1 for o in outcomes if o.pushed)
     if pushed:
         parts.append(f"{pushed} pushed")
-    text = ", ".join(parts) + f" in {seconds:.1f} s on {builder}"
-    if outcomes and all(o.status == "reused" for o in outcomes):
-        n = len(outcomes)
-        images = "the image is" if n == 1 else f"all {n} images are"
-        text = f"nothing to build: {images} up to date ({text})"
-    return text
+    return ", ".join(parts)
 
 
 def table(outcomes: Sequence[Outcome], stream: Any, *, color: bool) -> None:

@@ -71,7 +71,8 @@ class Progress:
     """What a worker reports about one image while it works."""
 
     name: str
-    state: str  # queued | resolving | building | checking | pushing | pulling | done states below
+    state: str  # queued | resolving | building | checking | pushing | pulling | output (a line the build
+    # printed, in detail) | an Outcome status
     step: int = 0
     steps: int = 0
     detail: str = ""

@@ -52,17 +52,26 @@ def proxy_args(proxy: dict[str, str] | Any, environ: dict[str, str] | None = Non
     """builders.<b>.proxy as Docker's predefined proxy build args, ${NAME} read from this machine now."""
     env = dict(os.environ if environ is None else environ)
     args: dict[str, str] = {}
+    missing: dict[str, list[str]] = {}
     for key, value in sorted(dict(proxy or {}).items()):
+        template = string.Template(value)
+        unset = [n for n in template.get_identifiers() if n not in env]
+        if unset:
+            for name in unset:
+                missing.setdefault(name, []).append(key)
+            continue
         try:
-            expanded = string.Template(value).substitute(env)
-        except KeyError as exc:
-            raise UsageError(f"builder proxy '{key}' uses ${{{exc.args[0]}}}, which is not set in this environment\n"
-                             f"hint: export {exc.args[0]}=... before 'dockwright build'") from None
+            expanded = template.substitute(env)
         except ValueError:
             raise UsageError(f"builder proxy '{key}' has a '$' that is not a ${{NAME}} reference: write $$ for a "
                              f"literal '$'") from None
         for name in PROXY_ARGS.get(key, ()):
             args[name] = expanded
+    if missing:
+        names = sorted(missing)
+        listed = ", ".join(f"${{{n}}} (in '{', '.join(missing[n])}')" for n in names)
+        raise UsageError(f"builder proxy uses {listed}, not set in this environment\n"
+                         f"hint: export {' '.join(f'{n}=...' for n in names)} before 'dockwright build'")
     return args
 
 
@@ -237,8 +246,9 @@ class DockerBuilder:
                             step = int(m.group(1))
                             log.clear()  # what matters is the output of the step that failed
                             report(Progress(job.name, "building", int(m.group(1)), int(m.group(2)), m.group(3)))
-                        elif not line.startswith(" ---> ") and not line.startswith("Removing intermediate"):
+                        elif not line.startswith((" ---> ", "Removing intermediate", "Successfully built ")):
                             log.append(line)
+                            report(Progress(job.name, "output", detail=line))
                         done = re.match(r"^Successfully built ([0-9a-f]+)$", line)
                         if done and image_id is None:
                             image_id = done.group(1)

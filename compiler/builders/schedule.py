@@ -15,6 +15,14 @@ from .context import from_lines, instruction_at, snapshot
 CHECK_LOG_TAIL = 15
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C: the builds in flight were abandoned; what had finished is in outcomes."""
+
+    def __init__(self, outcomes: list[Outcome]) -> None:
+        super().__init__()
+        self.outcomes = outcomes
+
+
 @dataclass(frozen=True)
 class Options:
     jobs: int
@@ -166,7 +174,7 @@ class _Run:
             deadline = time.monotonic() + 3
             for thread in threads:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
-            raise
+            raise Interrupted([outcomes[name] for name in self.order if name in outcomes]) from None
         finally:
             for _ in threads:
                 work.put(None)

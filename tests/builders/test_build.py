@@ -215,6 +215,9 @@ server: {{environment: bad-child}}
     summary = result.stdout.splitlines()[-1]
     assert re.fullmatch(r"1 built, 0 reused, 1 failed, 1 skipped in \d+\.\d s on local", summary), summary
     assert "bad-child  skipped: its parent image bad failed" in result.stdout.splitlines()
+    verbose = dockwright("build", "--verbose", "bad", cwd=root)  # every line the build prints, as it prints it
+    assert verbose.returncode == 3
+    assert "bad  | about to fail" in verbose.stdout.splitlines()
 
     write(root, {"dockwright.yaml": yaml.replace("EXIT", "exit 0")})
     again = dockwright("build", "--json", cwd=root)
@@ -381,7 +384,8 @@ runner: {{environment: slow}}
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
-    assert err.endswith("interrupted\n")
+    assert re.search(r"\ninterrupted after \d+\.\d s: 0 built, 0 reused, 0 failed, 0 skipped, 1 not finished "
+                     r"\(what was built is kept and reused next time\)\n$", err), err
     assert time.monotonic() - started < 10
 
 
@@ -403,7 +407,7 @@ builders:
     secret = "http://build-user:s3cret-token@127.0.0.1:3128"
     missing = dockwright("build", cwd=root)
     assert missing.returncode == 2
-    assert missing.stderr.endswith("error: builder proxy 'http' uses ${DW_TEST_PROXY}, which is not set in this "
+    assert missing.stderr.endswith("error: builder proxy uses ${DW_TEST_PROXY} (in 'http'), not set in this "
                                    "environment\nhint: export DW_TEST_PROXY=... before 'dockwright build'\n")
     result = dockwright("build", "--json", cwd=root, env={"DW_TEST_PROXY": secret})
     assert result.returncode == 0, result.stderr
