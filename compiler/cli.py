@@ -202,7 +202,7 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
     if push and not manifest.get("registry"):
         raise UsageError(f"--push needs a registry: add `registry: host:port/path` to "
                          f"{compiled.source.rel(compiled.source.main)}")
-    todo = _select(builders.jobs(manifest), images, manifest)
+    todo = builders.select(builders.jobs(manifest), images, manifest)
     where = builders.endpoint(manifest, compiled.source.root, builder_name)
     backend = builders.open_builder(where)
     out = compiled.out_dir
@@ -212,25 +212,22 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
         click.echo(f"{shown_path(out)}/: {emit.summary(changes)}", err=True)
     stream = sys.stderr if as_json else sys.stdout
     color = _color(stream)
+    options = Options(jobs=jobs or min(4, os.cpu_count() or 1), push=push, fresh=no_reuse)
     try:
         backend.connect()
         shown = progress.view(stream, color=color, verbose=verbose)
         shown.start([j.name for j in todo])
         started = time.monotonic()
         try:
-            options = Options(jobs=jobs or min(4, os.cpu_count() or 1), push=push, fresh=no_reuse)
-            try:
-                outcomes = build_all(backend, todo, compiled.source.root, options, shown)
-            except Interrupted as stop:
-                shown.stop()
-                done = stop.outcomes
-                click.echo(f"interrupted after {time.monotonic() - started:.1f} s: {progress.counts(done)}, "
-                           f"{len(todo) - len(done)} not finished (what was built is kept and reused next time)",
-                           err=True)
-                sys.exit(EXIT_INTERRUPT)
+            outcomes = build_all(backend, todo, compiled.source.root, options, shown)
         finally:
             shown.stop()
         seconds = time.monotonic() - started
+    except Interrupted as stop:
+        click.echo(f"interrupted after {time.monotonic() - started:.1f} s: {progress.counts(stop.outcomes)}, "
+                   f"{len(todo) - len(stop.outcomes)} not finished (what was built is kept and reused next time)",
+                   err=True)
+        sys.exit(EXIT_INTERRUPT)
     finally:
         backend.close()
     if as_json:
@@ -244,38 +241,6 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
     click.echo(progress.summary(outcomes, seconds=seconds, builder=where.name), err=as_json)
     if any(o.status in ("failed", "skipped") for o in outcomes):
         sys.exit(EXIT_BUILD)
-
-
-def _select(jobs: list[Any], wanted: tuple[str, ...], manifest: dict[str, Any]) -> list[Any]:
-    """The chosen images and the images they are built on, in build order."""
-    if not wanted:
-        return jobs
-    by_name = {j.name: j for j in jobs}
-    # An image, an environment, a pipeline (every image it runs), PIPELINE.STEP, runner or server.
-    means: dict[str, list[str]] = {name: [name] for name in by_name}
-    for name, env in (manifest.get("environments") or {}).items():
-        means.setdefault(name, [env["image"]] if env.get("image") else [])
-    for pname, pipe in (manifest.get("pipelines") or {}).items():
-        steps = pipe.get("steps") or {}
-        images = [pipe.get("image"), *(s.get("image") for s in steps.values())]
-        means.setdefault(pname, [i for i in images if i])
-        for sname, step in steps.items():
-            means.setdefault(f"{pname}.{sname}", [step["image"]] if step.get("image") else [])
-    for target in ("runner", "server"):
-        if manifest.get(target) and manifest[target].get("image"):
-            means.setdefault(target, [manifest[target]["image"]])
-    keep: set[str] = set()
-    for item in wanted:
-        if item not in means:
-            from .errors import suggest
-
-            hint = suggest(item, means) or f"the images are: {', '.join(sorted(by_name))}"
-            raise UsageError(f"no image, environment, pipeline or step named '{item}'\nhint: {hint}")
-        for name in means[item]:
-            while name and name not in keep:
-                keep.add(name)
-                name = by_name[name].parent
-    return [j for j in jobs if j.name in keep]
 
 
 def run() -> None:

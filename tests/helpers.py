@@ -14,12 +14,13 @@ CASES = Path(__file__).resolve().parent / "cases"
 UPDATE = os.environ.get("DOCKWRIGHT_UPDATE_GOLDEN") == "1"
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """dockwright as a user runs it: a separate process, no terminal."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("NO_COLOR", None) if env is None or "NO_COLOR" not in env else None
     return subprocess.run([sys.executable, "-m", "compiler", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def tree(folder: Path) -> dict[str, bytes]:

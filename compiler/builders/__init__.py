@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..errors import UsageError, suggest
 from .base import Builder, Endpoint, Job, Outcome, Progress
@@ -46,4 +46,35 @@ def jobs(manifest: Mapping[str, Any]) -> list[Job]:
     return [Job.from_manifest(manifest["project"], images[name]) for name in manifest["build_order"]]
 
 
-__all__ = ["BACKENDS", "Builder", "Endpoint", "Job", "Outcome", "Progress", "endpoint", "jobs", "open_builder"]
+def select(jobs: list[Job], wanted: Sequence[str], manifest: Mapping[str, Any]) -> list[Job]:
+    """The chosen images and the images they are built on, in build order."""
+    if not wanted:
+        return jobs
+    by_name = {j.name: j for j in jobs}
+    # An image, an environment, a pipeline (every image it runs), PIPELINE.STEP, runner or server.
+    means: dict[str, list[str]] = {name: [name] for name in by_name}
+    for name, env in (manifest.get("environments") or {}).items():
+        means.setdefault(name, [env["image"]] if env.get("image") else [])
+    for pname, pipe in (manifest.get("pipelines") or {}).items():
+        steps = pipe.get("steps") or {}
+        images = [pipe.get("image"), *(s.get("image") for s in steps.values())]
+        means.setdefault(pname, [i for i in images if i])
+        for sname, step in steps.items():
+            means.setdefault(f"{pname}.{sname}", [step["image"]] if step.get("image") else [])
+    for target in ("runner", "server"):
+        if manifest.get(target) and manifest[target].get("image"):
+            means.setdefault(target, [manifest[target]["image"]])
+    keep: set[str] = set()
+    for item in wanted:
+        if item not in means:
+            hint = suggest(item, means) or f"the images are: {', '.join(sorted(by_name))}"
+            raise UsageError(f"no image, environment, pipeline or step named '{item}'\nhint: {hint}")
+        for name in means[item]:
+            while name and name not in keep:
+                keep.add(name)
+                name = by_name[name].parent
+    return [j for j in jobs if j.name in keep]
+
+
+__all__ = ["BACKENDS", "Builder", "Endpoint", "Job", "Outcome", "Progress", "endpoint", "jobs", "open_builder",
+           "select"]

@@ -27,7 +27,6 @@ class Job:
     context: str  # relative to the project root
     inputs: tuple[str, ...]  # relative to the project root
     parent: str | None  # another job's name
-    base: str | None  # an image from outside the project (FROM), None for a layered child
     checks: tuple[str, ...]
     project: str
 
@@ -36,8 +35,7 @@ class Job:
         return cls(
             name=entry["name"], tag=entry["tag"], push_tag=entry.get("push_tag"), dockerfile=entry["dockerfile"],
             context=entry["context"], inputs=tuple(entry["inputs"]), parent=entry.get("parent"),
-            base=entry.get("from") if not entry.get("parent") else None, checks=tuple(entry.get("checks") or ()),
-            project=project,
+            checks=tuple(entry.get("checks") or ()), project=project,
         )
 
 

@@ -4,6 +4,7 @@ their digests for the build key, and the tar sent to the engine."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -70,8 +71,6 @@ class Snapshot:
                 info = tarfile.TarInfo(OUTSIDE_DOCKERFILE)
                 info.size = len(self.dockerfile_bytes)
                 info.mode = 0o644
-                import io
-
                 tar.addfile(info, io.BytesIO(self.dockerfile_bytes))
         out.seek(0)
 

@@ -60,11 +60,8 @@ def proxy_args(proxy: dict[str, str] | Any, environ: dict[str, str] | None = Non
             for name in unset:
                 missing.setdefault(name, []).append(key)
             continue
-        try:
-            expanded = template.substitute(env)
-        except ValueError:
-            raise UsageError(f"builder proxy '{key}' has a '$' that is not a ${{NAME}} reference: write $$ for a "
-                             f"literal '$'") from None
+        # compile has already refused any '$' that is neither ${NAME} nor $$, so substitute cannot fail
+        expanded = template.substitute(env)
         for name in PROXY_ARGS.get(key, ()):
             args[name] = expanded
     if missing:
@@ -213,7 +210,7 @@ class DockerBuilder:
         return str(image.id)
 
     def build(self, job: Job, key: str, snap: Snapshot, *, fresh: bool, report: Report,
-                       cancel: threading.Event) -> str:
+              cancel: threading.Event) -> str:
         labels = {KEY_LABEL: key, IMAGE_LABEL: job.name, PROJECT_LABEL: job.project}
         log: deque[str] = deque(maxlen=LOG_TAIL)
         step: int | None = None

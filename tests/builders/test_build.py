@@ -17,6 +17,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from helpers import run_cli
 from infra import Infra
 
 KEY_LABEL = "io.dockwright.build-key"
@@ -24,10 +25,8 @@ KEY_LABEL = "io.dockwright.build-key"
 
 def dockwright(*args: str, cwd: Path, env: dict[str, str] | None = None,
                timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """dockwright as a user runs it: its own process, no terminal."""
-    full = {**os.environ, "NO_COLOR": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "compiler", *args], cwd=cwd, env=full, capture_output=True,
-                          text=True, timeout=timeout)
+    """run_cli with room for real builds."""
+    return run_cli(*args, cwd=cwd, env=env, timeout=timeout)
 
 
 def statuses(result: subprocess.CompletedProcess[str]) -> dict[str, str]:

@@ -17,11 +17,10 @@ from pathlib import Path
 import docker
 import pytest
 
+from helpers import EXAMPLES, tree
 from infra import Infra, tag_as
 from test_build import KEY_LABEL, dockwright, isolated, statuses
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples"
 PARENTS = ("python:3.11-slim", "python:3.12-slim", "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04")
 NETWORK = re.compile(r"Read timed out|Could not fetch URL|Connection (reset|aborted|refused)|Temporary failure in name"
                      r"|Failed to fetch|Hash Sum mismatch|IncompleteRead|ProtocolError|No matching distribution")
@@ -31,10 +30,6 @@ PIN = re.compile(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s;#]+)")
 @pytest.fixture(scope="module")
 def local_parents(infra: Infra, docker_client: docker.DockerClient) -> None:
     tag_as(docker_client, infra.python, *PARENTS)
-
-
-def tree(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def forget(client: docker.DockerClient, project: str) -> None:
