@@ -47,6 +47,7 @@ def gather(project: Project, root: Path, sink: Collector) -> Inputs:
     """Check that referenced paths exist and read requirements files; problems go to sink."""
     inputs = Inputs()
     certificates: dict[str, tuple[str, str] | None] = {}
+    packages: dict[str, tuple[str, str] | None] = {}
     for kind, rel, loc in referenced_files(project):
         path = root / rel
         if kind == "certificate":
@@ -56,6 +57,15 @@ def gather(project: Project, root: Path, sink: Collector) -> Inputs:
                     inputs.kinds[rel] = "file"
                     inputs.files.append(rel)
             problem = certificates[rel]
+            if problem is not None:
+                sink.error(loc, *problem)
+            continue
+        if kind == "local_package":
+            if rel not in packages:
+                packages[rel] = _local_package_problem(root, rel)
+                if packages[rel] is None:
+                    inputs.kinds[rel] = "dir"
+            problem = packages[rel]
             if problem is not None:
                 sink.error(loc, *problem)
             continue
@@ -103,6 +113,32 @@ def _certificate_problem(path: Path, rel: str) -> tuple[str, str] | None:
         return (f"certificate '{rel}' holds no PEM certificate",
                 ("give a file with -----BEGIN CERTIFICATE----- blocks; convert a DER file with "
                  "openssl x509 -inform der -in FILE -out FILE.pem"))
+    return None
+
+
+PACKAGE_FILES = ("pyproject.toml", "setup.py", "setup.cfg")  # what makes a directory installable by pip or uv
+
+
+def _local_package_problem(root: Path, rel: str) -> tuple[str, str] | None:
+    """(message, hint) unless rel is a directory inside the project (after symlinks) that pip can install."""
+    path = root / rel
+    try:
+        if not path.exists():
+            return f"local package '{rel}' does not exist", "paths are relative to the directory of dockwright.yaml"
+        try:
+            path.resolve().relative_to(root.resolve())
+        except ValueError:
+            return (f"local package '{rel}' reaches outside the project directory",
+                    "keep the package under the directory of dockwright.yaml; the build context holds nothing else")
+        if not path.is_dir():
+            return (f"local package '{rel}' is not a directory",
+                    "name the directory that holds the package's pyproject.toml, like libs/featurelib")
+        if not any((path / name).is_file() for name in PACKAGE_FILES):
+            return (f"local package '{rel}' has no pyproject.toml, setup.py or setup.cfg",
+                    "name the directory pip would install, the one that holds the package's pyproject.toml")
+    except (OSError, RuntimeError) as exc:  # unreadable, or a symlink loop (RuntimeError before Python 3.13)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "a symlink loop"
+        return f"local package '{rel}' cannot be read: {reason}", "check its permissions and symlinks"
     return None
 
 
