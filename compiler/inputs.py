@@ -17,6 +17,8 @@ from .model import Origin, Project, Sourced, referenced_files
 from .schema import REQUIREMENTS_WRITTEN, credentials_hint, masked_credentials
 
 _INDEX_HINT = "set index_url or extra_index_urls on the environment in dockwright.yaml instead"
+_LOCAL_HINT = ("requirements are installed before the project's files are copied; install your own package with "
+               "local_packages: [DIR] in dockwright.yaml, after the requirements")
 _LINKS_HINT = "pass it to the installer instead: installer_args: [--find-links, URL]"
 _OPTION_HINTS = {
     "-i": _INDEX_HINT,
@@ -24,10 +26,8 @@ _OPTION_HINTS = {
     "--extra-index-url": _INDEX_HINT,
     "-f": _LINKS_HINT,
     "--find-links": _LINKS_HINT,
-    "-e": "requirements are installed before project files are copied; list your package's dependencies "
-          "here, and copy its source with 'copy'",
-    "--editable": "requirements are installed before project files are copied; list your package's dependencies "
-                  "here, and copy its source with 'copy'",
+    "-e": _LOCAL_HINT,
+    "--editable": _LOCAL_HINT,
     "-c": "constraints files are not supported; pin the versions in the requirements",
     "--constraint": "constraints files are not supported; pin the versions in the requirements",
 }

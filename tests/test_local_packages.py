@@ -192,3 +192,15 @@ runner: {environment: child}
         "  .                          dockwright.yaml:5",
         "",
     ]
+
+
+def test_an_editable_line_in_a_requirements_file_points_at_local_packages(project) -> None:
+    with pytest.raises(ConfigError) as info:
+        compiled(project, """environments:
+  base: {python: "3.11", requirements_files: [requirements.txt]}
+runner: {environment: base}
+""", {"requirements.txt": "pandas==2.2.2\n-e .\n"})
+    got = [(d.location.line, d.message, d.hint) for d in info.value.diagnostics]
+    assert got == [(2, "option '-e' is not supported in requirements files",
+                    "requirements are installed before the project's files are copied; install your own package "
+                    "with local_packages: [DIR] in dockwright.yaml, after the requirements")]
