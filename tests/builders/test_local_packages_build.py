@@ -135,3 +135,35 @@ runner: {{environment: app}}
     assert after["package"] != before["package"]
     assert run_python(docker_client, tag) == (f"two-{name} /opt/venv/lib/python3.11/site-packages/featurelib/"
                                               "__init__.py False")
+
+
+def test_local_package_alone_with_uv(infra: Infra, docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    """No requirements: the venv is made for the package, and uv (installed from PyPI, which builds reach only
+    by trusting this machine's CA bundle) installs it."""
+    name = unique("localpkg-uv")
+    root = write(tmp_path, {
+        "dockwright.yaml": f"""
+version: 1
+project: {name}
+environments:
+  app:
+    parent_image: {infra.python}
+    installer: uv
+    certificates: [certs/ca.pem]
+    local_packages: [.]
+runner: {{environment: app}}
+""",
+        "pyproject.toml": PYPROJECT,
+        "backend.py": BACKEND,
+        "featurelib/__init__.py": f'VERSION = "{name}"\n',
+    })
+    (root / "certs").mkdir()
+    (root / "certs/ca.pem").write_bytes(infra.ca_bundle.read_bytes())
+    result = dockwright("build", "--json", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert statuses(result) == {"app": "built"}
+    tag = json.loads((root / "generated/manifest.json").read_text())["images"]["app"]["tag"]
+    assert run_python(docker_client, tag) == f"{name} /opt/venv/lib/python3.11/site-packages/featurelib/__init__.py False"
+    out: bytes = docker_client.containers.run(tag, ["python", "-m", "pip", "list", "--format=freeze"], remove=True)
+    installed = dict(line.split("==", 1) for line in out.decode().split())
+    assert installed["featurelib"] == "1.0" and "uv" not in installed  # uv has its own venv
