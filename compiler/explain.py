@@ -60,6 +60,10 @@ def _rows(env: Environment) -> list[tuple[str, str, Origin | None]]:
         rows.append(("copy", "", None))
         for c in env.copy:
             rows.append((f"  {c.value.source}" + (f" -> {c.value.dest}" if c.value.dest else ""), "", c.origin))
+    if env.local_packages:
+        rows.append(("local_packages", "", None))
+        for package in env.local_packages:
+            rows.append((f"  {package.value}", "", package.origin))
     return rows
 
 

@@ -17,6 +17,8 @@ from .model import Origin, Project, Sourced, referenced_files
 from .schema import REQUIREMENTS_WRITTEN, credentials_hint, masked_credentials
 
 _INDEX_HINT = "set index_url or extra_index_urls on the environment in dockwright.yaml instead"
+_LOCAL_HINT = ("requirements are installed before the project's files are copied; install your own package with "
+               "local_packages: [DIR] in dockwright.yaml, after the requirements")
 _LINKS_HINT = "pass it to the installer instead: installer_args: [--find-links, URL]"
 _OPTION_HINTS = {
     "-i": _INDEX_HINT,
@@ -24,10 +26,8 @@ _OPTION_HINTS = {
     "--extra-index-url": _INDEX_HINT,
     "-f": _LINKS_HINT,
     "--find-links": _LINKS_HINT,
-    "-e": "requirements are installed before project files are copied; list your package's dependencies "
-          "here, and copy its source with 'copy'",
-    "--editable": "requirements are installed before project files are copied; list your package's dependencies "
-                  "here, and copy its source with 'copy'",
+    "-e": _LOCAL_HINT,
+    "--editable": _LOCAL_HINT,
     "-c": "constraints files are not supported; pin the versions in the requirements",
     "--constraint": "constraints files are not supported; pin the versions in the requirements",
 }
@@ -47,6 +47,7 @@ def gather(project: Project, root: Path, sink: Collector) -> Inputs:
     """Check that referenced paths exist and read requirements files; problems go to sink."""
     inputs = Inputs()
     certificates: dict[str, tuple[str, str] | None] = {}
+    packages: dict[str, tuple[str, str] | None] = {}
     for kind, rel, loc in referenced_files(project):
         path = root / rel
         if kind == "certificate":
@@ -56,6 +57,15 @@ def gather(project: Project, root: Path, sink: Collector) -> Inputs:
                     inputs.kinds[rel] = "file"
                     inputs.files.append(rel)
             problem = certificates[rel]
+            if problem is not None:
+                sink.error(loc, *problem)
+            continue
+        if kind == "local_package":
+            if rel not in packages:
+                packages[rel] = _local_package_problem(root, rel)
+                if packages[rel] is None:
+                    inputs.kinds[rel] = "dir"
+            problem = packages[rel]
             if problem is not None:
                 sink.error(loc, *problem)
             continue
@@ -103,6 +113,32 @@ def _certificate_problem(path: Path, rel: str) -> tuple[str, str] | None:
         return (f"certificate '{rel}' holds no PEM certificate",
                 ("give a file with -----BEGIN CERTIFICATE----- blocks; convert a DER file with "
                  "openssl x509 -inform der -in FILE -out FILE.pem"))
+    return None
+
+
+PACKAGE_FILES = ("pyproject.toml", "setup.py", "setup.cfg")  # what makes a directory installable by pip or uv
+
+
+def _local_package_problem(root: Path, rel: str) -> tuple[str, str] | None:
+    """(message, hint) unless rel is a directory inside the project (after symlinks) that pip can install."""
+    path = root / rel
+    try:
+        if not path.exists():
+            return f"local package '{rel}' does not exist", "paths are relative to the directory of dockwright.yaml"
+        try:
+            path.resolve().relative_to(root.resolve())
+        except ValueError:
+            return (f"local package '{rel}' reaches outside the project directory",
+                    "keep the package under the directory of dockwright.yaml; the build context holds nothing else")
+        if not path.is_dir():
+            return (f"local package '{rel}' is not a directory",
+                    "name the directory that holds the package's pyproject.toml, like libs/featurelib")
+        if not any((path / name).is_file() for name in PACKAGE_FILES):
+            return (f"local package '{rel}' has no pyproject.toml, setup.py or setup.cfg",
+                    "name the directory pip would install, the one that holds the package's pyproject.toml")
+    except (OSError, RuntimeError) as exc:  # unreadable, or a symlink loop (RuntimeError before Python 3.13)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "a symlink loop"
+        return f"local package '{rel}' cannot be read: {reason}", "check its permissions and symlinks"
     return None
 
 

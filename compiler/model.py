@@ -90,6 +90,7 @@ class Fragment:
     copy: tuple[Sourced[Copy], ...] = ()
     run: tuple[Sourced[str], ...] = ()
     checks: tuple[Sourced[str], ...] = ()
+    local_packages: tuple[Sourced[str], ...] = ()  # project-relative directories, normalised
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,7 @@ class Environment:
     index_url: Sourced[str] | None = None
     extra_index_urls: tuple[Sourced[str], ...] = ()
     certificates: Mapping[str, Sourced[str]] = field(default_factory=dict)  # normalised path -> where listed
+    local_packages: tuple[Sourced[str], ...] = ()  # the project's own packages, installed after the requirements
 
 
 EMPTY = Environment(
@@ -213,6 +215,11 @@ def cert_path(path: str) -> str:
     return posixpath.normpath(path)
 
 
+def package_path(path: str) -> str:
+    """A local package's directory, normalised: `./libs/x/` and `libs/x` are one package, `./` is `.`."""
+    return posixpath.normpath(path)
+
+
 def inherit(parent: Environment, *, step: str) -> Environment:
     """The parent's values, each marked as arriving through `step`."""
 
@@ -235,6 +242,7 @@ def inherit(parent: Environment, *, step: str) -> Environment:
         run=tuple(r.through(step) for r in parent.run), checks=tuple(c.through(step) for c in parent.checks),
         index_url=opt(parent.index_url), extra_index_urls=tuple(u.through(step) for u in parent.extra_index_urls),
         certificates=mark(parent.certificates),
+        local_packages=tuple(p.through(step) for p in parent.local_packages),
     )
 
 
@@ -301,6 +309,7 @@ def apply(env: Environment, frag: Fragment, *, file_requirements: Mapping[str, t
         index_url=scalar(env.index_url, frag.index_url),
         extra_index_urls=_append(env.extra_index_urls, [mark(u) for u in frag.extra_index_urls]),
         certificates=certificates,
+        local_packages=_append(env.local_packages, [mark(p) for p in frag.local_packages]),
     )
 
 
@@ -374,6 +383,7 @@ class _Builder:
             for i, item in enumerate(data.get("copy") or ())
         )
         certificates = tuple(Sourced(cert_path(c.value), c.origin) for c in seq("certificates"))
+        local_packages = tuple(Sourced(package_path(p.value), p.origin) for p in seq("local_packages"))
         return Fragment(
             kind=kind, name=name, location=loc, file=file,
             extends=s("extends"), base=base, installer=s("installer"), installer_args=tup("installer_args"),
@@ -386,6 +396,7 @@ class _Builder:
             requirements_files=seq("requirements_files"), integrations=seq("integrations"),
             env=mapping("env"), build_args=mapping("build_args"), labels=mapping("labels"),
             copy=copies, run=seq("run"), checks=seq("checks"),
+            local_packages=self.unique(local_packages, str, "local package", kind, name),
         )
 
     def unique(self, items: tuple[Sourced[str], ...], key: Any, what: str, kind: str, name: str) \
@@ -558,6 +569,8 @@ def referenced_files(project: Project) -> list[tuple[str, str, Location | None]]
             out.append(("copy", c.value.source, c.origin.location))
         for cert in frag.certificates:
             out.append(("certificate", cert.value, cert.origin.location))
+        for package in frag.local_packages:
+            out.append(("local_package", package.value, package.origin.location))
         if frag.base is not None and frag.base.value.dockerfile is not None:
             out.append(("dockerfile", frag.base.value.dockerfile, frag.base.origin.location))
             out.append(("context", frag.base.value.context, frag.base.origin.location))

@@ -24,6 +24,7 @@ REQUIREMENTS_IN_IMAGE = "/opt/dockwright/requirements.txt"
 CERTS_IN_IMAGE = "/opt/dockwright/certs"  # certificates keep their project-relative paths below it
 CA_BUNDLE = "/opt/dockwright/ca-certificates.crt"  # the image's own bundle plus the project's certificates
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's, and BusyBox/Alpine's
+LOCAL_IN_IMAGE = "/opt/dockwright/local"  # local packages are staged below it (project-relative), then removed
 MANIFEST_FORMAT = 1
 
 
@@ -54,6 +55,7 @@ class ImageSpec:
     owner: str | None  # copied files belong to the environment's (non-root) user
     entrypoint: tuple[str, ...] | None
     cmd: tuple[str, ...] | None
+    local_packages: tuple[tuple[str, str], ...] = ()  # (project directory, staging path), installed after requirements
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,23 @@ def _copies(env: Environment, inputs: Inputs) -> list[tuple[str, str]]:
     return out
 
 
+def _local_packages(env: Environment) -> list[tuple[str, str]]:
+    """(directory to COPY, staging directory in the image) for each local package, in the order listed."""
+    out = []
+    for item in env.local_packages:
+        path = item.value
+        if path == ".":
+            out.append((".", f"{LOCAL_IN_IMAGE}/"))
+        else:
+            out.append((f"{path}/", f"{LOCAL_IN_IMAGE}/{path}/"))
+    return out
+
+
+def _has_python(env: Environment) -> bool:
+    """The image installs Python packages: it gets the venv."""
+    return bool(env.requirements or env.local_packages)
+
+
 def _sorted_pairs(items: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(items.items()))
 
@@ -261,10 +280,10 @@ def _whole_spec(env: Environment, from_ref: str, inputs: Inputs) -> ImageSpec:
     reqs = _requirements(env)
     user = env.user.value if env.user is not None else None
     owner = _run_as(env)
-    index_url, extra_index_urls = _index(env, install=bool(reqs))
+    index_url, extra_index_urls = _index(env, install=_has_python(env))
     return ImageSpec(
         from_ref=from_ref, layered=False, build_args=_sorted_pairs(_values(env.build_args)), apt=_apt(env),
-        certificates=_certificates(env), python_setup=bool(reqs), installer=env.installer.value,
+        certificates=_certificates(env), python_setup=_has_python(env), installer=env.installer.value,
         installer_args=env.installer_args.value, index_url=index_url, extra_index_urls=extra_index_urls,
         requirements=reqs, env=_sorted_pairs(_values(env.env)), run=tuple(r.value for r in env.run),
         as_root=False, create_user=owner is not None and not owner.isdigit(),
@@ -274,6 +293,7 @@ def _whole_spec(env: Environment, from_ref: str, inputs: Inputs) -> ImageSpec:
         owner=owner,
         entrypoint=env.entrypoint.value if env.entrypoint is not None else None,
         cmd=env.cmd.value if env.cmd is not None else None,
+        local_packages=tuple(_local_packages(env)),
     )
 
 
@@ -290,6 +310,8 @@ def _layered_spec(env: Environment, parent: Environment, from_ref: str, inputs: 
     runs = tuple(r.value for r in env.run if r.value not in parent_runs)
     parent_copies = set(_copies(parent, inputs))
     copies = tuple(c for c in _copies(env, inputs) if c not in parent_copies)
+    parent_packages = set(_local_packages(parent))
+    packages = tuple(p for p in _local_packages(env) if p not in parent_packages)
     workdir = env.workdir.value if env.workdir is not None else None
     pworkdir = parent.workdir.value if parent.workdir is not None else None
     entry = env.entrypoint.value if env.entrypoint is not None else None
@@ -300,22 +322,22 @@ def _layered_spec(env: Environment, parent: Environment, from_ref: str, inputs: 
     emit_cmd = cmd if (cmd != pcmd or (entry != pentry and cmd is not None)) else None
     user = _run_as(env)
     new_workdir = workdir if workdir != pworkdir else None
-    needs_root = bool(apt or install or runs or (new_workdir and user))
-    index_url, extra_index_urls = _index(env, install=install)
+    needs_root = bool(apt or install or runs or packages or (new_workdir and user))
+    index_url, extra_index_urls = _index(env, install=install or bool(packages))
     spec = ImageSpec(
         from_ref=from_ref, layered=True,
-        build_args=_sorted_pairs(_values(env.build_args)) if (apt or install or runs) else (),
+        build_args=_sorted_pairs(_values(env.build_args)) if (apt or install or runs or packages) else (),
         apt=apt, certificates=(),  # the same as the parent's (_layering), which made the bundle
-        python_setup=install and not _requirements(parent), installer=env.installer.value,
+        python_setup=(install or bool(packages)) and not _has_python(parent), installer=env.installer.value,
         installer_args=env.installer_args.value, index_url=index_url, extra_index_urls=extra_index_urls,
         requirements=reqs if install else (), env=env_delta,
         run=runs, as_root=needs_root and user is not None, create_user=False,
         workdir_owner=user if new_workdir else None, user=user if needs_root else None,
         workdir=new_workdir, labels=labels_delta, copy=copies, owner=user if copies else None,
-        entrypoint=entry if entry != pentry else None, cmd=emit_cmd,
+        entrypoint=entry if entry != pentry else None, cmd=emit_cmd, local_packages=packages,
     )
     empty = not (spec.apt or spec.requirements or spec.env or spec.run or spec.workdir or spec.labels
-                 or spec.copy or spec.entrypoint is not None or spec.cmd is not None)
+                 or spec.copy or spec.local_packages or spec.entrypoint is not None or spec.cmd is not None)
     return None if empty else spec
 
 
@@ -390,6 +412,7 @@ def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inp
         if spec.requirements:
             inputs_list.append(f"{out}/images/{name}/requirements.txt")
         inputs_list += [src for src, _ in spec.certificates]
+        inputs_list += [src for src, _ in spec.local_packages]
         inputs_list += [src for src, _ in spec.copy]
         images[name] = Image(
             name=name, generated=True, repository=repo, tag=f"{repo}:{spec_hash[:12]}",
@@ -498,4 +521,4 @@ def manifest(p: Plan, generated_files: list[str], inputs: Inputs) -> dict[str, A
 
 
 __all__ = ["Image", "ImageSpec", "Plan", "plan", "manifest", "effective", "requirement_name", "UV_VERSION", "VENV",
-           "REQUIREMENTS_IN_IMAGE", "CERTS_IN_IMAGE", "CA_BUNDLE", "SYSTEM_CA_BUNDLE"]
+           "REQUIREMENTS_IN_IMAGE", "CERTS_IN_IMAGE", "CA_BUNDLE", "SYSTEM_CA_BUNDLE", "LOCAL_IN_IMAGE"]

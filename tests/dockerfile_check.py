@@ -11,7 +11,9 @@ from typing import Any
 
 import dockerfile
 
-from compiler.plan import CA_BUNDLE, REQUIREMENTS_IN_IMAGE, ImageSpec
+from compiler.plan import CA_BUNDLE, LOCAL_IN_IMAGE, REQUIREMENTS_IN_IMAGE, ImageSpec
+
+LOCAL_DONE = f"  && rm -rf {LOCAL_IN_IMAGE}"  # how the parser joins the last line of the local packages' RUN
 
 # hadolint rules we do not follow, and why (README "Linting the output" repeats this list):
 #   DL3008 apt version pins: pins are the user's choice (`pkg=version` in apt_packages); pinning distro
@@ -71,6 +73,10 @@ def intended(spec: ImageSpec, requirements_src: str) -> list[tuple[str, tuple[st
         out.append(("ENV", tuple(x for k, v in spec.env for x in (k, _word(v)))))
     for command in spec.run:
         out.append(("RUN", (command,)))
+    if spec.local_packages:
+        out += [("COPY", (src, dst)) for src, dst in spec.local_packages]
+        packages = " ".join(dst for _, dst in spec.local_packages)
+        out.append(("RUN", (f"<local{_index_flags(spec)}: {packages}>",)))
     if spec.create_user:
         out.append(("RUN", ("<user>",)))
     elif spec.workdir_owner:
@@ -126,6 +132,13 @@ def parsed(text: str) -> list[tuple[str, tuple[str, ...]]]:
 
 def _tool_run(command: str) -> str:
     """The tool's own RUN steps, by a marker only they contain; user commands stay verbatim."""
+    if command.endswith(LOCAL_DONE):
+        # The local packages' install: its flags, and the staged packages as the shell splits them.
+        install = _tool_run(command[:-len(LOCAL_DONE)])
+        assert install.startswith("<install"), command
+        words = shlex.split(command[:-len(LOCAL_DONE)])
+        packages = " ".join(w for w in words if w.startswith(f"{LOCAL_IN_IMAGE}/"))
+        return f"<local{install[len('<install'):-1]}: {packages}>"
     if command.startswith("apt-get update  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends"):
         return "<apt>"
     if command.startswith('if ! python3 -c "import ensurepip, venv"'):

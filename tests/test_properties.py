@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 from compiler.errors import ConfigError, Diagnostic
 from compiler.pipeline import Compiled, compile_project
-from compiler.plan import CA_BUNDLE, REQUIREMENTS_IN_IMAGE, VENV, ImageSpec
+from compiler.plan import CA_BUNDLE, LOCAL_IN_IMAGE, REQUIREMENTS_IN_IMAGE, VENV, ImageSpec
 
 
 def props(n: int) -> settings:
@@ -62,6 +62,12 @@ FIXTURE_FILES = {
     "certs/my ca.pem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",  # no final newline
     "certs/é.pem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
     "certs/key.pem": "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n",  # an error
+    # Local packages: the project itself, and directories whose names need quoting in COPY and in the shell.
+    "pyproject.toml": "[project]\nname = 'demo'\nversion = '1'\n",
+    "libs/feature lib/pyproject.toml": "[project]\nname = 'featurelib'\nversion = '1'\n",
+    "libs/é,x=1@2~+/setup.py": "",
+    "libs/cfg/setup.cfg": "",
+    "libs/none/README": "",  # not a package: an error
 }
 
 
@@ -258,6 +264,21 @@ def _tool_run(contains: list[str], ins: Any) -> None:
         assert word in words, f"{word!r} is not a word of {ins.original!r}"
 
 
+def _local_install(spec: ImageSpec, ins: Any) -> None:
+    """The local packages' RUN: the index flags, installer_args, then exactly the staged packages (each one
+    shell word), then the staging directory removed."""
+    words = _words(ins)
+    assert words[-4:] == ["&&", "rm", "-rf", LOCAL_IN_IMAGE], ins.original
+    packages = [dst for _, dst in spec.local_packages]
+    assert words[-4 - len(packages):-4] == packages, f"packages {packages!r} read as {words!r}"
+    args = [*(["--index-url", spec.index_url] if spec.index_url else []),
+            *(w for url in spec.extra_index_urls for w in ("--extra-index-url", url)), *spec.installer_args]
+    before = words[:-4 - len(packages)]
+    assert before[len(before) - len(args):] == args, f"installer args {args!r} read as {words!r}"
+    for _, dst in spec.local_packages:
+        assert dst.startswith(f"{LOCAL_IN_IMAGE}/") and dst.endswith("/") and "/../" not in dst, dst
+
+
 def _install(spec: ImageSpec, ins: Any) -> None:
     """The install RUN ends with the index flags, then installer_args, then `-r requirements`."""
     words = _words(ins)
@@ -318,6 +339,9 @@ def expected_instructions(spec: ImageSpec, requirements_src: str) -> list[tuple[
     if spec.env:
         out.append(("ENV", partial(_pairs, spec.env)))
     out += [("RUN", partial(_user_run, command)) for command in spec.run]
+    if spec.local_packages:
+        out += [("COPY", partial(_copy, src, dst, None)) for src, dst in spec.local_packages]
+        out.append(("RUN", partial(_local_install, spec)))
     owned = [spec.workdir_owner, spec.workdir] if spec.workdir_owner and spec.workdir else []
     if spec.create_user:
         assert spec.user is not None
@@ -381,6 +405,8 @@ def check_output(compiled: Compiled) -> None:
             if not spec.layered:
                 assert list(spec.run) == [r.value for r in env.run]
                 assert [src for src, _ in spec.certificates] == sorted(env.certificates)
+                assert [dst for _, dst in spec.local_packages] == [
+                    f"{LOCAL_IN_IMAGE}/" + ("" if p.value == "." else f"{p.value}/") for p in env.local_packages]
             if spec.requirements:
                 assert spec.index_url == (env.index_url.value if env.index_url else None) or env_name != name
                 assert spec.extra_index_urls == tuple(u.value for u in env.extra_index_urls) or env_name != name
@@ -526,6 +552,9 @@ copy_sources = st.sampled_from(["src/", "src", "src/app.py", "conf/prod.yaml", "
                                 "conf//prod.yaml", "x\ny", "", "-x.txt", "--from=alpine", "src/-x", "conf/--chown=0"])
 copy_dests = st.one_of(st.sampled_from(["/app/conf.yaml", "rel/x.yaml", "/x y/", "dir/", "/$(x)", "a\nb", "/a/../b",
                                         "", " ", "/é", "--chown=root", "-x", "/app/-x/", "/opt/", "."]), tricky)
+local_packages = st.sampled_from([".", "./", "libs/feature lib", "libs/feature lib/", "libs/é,x=1@2~+", "libs/cfg",
+                                  "libs/none", "libs", "missing", "pyproject.toml", "../x", "/abs", "libs/*", "x\ny",
+                                  "", "-x", "libs/-x", "libs/../libs/cfg", "generated"])
 copy_items = st.one_of(copy_sources, st.fixed_dictionaries({"from": copy_sources, "to": copy_dests}),
                        st.fixed_dictionaries({"from": copy_sources}, optional={"to": copy_dests, "mode": tricky}))
 
@@ -554,6 +583,7 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "user": st.sampled_from(["app", "root", "0", "1000", "app-user_1", "App", "a b", "$(id)", "x\ny"]),
     "workdir": st.sampled_from(["/app", "/srv/my app", "/a/é", "relative", "/a/../b", "/$(x)", "/opt/x-1.0", "/"]),
     "copy": small_lists(copy_items),
+    "local_packages": small_lists(local_packages),
     "run": small_lists(commands),
     "entrypoint": small_lists(tricky),
     "cmd": small_lists(tricky),
@@ -703,6 +733,8 @@ VALID_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "entrypoint": small_lists(no_nul),
     "cmd": small_lists(no_nul),
     "checks": small_lists(valid_commands),
+    "local_packages": st.lists(st.sampled_from([".", "libs/feature lib", "libs/é,x=1@2~+", "./libs/cfg/"]),
+                               unique=True, max_size=3),
     "certificates": st.sampled_from([[], ["certs/ca.pem"], ["./certs/ca.pem", "certs/my ca.pem"], ["certs/é.pem"]]),
     "index_url": st.sampled_from(["https://pypi.example.com/simple", "http://10.0.0.1:8080/simple/",
                                   "https://m.example/s?a=1&b='x'&c=$(id)"]),
@@ -814,6 +846,8 @@ def test_generated_projects(d: dict[str, Any], allow_unicode: bool, flow: bool |
         if compiled is None:
             return
         check_output(compiled)
+        if any(i.spec is not None and i.spec.local_packages for i in compiled.plan.images.values()):
+            event("local packages")
         for name, frag in (d.get("environments") or {}).items():
             _own_values(compiled, name, frag)
         for pname, pipe in (d.get("pipelines") or {}).items():
