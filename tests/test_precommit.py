@@ -44,5 +44,5 @@ def test_check_and_validate_hooks(tmp_path: Path) -> None:
     project.write_text(project.read_text().replace("requirements:", "requirments:"))
     invalid = _try_repo(repo, "dockwright-validate")
     assert invalid.returncode == 1
-    assert ("dockwright.yaml:10:5: error: unknown key 'requirments' in environment 'base' "
+    assert ("dockwright.yaml:9:5: error: unknown key 'requirments' in environment 'base' "
             "(did you mean 'requirements'?)") in invalid.stdout
