@@ -6,12 +6,14 @@ import functools
 import gc
 import os
 import sys
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import click
 
 from . import emit, graph
 from .errors import ConfigError, Diagnostic, DockwrightError, UsageError, shown_path
+from .load import PROJECT_FILE
 from .pipeline import Compiled, compile_project, locate
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -241,6 +243,44 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
     click.echo(progress.summary(outcomes, seconds=seconds, builder=where.name), err=as_json)
     if any(o.status in ("failed", "skipped") for o in outcomes):
         sys.exit(EXIT_BUILD)
+
+
+@main.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=str))
+@click.option("--project", "project", metavar="NAME", default=None,
+              help="The project name (default: from pyproject.toml, else the directory's name).")
+@click.option("--python", "python", metavar="X.Y", default=None,
+              help="The Python version of the base environment (default: from .python-version or "
+                   "requires-python, else 3.12).")
+@_handled
+def init(directory: str, project: str | None, python: str | None) -> None:
+    """Write a starting dockwright.yaml in DIRECTORY (default: here) from what the project has.
+
+    It reads requirements.txt, pyproject.toml (PEP 621 or Poetry dependencies, requires-python),
+    .python-version and a Dockerfile, writes dockwright.yaml and nothing else, and never
+    overwrites: an existing dockwright.yaml is an error.
+    """
+    from . import init as init_
+
+    root = Path(directory)
+    if not root.is_dir():
+        raise UsageError(f"no such directory: {directory}")
+    found = init_.detect(root, project=project, python=python)
+    target = root / PROJECT_FILE
+    try:
+        with open(target, "x", encoding="utf-8") as handle:
+            handle.write(init_.render(found))
+    except FileExistsError:
+        raise DockwrightError(f"{shown_path(target)} already exists; init never overwrites it "
+                              "(edit it, or remove it and run init again)") from None
+    except OSError as exc:
+        raise DockwrightError(f"cannot write {shown_path(target)}: {exc.strerror}") from None
+    for note in found.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"wrote {shown_path(target)}" + (f" from {', '.join(found.sources)}" if found.sources else ""))
+    compiled = compile_project(target)
+    _print_diagnostics(compiled.warnings)
+    click.echo(f"next: review it, then run 'dockwright compile'")
 
 
 def run() -> None:

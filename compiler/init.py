@@ -1,0 +1,258 @@
+"""`dockwright init`: a starting dockwright.yaml from what a project already has; pure until written."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+DEFAULT_PYTHON = "3.12"
+# The Python versions init proposes: CPython 3 minors with official python:X-slim images.
+KNOWN_PYTHONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
+_NAME_CHARS = re.compile(r"[^a-z0-9]+")
+_MINOR = re.compile(r"3\.([0-9]{1,2})")
+
+
+@dataclass
+class Found:
+    """What init learned from the project directory, each fact with the file it came from."""
+
+    project: str
+    python: str
+    python_from: str | None = None
+    requirements_files: list[str] = field(default_factory=list)
+    requirements: list[str] = field(default_factory=list)
+    local_packages: list[str] = field(default_factory=list)
+    dockerfile: str | None = None
+    sources: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def project_name(raw: str) -> str:
+    """A valid `project:` from any name: lowercase, runs of other characters become one '-'."""
+    name = _NAME_CHARS.sub("-", raw.lower()).strip("-")[:63].strip("-")
+    return name or "app"
+
+
+def _read_toml(path: Path, found: Found) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        found.notes.append(f"{path.name} was not read: {exc}")
+        return {}
+    return data
+
+
+def _chosen_minor(spec: str) -> str | None:
+    """The Python minor for a requires-python (PEP 440, or Poetry's ^ and ~): the default when it
+    admits it, else the newest it admits below the default, else the oldest above."""
+    text = _poetry_version(spec.strip()) if spec.strip() else ""
+    try:
+        allowed = SpecifierSet(text)
+    except InvalidSpecifier:
+        return None
+    admitted = [m for m in KNOWN_PYTHONS if allowed.contains(f"{m}.0", prereleases=True)
+                or allowed.contains(f"{m}.99", prereleases=True)]
+    if not admitted:
+        return None
+    default = KNOWN_PYTHONS.index(DEFAULT_PYTHON)
+    below = [m for m in admitted if KNOWN_PYTHONS.index(m) <= default]
+    return below[-1] if below else admitted[0]
+
+
+def _poetry_requirement(name: str, spec: Any) -> str | None:
+    """A PEP 508 string for one [tool.poetry.dependencies] entry; None for path, git and url sources."""
+    extras: list[str] = []
+    markers = ""
+    if isinstance(spec, dict):
+        if any(k in spec for k in ("path", "git", "url", "file")):
+            return None
+        extras = [str(e) for e in spec.get("extras", [])]
+        if spec.get("markers"):
+            markers = f" ; {spec['markers']}"
+        spec = spec.get("version", "*")
+    if not isinstance(spec, str):
+        return None
+    version = _poetry_version(spec.strip())
+    extra = f"[{','.join(extras)}]" if extras else ""
+    return f"{name}{extra}{version}{markers}"
+
+
+def _poetry_version(spec: str) -> str:
+    if spec in ("", "*"):
+        return ""
+    parts = [p.strip() for p in spec.split(",")]
+    out = []
+    for part in parts:
+        if part.startswith("^") or (part.startswith("~") and not part.startswith("~=")):
+            caret = part.startswith("^")
+            numbers = [int(n) for n in re.findall(r"[0-9]+", part)] or [0]
+            low = ".".join(str(n) for n in numbers)
+            if caret:
+                first = next((i for i, n in enumerate(numbers) if n != 0), len(numbers) - 1)
+            else:
+                first = 0 if len(numbers) == 1 else 1
+            upper = numbers[:first + 1]
+            upper[-1] += 1
+            out.append(f">={low},<{'.'.join(str(n) for n in upper)}")
+        elif part[0].isdigit():
+            out.append(f"=={part}")
+        else:
+            out.append(part)
+    return ",".join(out)
+
+
+def _from_pyproject(root: Path, found: Found, *, named: bool) -> None:
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return
+    data = _read_toml(path, found)
+    if not data:
+        return
+    found.sources.append("pyproject.toml")
+    project = data.get("project") if isinstance(data.get("project"), dict) else {}
+    tool = data.get("tool") if isinstance(data.get("tool"), dict) else {}
+    poetry = tool.get("poetry") if isinstance(tool.get("poetry"), dict) else {}
+    name = project.get("name") or poetry.get("name")
+    if isinstance(name, str) and not named:
+        found.project = project_name(name)
+    requires = project.get("requires-python")
+    poetry_deps = poetry.get("dependencies") if isinstance(poetry.get("dependencies"), dict) else {}
+    if not isinstance(requires, str):
+        requires = poetry_deps.get("python")
+    if isinstance(requires, str) and found.python_from is None:
+        minor = _chosen_minor(requires)
+        if minor is not None:
+            found.python, found.python_from = minor, f"pyproject.toml requires-python {requires}"
+    deps = project.get("dependencies")
+    if isinstance(deps, list):
+        for dep in deps:
+            _add_requirement(found, str(dep), "pyproject.toml")
+    for dep_name, spec in sorted(poetry_deps.items()):
+        if dep_name.lower() == "python":
+            continue
+        req = _poetry_requirement(dep_name, spec)
+        if req is None:
+            found.notes.append(f"pyproject.toml: dependency '{dep_name}' comes from a path, git or URL; "
+                               "add it by hand (local_packages: for a directory in the project)")
+        else:
+            _add_requirement(found, req, "pyproject.toml")
+    if "build-system" in data or poetry.get("packages") is not None or "name" in poetry:
+        found.local_packages.append(".")
+
+
+def _add_requirement(found: Found, text: str, origin: str) -> None:
+    try:
+        Requirement(text)
+    except InvalidRequirement:
+        found.notes.append(f"{origin}: '{text}' is not a PEP 508 requirement; add it by hand")
+        return
+    if text not in found.requirements:
+        found.requirements.append(text)
+
+
+def _from_requirements_txt(path: Path, found: Found) -> None:
+    """Name the file, unless it holds options dockwright refuses there: then take its lines apart."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        found.notes.append(f"{path.name} was not read: {exc}")
+        return
+    options = [line.strip() for line in lines
+               if line.strip().startswith("-") and not line.strip().startswith(("-r ", "--requirement"))]
+    if not options:
+        found.requirements_files.append(path.name)
+        return
+    for line in lines:
+        text = line.split(" #", 1)[0].strip()
+        if not text or text.startswith("#"):
+            continue
+        option, _, value = text.replace("=", " ", 1).partition(" ")
+        value = value.strip()
+        if option in ("-e", "--editable") and value in (".", "./"):
+            if "." not in found.local_packages:
+                found.local_packages.append(".")
+        elif option in ("-i", "--index-url", "--extra-index-url") and value:
+            found.notes.append(f"{path.name}: '{option} {value}' belongs in dockwright.yaml: set index_url or "
+                               "extra_index_urls on the environment")
+        elif text.startswith("-"):
+            found.notes.append(f"{path.name}: '{text}' was left out; add what it means by hand")
+        else:
+            _add_requirement(found, text, path.name)
+
+
+def detect(root: Path, *, project: str | None = None, python: str | None = None) -> Found:
+    """Everything init proposes for the project at root."""
+    found = Found(project=project_name(project or root.resolve().name), python=python or DEFAULT_PYTHON,
+                  python_from="--python" if python else None)
+    version_file = root / ".python-version"
+    if python is None and version_file.is_file():
+        match = _MINOR.match(version_file.read_text(encoding="utf-8", errors="replace").strip())
+        if match and f"3.{match.group(1)}" in KNOWN_PYTHONS:
+            found.python, found.python_from = f"3.{match.group(1)}", ".python-version"
+    _from_pyproject(root, found, named=project is not None)
+    main = root / "requirements.txt"
+    if main.is_file():
+        found.sources.append("requirements.txt")
+        _from_requirements_txt(main, found)
+    others = sorted(p.name for p in root.glob("requirements*.txt") if p.is_file() and p.name != "requirements.txt")
+    for other in others:
+        found.notes.append(f"{other} is not used: add it to an environment that needs it, e.g. one that "
+                           "extends base (requirements_files: [" + other + "])")
+    if (root / "Dockerfile").is_file():
+        found.dockerfile = "Dockerfile"
+        found.sources.append("Dockerfile")
+    return found
+
+
+def _q(text: str) -> str:
+    """A YAML double-quoted scalar (JSON strings are YAML): nothing in text can change the structure."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def render(found: Found) -> str:
+    """The dockwright.yaml text for what was found; deterministic."""
+    lines = ["# A starting dockwright.yaml, written by `dockwright init`"
+             + (f" from {', '.join(found.sources)}." if found.sources else "."),
+             "# Check it with `dockwright validate`, then `dockwright compile` writes the Dockerfiles.",
+             "version: 1",
+             f"project: {found.project}",
+             "",
+             "environments:",
+             "  base:"]
+    if found.dockerfile is not None:
+        lines.append(f"    dockerfile: {_q(found.dockerfile)}          # your Dockerfile, built first as the parent")
+    else:
+        why = f"  # from {found.python_from}" if found.python_from and found.python_from != "--python" else ""
+        lines.append(f"    python: {_q(found.python)}{why}")
+    if found.requirements_files:
+        lines.append("    requirements_files: [" + ", ".join(_q(f) for f in found.requirements_files) + "]")
+    if found.requirements:
+        lines.append("    requirements:")
+        lines.extend(f"      - {_q(r)}" for r in found.requirements)
+    if found.local_packages:
+        lines.append("    local_packages: [" + ", ".join(_q(p) for p in found.local_packages)
+                     + "]   # your package, installed after the requirements")
+    lines += ["    workdir: /app",
+              "",
+              "runner: {environment: base}",
+              "",
+              "# pipelines:",
+              "#   training:",
+              "#     environment: base",
+              "#     steps:",
+              "#       load: {}",
+              "#       train: {after: [load]}",
+              ""]
+    return "\n".join(lines)

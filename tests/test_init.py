@@ -1,0 +1,154 @@
+"""`dockwright init`: the exact file it writes from what a project has, and that the file is valid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compiler import init
+from compiler.pipeline import compile_project
+from helpers import run_cli
+
+FOOTER = """    workdir: /app
+
+runner: {environment: base}
+
+# pipelines:
+#   training:
+#     environment: base
+#     steps:
+#       load: {}
+#       train: {after: [load]}
+"""
+
+
+def _project(root: Path, files: dict[str, str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def _init(root: Path, *args: str) -> tuple[int, str, str]:
+    result = run_cli("init", *args, cwd=root)
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_requirements_txt_and_pep621(tmp_path: Path) -> None:
+    root = _project(tmp_path / "Churn Model", {
+        "requirements.txt": "pandas==2.2.2\nnumpy>=1.26  # arrays\n",
+        "requirements-dev.txt": "pytest\n",
+        "pyproject.toml": '[project]\nname = "Churn_Model"\nrequires-python = ">=3.10,<3.12"\n'
+                          'dependencies = ["requests>=2", "pydantic[email]>=2 ; python_version >= \'3.10\'"]\n',
+    })
+    code, out, err = _init(root)
+    assert (code, out) == (0, "wrote dockwright.yaml from pyproject.toml, requirements.txt\n"
+                              "next: review it, then run 'dockwright compile'\n")
+    assert err == ("note: requirements-dev.txt is not used: add it to an environment that needs it, e.g. one "
+                   "that extends base (requirements_files: [requirements-dev.txt])\n")
+    assert (root / "dockwright.yaml").read_text() == (
+        "# A starting dockwright.yaml, written by `dockwright init` from pyproject.toml, requirements.txt.\n"
+        "# Check it with `dockwright validate`, then `dockwright compile` writes the Dockerfiles.\n"
+        "version: 1\n"
+        "project: churn-model\n"
+        "\n"
+        "environments:\n"
+        "  base:\n"
+        '    python: "3.11"  # from pyproject.toml requires-python >=3.10,<3.12\n'
+        '    requirements_files: ["requirements.txt"]\n'
+        "    requirements:\n"
+        '      - "requests>=2"\n'
+        '      - "pydantic[email]>=2 ; python_version >= \'3.10\'"\n' + FOOTER)
+    assert run_cli("validate", cwd=root).returncode == 0
+    assert run_cli("compile", cwd=root).returncode == 0
+    assert sorted(p.name for p in root.iterdir()) == [
+        "dockwright.yaml", "generated", "pyproject.toml", "requirements-dev.txt", "requirements.txt"]
+
+
+def test_poetry_dependencies_become_pep508(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p", {"pyproject.toml": """
+[tool.poetry]
+name = "featurelib"
+[tool.poetry.dependencies]
+python = "~3.11"
+numpy = "^1.26.4"
+scipy = "~1.13"
+attrs = "23.2.0"
+rich = {version = "^13", extras = ["jupyter"], markers = "sys_platform == 'linux'"}
+mylib = {path = "../mylib"}
+anything = "*"
+"""})
+    code, _, err = _init(root)
+    assert code == 0
+    assert err == ("note: pyproject.toml: dependency 'mylib' comes from a path, git or URL; add it by hand "
+                   "(local_packages: for a directory in the project)\n")
+    text = (root / "dockwright.yaml").read_text()
+    assert text.split("  base:\n")[1] == (
+        '    python: "3.11"  # from pyproject.toml requires-python ~3.11\n'
+        "    requirements:\n"
+        '      - "anything"\n'
+        '      - "attrs==23.2.0"\n'
+        '      - "numpy>=1.26.4,<2"\n'
+        '      - "rich[jupyter]>=13,<14 ; sys_platform == \'linux\'"\n'
+        '      - "scipy>=1.13,<1.14"\n'
+        '    local_packages: ["."]   # your package, installed after the requirements\n' + FOOTER)
+    assert "project: featurelib\n" in text
+
+
+def test_dockerfile_is_the_parent_and_flags_win(tmp_path: Path) -> None:
+    root = _project(tmp_path / "svc", {"Dockerfile": "FROM python:3.11-slim\n", ".python-version": "3.10.4\n"})
+    code, out, _ = _init(root, "--project", "Billing API", "--python", "3.12")
+    assert code == 0 and out.startswith("wrote dockwright.yaml from Dockerfile\n")
+    text = (root / "dockwright.yaml").read_text()
+    assert "project: billing-api\n" in text
+    assert '    dockerfile: "Dockerfile"          # your Dockerfile, built first as the parent\n' in text
+    assert "python:" not in text.split("environments:")[1]
+    assert run_cli("compile", cwd=root).returncode == 0
+
+
+def test_python_version_file(tmp_path: Path) -> None:
+    root = _project(tmp_path / "x", {".python-version": "3.10.4\n"})
+    assert _init(root)[0] == 0
+    assert '    python: "3.10"  # from .python-version\n' in (root / "dockwright.yaml").read_text()
+
+
+def test_requirements_with_options_are_taken_apart(tmp_path: Path) -> None:
+    root = _project(tmp_path / "x", {
+        "requirements.txt": "--index-url https://pypi.example/simple\n-e .\npandas==2.2.2\n--pre\n",
+        "pyproject.toml": '[project]\nname = "x"\n[build-system]\nrequires = ["hatchling"]\n'
+                          'build-backend = "hatchling.build"\n',
+    })
+    code, _, err = _init(root)
+    assert code == 0
+    assert err == ("note: requirements.txt: '--index-url https://pypi.example/simple' belongs in "
+                   "dockwright.yaml: set index_url or extra_index_urls on the environment\n"
+                   "note: requirements.txt: '--pre' was left out; add what it means by hand\n")
+    text = (root / "dockwright.yaml").read_text()
+    assert "requirements_files" not in text
+    assert '    requirements:\n      - "pandas==2.2.2"\n    local_packages: ["."]' in text
+    assert run_cli("validate", cwd=root).returncode == 0
+
+
+def test_refuses_to_overwrite(tmp_path: Path) -> None:
+    root = _project(tmp_path / "x", {"dockwright.yaml": "mine\n"})
+    code, out, err = _init(root)
+    assert (code, out) == (1, "")
+    assert err == ("error: dockwright.yaml already exists; init never overwrites it (edit it, or remove it "
+                   "and run init again)\n")
+    assert (root / "dockwright.yaml").read_text() == "mine\n"
+
+
+def test_an_empty_directory_gets_a_valid_file(tmp_path: Path) -> None:
+    root = _project(tmp_path / "9 lives!", {})
+    assert _init(root)[0] == 0
+    assert "project: 9-lives\n" in (root / "dockwright.yaml").read_text()
+    assert sorted(p.name for p in root.iterdir()) == ["dockwright.yaml"]
+    compile_project(root / "dockwright.yaml")
+
+
+@pytest.mark.parametrize("raw, name", [("", "app"), ("--", "app"), ("A_B.c", "a-b-c"), ("x" * 100, "x" * 63),
+                                       ("Ünïcode Proj", "n-code-proj")])
+def test_project_names_are_always_valid(raw: str, name: str) -> None:
+    assert init.project_name(raw) == name
