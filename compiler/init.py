@@ -113,6 +113,12 @@ def _poetry_version(spec: str) -> str:
     return ",".join(out)
 
 
+def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """data[key] when it is a TOML table, else an empty one (a hand-written file may say anything)."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _from_pyproject(root: Path, found: Found, *, named: bool) -> None:
     path = root / "pyproject.toml"
     if not path.is_file():
@@ -121,14 +127,13 @@ def _from_pyproject(root: Path, found: Found, *, named: bool) -> None:
     if not data:
         return
     found.sources.append("pyproject.toml")
-    project = data.get("project") if isinstance(data.get("project"), dict) else {}
-    tool = data.get("tool") if isinstance(data.get("tool"), dict) else {}
-    poetry = tool.get("poetry") if isinstance(tool.get("poetry"), dict) else {}
+    project = _table(data, "project")
+    poetry = _table(_table(data, "tool"), "poetry")
     name = project.get("name") or poetry.get("name")
     if isinstance(name, str) and not named:
         found.project = project_name(name)
     requires = project.get("requires-python")
-    poetry_deps = poetry.get("dependencies") if isinstance(poetry.get("dependencies"), dict) else {}
+    poetry_deps = _table(poetry, "dependencies")
     if not isinstance(requires, str):
         requires = poetry_deps.get("python")
     if isinstance(requires, str) and found.python_from is None:
