@@ -283,6 +283,81 @@ def init(directory: str, project: str | None, python: str | None) -> None:
     click.echo(f"next: review it, then run 'dockwright compile'")
 
 
+@main.group(name="import")
+def import_() -> None:
+    """Write a dockwright.yaml from another tool's configuration."""
+
+
+@import_.command(name="zenml")
+@click.argument("target")
+@click.option("-C", "--directory", "directory", default=".", metavar="DIR",
+              type=click.Path(file_okay=False, path_type=str),
+              help="The project directory: dockwright.yaml and the output are written there (default: here).")
+@click.option("--project", "project", metavar="NAME", default=None,
+              help="The project name (default: the directory's name).")
+@click.option("--python", "python", metavar="X.Y", default=None,
+              help="The Python of ZenML's default parent image zenmldocker/zenml:<version>-pyX.Y "
+                   "(default: this Python, as ZenML does).")
+@_handled
+def import_zenml(target: str, directory: str, project: str | None, python: str | None) -> None:
+    """Write dockwright.yaml from the DockerSettings of ZenML pipelines, then compile it.
+
+    TARGET is a Python file (path/to/pipeline.py, or path/to/pipeline.py:attribute for one
+    pipeline), a module (module:attribute, or module for every pipeline in it), or a ZenML
+    run-configuration YAML. Importing a file or module RUNS ITS CODE, as `python` would: import only
+    code you trust. Each pipeline's function is called (pipeline.prepare(), without arguments) to
+    find its steps and their order; nothing is run on a stack.
+
+    Settings with no equivalent are named in a warning with what to do instead. Nothing is written
+    when anything fails, and an existing dockwright.yaml is never overwritten. Needs ZenML
+    (pip install 'dockwright[zenml]').
+    """
+    from . import init as init_
+    from . import zenml_import
+
+    root = Path(directory)
+    if not root.is_dir():
+        raise UsageError(f"no such directory: {directory}")
+    target_file = root / PROJECT_FILE
+    if target_file.exists():
+        raise DockwrightError(f"{shown_path(target_file)} already exists; import never overwrites it "
+                              "(remove it, or import into another directory with -C DIR)")
+    os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+    pipelines = zenml_import.read_target(target, Path.cwd())
+    name = init_.project_name(project or root.resolve().name)
+    made = zenml_import.build(pipelines, root=root, cwd=Path.cwd(), project=name, python=python, target=target)
+    try:
+        with open(target_file, "x", encoding="utf-8") as handle:
+            handle.write(made.text)
+    except FileExistsError:
+        raise DockwrightError(f"{shown_path(target_file)} already exists; import never overwrites it") from None
+    except OSError as exc:
+        raise DockwrightError(f"cannot write {shown_path(target_file)}: {exc.strerror}") from None
+    created: list[Path] = []
+    try:
+        compiled = compile_project(target_file)
+        plan = emit.changes(compiled.out_dir, compiled.files)
+        created = [compiled.out_dir / c.path for c in plan if c.status == "created"]
+        emit.write(compiled.out_dir, plan)
+    except ConfigError as exc:
+        target_file.unlink(missing_ok=True)
+        _print_diagnostics([*exc.diagnostics, *exc.warnings])
+        raise DockwrightError(f"the dockwright.yaml made from {target} does not compile "
+                              f"({_plural(len(exc.diagnostics), 'error')}); nothing was written") from None
+    except BaseException:
+        target_file.unlink(missing_ok=True)
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise
+    for note in made.notes:
+        click.echo(f"note: {note}", err=True)
+    for warning in made.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    _print_diagnostics(compiled.warnings)
+    click.echo(f"wrote {shown_path(target_file)} ({_plural(len(made.pipelines), 'pipeline')}: "
+               f"{', '.join(made.pipelines)}); {shown_path(compiled.out_dir)}/: {emit.summary(plan)}")
+
+
 def run() -> None:
     """The console script and `python -m compiler`: a short-lived process, so the cyclic garbage
     collector only costs time."""

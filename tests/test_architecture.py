@@ -10,7 +10,8 @@ from pathlib import Path
 from helpers import EXAMPLES, ROOT
 
 PACKAGE = ROOT / "compiler"
-OWNERS = {"yaml": {"load"}, "cerberus": {"schema"}, "networkx": {"graph"}, "jinja2": {"render"}, "rich": {"progress"}}
+OWNERS = {"yaml": {"load"}, "cerberus": {"schema"}, "networkx": {"graph"}, "jinja2": {"render"}, "rich": {"progress"},
+          "zenml": {"zenml_import"}}
 # load -> schema -> model -> inputs -> graph -> plan -> render -> emit -> pipeline -> explain -> builders -> cli
 FLOW = ["errors", "resources", "load", "schema", "model", "inputs", "graph", "plan", "render", "emit", "pipeline",
         "explain", "builders", "progress", "cli"]

@@ -1,0 +1,612 @@
+"""`dockwright import zenml`: a dockwright.yaml from the DockerSettings of ZenML pipelines.
+
+The only module that imports zenml (lazily, inside functions). ZenML's own semantics are mirrored
+(zenml/utils/pipeline_docker_image_builder.py in zenml 0.98): the default parent image
+`zenmldocker/zenml:<zenml version>-py<X.Y>`, `WORKDIR /app`, upper-cased ENV names, integrations
+resolved through ZenML's integration registry, step settings merged over the pipeline's field by
+field (dicts by key). Every DockerSettings field is decided in FIELDS; what has no equivalent is a
+warning naming what to do instead. Pure until the CLI writes the text it returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+from packaging.requirements import InvalidRequirement, Requirement
+
+from .errors import DockwrightError, UsageError
+
+INSTALL_HINT = "ZenML is not installed: pip install 'dockwright[zenml]'"
+_YAML_WORDS = {"null", "true", "false", "yes", "no", "on", "off", "y", "n"}
+_SEPARATORS = re.compile(r"[^a-z0-9]+")
+
+# Every field of zenml 0.98's DockerSettings and what import does with it. "map": written to
+# dockwright.yaml; "warn": named in a warning when set (or, for defaults that act, when in effect).
+FIELDS: dict[str, str] = {
+    "parent_image": "map: parent_image (default zenmldocker/zenml:<version>-py<X.Y>, as ZenML)",
+    "dockerfile": "map: dockerfile (parent_image is then ignored, as ZenML)",
+    "build_context_root": "map: context",
+    "requirements": "map: requirements (a list) or requirements_files (a path)",
+    "required_integrations": "map: integrations, one bundle per ZenML integration (registry requirements, apt)",
+    "apt_packages": "map: apt_packages",
+    "environment": "map: env (names upper-cased, values literal, as ZenML's ENV KEY='value')",
+    "runtime_environment": "map: env (set after the installs in ZenML; the same values here)",
+    "user": "map: user",
+    "python_package_installer": "map: installer (ZenML's default is uv)",
+    "python_package_installer_args": "map: installer_args (--key or --key=value)",
+    "build_config": "map: build_options.build_args/labels to build_args/labels; the rest warns",
+    "parent_image_build_config": "warn: the custom Dockerfile is built by dockwright's builder",
+    "build_options": "map: as build_config.build_options (deprecated in ZenML)",
+    "skip_build": "warn: the parent image is used through a generated Dockerfile",
+    "prevent_build_reuse": "warn: dockwright build --no-reuse",
+    "image_tag": "warn: image tags are <project>-<image>:<spec hash>",
+    "target_repository": "warn: registry:",
+    "python_package_installer_cache_mount": "warn: no BuildKit cache mounts",
+    "disable_automatic_requirements_detection": "warn when False: name the file in requirements_files",
+    "replicate_local_python_environment": "warn: pin the requirements (dockwright init reads requirements.txt)",
+    "pyproject_path": "warn: local_packages or requirements",
+    "pyproject_export_command": "warn: export to a requirements file, name it in requirements_files",
+    "install_stack_requirements": "warn when True (the default): the stack is not known at import",
+    "install_deployment_requirements": "ignored: only deployment images, which dockwright does not make",
+    "local_project_install_command": "warn: local_packages",
+    "allow_including_files_in_images": "warn when set: code is added with copy:",
+    "allow_download_from_code_repository": "warn when set: code is added with copy:",
+    "allow_download_from_artifact_store": "warn when set: code is added with copy:",
+    "dockerignore": "warn: the project's .dockerignore is used",
+    "copy_files": "warn (deprecated in ZenML): copy:",
+    "copy_global_config": "warn (deprecated in ZenML): nothing is copied",
+    "source_files": "warn (deprecated in ZenML): copy:",
+    "required_hub_plugins": "warn (deprecated in ZenML): requirements",
+}
+
+_INSTEAD: dict[str, str] = {
+    "parent_image_build_config": "dockwright builds the Dockerfile itself; set build_args on the environment if it needs them",
+    "skip_build": "dockwright writes a Dockerfile FROM the parent image; `dockwright build` makes and reuses it",
+    "prevent_build_reuse": "run `dockwright build --no-reuse` when you want a fresh build",
+    "image_tag": "dockwright tags images <project>-<image>:<spec hash>; see manifest.json",
+    "target_repository": "set `registry:` in dockwright.yaml and use `dockwright build --push`",
+    "python_package_installer_cache_mount": "dockwright installs without a cache mount; the layer cache keeps unchanged installs",
+    "disable_automatic_requirements_detection": "name the requirements file in `requirements_files:` of the environment",
+    "replicate_local_python_environment": "pin what the steps need in `requirements:` (or a requirements file)",
+    "pyproject_path": "list the project in `local_packages:` or its dependencies in `requirements:`",
+    "pyproject_export_command": "export the dependencies to a requirements file and name it in `requirements_files:`",
+    "install_stack_requirements": ("dockwright does not know the stack you will run on; add what its components need "
+                                   "(e.g. the s3 or gcp integration) to `requirements:` or `integrations:`"),
+    "local_project_install_command": "list the package directory in `local_packages:`",
+    "allow_including_files_in_images": "dockwright images hold no code unless an environment says `copy:`",
+    "allow_download_from_code_repository": "dockwright images hold no code unless an environment says `copy:`",
+    "allow_download_from_artifact_store": "dockwright images hold no code unless an environment says `copy:`",
+    "dockerignore": "dockwright uses the project's .dockerignore",
+    "copy_files": "add the code with `copy:`",
+    "copy_global_config": "nothing to do: dockwright copies no ZenML configuration",
+    "source_files": "dockwright images hold no code unless an environment says `copy:`",
+    "required_hub_plugins": "add the plugin's package to `requirements:`",
+    "build_options": "dockwright's builder takes no extra build options",
+}
+
+
+class ImportFailed(DockwrightError):
+    """The ZenML target could not be read (exit 1)."""
+
+    exit_code = 1
+
+
+@dataclass
+class Environment:
+    name: str
+    data: dict[str, Any]
+
+
+@dataclass
+class Result:
+    """What import made: the dockwright.yaml text and what to tell the user."""
+
+    text: str
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    pipelines: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Pipeline:
+    name: str  # ZenML's
+    settings: Any  # DockerSettings | None
+    steps: list[tuple[str, Any, list[str]]]  # (invocation id, DockerSettings | None, upstream ids)
+    ordered: bool  # whether ZenML could tell the edges
+
+
+def dockwright_name(raw: str) -> str:
+    """A dockwright name from any ZenML name: lowercase; a run of other characters becomes one '_'
+    when it is one or two underscores, else one '-'; 'x' when nothing is left."""
+    def sep(match: re.Match[str]) -> str:
+        return match.group(0) if match.group(0) in ("_", "__") else "-"
+
+    name = _SEPARATORS.sub(sep, raw.lower()).strip("-_")
+    return name or "x"
+
+
+def _zenml() -> Any:
+    try:
+        import zenml
+    except ImportError:
+        raise UsageError(INSTALL_HINT) from None
+    return zenml
+
+
+def _python_version(python: str | None) -> str:
+    if python is None:
+        return f"{sys.version_info.major}.{sys.version_info.minor}"
+    if not re.fullmatch(r"3\.[0-9]{1,2}", python):
+        raise UsageError(f"--python takes X.Y, such as 3.11, not '{python}'")
+    return python
+
+
+# ---- reading the target ---------------------------------------------------------------------
+
+def _module_name(path: Path) -> str:
+    digest = hashlib.sha256(str(path).encode("utf-8")).hexdigest()[:12]
+    return f"_dockwright_zenml_{dockwright_name(path.stem).replace('-', '_')}_{digest}"
+
+
+def _run_user_code(what: str, action: Any) -> Any:
+    try:
+        return action()
+    except KeyboardInterrupt:
+        raise
+    except (Exception, SystemExit) as exc:  # the user's module may raise anything
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise ImportFailed(f"cannot import {what}: {detail}") from None
+
+
+def _load_file(path: Path, shown: str) -> Any:
+    if not path.is_file():
+        raise ImportFailed(f"cannot import {shown}: no such file")
+    name = _module_name(path.resolve())
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportFailed(f"cannot import {shown}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # its sibling modules import as they do when ZenML runs it
+    sys.modules[name] = module
+
+    def execute() -> None:
+        assert spec is not None and spec.loader is not None
+        spec.loader.exec_module(module)
+
+    try:
+        _run_user_code(shown, execute)
+    except ImportFailed:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def _load_module(name: str) -> Any:
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    return _run_user_code(f"module '{name}'", lambda: importlib.import_module(name))
+
+
+def _pipelines_of(module: Any, attribute: str | None, shown: str) -> list[Any]:
+    from zenml.pipelines.pipeline_definition import Pipeline
+
+    if attribute is not None:
+        if not hasattr(module, attribute):
+            raise ImportFailed(f"{shown}: no attribute '{attribute}'")
+        value = getattr(module, attribute)
+        if not isinstance(value, Pipeline):
+            raise ImportFailed(f"{shown}: '{attribute}' is not a ZenML pipeline (a function decorated with "
+                               f"@pipeline) but of type {type(value).__name__}")
+        return [value]
+    found: dict[int, Any] = {}
+    for key in sorted(vars(module)):
+        value = vars(module)[key]
+        if isinstance(value, Pipeline):
+            found.setdefault(id(value), value)
+    if not found:
+        raise ImportFailed(f"{shown} defines no ZenML pipeline (a function decorated with @pipeline)")
+    return sorted(found.values(), key=lambda p: str(p.name))
+
+
+def _docker(settings: Any) -> Any:
+    """The DockerSettings in a ZenML settings dict (ZenML keeps them as generic BaseSettings)."""
+    from zenml.config.docker_settings import DockerSettings
+
+    value = (settings or {}).get("docker")
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return DockerSettings.model_validate(value)
+    return DockerSettings.model_validate(value.model_dump(exclude_unset=True))
+
+
+def _from_pipeline(pipe: Any) -> _Pipeline:
+    name = str(pipe.name)
+    needed = [p.name for p in inspect.signature(pipe.entrypoint).parameters.values()
+              if p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if needed:
+        raise ImportFailed(f"pipeline '{name}' has parameters without a default ({', '.join(needed)}): import calls "
+                           "the pipeline function with no arguments to list its steps; give them defaults")
+
+    def prepare() -> None:
+        pipe.prepare()
+
+    try:
+        prepare()
+    except KeyboardInterrupt:
+        raise
+    except (Exception, SystemExit) as exc:
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise ImportFailed(f"cannot read the steps of pipeline '{name}' (its function ran with no "
+                           f"arguments): {detail}") from None
+    steps: list[tuple[str, Any, list[str]]] = []
+    for invocation_id, invocation in pipe.invocations.items():
+        steps.append((str(invocation_id), _docker(invocation.step.configuration.settings),
+                      sorted(str(u) for u in invocation.upstream_steps)))
+    return _Pipeline(name, _docker(pipe.configuration.settings), steps, ordered=True)
+
+
+def _from_run_config(path: Path, shown: str) -> _Pipeline:
+    from pydantic import ValidationError
+    from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
+    from zenml.utils import yaml_utils
+
+    try:
+        data = yaml_utils.read_yaml(str(path))
+    except FileNotFoundError:
+        raise ImportFailed(f"cannot read {shown}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImportFailed(f"cannot read {shown}: {exc}") from None
+    except Exception as exc:  # yaml's errors, through ZenML's own reader
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ImportFailed(f"{shown}{where}: not valid YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ImportFailed(f"{shown}: a ZenML run configuration is a mapping, not a {type(data).__name__}")
+    try:
+        config = PipelineRunConfiguration.model_validate(data)
+        pipeline_settings = _docker(config.settings)
+        steps = [(str(name), _docker(step.settings), []) for name, step in sorted(config.steps.items())]
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
+        raise ImportFailed(f"{shown}: not a valid ZenML run configuration: {problems}") from None
+    return _Pipeline(path.stem, pipeline_settings, steps, ordered=False)
+
+
+def read_target(target: str, cwd: Path) -> list[_Pipeline]:
+    """The pipelines TARGET names: FILE.py[:ATTR], MODULE[:ATTR] or a run-config FILE.yaml."""
+    _zenml()
+    head, sep, attribute = target.rpartition(":") if ":" in target else (target, "", "")
+    path_text, attr = (head, attribute) if sep else (target, None)
+    if sep and (not attr or not attr.isidentifier()):
+        raise UsageError(f"'{target}': after ':' comes a pipeline's attribute name")
+    if path_text.endswith((".yaml", ".yml")):
+        if attr is not None:
+            raise UsageError(f"'{target}': a run configuration takes no ':attribute'")
+        return [_from_run_config(cwd / path_text, path_text)]
+    if path_text.endswith(".py"):
+        module = _load_file(cwd / path_text, path_text)
+        shown = path_text
+    else:
+        if not all(part.isidentifier() for part in path_text.split(".")):
+            raise UsageError(f"'{target}' is neither a .py file, a module name nor a .yaml run configuration")
+        module = _load_module(path_text)
+        shown = f"module '{path_text}'"
+    return [_from_pipeline(p) for p in _pipelines_of(module, attr, shown)]
+
+
+# ---- translating DockerSettings -------------------------------------------------------------
+
+def _merged(pipeline: Any, step: Any) -> Any:
+    """The settings a step runs with: ZenML's merge of the step's set fields over the pipeline's."""
+    from zenml.config.docker_settings import DockerSettings
+    from zenml.utils import dict_utils
+
+    if step is None:
+        return pipeline
+    if pipeline is None:
+        return step
+    combined = dict_utils.recursive_update(pipeline.model_dump(exclude_unset=True),
+                                           step.model_dump(exclude_unset=True))
+    return DockerSettings.model_validate(combined)
+
+
+@dataclass
+class _Context:
+    root: Path
+    cwd: Path
+    python: str
+    zenml_version: str
+    warnings: list[str]
+    integrations: dict[str, dict[str, Any]]
+    scope: str = ""
+    warned: set[tuple[str, str, str]] = field(default_factory=set)
+
+
+def _project_path(value: str, what: str, ctx: _Context) -> str:
+    """A path ZenML reads relative to the working directory, as dockwright reads it: from the root."""
+    path = (ctx.cwd / value).resolve()
+    try:
+        rel = path.relative_to(ctx.root.resolve())
+    except ValueError:
+        raise ImportFailed(f"{what} '{value}' is outside the project (the directory dockwright.yaml is written "
+                           "to); dockwright reads every file from inside the project") from None
+    return rel.as_posix() or "."
+
+
+def _literal(value: Any) -> str:
+    """ZenML writes ENV KEY='value' (no expansion): every '$' is literal, '$$' to dockwright."""
+    return str(value).replace("$", "$$")
+
+
+def _integration(name: str, ctx: _Context, where: str) -> str:
+    from zenml.enums import OperatingSystemType
+    from zenml.integrations.registry import integration_registry
+
+    registry = integration_registry.integrations
+    if name not in registry:
+        raise ImportFailed(f"{where}: unknown ZenML integration '{name}' in required_integrations")
+    bundle = dockwright_name(name)
+    if bundle not in ctx.integrations:
+        reqs = integration_registry.select_integration_requirements(
+            integration_name=name, target_os=OperatingSystemType.LINUX)
+        data: dict[str, Any] = {"requirements": sorted(set(reqs))}
+        apt = list(registry[name].APT_PACKAGES)
+        if apt:
+            data["apt_packages"] = sorted(set(apt))
+        ctx.integrations[bundle] = data
+    return bundle
+
+
+def _warn(ctx: _Context, where: str, key: str, shown: Any) -> None:
+    """One warning per setting and pipeline: a step that inherits the pipeline's value is not named again."""
+    seen = (ctx.scope, key, str(shown))
+    if seen not in ctx.warned:
+        ctx.warned.add(seen)
+        ctx.warnings.append(f"{where}: {key}={shown} has no equivalent in dockwright.yaml ({_INSTEAD[key]})")
+
+
+def translate(settings: Any, ctx: _Context, where: str) -> dict[str, Any]:
+    """One dockwright environment for one DockerSettings (None: ZenML's defaults)."""
+    from zenml.config.docker_settings import DockerSettings, PythonPackageInstaller
+
+    s = settings if settings is not None else DockerSettings()
+    set_fields = set(s.model_fields_set)
+    env: dict[str, Any] = {}
+    if s.dockerfile:
+        env["dockerfile"] = _project_path(s.dockerfile, f"{where}: dockerfile", ctx)
+        if s.build_context_root:
+            env["context"] = _project_path(s.build_context_root, f"{where}: build_context_root", ctx)
+    else:
+        env["parent_image"] = s.parent_image or f"zenmldocker/zenml:{ctx.zenml_version}-py{ctx.python}"
+    if s.skip_build:
+        _warn(ctx, where, "skip_build", "True")
+    env["installer"] = "pip" if s.python_package_installer == PythonPackageInstaller.PIP else "uv"
+    args = [f"--{k}" if v is None else f"--{k}={v}" for k, v in s.python_package_installer_args.items()]
+    if args:
+        env["installer_args"] = args
+    bundles = [_integration(name, ctx, where) for name in s.required_integrations]
+    if bundles:
+        env["integrations"] = list(dict.fromkeys(bundles))
+    if s.apt_packages:
+        env["apt_packages"] = list(dict.fromkeys(s.apt_packages))
+    if isinstance(s.requirements, str):
+        env["requirements_files"] = [_project_path(s.requirements, f"{where}: requirements", ctx)]
+    elif s.requirements:
+        env["requirements"] = list(dict.fromkeys(s.requirements))
+    variables = {str(k).upper(): _literal(v) for k, v in {**s.environment, **s.runtime_environment}.items()}
+    if variables:
+        env["env"] = dict(sorted(variables.items()))
+    options = [s.build_config.build_options if s.build_config else None]
+    if s.build_options:
+        from zenml.config.docker_settings import DockerBuildOptions
+
+        options.append(DockerBuildOptions.model_validate(s.build_options))
+    for opts in options:
+        if opts is None:
+            continue
+        if opts.build_args:
+            env.setdefault("build_args", {}).update({str(k): str(v) for k, v in opts.build_args.items()})
+        if opts.labels:
+            env.setdefault("labels", {}).update({str(k): str(v) for k, v in opts.labels.items()})
+        rest = sorted(k for k in opts.model_dump(exclude_none=True) if k not in ("build_args", "labels"))
+        if rest:
+            _warn(ctx, where, "build_options", ", ".join(rest))
+    if s.user:
+        env["user"] = s.user
+    env["workdir"] = "/app"
+    if s.build_config is not None and s.build_config.dockerignore or s.dockerignore:
+        _warn(ctx, where, "dockerignore", json.dumps(s.dockerignore or s.build_config.dockerignore))
+    for key in ("parent_image_build_config", "image_tag", "target_repository", "python_package_installer_cache_mount",
+                "pyproject_path", "pyproject_export_command", "local_project_install_command",
+                "allow_including_files_in_images", "allow_download_from_code_repository",
+                "allow_download_from_artifact_store", "copy_files", "copy_global_config", "source_files",
+                "required_hub_plugins", "replicate_local_python_environment", "prevent_build_reuse"):
+        value = getattr(s, key)
+        if key in set_fields and (key.startswith(("allow_", "copy_")) or value not in (None, [], False)):
+            if hasattr(value, "model_dump"):
+                value = json.dumps(value.model_dump(exclude_none=True), sort_keys=True)
+            _warn(ctx, where, key, json.dumps(value) if isinstance(value, (str, list)) else getattr(value, "value", value))
+    if not s.disable_automatic_requirements_detection:
+        _warn(ctx, where, "disable_automatic_requirements_detection", "False")
+    return env
+
+
+# ---- steps as settings or environments ------------------------------------------------------
+
+def _req_names(reqs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for text in reqs:
+        try:
+            out[str(canonicalize_name(Requirement(text).name))] = text
+        except InvalidRequirement:
+            out[text] = text
+    return out
+
+
+def _delta(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any] | None:
+    """Step `settings:` that, merged over base by dockwright's rules, give child; None if they cannot."""
+    out: dict[str, Any] = {}
+    for key in ("dockerfile", "context", "parent_image", "installer", "installer_args", "integrations",
+                "requirements_files", "user", "workdir"):
+        if base.get(key) != child.get(key):
+            return None  # another base or install: a separate environment says it plainly
+    b_reqs, c_reqs = _req_names(base.get("requirements", [])), _req_names(child.get("requirements", []))
+    if not set(b_reqs) <= set(c_reqs):
+        return None
+    added = [c_reqs[n] for n in c_reqs if b_reqs.get(n) != c_reqs[n]]
+    if added:
+        out["requirements"] = added
+    b_apt, c_apt = base.get("apt_packages", []), child.get("apt_packages", [])
+    if not set(b_apt) <= set(c_apt):
+        return None
+    if [p for p in c_apt if p not in b_apt]:
+        out["apt_packages"] = [p for p in c_apt if p not in b_apt]
+    for key in ("env", "build_args", "labels"):
+        b_map, c_map = base.get(key, {}), child.get(key, {})
+        changed = {k: v for k, v in c_map.items() if b_map.get(k) != v}
+        changed.update({k: None for k in b_map if k not in c_map})
+        if changed:
+            out[key] = dict(sorted(changed.items()))
+    return out
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    chosen, n = name, 2
+    while chosen in taken:
+        chosen, n = f"{name}-{n}", n + 1
+    taken.add(chosen)
+    return chosen
+
+
+def build(pipelines: list[_Pipeline], *, root: Path, cwd: Path, project: str, python: str | None,
+          target: str) -> Result:
+    """The dockwright.yaml text for pipelines read from target; deterministic."""
+    zenml = _zenml()
+    ctx = _Context(root=root, cwd=cwd, python=_python_version(python), zenml_version=str(zenml.__version__),
+                   warnings=[], integrations={})
+    result = Result(text="")
+    envs: list[Environment] = []
+    lines_pipelines: list[str] = []
+    taken_pipes: set[str] = set()
+    taken_envs: set[str] = set()
+    stack_requirements = False
+    for pipe in pipelines:
+        pname = _unique(dockwright_name(pipe.name), taken_pipes)
+        if pname != pipe.name:
+            result.notes.append(f"ZenML pipeline '{pipe.name}' is '{pname}' in dockwright.yaml")
+        result.pipelines.append(pname)
+        where = f"pipeline '{pipe.name}'"
+        ctx.scope = pipe.name
+        base = translate(pipe.settings, ctx, where)
+        ename = _unique(pname, taken_envs)
+        envs.append(Environment(ename, base))
+        stack_requirements |= pipe.settings is None or pipe.settings.install_stack_requirements
+        snames: dict[str, str] = {}
+        taken_steps: set[str] = set()
+        for step_id, _, _ in pipe.steps:
+            snames[step_id] = _unique(dockwright_name(step_id), taken_steps)
+            if snames[step_id] != step_id:
+                result.notes.append(f"ZenML step '{step_id}' of pipeline '{pipe.name}' is '{snames[step_id]}'")
+        lines_pipelines += [f"  {pname}:", f"    environment: {ename}"]
+        lines_pipelines.append("    steps:" if pipe.steps else "    steps: {}")
+        for step_id, step_settings, upstream in pipe.steps:
+            parts: list[str] = []
+            after = [snames[u] for u in upstream if u in snames]
+            if after:
+                parts.append("after: [" + ", ".join(after) + "]")
+            if step_settings is not None:
+                merged = _merged(pipe.settings, step_settings)
+                stack_requirements |= merged.install_stack_requirements
+                child = translate(merged, ctx, f"step '{step_id}' of pipeline '{pipe.name}'")
+                delta = _delta(base, child)
+                same = next((e.name for e in envs if e.data == child), None)
+                if same is not None and same != ename:
+                    parts.append(f"environment: {same}")  # two steps with the same settings share one
+                elif delta is None:
+                    own = _unique(f"{pname}-{snames[step_id]}", taken_envs)
+                    envs.append(Environment(own, child))
+                    parts.append(f"environment: {own}")
+                elif delta:
+                    parts.append("settings: " + _flow(delta))
+            lines_pipelines.append(f"      {snames[step_id]}: {{" + ", ".join(parts) + "}")
+        if not pipe.ordered:
+            result.notes.append(f"{target} is a run configuration: it names no pipeline, so the pipeline is "
+                                f"'{pname}' (after the file's name) and its steps have no `after:`; import the "
+                                "pipeline's Python file to get them")
+    if stack_requirements:
+        result.warnings.append(f"install_stack_requirements=True (ZenML's default) has no equivalent in "
+                               f"dockwright.yaml ({_INSTEAD['install_stack_requirements']})")
+    result.warnings = ctx.warnings + result.warnings
+    shown_target = "".join(c if c.isprintable() else "?" for c in target)
+    lines = [f"# Written by `dockwright import zenml {shown_target}` from the pipelines' DockerSettings (ZenML "
+             f"{ctx.zenml_version}).",
+             "# Check it with `dockwright validate`, then `dockwright compile` writes the Dockerfiles.",
+             "version: 1",
+             f"project: {project}",
+             ""]
+    if ctx.integrations:
+        lines.append("integrations:   # ZenML integrations, with the requirements ZenML's registry gives them")
+        for name, data in sorted(ctx.integrations.items()):
+            lines.append(f"  {name}:")
+            lines += _block(data, 4)
+        lines.append("")
+    lines.append("environments:")
+    for env in envs:
+        lines.append(f"  {env.name}:")
+        lines += _block(env.data, 4)
+    lines += ["", "pipelines:", *lines_pipelines, ""]
+    result.text = "\n".join(lines)
+    return result
+
+
+def _q(value: Any) -> str:
+    """A YAML double-quoted scalar (JSON strings are YAML): no value can change the structure."""
+    return json.dumps(value, ensure_ascii=False) if value is not None else "null"
+
+
+def _key(key: str) -> str:
+    """A mapping key: plain when it is a plain name, else quoted."""
+    plain = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", key) and key.lower() not in _YAML_WORDS
+    return key if plain else _q(key)
+
+
+def _flow(data: dict[str, Any]) -> str:
+    parts = []
+    for key, value in data.items():
+        if isinstance(value, list):
+            parts.append(f"{key}: [" + ", ".join(_q(v) for v in value) + "]")
+        elif isinstance(value, dict):
+            parts.append(f"{key}: {{" + ", ".join(f"{_key(k)}: {_q(v)}" for k, v in value.items()) + "}")
+        else:
+            parts.append(f"{key}: {_q(value)}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def _block(data: dict[str, Any], indent: int) -> list[str]:
+    pad = " " * indent
+    out = []
+    for key, value in data.items():
+        if isinstance(value, list):
+            out.append(f"{pad}{key}: [" + ", ".join(_q(v) for v in value) + "]")
+        elif isinstance(value, dict):
+            out.append(f"{pad}{key}:")
+            out += [f"{pad}  {_key(k)}: {_q(v)}" for k, v in value.items()]
+        else:
+            out.append(f"{pad}{key}: {_q(value)}")
+    return out

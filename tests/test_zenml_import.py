@@ -1,0 +1,138 @@
+"""`dockwright import zenml`: golden cases from real ZenML pipelines (tests/zenml_cases/<name>/).
+
+Each case is a project (pipeline.py, files it names) plus `args` (the command line after
+`import zenml`), `expected.txt` (exit code, stdout, stderr) and, when the import succeeds,
+`expected.yaml` (the dockwright.yaml written). ZenML is imported once, in this process (it takes
+seconds); one test runs the real console script in a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from click.testing import CliRunner
+
+from helpers import ROOT, UPDATE, run_cli, tree
+
+CASES = Path(__file__).resolve().parent / "zenml_cases"
+NAMES = sorted(p.name for p in CASES.iterdir() if p.is_dir())
+SKIP = shutil.ignore_patterns("args", "expected.txt", "expected.yaml", "__pycache__")
+
+
+@pytest.fixture(scope="module")
+def zenml_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A private ZenML configuration, offline, for this module's in-process imports."""
+    env = {"ZENML_CONFIG_PATH": str(tmp_path_factory.mktemp("zenml-config")), "ZENML_ANALYTICS_OPT_IN": "false",
+           "ZENML_LOGGING_VERBOSITY": "ERROR", "ZENML_ENABLE_RICH_TRACEBACK": "false",
+           "AUTO_OPEN_DASHBOARD": "false"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _run(project: Path, args: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+    from compiler.cli import main
+
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(main, ["import", "zenml", *args], prog_name="dockwright")
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _expected(code: int, out: str, err: str) -> str:
+    return f"exit {code}\n--- stdout\n{out}--- stderr\n{err}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_import_case(name: str, tmp_path: Path, zenml_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    case = CASES / name
+    project = tmp_path / name
+    shutil.copytree(case, project, ignore=SKIP)
+    before = tree(project)
+    code, out, err = _run(project, shlex.split((case / "args").read_text(encoding="utf-8")), monkeypatch)
+    got = _expected(code, out, err)
+    written = project / "dockwright.yaml"
+    made = written.read_text(encoding="utf-8") if code == 0 else None
+    if UPDATE:
+        (case / "expected.txt").write_text(got, encoding="utf-8")
+        if made is not None:
+            (case / "expected.yaml").write_text(made, encoding="utf-8")
+        else:
+            (case / "expected.yaml").unlink(missing_ok=True)
+    assert got == (case / "expected.txt").read_text(encoding="utf-8")
+    if code != 0:
+        # nothing half-written: the project is exactly as it was
+        assert {k: v for k, v in tree(project).items() if "__pycache__" not in k} == \
+            {k: v for k, v in before.items() if "__pycache__" not in k}
+        assert not (case / "expected.yaml").exists()
+        return
+    assert made == (case / "expected.yaml").read_text(encoding="utf-8")
+    # it compiled, and the output on disk is what compile writes
+    from compiler.cli import main
+
+    check = CliRunner().invoke(main, ["compile", "--check"], prog_name="dockwright")
+    assert check.exit_code == 0, check.output
+
+
+def test_every_docker_setting_is_decided() -> None:
+    """Each field of ZenML's DockerSettings is mapped or warned about: a new ZenML field fails here."""
+    from zenml.config.docker_settings import DockerSettings
+
+    from compiler.zenml_import import FIELDS
+
+    assert set(FIELDS) == set(DockerSettings.model_fields)
+
+
+def test_integrations_come_from_zenml_registry(zenml_env: dict[str, str]) -> None:
+    from zenml.integrations.registry import integration_registry
+
+    expected = (CASES / "training" / "expected.yaml").read_text(encoding="utf-8")
+    reqs = integration_registry.select_integration_requirements("sklearn")
+    assert "requirements: [" + ", ".join(f'"{r}"' for r in sorted(reqs)) + "]" in expected
+
+
+@pytest.mark.parametrize("raw, name", [("Train_Model", "train_model"), ("evaluate-again", "evaluate-again"),
+                                       ("step 1!", "step-1"), ("a___b", "a-b"), ("__init__", "init"),
+                                       ("Ünïcode", "n-code"), ("!!!", "x"), ("a__b", "a__b")])
+def test_names_are_mapped_to_dockwright_names(raw: str, name: str) -> None:
+    from compiler.schema import NAME_RE
+    from compiler.zenml_import import dockwright_name
+
+    assert dockwright_name(raw) == name
+    assert NAME_RE.fullmatch(name)
+
+
+def test_without_zenml_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "zenml", None)  # what `import zenml` does when it is not installed
+    code, out, err = _run(tmp_path, ["pipeline.py"], monkeypatch)
+    assert (code, out, err) == (2, "", "error: ZenML is not installed: pip install 'dockwright[zenml]'\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_console_script_imports_a_pipeline(tmp_path: Path, zenml_env: dict[str, str]) -> None:
+    """The real command, in its own process: help says that importing runs the user's code."""
+    project = tmp_path / "proj"
+    shutil.copytree(CASES / "training", project, ignore=SKIP)
+    done = run_cli("import", "zenml", "pipeline.py", "--python", "3.11", cwd=project, env=zenml_env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (project / "dockwright.yaml").read_text(encoding="utf-8") == \
+        (CASES / "training" / "expected.yaml").read_text(encoding="utf-8").replace("project: training",
+                                                                                   "project: proj")
+    again = run_cli("import", "zenml", "pipeline.py", cwd=project, env=zenml_env)
+    assert (again.returncode, again.stdout) == (1, "")
+    assert again.stderr == ("error: dockwright.yaml already exists; import never overwrites it (remove it, "
+                            "or import into another directory with -C DIR)\n")
+    helped = run_cli("import", "zenml", "--help", cwd=project)
+    assert "RUNS ITS CODE" in " ".join(helped.stdout.split())
+    assert str(ROOT) not in done.stdout
