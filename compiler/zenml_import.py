@@ -92,6 +92,8 @@ _INSTEAD: dict[str, str] = {
     "source_files": "dockwright images hold no code unless an environment says `copy:`",
     "required_hub_plugins": "add the plugin's package to `requirements:`",
     "build_options": "dockwright's builder takes no extra build options",
+    "environment": ("dockwright sets env after the installs, so the installer does not read it; use index_url, "
+                    "extra_index_urls or installer_args"),
 }
 
 
@@ -281,7 +283,8 @@ def _from_run_config(path: Path, shown: str) -> _Pipeline:
     try:
         config = PipelineRunConfiguration.model_validate(data)
         pipeline_settings = _docker(config.settings)
-        steps = [(str(name), _docker(step.settings), []) for name, step in sorted(config.steps.items())]
+        steps: list[tuple[str, Any, list[str]]] = [(str(name), _docker(step.settings), [])
+                                                   for name, step in sorted(config.steps.items())]
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
         raise ImportFailed(f"{shown}: not a valid ZenML run configuration: {problems}") from None
@@ -373,12 +376,13 @@ def _integration(name: str, ctx: _Context, where: str) -> str:
     return bundle
 
 
-def _warn(ctx: _Context, where: str, key: str, shown: Any) -> None:
+def _warn(ctx: _Context, where: str, key: str, shown: Any, text: str | None = None) -> None:
     """One warning per setting and pipeline: a step that inherits the pipeline's value is not named again."""
     seen = (ctx.scope, key, str(shown))
     if seen not in ctx.warned:
         ctx.warned.add(seen)
-        ctx.warnings.append(f"{where}: {key}={shown} has no equivalent in dockwright.yaml ({_INSTEAD[key]})")
+        ctx.warnings.append(f"{where}: " + (text or f"{key}={shown} has no equivalent in dockwright.yaml")
+                            + f" ({_INSTEAD[key]})")
 
 
 def translate(settings: Any, ctx: _Context, where: str) -> dict[str, Any]:
@@ -412,6 +416,8 @@ def translate(settings: Any, ctx: _Context, where: str) -> dict[str, Any]:
     variables = {str(k).upper(): _literal(v) for k, v in {**s.environment, **s.runtime_environment}.items()}
     if variables:
         env["env"] = dict(sorted(variables.items()))
+    for key in sorted(k for k in (str(k).upper() for k in s.environment) if k.startswith(("PIP_", "UV_"))):
+        _warn(ctx, where, "environment", key, f"environment {key} is set before the installs in ZenML, not here")
     options = [s.build_config.build_options if s.build_config else None]
     if s.build_options:
         from zenml.config.docker_settings import DockerBuildOptions
@@ -549,6 +555,17 @@ def build(pipelines: list[_Pipeline], *, root: Path, cwd: Path, project: str, py
             result.notes.append(f"{target} is a run configuration: it names no pipeline, so the pipeline is "
                                 f"'{pname}' (after the file's name) and its steps have no `after:`; import the "
                                 "pipeline's Python file to get them")
+    for env in envs:
+        reqs = list(env.data.get("requirements", []))
+        for bundle in env.data.get("integrations", []):
+            reqs += ctx.integrations[bundle]["requirements"]
+        if str(env.data.get("parent_image", "")).startswith("zenmldocker/zenml:") or "zenml" in _req_names(reqs):
+            continue
+        start = (f"its Dockerfile {env.data['dockerfile']}" if "dockerfile" in env.data
+                 else f"{env.data['parent_image']}")
+        result.notes.append(f"environment '{env.name}' starts from {start}: ZenML runs steps only where zenml is "
+                            f"installed; unless the image has it, add \"zenml=={ctx.zenml_version}\" to its "
+                            "requirements (ZenML's default parent image has it)")
     if stack_requirements:
         result.warnings.append(f"install_stack_requirements=True (ZenML's default) has no equivalent in "
                                f"dockwright.yaml ({_INSTEAD['install_stack_requirements']})")

@@ -62,8 +62,8 @@ def test_import_case(name: str, tmp_path: Path, zenml_env: dict[str, str], monke
     before = tree(project)
     code, out, err = _run(project, shlex.split((case / "args").read_text(encoding="utf-8")), monkeypatch)
     got = _expected(code, out, err)
-    written = project / "dockwright.yaml"
-    made = written.read_text(encoding="utf-8") if code == 0 else None
+    written = sorted(p for p in project.rglob("dockwright.yaml") if "dockwright.yaml" not in before)
+    made = written[0].read_text(encoding="utf-8") if code == 0 else None
     if UPDATE:
         (case / "expected.txt").write_text(got, encoding="utf-8")
         if made is not None:
@@ -81,7 +81,7 @@ def test_import_case(name: str, tmp_path: Path, zenml_env: dict[str, str], monke
     # it compiled, and the output on disk is what compile writes
     from compiler.cli import main
 
-    check = CliRunner().invoke(main, ["compile", "--check"], prog_name="dockwright")
+    check = CliRunner().invoke(main, ["compile", "--check", "-f", str(written[0])], prog_name="dockwright")
     assert check.exit_code == 0, check.output
 
 

@@ -7,7 +7,7 @@ base = DockerSettings(
     requirements=["pandas==2.2.2"],
     required_integrations=["sklearn"],
     apt_packages=["libgomp1"],
-    environment={"log_level": "info", "price": "$5"},
+    environment={"log_level": "info", "price": "$5", "PIP_DEFAULT_TIMEOUT": "100"},
 )
 
 
