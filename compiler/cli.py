@@ -341,7 +341,8 @@ def import_zenml(target: str, directory: str, project: str | None, python: str |
         emit.write(compiled.out_dir, plan)
     except ConfigError as exc:
         target_file.unlink(missing_ok=True)
-        _print_diagnostics([*exc.diagnostics, *exc.warnings])
+        # Without places: the file they point into was removed (and its lines may hold what messages mask).
+        _print_diagnostics([Diagnostic(None, d.message, d.hint, d.severity) for d in exc.diagnostics])
         raise DockwrightError(f"the dockwright.yaml made from {target} does not compile "
                               f"({_plural(len(exc.diagnostics), 'error')}); nothing was written") from None
     except BaseException:

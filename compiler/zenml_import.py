@@ -71,7 +71,7 @@ FIELDS: dict[str, str] = {
 
 _INSTEAD: dict[str, str] = {
     "parent_image_build_config": "dockwright builds the Dockerfile itself; set build_args on the environment if it needs them",
-    "skip_build": "dockwright writes a Dockerfile FROM the parent image; `dockwright build` makes and reuses it",
+    "skip_build": "dockwright writes a Dockerfile FROM it; `dockwright build` makes the image and reuses it",
     "prevent_build_reuse": "run `dockwright build --no-reuse` when you want a fresh build",
     "image_tag": "dockwright tags images <project>-<image>:<spec hash>; see manifest.json",
     "target_repository": "set `registry:` in dockwright.yaml and use `dockwright build --push`",
@@ -128,10 +128,11 @@ class _Pipeline:
 
 
 def dockwright_name(raw: str) -> str:
-    """A dockwright name from any ZenML name: lowercase; a run of other characters becomes one '_'
-    when it is one or two underscores, else one '-'; 'x' when nothing is left."""
+    """A dockwright name from any ZenML name: lowercase; a run of other characters is kept when it
+    is '_', '__' or dashes, else becomes one '-'; 'x' when nothing is left. A valid name is kept."""
     def sep(match: re.Match[str]) -> str:
-        return match.group(0) if match.group(0) in ("_", "__") else "-"
+        run = match.group(0)
+        return run if run in ("_", "__") or set(run) == {"-"} else "-"
 
     name = _SEPARATORS.sub(sep, raw.lower()).strip("-_")
     return name or "x"
@@ -376,13 +377,16 @@ def _integration(name: str, ctx: _Context, where: str) -> str:
     return bundle
 
 
-def _warn(ctx: _Context, where: str, key: str, shown: Any, text: str | None = None) -> None:
-    """One warning per setting and pipeline: a step that inherits the pipeline's value is not named again."""
-    seen = (ctx.scope, key, str(shown))
-    if seen not in ctx.warned:
-        ctx.warned.add(seen)
-        ctx.warnings.append(f"{where}: " + (text or f"{key}={shown} has no equivalent in dockwright.yaml")
-                            + f" ({_INSTEAD[key]})")
+def _warn(ctx: _Context, where: str, key: str, value: Any, text: str | None = None) -> None:
+    """One warning per setting and pipeline: a step that inherits the pipeline's value is not named again.
+    Only booleans and ZenML's enum values are shown: a string or mapping may hold a token."""
+    seen = (ctx.scope, key, repr(value))
+    if seen in ctx.warned:
+        return
+    ctx.warned.add(seen)
+    shown = getattr(value, "value", value)
+    said = f"{key}={shown}" if isinstance(shown, bool) or shown is not value else f"{key} is set but"
+    ctx.warnings.append(f"{where}: " + (text or f"{said} has no equivalent in dockwright.yaml") + f" ({_INSTEAD[key]})")
 
 
 def translate(settings: Any, ctx: _Context, where: str) -> dict[str, Any]:
@@ -398,8 +402,10 @@ def translate(settings: Any, ctx: _Context, where: str) -> dict[str, Any]:
             env["context"] = _project_path(s.build_context_root, f"{where}: build_context_root", ctx)
     else:
         env["parent_image"] = s.parent_image or f"zenmldocker/zenml:{ctx.zenml_version}-py{ctx.python}"
-    if s.skip_build:
-        _warn(ctx, where, "skip_build", "True")
+    if s.skip_build:  # ZenML runs the parent image as it is and ignores every other setting
+        _warn(ctx, where, "skip_build", True, "skip_build=True: ZenML runs the parent image as it is and ignores the "
+              "other settings; so does this environment")
+        return {"parent_image": s.parent_image}
     env["installer"] = "pip" if s.python_package_installer == PythonPackageInstaller.PIP else "uv"
     args = [f"--{k}" if v is None else f"--{k}={v}" for k, v in s.python_package_installer_args.items()]
     if args:
@@ -432,12 +438,13 @@ def translate(settings: Any, ctx: _Context, where: str) -> dict[str, Any]:
             env.setdefault("labels", {}).update({str(k): str(v) for k, v in opts.labels.items()})
         rest = sorted(k for k in opts.model_dump(exclude_none=True) if k not in ("build_args", "labels"))
         if rest:
-            _warn(ctx, where, "build_options", ", ".join(rest))
+            _warn(ctx, where, "build_options", ", ".join(rest), f"build options {', '.join(rest)} have no equivalent "
+                  "in dockwright.yaml")
     if s.user:
         env["user"] = s.user
     env["workdir"] = "/app"
     if s.build_config is not None and s.build_config.dockerignore or s.dockerignore:
-        _warn(ctx, where, "dockerignore", json.dumps(s.dockerignore or s.build_config.dockerignore))
+        _warn(ctx, where, "dockerignore", s.dockerignore or s.build_config.dockerignore)
     for key in ("parent_image_build_config", "image_tag", "target_repository", "python_package_installer_cache_mount",
                 "pyproject_path", "pyproject_export_command", "local_project_install_command",
                 "allow_including_files_in_images", "allow_download_from_code_repository",
@@ -447,9 +454,9 @@ def translate(settings: Any, ctx: _Context, where: str) -> dict[str, Any]:
         if key in set_fields and (key.startswith(("allow_", "copy_")) or value not in (None, [], False)):
             if hasattr(value, "model_dump"):
                 value = json.dumps(value.model_dump(exclude_none=True), sort_keys=True)
-            _warn(ctx, where, key, json.dumps(value) if isinstance(value, (str, list)) else getattr(value, "value", value))
+            _warn(ctx, where, key, value)
     if not s.disable_automatic_requirements_detection:
-        _warn(ctx, where, "disable_automatic_requirements_detection", "False")
+        _warn(ctx, where, "disable_automatic_requirements_detection", False)
     return env
 
 
@@ -522,7 +529,8 @@ def build(pipelines: list[_Pipeline], *, root: Path, cwd: Path, project: str, py
         base = translate(pipe.settings, ctx, where)
         ename = _unique(pname, taken_envs)
         envs.append(Environment(ename, base))
-        stack_requirements |= pipe.settings is None or pipe.settings.install_stack_requirements
+        stack_requirements |= pipe.settings is None or (pipe.settings.install_stack_requirements
+                                                        and not pipe.settings.skip_build)
         snames: dict[str, str] = {}
         taken_steps: set[str] = set()
         for step_id, _, _ in pipe.steps:
@@ -538,7 +546,7 @@ def build(pipelines: list[_Pipeline], *, root: Path, cwd: Path, project: str, py
                 parts.append("after: [" + ", ".join(after) + "]")
             if step_settings is not None:
                 merged = _merged(pipe.settings, step_settings)
-                stack_requirements |= merged.install_stack_requirements
+                stack_requirements |= merged.install_stack_requirements and not merged.skip_build
                 child = translate(merged, ctx, f"step '{step_id}' of pipeline '{pipe.name}'")
                 delta = _delta(base, child)
                 same = next((e.name for e in envs if e.data == child), None)

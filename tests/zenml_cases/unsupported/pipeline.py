@@ -10,9 +10,13 @@ def only(x: int = 1) -> int:
     return x
 
 
+@step(settings={"docker": DockerSettings(parent_image="registry.example.com/ml/runtime:1.4", skip_build=True)})
+def prebuilt(x: int) -> None:
+    pass
+
+
 @pipeline(settings={"docker": DockerSettings(
     parent_image="python:3.11-slim",
-    skip_build=True,
     image_tag="nightly",
     target_repository="ml/pipelines",
     replicate_local_python_environment="pip_freeze",
@@ -23,4 +27,4 @@ def only(x: int = 1) -> int:
     runtime_environment={"mode": "prod"},
 )})
 def odd_pipeline() -> None:
-    only()
+    prebuilt(only())
