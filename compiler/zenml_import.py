@@ -601,8 +601,22 @@ def build(pipelines: list[_Pipeline], *, root: Path, cwd: Path, project: str, py
 
 
 def _q(value: Any) -> str:
-    """A YAML double-quoted scalar (JSON strings are YAML): no value can change the structure."""
-    return json.dumps(value, ensure_ascii=False) if value is not None else "null"
+    """A YAML double-quoted scalar that reads back as exactly value: printable characters as they
+    are, everything else (controls, line and paragraph separators, NEL, BOM, unassigned) escaped."""
+    if value is None:
+        return "null"
+    out = ['"']
+    for c in str(value):
+        if c in '"\\':
+            out.append("\\" + c)
+        elif c.isprintable() and c != "\ufeff":
+            out.append(c)
+        elif ord(c) <= 0xFFFF:
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(f"\\U{ord(c):08x}")
+    out.append('"')
+    return "".join(out)
 
 
 def _key(key: str) -> str:

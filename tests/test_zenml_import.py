@@ -136,3 +136,60 @@ def test_console_script_imports_a_pipeline(tmp_path: Path, zenml_env: dict[str, 
     helped = run_cli("import", "zenml", "--help", cwd=project)
     assert "RUNS ITS CODE" in " ".join(helped.stdout.split())
     assert str(ROOT) not in done.stdout
+
+
+# ---- properties: every name maps to a valid one, every value reads back as it was ------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from compiler.schema import NAME_RE  # noqa: E402
+
+
+@given(st.text(max_size=40))
+def test_any_name_becomes_a_dockwright_name(raw: str) -> None:
+    from compiler.zenml_import import dockwright_name
+
+    name = dockwright_name(raw)
+    assert NAME_RE.fullmatch(name)
+    assert dockwright_name(name) == name
+
+
+@given(st.from_regex(NAME_RE, fullmatch=True).filter(lambda n: len(n) < 60))
+def test_a_valid_name_is_kept(name: str) -> None:
+    from compiler.zenml_import import dockwright_name
+
+    assert dockwright_name(name) == name
+
+
+def _read_back(text: str) -> object:
+    from compiler.errors import Collector
+    from compiler.load import parse
+
+    sink = Collector()
+    doc = parse(text, Path("dockwright.yaml"), sink)
+    assert not sink.errors, [d.message for d in sink.errors]
+    return doc.data
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(env=st.dictionaries(st.text(min_size=1, max_size=12), st.text(max_size=30), max_size=5),
+       reqs=st.lists(st.text(max_size=30), max_size=4), image=st.text(min_size=1, max_size=30))
+def test_settings_read_back_exactly(env: dict[str, str], reqs: list[str], image: str, tmp_path: Path,
+                                    zenml_env: dict[str, str]) -> None:
+    """Whatever a ZenML setting holds, the YAML written says exactly that (or compile refuses it): no
+    value can add a key, end a line or change its type."""
+    from zenml.config.docker_settings import DockerSettings
+
+    from compiler.zenml_import import _Pipeline, build
+
+    docker = DockerSettings(parent_image=image, environment=env, requirements=reqs, install_stack_requirements=False)
+    made = build([_Pipeline("p", docker, [("s", None, [])], True)], root=tmp_path, cwd=tmp_path, project="x",
+                 python="3.11", target="pipeline.py")
+    data = _read_back(made.text)
+    assert isinstance(data, dict)
+    written = data["environments"]["p"]
+    expected_env = {k.upper(): v.replace("$", "$$") for k, v in env.items()}
+    assert written.get("env", {}) == dict(sorted(expected_env.items()))
+    assert written.get("requirements", []) == list(dict.fromkeys(reqs)) if reqs else "requirements" not in written
+    assert written["parent_image"] == image
+    assert data["pipelines"] == {"p": {"environment": "p", "steps": {"s": {}}}}
