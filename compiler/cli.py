@@ -322,7 +322,8 @@ def import_zenml(target: str, directory: str, project: str | None, python: str |
     if target_file.exists():
         raise DockwrightError(f"{shown_path(target_file)} already exists; import never overwrites it "
                               "(remove it, or import into another directory with -C DIR)")
-    os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+    os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")  # reading settings is not using ZenML
+    os.environ.setdefault("ZENML_ENABLE_RICH_TRACEBACK", "false")
     pipelines = zenml_import.read_target(target, Path.cwd())
     name = init_.project_name(project or root.resolve().name)
     made = zenml_import.build(pipelines, root=root, cwd=Path.cwd(), project=name, python=python, target=target)

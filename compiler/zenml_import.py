@@ -223,16 +223,25 @@ def _pipelines_of(module: Any, attribute: str | None, shown: str) -> list[Any]:
     return sorted(found.values(), key=lambda p: str(p.name))
 
 
-def _docker(settings: Any) -> Any:
+def _problems(exc: Any) -> str:
+    """A pydantic ValidationError in one line: each field and what is wrong (never the value)."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
+
+
+def _docker(settings: Any, where: str) -> Any:
     """The DockerSettings in a ZenML settings dict (ZenML keeps them as generic BaseSettings)."""
+    from pydantic import ValidationError
     from zenml.config.docker_settings import DockerSettings
 
     value = (settings or {}).get("docker")
     if value is None:
         return None
-    if isinstance(value, dict):
-        return DockerSettings.model_validate(value)
-    return DockerSettings.model_validate(value.model_dump(exclude_unset=True))
+    try:
+        if isinstance(value, dict):
+            return DockerSettings.model_validate(value)
+        return DockerSettings.model_validate(value.model_dump(exclude_unset=True))
+    except ValidationError as exc:
+        raise ImportFailed(f"{where}: the docker settings are not valid for ZenML: {_problems(exc)}") from None
 
 
 def _from_pipeline(pipe: Any) -> _Pipeline:
@@ -256,9 +265,10 @@ def _from_pipeline(pipe: Any) -> _Pipeline:
                            f"arguments): {detail}") from None
     steps: list[tuple[str, Any, list[str]]] = []
     for invocation_id, invocation in pipe.invocations.items():
-        steps.append((str(invocation_id), _docker(invocation.step.configuration.settings),
+        steps.append((str(invocation_id), _docker(invocation.step.configuration.settings,
+                                                  f"step '{invocation_id}' of pipeline '{name}'"),
                       sorted(str(u) for u in invocation.upstream_steps)))
-    return _Pipeline(name, _docker(pipe.configuration.settings), steps, ordered=True)
+    return _Pipeline(name, _docker(pipe.configuration.settings, f"pipeline '{name}'"), steps, ordered=True)
 
 
 def _from_run_config(path: Path, shown: str) -> _Pipeline:
@@ -283,12 +293,11 @@ def _from_run_config(path: Path, shown: str) -> _Pipeline:
         raise ImportFailed(f"{shown}: a ZenML run configuration is a mapping, not a {type(data).__name__}")
     try:
         config = PipelineRunConfiguration.model_validate(data)
-        pipeline_settings = _docker(config.settings)
-        steps: list[tuple[str, Any, list[str]]] = [(str(name), _docker(step.settings), [])
-                                                   for name, step in sorted(config.steps.items())]
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
-        raise ImportFailed(f"{shown}: not a valid ZenML run configuration: {problems}") from None
+        raise ImportFailed(f"{shown}: not a valid ZenML run configuration: {_problems(exc)}") from None
+    pipeline_settings = _docker(config.settings, shown)
+    steps: list[tuple[str, Any, list[str]]] = [(str(name), _docker(step.settings, f"{shown}: step '{name}'"), [])
+                                               for name, step in sorted(config.steps.items())]
     return _Pipeline(path.stem, pipeline_settings, steps, ordered=False)
 
 
@@ -316,8 +325,9 @@ def read_target(target: str, cwd: Path) -> list[_Pipeline]:
 
 # ---- translating DockerSettings -------------------------------------------------------------
 
-def _merged(pipeline: Any, step: Any) -> Any:
+def _merged(pipeline: Any, step: Any, where: str) -> Any:
     """The settings a step runs with: ZenML's merge of the step's set fields over the pipeline's."""
+    from pydantic import ValidationError
     from zenml.config.docker_settings import DockerSettings
     from zenml.utils import dict_utils
 
@@ -327,7 +337,11 @@ def _merged(pipeline: Any, step: Any) -> Any:
         return step
     combined = dict_utils.recursive_update(pipeline.model_dump(exclude_unset=True),
                                            step.model_dump(exclude_unset=True))
-    return DockerSettings.model_validate(combined)
+    try:
+        return DockerSettings.model_validate(combined)
+    except ValidationError as exc:
+        raise ImportFailed(f"{where}: its docker settings merged over the pipeline's are not valid for ZenML: "
+                           f"{_problems(exc)}") from None
 
 
 @dataclass
@@ -545,9 +559,10 @@ def build(pipelines: list[_Pipeline], *, root: Path, cwd: Path, project: str, py
             if after:
                 parts.append("after: [" + ", ".join(after) + "]")
             if step_settings is not None:
-                merged = _merged(pipe.settings, step_settings)
+                swhere = f"step '{step_id}' of pipeline '{pipe.name}'"
+                merged = _merged(pipe.settings, step_settings, swhere)
                 stack_requirements |= merged.install_stack_requirements and not merged.skip_build
-                child = translate(merged, ctx, f"step '{step_id}' of pipeline '{pipe.name}'")
+                child = translate(merged, ctx, swhere)
                 delta = _delta(base, child)
                 same = next((e.name for e in envs if e.data == child), None)
                 if same is not None and same != ename:
