@@ -23,6 +23,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
 
 from .errors import DockwrightError, UsageError
 
@@ -372,6 +373,53 @@ def _literal(value: Any) -> str:
     return str(value).replace("$", "$$")
 
 
+def _combined(reqs: list[str]) -> list[str]:
+    """Requirements with each package once, as pip reads a file that names one twice (ZenML's
+    registry does: `pandas<2.2.0` and `pandas>=2.0.0`): extras and specifiers joined. Entries whose
+    markers or URLs differ are kept as they are (dockwright then reports them)."""
+    groups: dict[str, list[Requirement]] = {}
+    order: list[tuple[str, str]] = []  # ("name", key) or ("text", a line that is not PEP 508), in order
+    for text in dict.fromkeys(reqs):
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            order.append(("text", text))
+            continue
+        key = str(canonicalize_name(req.name))
+        if key not in groups:
+            groups[key] = []
+            order.append(("name", key))
+        groups[key].append(req)
+    out: list[str] = []
+    for kind, key in order:
+        if kind == "text":
+            out.append(key)
+            continue
+        group = groups[key]
+        texts = [str(r) for r in group]
+        if len(group) == 1 or any(r.url for r in group) or len({str(r.marker) for r in group}) > 1:
+            out += texts if len(group) > 1 else [_original(reqs, group[0])]
+            continue
+        extras = sorted(set().union(*(r.extras for r in group)))
+        specifiers = str(SpecifierSet(",".join(str(r.specifier) for r in group if str(r.specifier))))
+        marker = f"; {group[0].marker}" if group[0].marker else ""
+        joined = group[0].name + (f"[{','.join(extras)}]" if extras else "") + specifiers + marker
+        out.append(joined)
+    return out
+
+
+def _original(reqs: list[str], req: Requirement) -> str:
+    """The text a requirement was written as (kept when nothing needs joining)."""
+    return next(t for t in reqs if _same(t, req))
+
+
+def _same(text: str, req: Requirement) -> bool:
+    try:
+        return Requirement(text) == req
+    except InvalidRequirement:
+        return False
+
+
 def _integration(name: str, ctx: _Context, where: str) -> str:
     from zenml.enums import OperatingSystemType
     from zenml.integrations.registry import integration_registry
@@ -383,7 +431,7 @@ def _integration(name: str, ctx: _Context, where: str) -> str:
     if bundle not in ctx.integrations:
         reqs = integration_registry.select_integration_requirements(
             integration_name=name, target_os=OperatingSystemType.LINUX)
-        data: dict[str, Any] = {"requirements": sorted(set(reqs))}
+        data: dict[str, Any] = {"requirements": _combined(sorted(set(reqs)))}
         apt = list(registry[name].APT_PACKAGES)
         if apt:
             data["apt_packages"] = sorted(set(apt))
@@ -432,7 +480,21 @@ def translate(settings: Any, ctx: _Context, where: str) -> dict[str, Any]:
     if isinstance(s.requirements, str):
         env["requirements_files"] = [_project_path(s.requirements, f"{where}: requirements", ctx)]
     elif s.requirements:
-        env["requirements"] = list(dict.fromkeys(s.requirements))
+        env["requirements"] = _combined(list(s.requirements))
+    # ZenML installs all integrations' requirements from one file, so pip joins what two of them say
+    # about one package; dockwright's bundles would let the last one win: say the joined one here.
+    own = set(_req_names(env.get("requirements", [])))
+    shared: dict[str, list[str]] = {}
+    for bundle in env.get("integrations", []):
+        for name, text in _req_names(ctx.integrations[bundle]["requirements"]).items():
+            shared.setdefault(name, []).append(text)
+    joined = []
+    for name, texts in sorted(shared.items()):
+        together = _combined(texts)
+        if name not in own and not (len(together) == 1 and _same(together[0], Requirement(texts[-1]))):
+            joined += together
+    if joined:
+        env["requirements"] = env.get("requirements", []) + joined
     variables = {str(k).upper(): _literal(v) for k, v in {**s.environment, **s.runtime_environment}.items()}
     if variables:
         env["env"] = dict(sorted(variables.items()))

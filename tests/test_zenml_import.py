@@ -102,6 +102,27 @@ def test_integrations_come_from_zenml_registry(zenml_env: dict[str, str]) -> Non
     assert "requirements: [" + ", ".join(f'"{r}"' for r in sorted(reqs)) + "]" in expected
 
 
+def test_every_zenml_integration_imports_and_compiles(tmp_path: Path, zenml_env: dict[str, str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """All of ZenML's registry in one environment: what its integrations say (a package named twice,
+    markers, extras) is written so that dockwright accepts it, and one package constrained by two
+    integrations is joined as pip joins it."""
+    from zenml.integrations.registry import integration_registry
+
+    names = sorted(integration_registry.integrations)
+    assert len(names) > 50
+    (tmp_path / "pipeline.py").write_text(
+        "from zenml import pipeline, step\nfrom zenml.config import DockerSettings\n\n\n@step\ndef only() -> None:\n"
+        "    pass\n\n\n@pipeline(settings={'docker': DockerSettings(install_stack_requirements=False, "
+        f"required_integrations={names!r})}})\ndef everything() -> None:\n    only()\n", encoding="utf-8")
+    code, out, err = _run(tmp_path, ["pipeline.py", "--python", "3.11"], monkeypatch)
+    assert (code, err) == (0, ""), err
+    text = (tmp_path / "dockwright.yaml").read_text(encoding="utf-8")
+    assert '"pandas<2.2.0,>=2.0.0"' in text  # deepchecks names pandas twice: one requirement, both bounds
+    assert '"whylogs[viz,whylabs]~=1.0.5"' in text  # whylogs names itself twice, with other extras
+    assert '"pandas<2.2.0,<3,>=2.0.0"' in text  # the environment joins what several bundles say
+
+
 @pytest.mark.parametrize("raw, name", [("Train_Model", "train_model"), ("evaluate-again", "evaluate-again"),
                                        ("step 1!", "step-1"), ("a___b", "a-b"), ("__init__", "init"),
                                        ("Ünïcode", "n-code"), ("!!!", "x"), ("a__b", "a__b")])
@@ -180,7 +201,7 @@ def test_settings_read_back_exactly(env: dict[str, str], reqs: list[str], image:
     value can add a key, end a line or change its type."""
     from zenml.config.docker_settings import DockerSettings
 
-    from compiler.zenml_import import _Pipeline, build
+    from compiler.zenml_import import _combined, _Pipeline, build
 
     docker = DockerSettings(parent_image=image, environment=env, requirements=reqs, install_stack_requirements=False)
     made = build([_Pipeline("p", docker, [("s", None, [])], True)], root=tmp_path, cwd=tmp_path, project="x",
@@ -190,6 +211,6 @@ def test_settings_read_back_exactly(env: dict[str, str], reqs: list[str], image:
     written = data["environments"]["p"]
     expected_env = {k.upper(): v.replace("$", "$$") for k, v in env.items()}
     assert written.get("env", {}) == dict(sorted(expected_env.items()))
-    assert written.get("requirements", []) == list(dict.fromkeys(reqs)) if reqs else "requirements" not in written
+    assert written.get("requirements", []) == (_combined(reqs) if reqs else [])
     assert written["parent_image"] == image
     assert data["pipelines"] == {"p": {"environment": "p", "steps": {"s": {}}}}
