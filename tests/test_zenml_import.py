@@ -18,6 +18,8 @@ from typing import Iterator
 import pytest
 from click.testing import CliRunner
 
+from compiler.pipeline import compile_project
+from dockerfile_check import check_dockerfile, hadolint, spec_images
 from helpers import ROOT, UPDATE, run_cli, tree
 
 CASES = Path(__file__).resolve().parent / "zenml_cases"
@@ -83,6 +85,15 @@ def test_import_case(name: str, tmp_path: Path, zenml_env: dict[str, str], monke
 
     check = CliRunner().invoke(main, ["compile", "--check", "-f", str(written[0])], prog_name="dockwright")
     assert check.exit_code == 0, check.output
+    # the Dockerfiles lint clean and BuildKit's parser reads back exactly the instructions meant
+    compiled = compile_project(written[0])
+    images = spec_images(compiled)
+    assert images
+    for image, spec, requirements_src in images:
+        dockerfile = compiled.out_dir / "images" / image / "Dockerfile"
+        check_dockerfile(dockerfile, spec, requirements_src)
+        linted = hadolint(dockerfile)
+        assert linted.returncode == 0 and linted.stdout == "", linted.stdout + linted.stderr
 
 
 def test_every_docker_setting_is_decided() -> None:
