@@ -346,10 +346,20 @@ def import_zenml(target: str, directory: str, project: str | None, python: str |
         _print_diagnostics([Diagnostic(None, d.message, d.hint, d.severity) for d in exc.diagnostics])
         raise DockwrightError(f"the dockwright.yaml made from {target} does not compile "
                               f"({_plural(len(exc.diagnostics), 'error')}); nothing was written") from None
-    except BaseException:
+    except BaseException as exc:
         target_file.unlink(missing_ok=True)
-        for path in created:
+        for path in created:  # only files this import created, then the folders that left empty
             path.unlink(missing_ok=True)
+            folder = path.parent
+            while folder != root and root in folder.parents:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+                folder = folder.parent
+        if isinstance(exc, OSError):
+            raise DockwrightError(f"cannot write the output of {shown_path(target_file)}: {exc.strerror}; "
+                                  "nothing was written") from None
         raise
     for note in made.notes:
         click.echo(f"note: {note}", err=True)
