@@ -225,3 +225,16 @@ def test_settings_read_back_exactly(env: dict[str, str], reqs: list[str], image:
     assert written.get("requirements", []) == (_combined(reqs) if reqs else [])
     assert written["parent_image"] == image
     assert data["pipelines"] == {"p": {"environment": "p", "steps": {"s": {}}}}
+
+
+def test_zenml_is_imported_only_by_import_zenml() -> None:
+    """zenml takes seconds to import: the CLI, compile and `import --help` never load it."""
+    import subprocess
+
+    code = ("import sys; from compiler.cli import main\n"
+            "for args in (['compile', '--check', '-f', sys.argv[1]], ['import', 'zenml', '--help']):\n"
+            "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'zenml' or m == 'compiler.zenml_import'))")
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT / "examples" / "quickstart")], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "[]"
