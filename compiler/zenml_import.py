@@ -71,6 +71,7 @@ FIELDS: dict[str, str] = {
 }
 
 _INSTEAD: dict[str, str] = {
+    "parent_image": "ZenML ignores it then, and so does this environment; the Dockerfile's FROM is the parent",
     "parent_image_build_config": "dockwright builds the Dockerfile itself; set build_args on the environment if it needs them",
     "skip_build": "dockwright writes a Dockerfile FROM it; `dockwright build` makes the image and reuses it",
     "prevent_build_reuse": "run `dockwright build --no-reuse` when you want a fresh build",
@@ -462,6 +463,8 @@ def translate(settings: Any, ctx: _Context, where: str) -> dict[str, Any]:
         env["dockerfile"] = _project_path(s.dockerfile, f"{where}: dockerfile", ctx)
         if s.build_context_root:
             env["context"] = _project_path(s.build_context_root, f"{where}: build_context_root", ctx)
+        if s.parent_image:
+            _warn(ctx, where, "parent_image", s.parent_image, "parent_image is set with a dockerfile")
     else:
         env["parent_image"] = s.parent_image or f"zenmldocker/zenml:{ctx.zenml_version}-py{ctx.python}"
     if s.skip_build:  # ZenML runs the parent image as it is and ignores every other setting

@@ -17,6 +17,7 @@ def report(text: str) -> None:
 
 @pipeline(settings={"docker": DockerSettings(
     dockerfile="docker/Dockerfile",
+    parent_image="python:3.11-slim",
     build_context_root=".",
     requirements="requirements.txt",
     python_package_installer="pip",
