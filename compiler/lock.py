@@ -134,11 +134,13 @@ def _names(text: str, names: list[str]) -> list[str]:
     return found
 
 
-def _resolve_error(t: Target, platform: str, err: resolve.ResolveError, parent: LockedImage | None) -> Diagnostic:
+def _resolve_error(t: Target, platforms: list[str], err: resolve.ResolveError,
+                   parent: LockedImage | None) -> Diagnostic:
     lines = err.text.splitlines()
     head = lines[0].rstrip(":").strip() if lines else "uv failed"
     head = head[0].lower() + head[1:] if head else head
-    notes: list[tuple[str, Location | None]] = [(line.strip(), None) for line in lines[1:] if line.strip()]
+    notes: list[tuple[str, Location | None]] = [(re.sub(r"^cause:\s*", "", line.strip()), None)
+                                                for line in lines[1:] if line.strip()]
     mentioned = _names(err.text, sorted(t.origins))
     where = [t.origins[n] for n in mentioned]
     for req, loc, _ in sorted(where, key=lambda w: (w[1] is None, str(w[1].file) if w[1] else "",
@@ -150,7 +152,7 @@ def _resolve_error(t: Target, platform: str, err: resolve.ResolveError, parent: 
         own = [w for w in where if w[2]] or where
         location = own[0][1] or t.location
     if parent is not None:
-        pins = parent.pins(platform)
+        pins = parent.pins(platforms[0])
         clash = [n for n in mentioned if n in pins] + [n for n in _names(err.text, sorted(pins)) if n not in mentioned]
         if clash:
             name = clash[0]
@@ -160,7 +162,8 @@ def _resolve_error(t: Target, platform: str, err: resolve.ResolveError, parent: 
                     "move the pin to the parent environment, or stop layering this environment on it")
     if err.missing_uv:
         location = None
-    return Diagnostic(location, f"cannot lock image '{t.name}' for {platform}: {head}", hint, notes=tuple(notes))
+    return Diagnostic(location, f"cannot lock image '{t.name}' for {', '.join(platforms)}: {head}", hint,
+                      notes=tuple(notes))
 
 
 def _package_set(t: Target, results: dict[str, resolve.Resolution]) -> tuple[Package, ...]:
@@ -298,11 +301,14 @@ def run(compiled: Compiled, *, platforms: tuple[str, ...] | None = None, upgrade
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             outcomes = list(pool.map(lambda job: _resolve(resolver, job[2]), jobs_))
         per: dict[str, dict[str, resolve.Resolution]] = {}
+        failed: dict[tuple[str, str], tuple[Target, list[str], resolve.ResolveError, LockedImage | None]] = {}
         for (t, platform, _, parent), outcome in zip(jobs_, outcomes):
-            if isinstance(outcome, resolve.ResolveError):
-                errors.append(_resolve_error(t, platform, outcome, parent))
+            if isinstance(outcome, resolve.ResolveError):  # one message for the platforms that fail alike
+                failed.setdefault((t.name, outcome.text), (t, [], outcome, parent))[1].append(platform)
             else:
                 per.setdefault(t.name, {})[platform] = outcome
+        for t, plats, err, parent in failed.values():
+            errors.append(_resolve_error(t, plats, err, parent))
         for (t, _, _, parent) in jobs_:
             if t.name in new or len(per.get(t.name, {})) != len(platforms):
                 continue

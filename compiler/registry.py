@@ -168,8 +168,9 @@ def _request(method: str, url: str, headers: dict[str, str], host: str) -> _Resp
             return _Response(exc.code, hdrs, exc.read(64 << 10) if exc.fp is not None else b"")
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise RegistryError(f"cannot reach registry {host}: {reason} (check the network or proxy; for "
-                                f"Docker Hub behind a firewall, set {MIRRORS_ENV}=docker.io=<mirror host>)") from None
+            hub = (f"; for Docker Hub behind a firewall, set {MIRRORS_ENV}=docker.io=<mirror host>"
+                   if host == "registry-1.docker.io" else "")
+            raise RegistryError(f"cannot reach registry {host}: {reason} (check the network or proxy{hub})") from None
     raise RegistryError(f"registry {host} redirects too many times")
 
 

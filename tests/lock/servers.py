@@ -4,6 +4,7 @@ that speaks Docker Hub's anonymous/basic token flow: both on 127.0.0.1, in a thr
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import json
@@ -60,12 +61,12 @@ def sdist(d: Dist) -> bytes:
     files = {f"{base}/PKG-INFO": _metadata(d, "2.2").encode(),
              f"{base}/pyproject.toml": b'[build-system]\nrequires = ["flit_core"]\nbuild-backend = "flit_core.buildapi"\n'}
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as t:
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
         for p, data in files.items():
             info = tarfile.TarInfo(p)
             info.size, info.mtime = len(data), 0
             t.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    return gzip.compress(buf.getvalue(), mtime=0)
 
 
 class _Server:

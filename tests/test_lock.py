@@ -1,0 +1,270 @@
+"""`dockwright lock` against a local index of generated wheels and a local token-flow registry (real HTTP,
+real uv): pins, hashes, sizes, platforms, digests, keeping pins, upgrades, --check, and every failure."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from compiler import lockfile
+from helpers import run_cli
+from lock.servers import Dist, Index, Registry
+
+PY = "python:3.11-slim"
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[Registry]:
+    reg = Registry()
+    reg.push("library/python", "3.11-slim", ("linux/amd64", "linux/arm64"))
+    reg.push("library/python", "3.12-slim", ("linux/amd64", "linux/arm64"))
+    try:
+        yield reg
+    finally:
+        reg.close()
+
+
+def _dists() -> list[Dist]:
+    return [
+        Dist("alpha", "1.0"), Dist("alpha", "2.0"), Dist("alpha", "3.0", yanked=True),
+        Dist("beta", "1.0", requires=("alpha>=1", 'gamma; extra == "fast"', 'epsilon; platform_machine == "aarch64"'),
+             extras=("fast",)),
+        Dist("gamma", "1.0", sdist=True, wheels=False), Dist("epsilon", "1.0"),
+        Dist("delta", "1.0", tags=("py3-none-manylinux_2_17_x86_64", "py3-none-manylinux_2_17_aarch64"), sdist=True),
+        Dist("zeta", "1.0", requires=("alpha<2",)),
+    ]
+
+
+@pytest.fixture(scope="module")
+def index() -> Iterator[Index]:
+    idx = Index()
+    idx.add(*_dists())
+    try:
+        yield idx
+    finally:
+        idx.close()
+
+
+@pytest.fixture(scope="module")
+def uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("uv-cache")
+
+
+def lock_cli(root: Path, registry: Registry, uv_cache: Path, *args: str) -> tuple[int, str, str]:
+    done = run_cli("lock", *args, cwd=root, env={"DOCKWRIGHT_REGISTRY_MIRRORS": f"docker.io={registry.host}",
+                                               "UV_CACHE_DIR": str(uv_cache), "NO_COLOR": "1"})
+    return done.returncode, done.stdout, done.stderr
+
+
+def yaml(index_url: str, requirements: list[str], *, extra: str = "", python: str = '"3.11"') -> str:
+    reqs = ", ".join(f"'{r}'" for r in requirements)
+    return (f"version: 1\nproject: locked\nenvironments:\n  base:\n    python: {python}\n"
+            f"    index_url: {index_url}\n    requirements: [{reqs}]\n{extra}runner: {{environment: base}}\n")
+
+
+def test_lock_pins_every_package_with_hashes_sizes_and_platforms(project, index: Index, registry: Registry,
+                                                                 uv_cache: Path) -> None:
+    root = project({"dockwright.yaml": yaml(index.url, ["beta[fast]", "delta"])})
+    code, out, err = lock_cli(root, registry, uv_cache, "--platform", "linux/amd64", "--platform", "linux/arm64")
+    assert (code, err) == (0, ""), err
+    text = (root / "dockwright.lock").read_text()
+    lock = lockfile.parse(root / "dockwright.lock", text)
+    base = lock.images["base"]
+    assert base.platforms == ("linux/amd64", "linux/arm64")
+    assert base.parent is not None and base.parent.ref == PY
+    assert base.parent.digest == registry.push("library/python", "3.11-slim", ("linux/amd64", "linux/arm64"))
+    assert [p for p, _ in base.parent.platforms] == ["linux/amd64", "linux/arm64"]
+    pkgs = {p.name: p for p in base.packages}
+    assert {n: (p.version, p.platforms, p.via) for n, p in pkgs.items()} == {
+        "alpha": ("2.0", (), ("beta[fast]",)),  # 3.0 is yanked
+        "beta": ("1.0", (), ("beta[fast]",)),
+        "delta": ("1.0", (), ("delta",)),
+        "epsilon": ("1.0", ("linux/arm64",), ("beta[fast]",)),  # a marker on the machine
+        "gamma": ("1.0", (), ("beta[fast]",)),  # the extra
+    }
+    assert [(f.name, f.platforms) for f in pkgs["delta"].files] == [
+        ("delta-1.0-py3-none-manylinux_2_17_aarch64.whl", ("linux/arm64",)),
+        ("delta-1.0-py3-none-manylinux_2_17_x86_64.whl", ("linux/amd64",)),
+        ("delta-1.0.tar.gz", ())]
+    assert [f.name for f in pkgs["gamma"].files] == ["gamma-1.0.tar.gz"]  # only an sdist
+    served = {f["filename"]: f for files in index.projects.values() for f in files}
+    for pkg in base.packages:
+        for f in pkg.files:
+            assert f.hash == "sha256:" + served[f.name]["hashes"]["sha256"]
+            assert f.size == served[f.name]["size"]
+    assert "/tmp" not in text and "127.0.0.1" not in text  # no machine paths, no index or mirror addresses
+    assert out.splitlines()[-1] == "dockwright.lock: written; resolved base"
+
+
+def test_lock_is_the_same_from_two_directories_and_runs(tmp_path: Path, index: Index, registry: Registry,
+                                                        uv_cache: Path) -> None:
+    texts = []
+    for n in range(2):
+        root = tmp_path / f"copy{n}" / ("deeper/" * n)
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "dockwright.yaml").write_text(yaml(index.url, ["zeta", "delta"]))
+        for _ in range(2):
+            (root / "dockwright.lock").unlink(missing_ok=True)
+            code, _, err = lock_cli(root, registry, uv_cache)
+            assert code == 0, err
+            texts.append((root / "dockwright.lock").read_bytes())
+    assert len(set(texts)) == 1
+
+
+def test_nothing_to_resolve_is_fast_and_writes_nothing(project, index: Index, registry: Registry,
+                                                       uv_cache: Path) -> None:
+    root = project({"dockwright.yaml": yaml(index.url, ["zeta"])})
+    assert lock_cli(root, registry, uv_cache)[0] == 0
+    before = (root / "dockwright.lock").stat().st_mtime_ns
+    index.requests.clear()
+    registry.requests.clear()
+    started = time.monotonic()
+    code, out, err = lock_cli(root, registry, uv_cache)
+    assert (code, out, err) == (0, "dockwright.lock: unchanged\n", "")
+    assert time.monotonic() - started < 3  # a whole process start; the lock part itself takes milliseconds
+    assert index.requests == [] and registry.requests == []
+    assert (root / "dockwright.lock").stat().st_mtime_ns == before
+
+
+def test_plain_lock_keeps_pins_and_upgrade_package_moves_only_its_lines(project, registry: Registry,
+                                                                        uv_cache: Path) -> None:
+    idx = Index()
+    try:
+        idx.add(Dist("alpha", "1.0"), Dist("omega", "1.0"), Dist("kappa", "1.0", requires=("alpha", "omega")))
+        root = project({"dockwright.yaml": yaml(idx.url, ["kappa"])})
+        assert lock_cli(root, registry, uv_cache)[0] == 0
+        first = (root / "dockwright.lock").read_text()
+        idx.add(Dist("alpha", "1.1"), Dist("omega", "1.1"))
+        # A change to the YAML resolves again, keeping every pin that still fits.
+        (root / "dockwright.yaml").write_text(yaml(idx.url, ["kappa", "omega>=1"]))
+        code, out, err = lock_cli(root, registry, uv_cache)
+        assert code == 0, err
+        second = (root / "dockwright.lock").read_text()
+        assert {p.name: p.version for p in lockfile.parse(root / "x", second).images["base"].packages} == {
+            "alpha": "1.0", "kappa": "1.0", "omega": "1.0"}
+        code, out, err = lock_cli(root, registry, uv_cache, "--check", "--upgrade-package", "alpha")
+        assert (code, out, err) == (1, "", "would change: base: alpha 1.0 -> 1.1\n"
+                                           "dockwright.lock is out of date; run 'dockwright lock'\n")
+        assert (root / "dockwright.lock").read_text() == second
+        code, out, err = lock_cli(root, registry, uv_cache, "--upgrade-package", "alpha")
+        assert (code, err) == (0, "")
+        third = (root / "dockwright.lock").read_text()
+        changed = [(a, b) for a, b in zip(second.splitlines(), third.splitlines()) if a != b]
+        assert len(second.splitlines()) == len(third.splitlines())
+        assert [a.split("=")[0].strip() for a, _ in changed] == ["version", "{ name"]  # alpha's version and file
+        assert 'name = "alpha-1.1-py3-none-any.whl"' in changed[1][1]
+        assert first != second
+    finally:
+        idx.close()
+
+
+def test_upgrade_moves_a_repushed_parent_digest(project, index: Index, uv_cache: Path) -> None:
+    reg = Registry()
+    try:
+        old = reg.push("library/python", "3.11-slim", ("linux/amd64",))
+        root = project({"dockwright.yaml": yaml(index.url, ["alpha"])})
+        assert lock_cli(root, reg, uv_cache)[0] == 0
+        new = reg.push("library/python", "3.11-slim", ("linux/amd64",), salt="rebuilt")
+        assert lock_cli(root, reg, uv_cache)[1] == "dockwright.lock: unchanged\n"  # a plain lock keeps it
+        code, out, err = lock_cli(root, reg, uv_cache, "--upgrade")
+        assert code == 0, err
+        assert out == f"base: parent {PY} {old[:19]} -> {new[:19]}\ndockwright.lock: written; resolved base\n"
+        parent = lockfile.parse(root / "x", (root / "dockwright.lock").read_text()).images["base"].parent
+        assert parent is not None and parent.digest == new
+    finally:
+        reg.close()
+
+
+def test_unsatisfiable_requirements_point_at_the_yaml_lines(project, index: Index, registry: Registry,
+                                                            uv_cache: Path) -> None:
+    root = project({"dockwright.yaml": yaml(index.url, ["zeta", "alpha>=2"])})
+    code, out, err = lock_cli(root, registry, uv_cache)
+    assert code == 1 and out == ""
+    assert err.splitlines()[0] == (
+        "dockwright.yaml:7:28: error: cannot lock image 'base' for linux/amd64: no solution found when "
+        "resolving dependencies")
+    assert err.splitlines()[1:] == [
+        "    7 |     requirements: ['zeta', 'alpha>=2']",
+        "      |                            ^",
+        "      = note: Because all versions of zeta depend on alpha<2 and you require alpha>=2, we can conclude "
+        "that your requirements and all versions of zeta are incompatible.",
+        "      = note: And because you require zeta, we can conclude that your requirements are unsatisfiable.",
+        "      = note: 'alpha>=2' is asked for here at dockwright.yaml:7:28",
+        "      = note: 'zeta' is asked for here at dockwright.yaml:7:20",
+        "1 error"]
+    assert not (root / "dockwright.lock").exists()
+
+
+def test_a_package_missing_from_the_index_is_located(project, index: Index, registry: Registry,
+                                                     uv_cache: Path) -> None:
+    root = project({"dockwright.yaml": yaml(index.url, ["alpha", "no-such-thing"])})
+    code, _, err = lock_cli(root, registry, uv_cache)
+    assert code == 1
+    assert err.splitlines()[0] == ("dockwright.yaml:7:29: error: cannot lock image 'base' for linux/amd64: "
+                                   "no solution found when resolving dependencies")
+    assert ("      = note: Because no-such-thing was not found in the package registry and you require "
+            "no-such-thing, we can conclude that your requirements are unsatisfiable.") in err.splitlines()
+    assert err.splitlines()[-1] == "1 error"
+
+
+def test_a_layered_child_keeps_its_parents_pins(project, index: Index, registry: Registry, uv_cache: Path) -> None:
+    extra = ("  child:\n    extends: base\n    requirements: ['zeta']\n"
+             "pipelines:\n  p:\n    environment: child\n    steps: {s: {}}\n")
+    root = project({"dockwright.yaml": yaml(index.url, ["alpha==1.0"], extra=extra)})
+    code, _, err = lock_cli(root, registry, uv_cache)
+    assert code == 0, err
+    lock = lockfile.parse(root / "x", (root / "dockwright.lock").read_text())
+    assert {p.name: p.version for p in lock.images["child"].packages} == {"alpha": "1.0", "zeta": "1.0"}
+    assert lock.images["child"].parent is None  # built FROM base's image
+    # A child that asks for another version of its parent's package: located at the child's requirement.
+    extra = extra.replace("['zeta']", "['alpha==2.0']")
+    (root / "dockwright.yaml").write_text(yaml(index.url, ["alpha==1.0"], extra=extra))
+    code, _, err = lock_cli(root, registry, uv_cache)
+    assert code == 1
+    first = err.splitlines()[0]
+    assert first.startswith("dockwright.yaml:10:20: error: cannot lock image 'child' for linux/amd64: ")
+    assert first.endswith("('alpha' is pinned to 1.0 in image 'base', which this image is built on; move the pin "
+                          "to the parent environment, or stop layering this environment on it)")
+
+
+def test_an_image_of_unknown_python_is_a_located_error(project, index: Index, registry: Registry,
+                                                       uv_cache: Path) -> None:
+    text = yaml(index.url, ["alpha"]).replace('python: "3.11"', "parent_image: debian:12-slim")
+    root = project({"dockwright.yaml": text})
+    code, out, err = lock_cli(root, registry, uv_cache)
+    assert (code, out) == (1, "")
+    assert err == (
+        "dockwright.yaml:5:19: error: cannot lock the requirements of image 'base': the Python version of parent "
+        "image 'debian:12-slim' is not known (state it with `python:` beside `parent_image:`/`dockerfile:` (that "
+        "key comes with the next schema version; until then only images on `python: X.Y` or a python:X.Y parent "
+        "image can be locked))\n"
+        "    5 |     parent_image: debian:12-slim\n"
+        "      |                   ^\n"
+        "1 error\n")
+
+
+def test_an_unreachable_registry_is_one_line_naming_it(project, index: Index, uv_cache: Path) -> None:
+    reg = Registry()
+    reg.close()  # its port now refuses connections
+    root = project({"dockwright.yaml": yaml(index.url, ["alpha"])})
+    code, _, err = lock_cli(root, reg, uv_cache)
+    assert code == 1
+    assert err.splitlines()[0] == (
+        f"dockwright.yaml:5:13: error: cannot lock parent image '{PY}' of image 'base': cannot reach registry "
+        f"{reg.host}: [Errno 111] Connection refused (check the network or proxy)")
+    assert not (root / "dockwright.lock").exists()
+
+
+def test_a_bad_lock_file_is_located_and_nothing_is_written(project, index: Index, registry: Registry,
+                                                           uv_cache: Path) -> None:
+    root = project({"dockwright.yaml": yaml(index.url, ["alpha"]), "dockwright.lock": "version = 2\n"})
+    code, _, err = lock_cli(root, registry, uv_cache)
+    assert code == 1
+    assert err.splitlines()[0] == (
+        "dockwright.lock:1:1: error: dockwright.lock has format version 2, newer than this dockwright reads (1) "
+        "(upgrade dockwright, or run `dockwright lock` to write it in this version's format)")
+    assert (root / "dockwright.lock").read_text() == "version = 2\n"
