@@ -91,7 +91,8 @@ def digest(data: Any) -> str:
 
 
 def _str(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string for these values
+    # A JSON string is a TOML basic string, except that TOML also refuses a raw DEL.
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _key(key: str) -> str:

@@ -18,6 +18,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -97,7 +98,19 @@ def resolution_args(installer_args: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
+_UV_LOCK = threading.Lock()
+_UV: list[str] = []
+
+
 def uv_binary() -> str:
+    """uv's binary, found once (uv.find_uv_bin reads sysconfig, whose first use is not thread-safe)."""
+    with _UV_LOCK:
+        if not _UV:
+            _UV.append(_find_uv())
+        return _UV[0]
+
+
+def _find_uv() -> str:
     try:
         from uv import find_uv_bin
     except ImportError:  # pragma: no cover - uv is a dependency
