@@ -149,17 +149,22 @@ def _resolve_error(t: Target, platforms: list[str], err: resolve.ResolveError,
     hint = None
     location = t.location
     if where:
-        own = [w for w in where if w[2]] or where
+        own = [w for w in where if w[2]] or where  # the image's own requirements before inherited ones
         location = own[0][1] or t.location
     if parent is not None:
         pins = parent.pins(platforms[0])
-        clash = [n for n in mentioned if n in pins] + [n for n in _names(err.text, sorted(pins)) if n not in mentioned]
+        clash = _names(err.text, sorted(pins))
         if clash:
-            name = clash[0]
-            if name in t.origins:
-                location = t.origins[name][1] or location
-            hint = (f"'{name}' is pinned to {pins[name]} in image '{parent.name}', which this image is built on; "
+            shown = ", ".join(f"{n} {pins[n]}" for n in clash)
+            hint = (f"it conflicts with the pins of image '{parent.name}' ({shown}), which this image is built on; "
                     "move the pin to the parent environment, or stop layering this environment on it")
+    low = err.text.lower()
+    if hint is None and "certificate" in low:
+        hint = ("if the index's certificate is signed by a private CA, list that CA in the environment's "
+                "`certificates:`")
+    elif hint is None and ("401 unauthorized" in low or "403 forbidden" in low):
+        hint = ("give uv this machine's credentials for the index, e.g. in ~/.netrc; they are never written "
+                "into the lock or the image")
     if err.missing_uv:
         location = None
     return Diagnostic(location, f"cannot lock image '{t.name}' for {', '.join(platforms)}: {head}", hint,

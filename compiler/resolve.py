@@ -219,7 +219,10 @@ def _versions_of(text: str) -> dict[str, str]:
 def resolve(req: Request) -> Resolution:
     """Resolve one image for one platform; ResolveError with uv's explanation when it cannot."""
     uv = uv_binary()
-    target = ["--python-version", req.python, "--python-platform", f"{ARCH[req.platform]}-{MANYLINUX}"]
+    # --python: this interpreter runs any sdist build; without it uv would search the machine (and maybe
+    # download) a Python of the target version, which takes seconds and varies between machines.
+    target = ["--python", sys.executable, "--no-python-downloads", "--python-version", req.python,
+              "--python-platform", f"{ARCH[req.platform]}-{MANYLINUX}"]
     index = ["--index-url", req.index_url] if req.index_url else []
     for url in req.extra_index_urls:
         index += ["--extra-index-url", url]

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from compiler import cli, lockfile
 from helpers import run_cli
-from lock.servers import Dist, Index, Registry
+from lock.servers import Dist, Index, Registry, make_ca
 
 PY = "python:3.11-slim"
 
@@ -239,8 +239,8 @@ def test_a_layered_child_keeps_its_parents_pins(project, index: Index, registry:
     assert code == 1
     first = err.splitlines()[0]
     assert first.startswith("dockwright.yaml:10:20: error: cannot lock image 'child' for linux/amd64: ")
-    assert first.endswith("('alpha' is pinned to 1.0 in image 'base', which this image is built on; move the pin "
-                          "to the parent environment, or stop layering this environment on it)")
+    assert first.endswith("(it conflicts with the pins of image 'base' (alpha 1.0), which this image is built on; "
+                          "move the pin to the parent environment, or stop layering this environment on it)")
 
 
 def test_an_image_of_unknown_python_is_a_located_error(project, index: Index, registry: Registry,
@@ -280,3 +280,80 @@ def test_a_bad_lock_file_is_located_and_nothing_is_written(project, index: Index
         "dockwright.lock:1:1: error: dockwright.lock has format version 2, newer than this dockwright reads (1) "
         "(upgrade dockwright, or run `dockwright lock` to write it in this version's format)")
     assert (root / "dockwright.lock").read_text() == "version = 2\n"
+
+
+def test_the_environments_certificates_let_uv_trust_a_private_index(project, tmp_path_factory: pytest.TempPathFactory,
+                                                                    registry: Registry, uv_cache: Path) -> None:
+    ca, cert, key = make_ca(tmp_path_factory.mktemp("ca"))
+    idx = Index(tls=(cert, key))
+    try:
+        idx.add(Dist("alpha", "1.0"))
+        extra = "    certificates: [certs/ca.pem]\n"
+        root = project({"dockwright.yaml": yaml(idx.url, ["alpha"]), "certs/ca.pem": ca.read_text()})
+        code, _, err = lock_cli(root, registry, uv_cache)
+        assert code == 1  # not trusted without the certificate
+        assert err.splitlines() == [
+            f"dockwright.yaml:7:20: error: cannot lock image 'base' for linux/amd64: failed to fetch: "
+            f"{idx.url}/alpha/ (if the index's certificate is signed by a private CA, list that CA in the "
+            "environment's `certificates:`)",
+            "    7 |     requirements: ['alpha']",
+            "      |                    ^",
+            f"      = note: error sending request for url ({idx.url}/alpha/)",
+            "      = note: client error (Connect)",
+            "      = note: invalid peer certificate: UnknownIssuer",
+            "      = note: 'alpha' is asked for here at dockwright.yaml:7:20",
+            "1 error"]
+        (root / "dockwright.yaml").write_text(yaml(idx.url, ["alpha"], extra=extra))
+        code, _, err = lock_cli(root, registry, uv_cache)
+        assert (code, err) == (0, ""), err
+        assert [p.version for p in lockfile.read(root / "dockwright.lock").images["base"].packages] == ["1.0"]
+    finally:
+        idx.close()
+
+
+def test_an_index_that_refuses_is_located_at_the_environment(project, registry: Registry, uv_cache: Path) -> None:
+    idx = Index(reject=401)
+    try:
+        root = project({"dockwright.yaml": yaml(idx.url, ["alpha"])})
+        code, _, err = lock_cli(root, registry, uv_cache)
+        assert code == 1
+        assert err.splitlines() == [
+            "dockwright.yaml:7:20: error: cannot lock image 'base' for linux/amd64: no solution found when resolving "
+            "dependencies (give uv this machine's credentials for the index, e.g. in ~/.netrc; they are never "
+            "written into the lock or the image)",
+            "    7 |     requirements: ['alpha']",
+            "      |                    ^",
+            "      = note: Because alpha was not found in the package registry and you require alpha, we can conclude "
+            "that your requirements are unsatisfiable.",
+            f"      = note: hint: An index URL ({idx.url}) could not be queried due to a lack of valid authentication "
+            "credentials (401 Unauthorized)",
+            "      = note: 'alpha' is asked for here at dockwright.yaml:7:20",
+            "1 error"]
+        assert not (root / "dockwright.lock").exists()
+    finally:
+        idx.close()
+
+
+def test_a_lock_that_no_longer_matches_the_yaml_is_found_offline(project, index: Index, registry: Registry,
+                                                                 uv_cache: Path) -> None:
+    from compiler import lock as locking
+    from compiler.pipeline import compile_project
+
+    extra = ("  other:\n    python: '3.12'\n    index_url: " + index.url + "\n    requirements: [delta]\n"
+             "  child:\n    extends: base\n    requirements: [epsilon]\n"
+             "pipelines:\n  p:\n    steps:\n      a: {environment: other}\n      b: {environment: child}\n")
+    root = project({"dockwright.yaml": yaml(index.url, ["beta"], extra=extra)})
+    code, out, err = lock_cli(root, registry, uv_cache)
+    assert (code, err) == (0, ""), err
+    assert out.splitlines()[-1] == "dockwright.lock: written; resolved base, child, other"
+    lock = lockfile.read(root / "dockwright.lock")
+    assert lock is not None and sorted(lock.images) == ["base", "child", "other"]
+    assert lock.images["other"].python == "3.12" and lock.images["other"].parent.ref == "python:3.12-slim"
+    assert locking.stale(compile_project(root / "dockwright.yaml"), lock) == []
+    assert lock_cli(root, registry, uv_cache, "--check") == (0, "dockwright.lock is up to date (3 images)\n", "")
+    # Changing base's requirements makes base and the child built on it stale; other is untouched.
+    (root / "dockwright.yaml").write_text(yaml(index.url, ["beta", "delta"], extra=extra))
+    assert locking.stale(compile_project(root / "dockwright.yaml"), lock) == ["base", "child"]
+    code, out, err = lock_cli(root, registry, uv_cache, "--check")
+    assert (code, out, err) == (1, "", "would change: base: delta 1.0 (new)\nwould change: child: delta 1.0 (new)\n"
+                                       "dockwright.lock is out of date; run 'dockwright lock'\n")

@@ -7,6 +7,7 @@ import base64
 import gzip
 import hashlib
 import io
+import ssl
 import json
 import tarfile
 import threading
@@ -14,7 +15,7 @@ import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 
 @dataclass
@@ -75,7 +76,13 @@ class _Server:
         self.httpd.owner = self  # type: ignore[attr-defined]
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        # serve_forever starts after a subclass has wrapped the socket (TLS): see start().
+        self._started = False
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self.thread.start()
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -83,17 +90,27 @@ class _Server:
 
 
 class Index(_Server):
-    """http://127.0.0.1:PORT/simple/: PEP 691 JSON with sha256 hashes, sizes (PEP 700) and yanked flags."""
+    """http://127.0.0.1:PORT/simple/: PEP 691 JSON with sha256 hashes, sizes (PEP 700) and yanked flags.
 
-    def __init__(self) -> None:
+    tls: (certificate, key) files to serve HTTPS instead; reject: answer every request with this HTTP status.
+    """
+
+    def __init__(self, *, tls: tuple[Path, Path] | None = None, reject: int | None = None) -> None:
         self.files: dict[str, bytes] = {}
         self.projects: dict[str, list[dict[str, Any]]] = {}
         self.requests: list[str] = []
+        self.reject = reject
+        self.scheme = "https" if tls else "http"
         super().__init__(_IndexHandler)
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/simple"
+        return f"{self.scheme}://127.0.0.1:{self.port}/simple"
 
     def add(self, *dists: Dist) -> None:
         for d in dists:
@@ -127,6 +144,8 @@ class _IndexHandler(BaseHTTPRequestHandler):
         self.body = body
         index: Index = self.server.owner  # type: ignore[attr-defined]
         index.requests.append(self.path)
+        if index.reject is not None:
+            return self._send(index.reject, b"go away", "text/plain")
         parts = [p for p in self.path.split("?")[0].split("/") if p]
         if parts[:1] == ["simple"] and len(parts) == 2:
             name = parts[1]
@@ -168,6 +187,7 @@ class Registry(_Server):
 
     def __post_init__(self) -> None:
         super().__init__(_RegistryHandler)
+        self.start()
 
     @property
     def host(self) -> str:
@@ -249,16 +269,29 @@ class _RegistryHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def serve_index() -> Iterator[Index]:
-    index = Index()
-    try:
-        yield index
-    finally:
-        index.close()
-
-
 def docker_config(folder: Path, host: str, user: str, password: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     auth = base64.b64encode(f"{user}:{password}".encode()).decode()
     (folder / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}), encoding="utf-8")
     return folder
+
+
+def make_ca(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA and a certificate for 127.0.0.1 signed by it, with openssl: (ca.pem, cert.pem, key.pem)."""
+    import subprocess
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = folder / "ca.pem", folder / "ca-key.pem"
+    cert, key, csr, ext = folder / "cert.pem", folder / "key.pem", folder / "cert.csr", folder / "ext.cnf"
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
+        "-subj", "/CN=dockwright test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
+    ext.write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-out", str(cert),
+        "-days", "2", "-extfile", str(ext))
+    return ca, cert, key
