@@ -24,8 +24,8 @@ from .pipeline import Compiled
 DEFAULT_PLATFORMS = ("linux/amd64",)
 _PYTHON_IMAGE = re.compile(r"(?:(?:docker\.io|index\.docker\.io)/)?(?:library/)?python:(3\.[0-9]{1,2})(?:\.[0-9]+)?"
                            r"(?:[-.][A-Za-z0-9._-]*)?(?:@sha256:[0-9a-f]{64})?")
-_NEXT = ("state it with `python:` beside `parent_image:`/`dockerfile:` (that key comes with the next schema "
-         "version; until then only images on `python: X.Y` or a python:X.Y parent image can be locked)")
+_NEXT = ("state it with `python:` beside `parent_image:`/`dockerfile:`; that key comes with the next schema "
+         "version, until then only images on `python: X.Y` or a python:X.Y parent image can be locked")
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,7 @@ def _roots(name: str, parents: Mapping[str, tuple[str, ...]], direct: Mapping[st
 
 def run(compiled: Compiled, *, platforms: tuple[str, ...] | None = None, upgrade: bool = False,
         upgrade_packages: tuple[str, ...] = (), check: bool = False, mirrors: Mapping[str, str] | None = None,
-        jobs: int = 4, resolver: Callable[[resolve.Request], resolve.Resolution] = resolve.resolve) -> Result:
+        jobs: int = 8, resolver: Callable[[resolve.Request], resolve.Resolution] = resolve.resolve) -> Result:
     """Lock every image; write nothing (the caller writes Result.new). ConfigError with every problem.
 
     platforms: None keeps those of the lock on disk (linux/amd64 for a new one).

@@ -7,7 +7,8 @@ Two `uv pip compile` runs per image and platform, both for an exact target (`--p
    preference rule); `--upgrade` / `--upgrade-package` drop them. A layered child gets its parent's pins as
    `--constraint`, so it can add packages but never re-pin one of its parent's.
 2. the same pins, `--no-deps`, as pylock.toml (PEP 751): every file of each version that the platform can
-   install, with its sha256 and size (from the index's PEP 691/700 JSON API, or uv's own download).
+   install, with its sha256 and size (from the index's PEP 691/700 JSON API, or uv's own download). It runs
+   `--offline` first (the pages are in uv's cache from run 1), online only when that fails.
 """
 
 from __future__ import annotations
@@ -248,8 +249,12 @@ def resolve(req: Request) -> Resolution:
         _run(cmd, tmp, env)
         versions, parents, lines = _parse_pins((tmp / "pins.txt").read_text(encoding="utf-8"))
         (tmp / "exact.txt").write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-        _run([uv, "pip", "compile", "exact.txt", "--no-deps", "--format", "pylock.toml", "--output-file",
-              "pylock.toml", *common], tmp, env)
+        files_cmd = [uv, "pip", "compile", "exact.txt", "--no-deps", "--format", "pylock.toml", "--output-file",
+                     "pylock.toml", *common]
+        try:  # the first run has just cached every page it needs: no second round of requests
+            _run([*files_cmd, "--offline"], tmp, env)
+        except ResolveError:
+            _run(files_cmd, tmp, env)
         pylock = (tmp / "pylock.toml").read_text(encoding="utf-8")
         files = _parse_pylock(pylock)
         for name_, version in _versions_of(pylock).items():

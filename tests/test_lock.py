@@ -251,9 +251,9 @@ def test_an_image_of_unknown_python_is_a_located_error(project, index: Index, re
     assert (code, out) == (1, "")
     assert err == (
         "dockwright.yaml:5:19: error: cannot lock the requirements of image 'base': the Python version of parent "
-        "image 'debian:12-slim' is not known (state it with `python:` beside `parent_image:`/`dockerfile:` (that "
-        "key comes with the next schema version; until then only images on `python: X.Y` or a python:X.Y parent "
-        "image can be locked))\n"
+        "image 'debian:12-slim' is not known (state it with `python:` beside `parent_image:`/`dockerfile:`; that "
+        "key comes with the next schema version, until then only images on `python: X.Y` or a python:X.Y parent "
+        "image can be locked)\n"
         "    5 |     parent_image: debian:12-slim\n"
         "      |                   ^\n"
         "1 error\n")
