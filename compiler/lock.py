@@ -17,7 +17,7 @@ from typing import Callable, Mapping
 from packaging.utils import canonicalize_name
 
 from . import lockfile, registry, resolve
-from .errors import ConfigError, Diagnostic, Location, UsageError
+from .errors import ConfigError, Diagnostic, Location, UsageError, shown_path
 from .lockfile import File, Lock, LockedImage, Package, Parent
 from .pipeline import Compiled
 
@@ -383,7 +383,7 @@ def _read_text(path: Path) -> str | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+        raise UsageError(f"cannot read {shown_path(path)}: {exc.strerror}") from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -398,11 +398,11 @@ def write(result: Result) -> bool:
         return False
     path = result.path
     if path.is_symlink():
-        raise UsageError(f"{path} is a symbolic link; dockwright does not write through links")
+        raise UsageError(f"{shown_path(path)} is a symbolic link; dockwright does not write through links")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+        raise UsageError(f"cannot write {shown_path(path)}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(result.new.encode("utf-8"))
@@ -412,7 +412,7 @@ def write(result: Result) -> bool:
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+        raise UsageError(f"cannot write {shown_path(path)}: {exc.strerror}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -357,3 +357,30 @@ def test_a_lock_that_no_longer_matches_the_yaml_is_found_offline(project, index:
     code, out, err = lock_cli(root, registry, uv_cache, "--check")
     assert (code, out, err) == (1, "", "would change: base: delta 1.0 (new)\nwould change: child: delta 1.0 (new)\n"
                                        "dockwright.lock is out of date; run 'dockwright lock'\n")
+
+
+def test_upgrade_package_must_name_a_package_and_f_finds_the_project(project, tmp_path: Path, index: Index,
+                                                                    registry: Registry, uv_cache: Path) -> None:
+    root = project({"sub/dockwright.yaml": yaml(index.url, ["alpha"])})
+    code, out, err = lock_cli(root, registry, uv_cache, "-f", "sub/dockwright.yaml", "--upgrade-package", "Nope_X")
+    assert (code, out, err) == (2, "", "error: --upgrade-package nope-x: no image requires or locks a package of "
+                                       "that name\n")
+    code, out, err = lock_cli(root, registry, uv_cache, "-f", "sub/dockwright.yaml")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == "sub/dockwright.lock: written; resolved base"
+    assert sorted(p.name for p in root.rglob("*") if p.is_file()) == ["dockwright.lock", "dockwright.yaml"]
+
+
+def test_the_lock_is_never_written_through_a_symlink(project, index: Index, registry: Registry,
+                                                     uv_cache: Path) -> None:
+    root = project({"dockwright.yaml": yaml(index.url, ["alpha"]), "elsewhere.txt": ""})
+    (root / "dockwright.lock").symlink_to(root / "elsewhere.txt")
+    code, out, err = lock_cli(root, registry, uv_cache)
+    assert code == 1  # an empty file is not a lock: a located error, before anything resolves
+    assert err.splitlines()[0] == ("dockwright.lock:1:1: error: dockwright.lock has no format version (run "
+                                   "`dockwright lock` to write it again)")
+    (root / "elsewhere.txt").unlink()
+    code, out, err = lock_cli(root, registry, uv_cache)
+    assert (code, out) == (2, "")
+    assert err == "error: dockwright.lock is a symbolic link; dockwright does not write through links\n"
+    assert not (root / "elsewhere.txt").exists()
