@@ -243,6 +243,7 @@ def run(compiled: Compiled, *, platforms: tuple[str, ...] | None = None, upgrade
     # Parent digests: one request set per distinct reference, in parallel; kept from the old lock
     # unless --upgrade (a re-pushed tag changes nothing until then).
     refs = sorted({t.external for t in todo.values() if t.external})
+    cafiles = {r: tuple(sorted({c for t in todo.values() if t.external == r for c in t.certificates})) for r in refs}
     previous = {i.parent.ref: i.parent for i in old.images.values()
                 if i.parent is not None and set(p for p, _ in i.parent.platforms) >= set(platforms)}
     digests: dict[str, Parent] = {}
@@ -253,7 +254,7 @@ def run(compiled: Compiled, *, platforms: tuple[str, ...] | None = None, upgrade
             digests[r] = Parent(ref=r, digest=keep.digest,
                                 platforms=tuple((p, d) for p, d in keep.platforms if p in platforms))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        answers = dict(zip(fetch, pool.map(lambda r: _digest(r, platforms, mirrors), fetch)))
+        answers = dict(zip(fetch, pool.map(lambda r: _digest(r, platforms, mirrors, cafiles[r]), fetch)))
     for r, answer in answers.items():
         if isinstance(answer, str):
             for t in todo.values():
@@ -329,9 +330,10 @@ def run(compiled: Compiled, *, platforms: tuple[str, ...] | None = None, upgrade
     return Result(path=path, old=old_text, new=text, changes=describe(old, lock), resolved=sorted(resolved))
 
 
-def _digest(ref: str, platforms: tuple[str, ...], mirrors: Mapping[str, str] | None) -> registry.Digests | str:
+def _digest(ref: str, platforms: tuple[str, ...], mirrors: Mapping[str, str] | None,
+            cafiles: tuple[Path, ...]) -> registry.Digests | str:
     try:
-        return registry.digests(ref, platforms, mirrors=mirrors)
+        return registry.digests(ref, platforms, mirrors=mirrors, cafiles=cafiles)
     except registry.RegistryError as exc:
         return str(exc)
 

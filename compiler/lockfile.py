@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError, Diagnostic, Location
+from .errors import ConfigError, Diagnostic, Location, shown_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -284,7 +284,7 @@ def read(path: Path) -> Lock | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise ConfigError([Diagnostic(None, f"cannot read {path}: {exc.strerror}")]) from None
+        raise ConfigError([Diagnostic(None, f"cannot read {shown_path(path)}: {exc.strerror}")]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -8,9 +8,11 @@ manifest list, or a single manifest) and returns its digest and one manifest dig
   `~/.docker/config.json`): `auths.<host>.auth` (base64 user:password), `identitytoken` is not supported;
   `credHelpers.<host>` / `credsStore` run `docker-credential-<name> get` (a bounded time).
 - Mirrors: `DOCKWRIGHT_REGISTRY_MIRRORS="docker.io=mirror.corp:5000,ghcr.io=..."` (or the `mirrors`
-  argument) sends the requests for a registry to its pull-through mirror. Digests are content addresses, so a
+  argument) sends the requests for a registry to its pull-through mirror (`host[:port]`, or with an
+  explicit `http://` / `https://`). Digests are content addresses, so a
   mirror returns the same ones; the lock keeps the reference as written, never the mirror.
-- Plain HTTP only for loopback registries (127.0.0.1, ::1, localhost), as Docker does by default.
+- Plain HTTP only for loopback registries (127.0.0.1, ::1, localhost), as Docker does by default, or a
+  mirror written with `http://`. HTTPS trusts the system's CAs plus the environment's `certificates`.
 - Every request has a time-out; a registry that cannot be reached is one RegistryError naming it.
 """
 
@@ -21,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import ssl
 import subprocess
 import urllib.error
 import urllib.parse
@@ -140,7 +143,16 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler())
+def _opener(cafiles: tuple[Path, ...]) -> urllib.request.OpenerDirector:
+    """Follows no redirect itself; trusts the system's CAs plus cafiles (a project's `certificates`)."""
+    context = ssl.create_default_context()
+    for cafile in cafiles:
+        try:
+            context.load_verify_locations(cafile=str(cafile))
+        except (OSError, ssl.SSLError):
+            pass  # compile has checked them; a bad one only means less trust, never a crash
+    return urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler(),
+                                       urllib.request.HTTPSHandler(context=context))
 
 
 @dataclass
@@ -150,12 +162,13 @@ class _Response:
     body: bytes
 
 
-def _request(method: str, url: str, headers: dict[str, str], host: str) -> _Response:
+def _request(opener: urllib.request.OpenerDirector, method: str, url: str, headers: dict[str, str],
+             host: str) -> _Response:
     """One request; follows redirects itself, dropping Authorization when the host changes."""
     for _ in range(5):
         req = urllib.request.Request(url, method=method, headers=headers)
         try:
-            with _OPENER.open(req, timeout=TIMEOUT) as resp:
+            with opener.open(req, timeout=TIMEOUT) as resp:
                 return _Response(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read(4 << 20))
         except urllib.error.HTTPError as exc:
             hdrs = {k.lower(): v for k, v in exc.headers.items()}
@@ -168,6 +181,9 @@ def _request(method: str, url: str, headers: dict[str, str], host: str) -> _Resp
             return _Response(exc.code, hdrs, exc.read(64 << 10) if exc.fp is not None else b"")
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
+            if isinstance(reason, ssl.SSLCertVerificationError):
+                raise RegistryError(f"registry {host}'s TLS certificate is not trusted ({reason.verify_message}); "
+                                    "list the CA that signed it in the environment's `certificates:`") from None
             hub = (f"; for Docker Hub behind a firewall, set {MIRRORS_ENV}=docker.io=<mirror host>"
                    if host == "registry-1.docker.io" else "")
             raise RegistryError(f"cannot reach registry {host}: {reason} (check the network or proxy{hub})") from None
@@ -181,21 +197,25 @@ def _challenge(header: str) -> tuple[str, dict[str, str]]:
 
 
 class _Session:
-    def __init__(self, ref: Reference, host: str, creds: tuple[str, str] | None) -> None:
-        self.ref, self.host, self.creds = ref, host, creds
-        scheme = "http" if host.split(":")[0] in _LOOPBACK or host.startswith("[::1]") else "https"
-        self.base = f"{scheme}://{host}/v2/{ref.repository}"
+    def __init__(self, ref: Reference, host: str, creds: tuple[str, str] | None,
+                 cafiles: tuple[Path, ...] = ()) -> None:
+        scheme, sep, bare = host.partition("://")
+        if not sep:  # plain HTTP only for loopback registries, as Docker does by default
+            scheme, bare = ("http" if host.split(":")[0] in _LOOPBACK or host.startswith("[::1]") else "https"), host
+        self.ref, self.host, self.creds = ref, bare, creds
+        self.opener = _opener(cafiles)
+        self.base = f"{scheme}://{bare}/v2/{ref.repository}"
         self.auth: str | None = None
 
     def get(self, path: str, accept: str) -> _Response:
         headers = {"Accept": accept, "User-Agent": "dockwright"}
         if self.auth:
             headers["Authorization"] = self.auth
-        resp = _request("GET", f"{self.base}/{path}", headers, self.host)
+        resp = _request(self.opener, "GET", f"{self.base}/{path}", headers, self.host)
         if resp.status == 401 and self.auth is None:
             self.auth = self._authorize(resp.headers.get("www-authenticate", ""))
             headers["Authorization"] = self.auth
-            resp = _request("GET", f"{self.base}/{path}", headers, self.host)
+            resp = _request(self.opener, "GET", f"{self.base}/{path}", headers, self.host)
         return resp
 
     def _authorize(self, header: str) -> str:
@@ -216,7 +236,7 @@ class _Session:
         if self.creds is not None:
             headers["Authorization"] = "Basic " + base64.b64encode(":".join(self.creds).encode()).decode()
         realm_host = urllib.parse.urlsplit(url).netloc or self.host
-        resp = _request("GET", url, headers, realm_host)
+        resp = _request(self.opener, "GET", url, headers, realm_host)
         if resp.status != 200:
             raise RegistryError(f"registry {self.host} refused a token for {self.ref.repository} (HTTP "
                                 f"{resp.status}; run `docker login {self.ref.registry}` if it is private)")
@@ -260,13 +280,17 @@ def _platform_of(entry: dict[str, Any]) -> str | None:
 
 
 def digests(ref: str, platforms: tuple[str, ...], *, mirrors: Mapping[str, str] | None = None,
-            docker_config: dict[str, Any] | None = None) -> Digests:
-    """The digest of ref's manifest (list) and of its manifest for each platform."""
+            docker_config: dict[str, Any] | None = None, cafiles: tuple[Path, ...] = ()) -> Digests:
+    """The digest of ref's manifest (list) and of its manifest for each platform.
+
+    cafiles: CA certificates to trust besides the system's (the environment's `certificates`, which a
+    TLS-intercepting proxy or a private registry needs).
+    """
     r = parse_reference(ref)
     chosen = mirrors if mirrors is not None else mirrors_from_env()
     host = chosen.get(r.registry) or r.api_host
-    creds = credentials(host if host in chosen.values() else r.registry, docker_config)
-    session = _Session(r, host, creds)
+    creds = credentials(host.partition("://")[2] or host if host in chosen.values() else r.registry, docker_config)
+    session = _Session(r, host, creds, cafiles)
     what = f"image {ref}"
     top, data, kind = _manifest(session, r.digest or r.tag or "latest", what)
     if r.digest and top != r.digest:

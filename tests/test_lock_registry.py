@@ -153,3 +153,21 @@ def test_the_docker_config_credentials(tmp_path: Path) -> None:
     assert reg.credentials("bad.example", config) is None
     assert reg.credentials("other.example", config) is None
     assert reg.credentials("x.example", {"credHelpers": {"x.example": "no-such-helper-here"}}) is None
+
+
+def test_a_tls_registry_signed_by_a_project_ca(tmp_path: Path) -> None:
+    from lock.servers import make_ca
+
+    ca, cert, key = make_ca(tmp_path / "ca")
+    server = Registry(tls=(cert, key))
+    try:
+        top = server.push("team/tls", "1", BOTH)
+        mirrors = {"corp.example": f"https://{server.host}"}
+        with pytest.raises(reg.RegistryError) as err:
+            reg.digests("corp.example/team/tls:1", BOTH, mirrors=mirrors)
+        assert str(err.value) == (
+            f"registry {server.host}'s TLS certificate is not trusted (unable to get local issuer certificate); "
+            "list the CA that signed it in the environment's `certificates:`")
+        assert reg.digests("corp.example/team/tls:1", BOTH, mirrors=mirrors, cafiles=(ca,)).digest == top
+    finally:
+        server.close()

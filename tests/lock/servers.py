@@ -184,9 +184,16 @@ class Registry(_Server):
     manifests: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)
     private: dict[str, tuple[str, str]] = field(default_factory=dict)  # repo -> (user, password)
     requests: list[str] = field(default_factory=list)
+    tls: tuple[Path, Path] | None = None  # (certificate, key): serve HTTPS
 
     def __post_init__(self) -> None:
         super().__init__(_RegistryHandler)
+        self.scheme = "http"
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(self.tls[0]), str(self.tls[1]))
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.start()
 
     @property
@@ -247,7 +254,7 @@ class _RegistryHandler(BaseHTTPRequestHandler):
         repo, ref = rest.split(f"/{kind}/")
         if self.headers.get("Authorization") != f"Bearer {reg.token_for(repo)}":
             self.send_response(401)
-            self.send_header("WWW-Authenticate", f'Bearer realm="http://{reg.host}/token",service="test-registry",'
+            self.send_header("WWW-Authenticate", f'Bearer realm="{reg.scheme}://{reg.host}/token",service="test-registry",'
                                                  f'scope="repository:{repo}:pull"')
             self.send_header("Content-Length", "0")
             self.end_headers()
