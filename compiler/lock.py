@@ -184,15 +184,19 @@ def _package_set(t: Target, results: dict[str, resolve.Resolution]) -> tuple[Pac
     packages = []
     for (name, version), per in sorted(by_version.items()):
         plats = tuple(sorted(per))
-        files: dict[tuple[str, str, int | None], set[str]] = {}
+        files: dict[tuple[str, str], set[str]] = {}
+        sizes: dict[tuple[str, str], int] = {}
         for platform, arts in per.items():
             for a in arts:
-                files.setdefault((a.name, a.hash, a.size), set()).add(platform)
+                files.setdefault((a.name, a.hash), set()).add(platform)
+                if a.size is not None:  # one file has one size, whichever run reported it
+                    sizes[(a.name, a.hash)] = max(a.size, sizes.get((a.name, a.hash), 0))
         packages.append(Package(
             name=name, version=version, via=tuple(sorted(roots[(name, version)])),
             platforms=() if plats == t.platforms else plats,
-            files=tuple(File(name=n, hash=h, size=s, platforms=() if tuple(sorted(p)) == plats else tuple(sorted(p)))
-                        for (n, h, s), p in sorted(files.items()))))
+            files=tuple(File(name=n, hash=h, size=sizes.get((n, h)),
+                             platforms=() if tuple(sorted(p)) == plats else tuple(sorted(p)))
+                        for (n, h), p in sorted(files.items()))))
     return tuple(packages)
 
 

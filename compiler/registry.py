@@ -115,7 +115,8 @@ def credentials(registry: str, config: dict[str, Any] | None = None) -> tuple[st
     if registry == DOCKER_HUB:
         keys = ["https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io"]
     helpers = cfg.get("credHelpers") or {}
-    helper = next((helpers[k] for k in keys if isinstance(helpers, dict) and k in helpers), None) or cfg.get("credsStore")
+    helper = (next((helpers[k] for k in keys if isinstance(helpers, dict) and k in helpers), None)
+              or cfg.get("credsStore"))
     auths = cfg.get("auths") or {}
     for key in keys:
         entry = auths.get(key) or auths.get(f"https://{key}") if isinstance(auths, dict) else None

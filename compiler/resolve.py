@@ -179,7 +179,8 @@ def _parse_pins(text: str) -> tuple[dict[str, str], dict[str, tuple[str, ...]], 
         via = [v.strip() for v in (m.group("via") or "").split(",") if v.strip()]
         parents[name] = tuple(sorted({"" if v.startswith(("-r ", "-c ")) else str(canonicalize_name(v))
                                       for v in via if not v.startswith("-c ")} or {""}))
-        lines.append(f"{m.group('name')}=={m.group('version')}" if m.group("version") else f"{m.group('name')} @ {m.group('url')}")
+        pinned = f"=={m.group('version')}" if m.group("version") else f" @ {m.group('url')}"
+        lines.append(f"{m.group('name')}{pinned}")
     return versions, parents, lines
 
 

@@ -54,7 +54,8 @@ def test_what_is_written_reads_back_the_same(lock: Lock) -> None:
 def test_any_edit_is_rejected_with_a_location_or_reads_back_as_written(lock: Lock, data: st.DataObject) -> None:
     text = lockfile.render(lock)
     at = data.draw(st.integers(0, len(text)))
-    edited = text[:at] + data.draw(st.text(alphabet=st.characters(blacklist_categories=('Cs',)), max_size=3)) + text[at + data.draw(st.integers(0, 3)):]
+    insert = data.draw(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=3))
+    edited = text[:at] + insert + text[at + data.draw(st.integers(0, 3)):]
     try:
         again = lockfile.parse(PATH, edited)
     except ConfigError as err:
@@ -74,7 +75,8 @@ def _error(text: str) -> str:
 SAMPLE = lockfile.render(Lock(images={"base": LockedImage(
     name="base", python="3.11", platforms=("linux/amd64",), inputs=H,
     parent=Parent(ref="python:3.11-slim", digest=H, platforms=(("linux/amd64", H),)),
-    packages=(Package(name="alpha", version="1.0", via=("alpha",), files=(File("alpha-1.0-py3-none-any.whl", H, 7),)),))}))
+    packages=(Package(name="alpha", version="1.0", via=("alpha",),
+                      files=(File("alpha-1.0-py3-none-any.whl", H, 7),)),))}))
 
 
 def test_the_sample_reads_like_this() -> None:

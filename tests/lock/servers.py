@@ -60,7 +60,8 @@ def wheel(d: Dist, tag: str) -> bytes:
 def sdist(d: Dist) -> bytes:
     base = f"{d.name.replace('-', '_')}-{d.version}"
     files = {f"{base}/PKG-INFO": _metadata(d, "2.2").encode(),
-             f"{base}/pyproject.toml": b'[build-system]\nrequires = ["flit_core"]\nbuild-backend = "flit_core.buildapi"\n'}
+             f"{base}/pyproject.toml": b'[build-system]\nrequires = ["flit_core"]\n'
+                                       b'build-backend = "flit_core.buildapi"\n'}
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
         for p, data in files.items():
@@ -254,7 +255,8 @@ class _RegistryHandler(BaseHTTPRequestHandler):
         repo, ref = rest.split(f"/{kind}/")
         if self.headers.get("Authorization") != f"Bearer {reg.token_for(repo)}":
             self.send_response(401)
-            self.send_header("WWW-Authenticate", f'Bearer realm="{reg.scheme}://{reg.host}/token",service="test-registry",'
+            self.send_header("WWW-Authenticate", f'Bearer realm="{reg.scheme}://{reg.host}/token",'
+                                                 'service="test-registry",'
                                                  f'scope="repository:{repo}:pull"')
             self.send_header("Content-Length", "0")
             self.end_headers()
