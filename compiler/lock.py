@@ -96,8 +96,13 @@ def inputs_digest(t: Target, parent: LockedImage | None) -> str:
     return lockfile.digest(data)
 
 
-def stale(compiled: Compiled, lock: Lock, platforms: tuple[str, ...] = DEFAULT_PLATFORMS) -> list[str]:
-    """Images whose lock entry is missing or no longer matches the YAML (offline, no uv, no network)."""
+def stale(compiled: Compiled, lock: Lock, platforms: tuple[str, ...] | None = None) -> list[str]:
+    """Images whose lock entry is missing or no longer matches the YAML (offline, no uv, no network).
+
+    platforms: None takes the lock's (until a project key chooses them).
+    """
+    if platforms is None:
+        platforms = tuple(sorted({p for i in lock.images.values() for p in i.platforms})) or DEFAULT_PLATFORMS
     out = []
     for name, t in targets(compiled, platforms).items():
         entry = lock.images.get(name)

@@ -42,6 +42,10 @@ _WITH_VALUE = {"--only-binary", "--no-binary", "--find-links", "-f", "--index-st
 _FLAGS = {"--pre": ("--prerelease", "allow"), "--prefer-binary": None, "--no-build": ("--no-build",)}
 
 
+_UV_PASS = {"UV_CACHE_DIR", "UV_HTTP_TIMEOUT", "UV_NATIVE_TLS", "UV_KEYRING_PROVIDER", "UV_CONCURRENT_DOWNLOADS",
+            "UV_HTTP_RETRIES"}
+
+
 class ResolveError(Exception):
     """uv could not resolve: `text` is its explanation, with no machine paths."""
 
@@ -123,15 +127,16 @@ def _find_uv() -> str:
 
 
 def _environment(tmp: Path, certificates: tuple[Path, ...]) -> dict[str, str]:
-    # Only uv's cache location is taken from the caller: a user's uv.toml or UV_* settings must not
-    # change what a project locks to.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UV_") or k in ("UV_CACHE_DIR", "UV_HTTP_TIMEOUT")}
+    # A user's uv.toml (--no-config) and UV_* settings must not change what a project locks to: only those
+    # that say how to reach the index (cache, time-out, TLS trust store, keyring for credentials) pass.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UV_") or k in _UV_PASS}
     env.update({"NO_COLOR": "1", "UV_NO_PROGRESS": "1"})
     env.setdefault("UV_HTTP_TIMEOUT", "30")
     if certificates:
         bundle = tmp / "ca-bundle.pem"
         parts = []
-        system = ssl.get_default_verify_paths().cafile
+        # The bundle this machine trusts (SSL_CERT_FILE, else the system's), plus the project's CAs.
+        system = os.environ.get("SSL_CERT_FILE") or ssl.get_default_verify_paths().cafile
         for path in ([Path(system)] if system and Path(system).is_file() else []) + list(certificates):
             parts.append(path.read_text(encoding="utf-8", errors="replace").strip() + "\n")
         bundle.write_text("".join(parts), encoding="utf-8")

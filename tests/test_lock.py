@@ -56,10 +56,11 @@ def uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("uv-cache")
 
 
-def lock_cli(root: Path, registry: Registry, uv_cache: Path, *args: str) -> tuple[int, str, str]:
+def lock_cli(root: Path, registry: Registry, uv_cache: Path, *args: str,
+             env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """`dockwright lock` in this process (a process start per call would double the time), from root."""
     env = {"DOCKWRIGHT_REGISTRY_MIRRORS": f"docker.io={registry.host}", "UV_CACHE_DIR": str(uv_cache),
-           "NO_COLOR": "1"}
+           "NO_COLOR": "1", **(env or {})}
     here = Path.cwd()
     os.chdir(root)
     try:
@@ -384,3 +385,20 @@ def test_the_lock_is_never_written_through_a_symlink(project, index: Index, regi
     assert (code, out) == (2, "")
     assert err == "error: dockwright.lock is a symbolic link; dockwright does not write through links\n"
     assert not (root / "elsewhere.txt").exists()
+
+
+def test_this_machines_uv_settings_do_not_change_the_lock(project, tmp_path_factory: pytest.TempPathFactory,
+                                                          index: Index, registry: Registry, uv_cache: Path) -> None:
+    root = project({"dockwright.yaml": yaml(index.url, ["alpha", "delta"])})
+    assert lock_cli(root, registry, uv_cache)[0] == 0
+    clean = (root / "dockwright.lock").read_text()
+    (root / "dockwright.lock").unlink()
+    config = tmp_path_factory.mktemp("xdg")
+    (config / "uv").mkdir()
+    (config / "uv" / "uv.toml").write_text('index-url = "http://127.0.0.1:1/simple"\nresolution = "lowest"\n')
+    (root / "uv.toml").write_text('resolution = "lowest"\n')
+    code, _, err = lock_cli(root, registry, uv_cache, env={
+        "XDG_CONFIG_HOME": str(config), "UV_INDEX_URL": "http://127.0.0.1:1/simple", "UV_RESOLUTION": "lowest",
+        "UV_EXTRA_INDEX_URL": "http://127.0.0.1:1/other", "UV_PYTHON": "3.8"})
+    assert (code, err) == (0, "")
+    assert (root / "dockwright.lock").read_text() == clean
