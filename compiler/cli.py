@@ -257,10 +257,11 @@ def lock(ctx: click.Context, file: str | None, upgrade: bool, upgrade_packages: 
          platforms: tuple[str, ...]) -> None:
     """Pin every Python package (with hashes) and parent image (by digest) in dockwright.lock."""
     from . import lock as locking
+    from .lockfile import LOCK_FILE
 
     compiled = _compile(ctx, file)
-    result = locking.run(compiled, platforms=platforms or None, upgrade=upgrade,
-                         upgrade_packages=upgrade_packages, check=check)
+    result = locking.run(compiled.plan, compiled.source.root, compiled.source.main.parent / LOCK_FILE,
+                         platforms=platforms or None, upgrade=upgrade, upgrade_packages=upgrade_packages, check=check)
     label = shown_path(result.path)
     if check:
         if result.changed:
@@ -268,13 +269,13 @@ def lock(ctx: click.Context, file: str | None, upgrade: bool, upgrade_packages: 
                 click.echo(f"would change: {line}", err=True)
             click.echo(f"{label} is out of date; run 'dockwright lock'", err=True)
             sys.exit(EXIT_INVALID)
-        click.echo(f"{label} is up to date ({_plural(len(compiled.plan.images), 'image')})")
+        click.echo(f"{label} is up to date ({_plural(result.images, 'image')})")
         return
     wrote = locking.write(result)
     for line in result.changes:
         click.echo(line)
     resolved = f"; resolved {', '.join(result.resolved)}" if result.resolved else ""
-    click.echo(f"{label}: {'written' if wrote else 'unchanged'}{resolved}", err=False)
+    click.echo(f"{label}: {'written' if wrote else 'unchanged'}{resolved}")
 
 
 def run() -> None:

@@ -1,6 +1,7 @@
 """`dockwright lock`: what to lock for each image of the plan, the offline inputs check, and the run that
 resolves (uv, in parallel threads) and asks registries for digests, then writes dockwright.lock.
 
+Takes the Plan (not the pipeline's Compiled), so that compile can call `stale` offline later.
 Library code: returns results or raises ConfigError / UsageError; the CLI prints and exits.
 """
 
@@ -19,7 +20,7 @@ from packaging.utils import canonicalize_name
 from . import lockfile, registry, resolve
 from .errors import ConfigError, Diagnostic, Location, UsageError, shown_path
 from .lockfile import File, Lock, LockedImage, Package, Parent
-from .pipeline import Compiled
+from .plan import Plan
 
 DEFAULT_PLATFORMS = ("linux/amd64",)
 _PYTHON_IMAGE = re.compile(r"(?:(?:docker\.io|index\.docker\.io)/)?(?:library/)?python:(3\.[0-9]{1,2})(?:\.[0-9]+)?"
@@ -54,9 +55,8 @@ def python_of(image: str | None) -> str | None:
     return m.group(1) if m else None
 
 
-def targets(compiled: Compiled, platforms: tuple[str, ...]) -> dict[str, Target]:
-    plan = compiled.plan
-    root = compiled.source.root
+def targets(plan: Plan, root: Path, platforms: tuple[str, ...]) -> dict[str, Target]:
+    """What each image of the plan needs locked (root: the project root, for certificate files)."""
     out: dict[str, Target] = {}
     for name, img in sorted(plan.images.items()):
         if img.spec is None:
@@ -96,7 +96,7 @@ def inputs_digest(t: Target, parent: LockedImage | None) -> str:
     return lockfile.digest(data)
 
 
-def stale(compiled: Compiled, lock: Lock, platforms: tuple[str, ...] | None = None) -> list[str]:
+def stale(plan: Plan, root: Path, lock: Lock, platforms: tuple[str, ...] | None = None) -> list[str]:
     """Images whose lock entry is missing or no longer matches the YAML (offline, no uv, no network).
 
     platforms: None takes the lock's (until a project key chooses them).
@@ -104,7 +104,7 @@ def stale(compiled: Compiled, lock: Lock, platforms: tuple[str, ...] | None = No
     if platforms is None:
         platforms = tuple(sorted({p for i in lock.images.values() for p in i.platforms})) or DEFAULT_PLATFORMS
     out = []
-    for name, t in targets(compiled, platforms).items():
+    for name, t in targets(plan, root, platforms).items():
         entry = lock.images.get(name)
         parent = lock.images.get(t.layered_on) if t.layered_on else None
         if entry is None or entry.inputs != inputs_digest(t, parent) or (
@@ -123,6 +123,7 @@ class Result:
     new: str
     changes: list[str] = field(default_factory=list)  # one line per changed pin or digest
     resolved: list[str] = field(default_factory=list)  # images resolved again (not reused)
+    images: int = 0  # images in the lock
 
     @property
     def changed(self) -> bool:
@@ -219,14 +220,14 @@ def _roots(name: str, parents: Mapping[str, tuple[str, ...]], direct: Mapping[st
     return found or {"(from the parent image)"}
 
 
-def run(compiled: Compiled, *, platforms: tuple[str, ...] | None = None, upgrade: bool = False,
+def run(plan: Plan, root: Path, path: Path, *, platforms: tuple[str, ...] | None = None, upgrade: bool = False,
         upgrade_packages: tuple[str, ...] = (), check: bool = False, mirrors: Mapping[str, str] | None = None,
         jobs: int = 8, resolver: Callable[[resolve.Request], resolve.Resolution] = resolve.resolve) -> Result:
-    """Lock every image; write nothing (the caller writes Result.new). ConfigError with every problem.
+    """Lock every image of plan into the lock file at path; write nothing (the caller writes Result.new).
+    ConfigError with every problem.
 
     platforms: None keeps those of the lock on disk (linux/amd64 for a new one).
     """
-    path = compiled.source.main.parent / lockfile.LOCK_FILE
     old_text = _read_text(path)
     old = lockfile.parse(path, old_text) if old_text is not None else Lock(images={})
     if platforms is None:
@@ -234,7 +235,7 @@ def run(compiled: Compiled, *, platforms: tuple[str, ...] | None = None, upgrade
     if not platforms or any(p not in lockfile.PLATFORMS for p in platforms):
         raise UsageError(f"platforms must be among {', '.join(lockfile.PLATFORMS)}")
     platforms = tuple(sorted(set(platforms)))
-    todo = targets(compiled, platforms)
+    todo = targets(plan, root, platforms)
     wanted = tuple(sorted({str(canonicalize_name(p)) for p in upgrade_packages}))
     known = {n for t in todo.values() for n in t.origins} | {p.name for i in old.images.values() for p in i.packages}
     unknown = [p for p in wanted if p not in known]
@@ -279,6 +280,8 @@ def run(compiled: Compiled, *, platforms: tuple[str, ...] | None = None, upgrade
     remaining = dict(todo)
     while remaining:
         wave = [t for t in remaining.values() if t.layered_on is None or t.layered_on not in remaining]
+        if not wave:  # pragma: no cover - the plan's image graph has no cycle
+            raise ConfigError([Diagnostic(None, "the images are built on each other in a cycle")])
         for t in wave:
             del remaining[t.name]
         jobs_: list[tuple[Target, str, resolve.Request, LockedImage | None]] = []
@@ -336,7 +339,8 @@ def run(compiled: Compiled, *, platforms: tuple[str, ...] | None = None, upgrade
         raise ConfigError(errors)
     lock = Lock(images=new)
     text = lockfile.render(lock)
-    return Result(path=path, old=old_text, new=text, changes=describe(old, lock), resolved=sorted(resolved))
+    return Result(path=path, old=old_text, new=text, changes=describe(old, lock), resolved=sorted(resolved),
+                  images=len(new))
 
 
 def _digest(ref: str, platforms: tuple[str, ...], mirrors: Mapping[str, str] | None,

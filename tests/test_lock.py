@@ -350,11 +350,15 @@ def test_a_lock_that_no_longer_matches_the_yaml_is_found_offline(project, index:
     lock = lockfile.read(root / "dockwright.lock")
     assert lock is not None and sorted(lock.images) == ["base", "child", "other"]
     assert lock.images["other"].python == "3.12" and lock.images["other"].parent.ref == "python:3.12-slim"
-    assert locking.stale(compile_project(root / "dockwright.yaml"), lock) == []
+    def stale() -> list[str]:
+        compiled = compile_project(root / "dockwright.yaml")
+        return locking.stale(compiled.plan, compiled.source.root, lock)
+
+    assert stale() == []
     assert lock_cli(root, registry, uv_cache, "--check") == (0, "dockwright.lock is up to date (3 images)\n", "")
     # Changing base's requirements makes base and the child built on it stale; other is untouched.
     (root / "dockwright.yaml").write_text(yaml(index.url, ["beta", "delta"], extra=extra))
-    assert locking.stale(compile_project(root / "dockwright.yaml"), lock) == ["base", "child"]
+    assert stale() == ["base", "child"]
     code, out, err = lock_cli(root, registry, uv_cache, "--check")
     assert (code, out, err) == (1, "", "would change: base: delta 1.0 (new)\nwould change: child: delta 1.0 (new)\n"
                                        "dockwright.lock is out of date; run 'dockwright lock'\n")
