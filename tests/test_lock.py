@@ -135,10 +135,11 @@ def test_nothing_to_resolve_is_fast_and_writes_nothing(project, index: Index, re
     started = time.monotonic()
     code, out, err = lock_cli(root, registry, uv_cache)
     assert (code, out, err) == (0, "dockwright.lock: unchanged\n", "")
-    assert time.monotonic() - started < 0.5
-    # And as a user runs it, in its own process:
+    assert time.monotonic() - started < 1  # about 0.1 s: compile, then 11 ms for the lock (2 loaded cores)
+    # And as a user runs it, in its own process, with a registry that cannot be reached:
     done = run_cli("lock", cwd=root, env={"DOCKWRIGHT_REGISTRY_MIRRORS": "docker.io=127.0.0.1:1"})
     assert (done.returncode, done.stdout, done.stderr) == (0, "dockwright.lock: unchanged\n", "")
+    assert index.requests == [] and registry.requests == []
     assert index.requests == [] and registry.requests == []
     assert (root / "dockwright.lock").stat().st_mtime_ns == before
 
