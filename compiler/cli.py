@@ -370,6 +370,41 @@ def import_zenml(target: str, directory: str, project: str | None, python: str |
                f"{', '.join(made.pipelines)}); {shown_path(compiled.out_dir)}/: {emit.summary(plan)}")
 
 
+@main.command()
+@_file_option
+@click.option("--upgrade", is_flag=True, help="Let every package and parent image digest move to its newest match.")
+@click.option("--upgrade-package", "upgrade_packages", multiple=True, metavar="NAME",
+              help="Let this package move to its newest match (repeatable); keep the other pins.")
+@click.option("--check", is_flag=True, help="Resolve again and write nothing; exit 1 listing what would change.")
+@click.option("--platform", "platforms", multiple=True, type=click.Choice(["linux/amd64", "linux/arm64"]),
+              help="Lock for this platform (repeatable; default: the lock's platforms, else linux/amd64).")
+@click.pass_context
+@_handled
+def lock(ctx: click.Context, file: str | None, upgrade: bool, upgrade_packages: tuple[str, ...], check: bool,
+         platforms: tuple[str, ...]) -> None:
+    """Pin every Python package (with hashes) and parent image (by digest) in dockwright.lock."""
+    from . import lock as locking
+    from .lockfile import LOCK_FILE
+
+    compiled = _compile(ctx, file)
+    result = locking.run(compiled.plan, compiled.source.root, compiled.source.main.parent / LOCK_FILE,
+                         platforms=platforms or None, upgrade=upgrade, upgrade_packages=upgrade_packages, check=check)
+    label = shown_path(result.path)
+    if check:
+        if result.changed:
+            for line in result.changes or ["the file's text"]:
+                click.echo(f"would change: {line}", err=True)
+            click.echo(f"{label} is out of date; run 'dockwright lock'", err=True)
+            sys.exit(EXIT_INVALID)
+        click.echo(f"{label} is up to date ({_plural(result.images, 'image')})")
+        return
+    wrote = locking.write(result)
+    for line in result.changes:
+        click.echo(line)
+    resolved = f"; resolved {', '.join(result.resolved)}" if result.resolved else ""
+    click.echo(f"{label}: {'written' if wrote else 'unchanged'}{resolved}")
+
+
 def run() -> None:
     """The console script and `python -m compiler`: a short-lived process, so the cyclic garbage
     collector only costs time."""

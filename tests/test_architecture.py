@@ -13,8 +13,9 @@ PACKAGE = ROOT / "compiler"
 OWNERS = {"yaml": {"load"}, "cerberus": {"schema"}, "networkx": {"graph"}, "jinja2": {"render"}, "rich": {"progress"},
           "zenml": {"zenml_import"}}
 # load -> schema -> model -> inputs -> graph -> plan -> render -> emit -> pipeline -> explain -> builders -> cli
-FLOW = ["errors", "resources", "load", "schema", "model", "inputs", "graph", "plan", "render", "emit", "pipeline",
-        "explain", "builders", "progress", "cli"]
+# (the lock file, uv and registry modules come early: compile will read the lock; lock works on the plan)
+FLOW = ["errors", "resources", "lockfile", "resolve", "registry", "load", "schema", "model", "inputs", "graph", "plan",
+        "lock", "render", "emit", "pipeline", "explain", "builders", "progress", "cli"]
 
 
 def imports(path: Path) -> set[str]:

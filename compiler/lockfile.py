@@ -1,0 +1,297 @@
+"""dockwright.lock: the records, a deterministic writer and a validating reader with located errors. No I/O
+besides reading the one file; no network.
+
+The file is TOML in one fixed shape that `render` writes and `parse` reads back; anything else (a newer
+format, a hand edit, a value of the wrong kind) is a located error that says to run `dockwright lock`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError, Diagnostic, Location, shown_path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+LOCK_FILE = "dockwright.lock"
+FORMAT = 1
+HEADER = "# Written by `dockwright lock`: every Python package (with hashes) and parent image (by digest).\n" \
+         "# Do not edit by hand; run `dockwright lock` to change it.\n"
+PLATFORMS = ("linux/amd64", "linux/arm64")
+_RUN = "run `dockwright lock` to write it again"
+
+_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+_NAME = re.compile(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*")  # a normalised distribution name
+_VERSION = re.compile(r"[A-Za-z0-9.+!_-]{1,100}")
+_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!~-]{0,250}")
+_PYTHON = re.compile(r"3\.[0-9]{1,2}")
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class File:
+    name: str  # the wheel or sdist file name (never a URL: URLs may name a machine or carry credentials)
+    hash: str  # sha256:<hex>
+    size: int | None  # bytes, when the index tells
+    platforms: tuple[str, ...] = ()  # empty: every platform of its package
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str  # normalised
+    version: str
+    via: tuple[str, ...]  # the direct requirements (as written in the YAML) that pull it in, sorted
+    files: tuple[File, ...]
+    platforms: tuple[str, ...] = ()  # empty: every platform of the image
+
+    def on(self, platform: str, image_platforms: tuple[str, ...]) -> bool:
+        return platform in (self.platforms or image_platforms)
+
+
+@dataclass(frozen=True)
+class Parent:
+    ref: str  # as written in the YAML (`python:3.11-slim`): the lock never names a mirror
+    digest: str  # the manifest list / index, or the single manifest
+    platforms: tuple[tuple[str, str], ...]  # (platform, manifest digest), sorted
+
+
+@dataclass(frozen=True)
+class LockedImage:
+    name: str
+    python: str | None
+    platforms: tuple[str, ...]
+    inputs: str  # sha256 of everything that affects resolution: compare offline
+    parent: Parent | None
+    packages: tuple[Package, ...]
+
+    def pins(self, platform: str) -> dict[str, str]:
+        return {p.name: p.version for p in self.packages if p.on(platform, self.platforms)}
+
+
+@dataclass(frozen=True)
+class Lock:
+    images: Mapping[str, LockedImage]
+
+
+def digest(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
+def _str(value: str) -> str:
+    # A JSON string is a TOML basic string, except that TOML also refuses a raw DEL.
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _key(key: str) -> str:
+    return key if _BARE.fullmatch(key) else _str(key)
+
+
+def _strs(values: tuple[str, ...]) -> str:
+    return "[" + ", ".join(_str(v) for v in values) + "]"
+
+
+def _file(f: File) -> str:
+    parts = [f"name = {_str(f.name)}", f"hash = {_str(f.hash)}"]
+    if f.size is not None:
+        parts.append(f"size = {f.size}")
+    if f.platforms:
+        parts.append(f"platforms = {_strs(f.platforms)}")
+    return "{ " + ", ".join(parts) + " }"
+
+
+def render(lock: Lock) -> str:
+    """The file's text: sorted, one package block and one file per line, no timestamps or paths."""
+    out = [HEADER, f"version = {FORMAT}\n"]
+    for name in sorted(lock.images):
+        img = lock.images[name]
+        head = f"images.{_key(name)}"
+        out.append(f"\n[{head}]\n")
+        if img.python is not None:
+            out.append(f"python = {_str(img.python)}\n")
+        out.append(f"platforms = {_strs(img.platforms)}\n")
+        out.append(f"inputs = {_str(img.inputs)}\n")
+        if img.parent is not None:
+            out.append(f"\n[{head}.parent]\nref = {_str(img.parent.ref)}\ndigest = {_str(img.parent.digest)}\n")
+            out.append(f"\n[{head}.parent.platforms]\n")
+            out.extend(f"{_str(p)} = {_str(d)}\n" for p, d in img.parent.platforms)
+        for pkg in sorted(img.packages, key=lambda p: (p.name, p.platforms, p.version)):
+            out.append(f"\n[[{head}.packages]]\nname = {_str(pkg.name)}\nversion = {_str(pkg.version)}\n")
+            if pkg.platforms:
+                out.append(f"platforms = {_strs(pkg.platforms)}\n")
+            out.append(f"via = {_strs(pkg.via)}\n")
+            out.append("files = [\n" + "".join(f"    {_file(f)},\n" for f in pkg.files) + "]\n")
+    return "".join(out)
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+class _Bad(Exception):
+    def __init__(self, message: str, needle: str | None = None, line: int | None = None, col: int = 1) -> None:
+        super().__init__(message)
+        self.message, self.needle, self.line, self.col = message, needle, line, col
+
+
+def _locate(path: Path, text: str, needle: str | None, line: int | None, col: int) -> Location:
+    lines = text.splitlines() or [""]
+    if line is None:
+        line, col = 1, 1
+        if needle:
+            for n, candidate in enumerate(lines, 1):
+                at = candidate.find(needle)
+                if at >= 0:
+                    line, col = n, at + 1
+                    break
+    line = min(max(line, 1), len(lines))
+    return Location(path, line, col, lines[line - 1])
+
+
+def error(path: Path, text: str, message: str, *, needle: str | None = None, line: int | None = None,
+          col: int = 1, hint: str = _RUN) -> ConfigError:
+    return ConfigError([Diagnostic(_locate(path, text, needle, line, col), message, hint)])
+
+
+def _table(value: Any, what: str, needle: str | None = None) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Bad(f"{what} is not a table", needle)
+    return value
+
+
+def _text(table: dict[str, Any], key: str, pattern: re.Pattern[str] | None, what: str) -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or (pattern is not None and not pattern.fullmatch(value)):
+        shown = json.dumps(value) if isinstance(value, str) else None
+        raise _Bad(f"{what}: '{key}' is missing or not valid", f"{key} = {shown}" if shown else None)
+    return value
+
+
+def _platforms(value: Any, what: str, *, allow_empty: bool = False) -> tuple[str, ...]:
+    if value is None and allow_empty:
+        return ()
+    if (not isinstance(value, list) or not all(isinstance(p, str) and p in PLATFORMS for p in value)
+            or value != sorted(set(value)) or (not value and not allow_empty)):
+        raise _Bad(f"{what}: 'platforms' must be a sorted list of {', '.join(PLATFORMS)}")
+    return tuple(value)
+
+
+def _check_keys(table: dict[str, Any], allowed: set[str], what: str) -> None:
+    for key in sorted(table):
+        if key not in allowed:
+            raise _Bad(f"{what}: unknown key '{key}'", f"{key} =")
+
+
+def _image(name: str, data: Any) -> LockedImage:
+    what = f"image '{name}'"
+    t = _table(data, what)
+    _check_keys(t, {"python", "platforms", "inputs", "parent", "packages"}, what)
+    python = _text(t, "python", _PYTHON, what) if "python" in t else None
+    platforms = _platforms(t.get("platforms"), what)
+    inputs = _text(t, "inputs", _HASH, what)
+    parent = None
+    if "parent" in t:
+        pt = _table(t["parent"], f"{what}: parent")
+        _check_keys(pt, {"ref", "digest", "platforms"}, f"{what}: parent")
+        per = _table(pt.get("platforms"), f"{what}: parent platforms")
+        for plat, dig in per.items():
+            if plat not in PLATFORMS or not isinstance(dig, str) or not _HASH.fullmatch(dig):
+                raise _Bad(f"{what}: parent platform '{plat}' has no valid digest", json.dumps(plat))
+        parent = Parent(ref=_text(pt, "ref", None, f"{what}: parent"),
+                        digest=_text(pt, "digest", _HASH, f"{what}: parent"),
+                        platforms=tuple(sorted(per.items())))
+    packages = []
+    raw = t.get("packages", [])
+    if not isinstance(raw, list):
+        raise _Bad(f"{what}: 'packages' is not a list of tables")
+    for item in raw:
+        p = _table(item, f"{what}: a package")
+        pname = _text(p, "name", _NAME, f"{what}: a package")
+        pwhat = f"{what}: package '{pname}'"
+        _check_keys(p, {"name", "version", "platforms", "via", "files"}, pwhat)
+        via = p.get("via")
+        if not isinstance(via, list) or not all(isinstance(v, str) for v in via):
+            raise _Bad(f"{pwhat}: 'via' must be a list of requirements", f"name = {json.dumps(pname)}")
+        files = []
+        rawf = p.get("files")
+        if not isinstance(rawf, list) or not rawf:
+            raise _Bad(f"{pwhat}: 'files' must list at least one file", f"name = {json.dumps(pname)}")
+        for f in rawf:
+            ft = _table(f, f"{pwhat}: a file", f"name = {json.dumps(pname)}")
+            _check_keys(ft, {"name", "hash", "size", "platforms"}, pwhat)
+            size = ft.get("size")
+            if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+                raise _Bad(f"{pwhat}: a file's 'size' is not a number of bytes", f"size = {size}")
+            files.append(File(name=_text(ft, "name", _FILE, f"{pwhat}: a file"),
+                              hash=_text(ft, "hash", _HASH, f"{pwhat}: a file"), size=size,
+                              platforms=_platforms(ft.get("platforms"), pwhat, allow_empty=True)))
+        packages.append(Package(name=pname, version=_text(p, "version", _VERSION, pwhat), via=tuple(via),
+                                files=tuple(files),
+                                platforms=_platforms(p.get("platforms"), pwhat, allow_empty=True)))
+    return LockedImage(name=name, python=python, platforms=platforms, inputs=inputs, parent=parent,
+                       packages=tuple(packages))
+
+
+def parse(path: Path, text: str) -> Lock:
+    """The lock in text, or ConfigError located in the file: unreadable, newer, malformed or edited by hand."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)) or "not valid TOML"
+        raise error(path, text, f"{LOCK_FILE} is not valid TOML: {message}",
+                    line=int(found.group(1)) if found else None, col=int(found.group(2)) if found else 1) from None
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise error(path, text, f"{LOCK_FILE} has no format version", needle="version")
+    if version > FORMAT:
+        raise error(path, text, f"{LOCK_FILE} has format version {version}, newer than this dockwright reads "
+                                f"({FORMAT})", needle="version",
+                    hint="upgrade dockwright, or run `dockwright lock` to write it in this version's format")
+    if version != FORMAT:
+        raise error(path, text, f"{LOCK_FILE} has unknown format version {version}", needle="version")
+    try:
+        _check_keys(data, {"version", "images"}, LOCK_FILE)
+        images = {name: _image(name, body) for name, body in _table(data.get("images", {}), "images").items()}
+    except _Bad as bad:
+        raise error(path, text, f"{LOCK_FILE}: {bad.message}", needle=bad.needle, line=bad.line,
+                    col=bad.col) from None
+    lock = Lock(images=images)
+    canonical = render(lock)
+    if canonical != text:
+        theirs, ours = text.splitlines(), canonical.splitlines()
+        line = next((n for n, (a, b) in enumerate(zip(theirs, ours), 1) if a != b), min(len(theirs), len(ours)) + 1)
+        raise error(path, text, f"{LOCK_FILE} was edited by hand: line {line} is not what dockwright writes",
+                    line=line)
+    return lock
+
+
+def read(path: Path) -> Lock | None:
+    """The lock beside the project file, or None when there is none."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError([Diagnostic(None, f"cannot read {shown_path(path)}: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise error(path, raw.decode("utf-8", "replace"), f"{LOCK_FILE} is not UTF-8 text", line=line) from None
+    return parse(path, text)
+
+
+__all__ = ["LOCK_FILE", "FORMAT", "PLATFORMS", "File", "Package", "Parent", "LockedImage", "Lock", "render",
+           "parse", "read", "digest", "error"]

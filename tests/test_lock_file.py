@@ -1,0 +1,144 @@
+"""dockwright.lock: the writer is deterministic and the reader gives it back; anything else is one located
+error that says to run `dockwright lock`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from compiler import lockfile
+from compiler.errors import ConfigError
+from compiler.lockfile import File, Lock, LockedImage, Package, Parent
+
+H = "sha256:" + "ab" * 32
+PATH = Path("dockwright.lock")
+
+_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20)
+_names = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
+_plats = st.lists(st.sampled_from(lockfile.PLATFORMS), min_size=1, unique=True).map(lambda p: tuple(sorted(p)))
+_hashes = st.from_regex(r"sha256:[0-9a-f]{64}", fullmatch=True)
+_files = st.builds(File, name=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,30}", fullmatch=True), hash=_hashes,
+                   size=st.none() | st.integers(0, 2**40), platforms=st.just(()) | _plats)
+_packages = st.builds(Package, name=_names, version=st.from_regex(r"[0-9]{1,3}(\.[0-9]{1,3}){0,2}", fullmatch=True),
+                      via=st.lists(_text, max_size=3).map(tuple),
+                      files=st.lists(_files, min_size=1, max_size=3).map(tuple), platforms=st.just(()) | _plats)
+_parents = st.builds(Parent, ref=_text, digest=_hashes,
+                     platforms=st.dictionaries(st.sampled_from(lockfile.PLATFORMS), _hashes).map(
+                         lambda d: tuple(sorted(d.items()))))
+
+
+@st.composite
+def locks(draw: st.DrawFn) -> Lock:
+    images = {}
+    for name in draw(st.lists(_text, max_size=3, unique=True)):
+        pkgs = draw(st.lists(_packages, max_size=4, unique_by=lambda p: (p.name, p.platforms, p.version)))
+        pkgs.sort(key=lambda p: (p.name, p.platforms, p.version))
+        images[name] = LockedImage(name=name, python=draw(st.none() | st.sampled_from(["3.10", "3.11", "3.12"])),
+                                   platforms=draw(_plats), inputs=draw(_hashes), parent=draw(st.none() | _parents),
+                                   packages=tuple(pkgs))
+    return Lock(images=images)
+
+
+@settings(max_examples=30, deadline=None)
+@given(locks())
+def test_what_is_written_reads_back_the_same(lock: Lock) -> None:
+    text = lockfile.render(lock)
+    assert lockfile.parse(PATH, text) == lock
+    assert lockfile.render(lockfile.parse(PATH, text)) == text
+
+
+@settings(max_examples=30, deadline=None)
+@given(locks(), st.data())
+def test_any_edit_is_rejected_with_a_location_or_reads_back_as_written(lock: Lock, data: st.DataObject) -> None:
+    text = lockfile.render(lock)
+    at = data.draw(st.integers(0, len(text)))
+    insert = data.draw(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=3))
+    edited = text[:at] + insert + text[at + data.draw(st.integers(0, 3)):]
+    try:
+        again = lockfile.parse(PATH, edited)
+    except ConfigError as err:
+        [d] = err.diagnostics
+        assert d.location is not None and d.location.file == PATH and d.location.line >= 1
+        assert d.hint is not None and "dockwright lock" in d.hint
+    else:
+        assert lockfile.render(again) == edited
+
+
+def _error(text: str) -> str:
+    with pytest.raises(ConfigError) as err:
+        lockfile.parse(PATH, text)
+    return err.value.render()
+
+
+SAMPLE = lockfile.render(Lock(images={"base": LockedImage(
+    name="base", python="3.11", platforms=("linux/amd64",), inputs=H,
+    parent=Parent(ref="python:3.11-slim", digest=H, platforms=(("linux/amd64", H),)),
+    packages=(Package(name="alpha", version="1.0", via=("alpha",),
+                      files=(File("alpha-1.0-py3-none-any.whl", H, 7),)),))}))
+
+
+def test_the_sample_reads_like_this() -> None:
+    assert SAMPLE == (
+        "# Written by `dockwright lock`: every Python package (with hashes) and parent image (by digest).\n"
+        "# Do not edit by hand; run `dockwright lock` to change it.\n"
+        "version = 1\n\n"
+        "[images.base]\npython = \"3.11\"\nplatforms = [\"linux/amd64\"]\n"
+        f"inputs = \"{H}\"\n\n"
+        f"[images.base.parent]\nref = \"python:3.11-slim\"\ndigest = \"{H}\"\n\n"
+        f"[images.base.parent.platforms]\n\"linux/amd64\" = \"{H}\"\n\n"
+        "[[images.base.packages]]\nname = \"alpha\"\nversion = \"1.0\"\nvia = [\"alpha\"]\nfiles = [\n"
+        f"    {{ name = \"alpha-1.0-py3-none-any.whl\", hash = \"{H}\", size = 7 }},\n]\n")
+
+
+def test_malformed_toml_is_located() -> None:
+    text = SAMPLE.replace('version = "1.0"', 'version = "1.0')
+    line = text.splitlines().index('version = "1.0') + 1
+    assert _error(text).splitlines()[0] == (
+        f"dockwright.lock:{line}:15: error: dockwright.lock is not valid TOML: Illegal character '\\n' "
+        "(run `dockwright lock` to write it again)")
+
+
+def test_a_hand_edit_is_located_at_its_line() -> None:
+    text = SAMPLE.replace("size = 7", "size = 8").replace("\n\n[[images", "\n[[images")
+    line = SAMPLE.splitlines().index("[[images.base.packages]]")
+    assert _error(text).splitlines()[0] == (
+        f"dockwright.lock:{line}:1: error: dockwright.lock was edited by hand: line {line} is not what dockwright "
+        "writes (run `dockwright lock` to write it again)")
+
+
+def test_a_bad_hash_is_located_at_its_value() -> None:
+    text = SAMPLE.replace(f'hash = "{H}"', 'hash = "md5:00"')
+    assert _error(text).splitlines()[0] == (
+        "dockwright.lock:22:44: error: dockwright.lock: image 'base': package 'alpha': a file: 'hash' is missing or "
+        "not valid (run `dockwright lock` to write it again)")
+    text = SAMPLE.replace('python = "3.11"', 'python = "three"')
+    assert _error(text).splitlines()[:2] == [
+        "dockwright.lock:6:1: error: dockwright.lock: image 'base': 'python' is missing or not valid (run "
+        "`dockwright lock` to write it again)",
+        '    6 | python = "three"']
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("version = 2\n", "dockwright.lock:1:1: error: dockwright.lock has format version 2, newer than this dockwright "
+                      "reads (1) (upgrade dockwright, or run `dockwright lock` to write it in this version's format)"),
+    ("version = 0\n", "dockwright.lock:1:1: error: dockwright.lock has unknown format version 0 (run `dockwright "
+                      "lock` to write it again)"),
+    ("images = 3\n", "dockwright.lock:1:1: error: dockwright.lock has no format version (run `dockwright lock` to "
+                     "write it again)"),
+    ("version = 1\nextra = 1\n", "dockwright.lock:2:1: error: dockwright.lock: dockwright.lock: unknown key 'extra' "
+                                 "(run `dockwright lock` to write it again)"),
+])
+def test_versions_and_unknown_keys(text: str, message: str) -> None:
+    assert _error(text).splitlines()[0] == message
+
+
+def test_a_file_that_is_not_utf8_is_located(tmp_path: Path) -> None:
+    path = tmp_path / "dockwright.lock"
+    path.write_bytes(b"version = 1\n\xff\n")
+    with pytest.raises(ConfigError) as err:
+        lockfile.read(path)
+    assert err.value.diagnostics[0].message == "dockwright.lock is not UTF-8 text"
+    assert err.value.diagnostics[0].location is not None and err.value.diagnostics[0].location.line == 2
+    assert lockfile.read(tmp_path / "none.lock") is None
