@@ -178,6 +178,9 @@ class DockerBuilder:
             self._bases[ref] = image_id
         return image_id
 
+    def user_of(self, ref: str) -> str:
+        return str((self.client.images.get(ref).attrs.get("Config") or {}).get("User") or "")
+
     def _labelled(self, image: Any, key: str) -> bool:
         labels = (image.attrs.get("Config") or {}).get("Labels") or {}
         return bool(labels.get(KEY_LABEL) == key)
