@@ -104,6 +104,11 @@ class _Run:
                 where, instruction = f"{job.dockerfile}:{found[0]}", found[1]
             return Outcome(job.name, job.tag, "failed", key, time.monotonic() - started, message=str(exc),
                            where=where, instruction=instruction, log=exc.log)
+        except Cancelled:
+            raise
+        except Exception as exc:  # an engine error we did not foresee fails this image, not the run
+            return Outcome(job.name, job.tag, "failed", key, time.monotonic() - started,
+                           message=f"{type(exc).__name__}: {exc}")
 
     def check_parent_user(self, job: Job) -> None:
         """The Dockerfile switches to root for its installs and, with no user set, ends as root: right only
@@ -135,9 +140,6 @@ class _Run:
                 outcome = self.one(job)
             except Cancelled:
                 return
-            except Exception as exc:  # an engine error we did not foresee fails this image, not the run
-                outcome = Outcome(job.name, job.tag, "failed", self.keys.get(job.name),
-                                  message=f"{type(exc).__name__}: {exc}")
             self.events.put(outcome)
 
     # -- the schedule, on the main thread ---------------------------------------------------------
