@@ -15,9 +15,10 @@ from typing import Any, Iterable, Iterator
 
 import docker
 import urllib3.exceptions
-from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound, TLSParameterError
 from docker.tls import TLSConfig
 
+from .. import engine_url
 from ..errors import BuildError, UsageError
 from .base import IMAGE_LABEL, KEY_LABEL, PROJECT_LABEL, Cancelled, Endpoint, ImageFailed, Job, Progress, Report
 from .context import Snapshot
@@ -51,6 +52,9 @@ def _reason(exc: BaseException) -> str:
     if "SSLError" in text or "SSL:" in text:
         match = re.search(r"\[SSL: ([A-Z_]+)\]", text)
         return f"TLS failed ({match.group(1) if match else 'handshake'}): the tls files do not match the engine"
+    if "paramiko" in text:
+        return ("ssh:// engines need the Python package paramiko (pip install paramiko); dockwright then "
+                "connects with your ssh client")
     first = text.splitlines()[0] if text else type(exc).__name__
     return first.rstrip(".")
 
@@ -103,8 +107,8 @@ class DockerBuilder:
 
     def describe(self) -> str:
         if self.endpoint.url:
-            return self.endpoint.url
-        return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+            return engine_url.shown(self.endpoint.url)
+        return engine_url.shown(os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
 
     def _tls(self) -> TLSConfig | bool:
         tls = dict(self.endpoint.tls or {})
@@ -141,7 +145,14 @@ class DockerBuilder:
                 client.api.trust_env = False
             client.api._version = str(client.api.version(api_version=False)["ApiVersion"])
         else:
-            client = docker.from_env(timeout=600)
+            try:
+                client = docker.from_env(timeout=600)
+            except TLSParameterError:
+                where = os.environ.get("DOCKER_CERT_PATH") or "~/.docker"
+                raise BuildError(
+                    f"cannot reach the Docker engine at {self.describe()} (builder '{self.endpoint.name}'): "
+                    f"DOCKER_TLS_VERIFY or DOCKER_CERT_PATH is set, but {where} lacks ca.pem, cert.pem or key.pem; "
+                    "point DOCKER_CERT_PATH at the folder that holds them, or unset both") from None
         with self._lock:
             self._clients.append(client)
         return client
@@ -155,9 +166,17 @@ class DockerBuilder:
 
     def connect(self) -> None:
         where = f"{self.describe()} (builder '{self.endpoint.name}')"
+        host = os.environ.get("DOCKER_HOST")
+        if not self.endpoint.url and host and (why := engine_url.problem(host, bare=True)) is not None:
+            raise BuildError(f"DOCKER_HOST={engine_url.shown(host)} is not a Docker engine address: {why}; set it "
+                             f"to {engine_url.EXAMPLES}, or unset it for the default socket")
+        url_problem = engine_url.problem(self.endpoint.url) if self.endpoint.url else None
+        if url_problem is not None:  # compile refuses these; a manifest edited by hand does not
+            raise BuildError(f"builder '{self.endpoint.name}' has url {where.split(' (')[0]}, which is not a Docker "
+                             f"engine address: {url_problem}")
         try:
             self.client.ping()
-        except (DockerException, OSError) as exc:
+        except (DockerException, OSError, ValueError) as exc:
             if not self.endpoint.url:
                 hint = "start dockerd, set DOCKER_HOST, or pick another builder with --builder"
             elif self.endpoint.tls:
