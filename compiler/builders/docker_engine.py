@@ -9,6 +9,7 @@ import re
 import string
 import tempfile
 import threading
+import warnings
 from collections import deque
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -123,10 +124,13 @@ class DockerBuilder:
         for item in ("ca", "cert", "key"):
             p = path(item)
             if p and not Path(p).is_file():
+                state = "is not a file" if Path(p).exists() else "does not exist"
                 raise BuildError(f"cannot reach the Docker engine at {self.describe()} (builder "
-                                 f"'{self.endpoint.name}'): its tls {item} file {tls[item]} does not exist")
+                                 f"'{self.endpoint.name}'): its tls {item} file {tls[item]} {state}")
         cert, key, ca = path("cert"), path("key"), path("ca")
         verify = bool(tls.get("verify", True))
+        if not verify:  # the builder says so in dockwright.yaml: no warning on every request
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         return TLSConfig(client_cert=(cert, key) if cert and key else None, ca_cert=ca,
                          verify=ca if verify and ca else verify)
 
