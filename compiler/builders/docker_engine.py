@@ -26,6 +26,7 @@ from .context import Snapshot
 
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 RUNNING = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})$")  # the classic builder's container for a step
+REMOVED = re.compile(r"^Removing intermediate container ([0-9a-f]{12,64})$")  # ... and the engine removed it
 # What a connection to an engine that went away raises: requests' errors are OSErrors; urllib3's and
 # http.client's (a response cut short) are not. The SDK's own (DockerException, APIError) are handled apart.
 GONE = (OSError, urllib3.exceptions.HTTPError, http.client.HTTPException)
@@ -350,9 +351,11 @@ class DockerBuilder:
                         line = line.rstrip()
                         if not line:
                             continue
-                        running = RUNNING.match(line)
+                        running, removed = RUNNING.match(line), REMOVED.match(line)
                         if running:
                             containers.append(running.group(1))
+                        elif removed and removed.group(1) in containers:
+                            containers.remove(removed.group(1))
                         m = STEP.match(line)
                         if m:
                             step = int(m.group(1))
