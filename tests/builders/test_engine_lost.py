@@ -285,3 +285,4 @@ runner: {{environment: slow}}
             client.api.remove_container(cid, force=True)
     finally:
         stop_doomed_engine()
+        subprocess.run(["ip", "link", "delete", DOOMED_BRIDGE], check=False, capture_output=True)
