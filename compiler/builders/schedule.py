@@ -117,7 +117,7 @@ class _Run:
         if user.split(":", 1)[0] in ("", "root", "0"):
             return
         names = ", ".join(f"'{name}'" for name in job.environments)
-        who = f"environment{'s' if len(job.environments) > 1 else ''} {names} set{'' if len(job.environments) > 1 else 's'}"
+        who = f"environments {names} set" if len(job.environments) > 1 else f"environment {names} sets"
         raise ImageFailed(
             f"parent image {job.from_ref} runs as user '{user}', but {who} no user: its Dockerfile switches to root "
             f"for its installs and would end as root\n"
