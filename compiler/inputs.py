@@ -40,6 +40,7 @@ class Inputs:
     requirements: dict[str, tuple[Sourced[str], ...]] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)  # path -> "file" | "dir"
     digests: dict[str, str] = field(default_factory=dict)  # custom parent Dockerfiles -> sha256
+    dockerfiles: dict[str, bytes] = field(default_factory=dict)  # custom parent Dockerfiles -> their bytes
     files: list[str] = field(default_factory=list)  # every file read, for the manifest
 
 
@@ -84,7 +85,8 @@ def gather(project: Project, root: Path, sink: Collector) -> Inputs:
             if is_dir:
                 sink.error(loc, f"Dockerfile '{rel}' is a directory", "name the file, like docker/base.Dockerfile")
                 continue
-            inputs.digests[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+            inputs.dockerfiles[rel] = path.read_bytes()
+            inputs.digests[rel] = hashlib.sha256(inputs.dockerfiles[rel]).hexdigest()
             inputs.files.append(rel)
         elif kind == "context" and not is_dir:
             sink.error(loc, f"build context '{rel}' is not a directory", "name a directory, like '.'")

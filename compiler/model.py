@@ -13,6 +13,7 @@ from typing import Any, Generic, Iterable, Mapping, TypeVar
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from . import engine_url
 from .errors import Collector, Location, suggest
 from .load import Located, NodePath, Source
 
@@ -500,10 +501,34 @@ class _Builder:
                       settings)
 
     def builder(self, name: str, data: dict[str, Any]) -> Builder:
+        self.builder_tls(name, data)
         tls = tuple(sorted((data.get("tls") or {}).items()))
         proxy = tuple(sorted((data.get("proxy") or {}).items()))
         return Builder(name, self.doc.key_at(("builders", name)), data.get("type") or "docker", data.get("url"), tls,
                        proxy)
+
+    def builder_tls(self, name: str, data: dict[str, Any]) -> None:
+        """A tls section that the engine connection would ignore, or could not use, is an error."""
+        tls, url = data.get("tls"), data.get("url")
+        if not isinstance(tls, dict) or not tls or (url is not None and not isinstance(url, str)):
+            return
+        at = self.doc.key_at(("builders", name, "tls"))
+        if url is None:
+            self.sink.error(at, f"builder '{name}' has tls but no url",
+                            "tls is for a remote engine: add url: tcp://host:2376, or remove tls; the local engine "
+                            "takes DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, as the docker CLI does")
+            return
+        if engine_url.problem(url) is not None:
+            return  # reported with the url
+        scheme = url.partition("://")[0].lower()
+        if scheme not in ("tcp", "https"):
+            self.sink.error(at, f"builder '{name}' has tls, but its url is {scheme}://",
+                            "tls is for tcp:// engines: ssh:// uses your ssh client's keys, unix:// and npipe:// a "
+                            "local socket")
+        elif isinstance(tls.get("cert"), str) != isinstance(tls.get("key"), str):
+            given, missing = ("cert", "key") if isinstance(tls.get("cert"), str) else ("key", "cert")
+            self.sink.error(at, f"builder '{name}' has a tls {given} but no {missing}",
+                            "the engine checks the client's certificate with its key: give both, or neither")
 
     # -- references -----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -45,7 +46,7 @@ class ImageSpec:
     requirements: tuple[str, ...]  # the full effective set, when this image installs requirements
     env: tuple[tuple[str, str], ...]
     run: tuple[str, ...]
-    as_root: bool  # switch to root first: the parent image ends as a non-root user
+    as_root: bool  # switch to root first: the parent image may end as a user other than root
     create_user: bool
     workdir_owner: str | None  # chown the workdir to this (non-root) user
     user: str | None
@@ -56,6 +57,12 @@ class ImageSpec:
     entrypoint: tuple[str, ...] | None
     cmd: tuple[str, ...] | None
     local_packages: tuple[tuple[str, str], ...] = ()  # (project directory, staging path), installed after requirements
+
+    @property
+    def assumes_root_parent(self) -> bool:
+        """It switches to root for its installs and cannot switch back: compile does not know the user its
+        parent image runs as, and the environment sets none. Right only on a parent that runs as root."""
+        return self.as_root and self.user is None
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,8 @@ class Image:
     inputs: tuple[str, ...]
     checks: tuple[str, ...]
     spec: ImageSpec | None = None
-    user: str | None = None  # the user the image runs as (inherited by layered images)
+    user: str | None = None  # the environment's user (inherited by layered images)
+    runs_as: str | None = None  # the user the image ends as, when compile knows it
     layering: str = ""  # why it is, or is not, built FROM its parent environment's image
 
     @property
@@ -276,18 +284,117 @@ def _run_as(env: Environment) -> str | None:
     return None if user in (None, "root") else user
 
 
-def _whole_spec(env: Environment, from_ref: str, inputs: Inputs) -> ImageSpec:
+def is_root(user: str | None) -> bool:
+    """`root`, `0`, `root:root`, `0:0`: a USER that is root (an image with no USER runs as root, too)."""
+    return user is not None and user.split(":", 1)[0] in ("root", "0", "")
+
+
+_OFFICIAL_PYTHON = re.compile(r"(?:(?:index\.)?docker\.io/)?(?:library/)?python(?::[\w][\w.-]*)?(?:@sha256:[0-9a-f]{64})?")
+_NAME = r"(?:[a-z_][a-z0-9_-]{0,31}|[0-9]{1,10})"
+_USER_VALUE = re.compile(rf"{_NAME}(?::{_NAME})?")
+_DIRECTIVE = re.compile(r"#\s*([A-Za-z]+)\s*=\s*(\S+)\s*")
+_HEREDOC = re.compile(r"<<-?([\"']?)([A-Za-z_][A-Za-z0-9_]*)\1")
+
+
+def _instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of a Dockerfile: directives, comments, continuations and heredoc bodies
+    handled as BuildKit reads them."""
+    lines = text.splitlines()
+    escape, i = "\\", 0
+    while i < len(lines) and (m := _DIRECTIVE.fullmatch(lines[i])):
+        if m.group(1).lower() == "escape" and m.group(2) in ("\\", "`"):
+            escape = m.group(2)
+        i += 1
+    out: list[tuple[str, str]] = []
+    current = ""
+    heredocs: list[str] = []
+    for line in lines[i:]:
+        if heredocs:
+            if line.lstrip("\t") == heredocs[0]:
+                heredocs.pop(0)
+            continue
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue  # also inside a continuation, where BuildKit skips them too
+        if stripped.endswith(escape):
+            current += stripped[:-1] + " "
+            continue
+        word, *rest = (current + stripped).split(None, 1)
+        current = ""
+        out.append((word.upper(), rest[0] if rest else ""))
+        heredocs = [m.group(2) for m in _HEREDOC.finditer(out[-1][1])]
+    return out
+
+
+def dockerfile_user(data: bytes) -> str | None:
+    """The user a Dockerfile's final stage ends as: its last USER, else its FROM's (an earlier stage's;
+    root for `scratch` and the official python images); None when compile cannot know it (another
+    image from outside the project, a variable in the value)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    stages: list[tuple[str | None, str, list[str | None]]] = []  # (name, FROM, [USER values])
+    for word, rest in _instructions(text):
+        if word == "FROM":
+            args = [a for a in rest.split() if not a.startswith("--")]
+            name = args[2].lower() if len(args) >= 3 and args[1].lower() == "as" else None
+            stages.append((name, args[0] if args else "", []))
+        elif word == "USER" and stages:
+            value = rest.split()[0] if rest.split() else ""
+            stages[-1][2].append(value if _USER_VALUE.fullmatch(value) else None)
+    index = len(stages) - 1
+    for _ in range(len(stages)):  # each step goes to an earlier stage: no loop
+        if index < 0:
+            return None
+        name, ref, users = stages[index]
+        if users:
+            return users[-1]
+        if ref.lower() == "scratch" or _OFFICIAL_PYTHON.fullmatch(ref):
+            return "root"
+        earlier = [n for n, (stage, _, _) in enumerate(stages[:index]) if stage == ref.lower()]
+        if not earlier:
+            return None
+        index = earlier[-1]
+    return None
+
+
+def base_user(env: Environment, inputs: Inputs) -> str | None:
+    """The user the image an environment starts FROM runs as, when compile can know it: root for the
+    official python images, what a custom parent Dockerfile says; None for any other image."""
+    base = env.base.value if env.base is not None else None
+    if base is None:
+        return None
+    if base.dockerfile is not None:
+        return dockerfile_user(inputs.dockerfiles.get(base.dockerfile, b""))
+    return "root" if base.image and _OFFICIAL_PYTHON.fullmatch(base.image) else None
+
+
+def _ends_as(env: Environment, parent_user: str | None, as_root: bool) -> str | None:
+    """The user an image ends as: the environment's, else its parent's (root once it switched to root
+    over a parent compile does not know: build refuses any other parent)."""
+    if env.user is not None:
+        return env.user.value
+    return parent_user if parent_user is not None else ("root" if as_root else None)
+
+
+def _whole_spec(env: Environment, from_ref: str, inputs: Inputs, parent_user: str | None) -> ImageSpec:
     reqs = _requirements(env)
-    user = env.user.value if env.user is not None else None
     owner = _run_as(env)
+    create_user = owner is not None and not owner.isdigit()
+    workdir_owner = owner if env.workdir is not None else None
+    runs = tuple(r.value for r in env.run)
+    needs_root = bool(env.apt or env.certificates or reqs or _has_python(env) or runs or create_user or workdir_owner)
+    as_root = needs_root and not is_root(parent_user)
+    # The environment's user; else, after a switch to root, the parent's own user (when known).
+    user = env.user.value if env.user is not None else (parent_user if as_root else None)
     index_url, extra_index_urls = _index(env, install=_has_python(env))
     return ImageSpec(
         from_ref=from_ref, layered=False, build_args=_sorted_pairs(_values(env.build_args)), apt=_apt(env),
         certificates=_certificates(env), python_setup=_has_python(env), installer=env.installer.value,
         installer_args=env.installer_args.value, index_url=index_url, extra_index_urls=extra_index_urls,
-        requirements=reqs, env=_sorted_pairs(_values(env.env)), run=tuple(r.value for r in env.run),
-        as_root=False, create_user=owner is not None and not owner.isdigit(),
-        workdir_owner=owner if env.workdir is not None else None, user=user,
+        requirements=reqs, env=_sorted_pairs(_values(env.env)), run=runs,
+        as_root=as_root, create_user=create_user, workdir_owner=workdir_owner, user=user,
         workdir=env.workdir.value if env.workdir is not None else None,
         labels=_sorted_pairs(_values(env.labels)), copy=tuple(_copies(env, inputs)),
         owner=owner,
@@ -297,7 +404,8 @@ def _whole_spec(env: Environment, from_ref: str, inputs: Inputs) -> ImageSpec:
     )
 
 
-def _layered_spec(env: Environment, parent: Environment, from_ref: str, inputs: Inputs) -> ImageSpec | None:
+def _layered_spec(env: Environment, parent: Environment, from_ref: str, inputs: Inputs,
+                  parent_user: str | None) -> ImageSpec | None:
     """Only what env adds to parent; None when it adds nothing that a Dockerfile would say."""
     reqs = _requirements(env)
     install = reqs != _requirements(parent)
@@ -323,6 +431,7 @@ def _layered_spec(env: Environment, parent: Environment, from_ref: str, inputs: 
     user = _run_as(env)
     new_workdir = workdir if workdir != pworkdir else None
     needs_root = bool(apt or install or runs or packages or (new_workdir and user))
+    as_root = needs_root and not is_root(parent_user)
     index_url, extra_index_urls = _index(env, install=install or bool(packages))
     spec = ImageSpec(
         from_ref=from_ref, layered=True,
@@ -331,8 +440,8 @@ def _layered_spec(env: Environment, parent: Environment, from_ref: str, inputs: 
         python_setup=(install or bool(packages)) and not _has_python(parent), installer=env.installer.value,
         installer_args=env.installer_args.value, index_url=index_url, extra_index_urls=extra_index_urls,
         requirements=reqs if install else (), env=env_delta,
-        run=runs, as_root=needs_root and user is not None, create_user=False,
-        workdir_owner=user if new_workdir else None, user=user if needs_root else None,
+        run=runs, as_root=as_root, create_user=False,
+        workdir_owner=user if new_workdir else None, user=parent_user if as_root else None,
         workdir=new_workdir, labels=labels_delta, copy=copies, owner=user if copies else None,
         entrypoint=entry if entry != pentry else None, cmd=emit_cmd, local_packages=packages,
     )
@@ -377,7 +486,8 @@ def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inp
         spec: ImageSpec | None
         why_not = _layering(env, parent) if parent is not None else None
         if parent is not None and parent_image is not None and why_not is None:
-            spec = _layered_spec(env, parent, images[parent_image].tag, inputs)
+            parent_user = images[parent_image].runs_as
+            spec = _layered_spec(env, parent, images[parent_image].tag, inputs, parent_user)
             if spec is None:  # adds nothing: it is its parent's image
                 env_image[name] = parent_image
                 _attach(images, parent_image, env)
@@ -400,7 +510,8 @@ def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inp
                 from_ref = images[image_parent].tag
             else:
                 from_ref = base.image or ""
-            spec = _whole_spec(env, from_ref, inputs)
+            parent_user = base_user(env, inputs)
+            spec = _whole_spec(env, from_ref, inputs, parent_user)
         spec_hash = _hash(spec, salt)
         if spec_hash in by_hash:
             env_image[name] = by_hash[spec_hash]
@@ -421,6 +532,7 @@ def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inp
             dockerfile=dockerfile, context=".", inputs=tuple(inputs_list),
             checks=tuple(c.value for c in env.checks), spec=spec,
             user=env.user.value if env.user is not None else None, layering=layering,
+            runs_as=_ends_as(env, parent_user, spec.as_root),
         )
         by_hash[spec_hash] = name
         env_image[name] = name
@@ -476,6 +588,8 @@ def manifest(p: Plan, generated_files: list[str], inputs: Inputs) -> dict[str, A
         if img.spec is not None:
             entry["requirements"] = list(img.spec.requirements)
             entry["user"] = img.user
+            if img.spec.assumes_root_parent:  # build checks that the parent runs as root
+                entry["needs_root_parent"] = True
         images[name] = entry
     envs = {
         name: {"image": p.env_image.get(name), "kind": env.kind, "parent": env.parent, "source": env.file}

@@ -16,6 +16,7 @@ from cerberus import Validator, errors as cerr
 from cerberus.schema import schema_registry
 from packaging.requirements import InvalidRequirement, Requirement
 
+from . import engine_url
 from .errors import Collector, suggest
 from .load import Located, NodePath, describe, parse_resource
 from .resources import data_dir
@@ -388,7 +389,10 @@ class _Validator(Validator):  # type: ignore[misc]
 
     def _check_with_engine_url(self, field: Any, value: Any) -> None:
         if not URL_RE.match(value):
-            self._fail(field, f"invalid engine url '{_show(value)}'",
+            self._fail(field, f"invalid engine url '{_show(engine_url.shown(value))}'",
+                       "write tcp://host:port, ssh://user@host or unix:///var/run/docker.sock")
+        elif (why := engine_url.problem(value)) is not None:
+            self._fail(field, f"invalid engine url '{_show(engine_url.shown(value))}'\x1e: {why}",
                        "write tcp://host:port, ssh://user@host or unix:///var/run/docker.sock")
 
     def _check_with_copy_item(self, field: Any, value: Any) -> None:

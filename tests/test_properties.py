@@ -53,6 +53,8 @@ PROJECT_FILE = "dockwright.yaml"
 FIXTURE_FILES = {
     "requirements.txt": "numpy==1.26.4\n",
     "docker/base.Dockerfile": "FROM python:3.11-slim\n",
+    # the final stage (FROM an earlier one) ends as the earlier stage's last user
+    "docker/app.Dockerfile": "FROM ubuntu:22.04 AS os\nUSER nobody\nRUN true\nUSER app:app\nFROM os\nENV A=1\n",
     "src/app.py": "print('hi')\n",
     "conf/prod.yaml": "a: 1\n",
     "my file.txt": "x\n",
@@ -362,11 +364,52 @@ def expected_instructions(spec: ImageSpec, requirements_src: str) -> list[tuple[
     return out
 
 
+def _root(user: str | None) -> bool:
+    return user is not None and user.split(":")[0] in ("root", "0")
+
+
+def check_users(compiled: Compiled) -> None:
+    """Every RUN runs as root, whatever user the parent image ends as; the image ends as its environment's
+    user, else as its parent's. Where compile cannot know the parent's user and switched to root, the manifest
+    says so (build checks the parent)."""
+    plan = compiled.plan
+    manifest = json.loads(compiled.files["manifest.json"])
+    ends: dict[str, str | None] = {}
+    for name in manifest["build_order"]:
+        image = plan.images[name]
+        if not image.generated:
+            continue
+        if image.parent is not None and plan.images[image.parent].generated:
+            start = ends[image.parent]
+        else:
+            base = plan.environments[image.environments[0]].base
+            assert base is not None
+            start = PARENT_USERS.get(base.value.dockerfile or base.value.image or "")
+            if base.value.image and base.value.image.startswith("python:"):
+                start = "root"
+        current = start
+        for ins in dockerfile.parse_string(compiled.files[f"images/{name}/Dockerfile"]):
+            if ins.cmd == "USER":
+                current = ins.value[0]
+            elif ins.cmd == "RUN":
+                assert _root(current), f"{name}: {ins.original!r} runs as {current or 'an unknown user'}"
+        flagged = manifest["images"][name].get("needs_root_parent", False)
+        if image.user is not None:
+            assert current == image.user, f"{name} ends as {current}, not its user {image.user}"
+        elif start is not None:
+            assert current == start, f"{name} ends as {current}, not as its parent ({start})"
+        else:
+            assert flagged == (current is not None), f"{name}: ends as {current}, needs_root_parent {flagged}"
+        assert not flagged or (start is None and current == "root" and image.user is None), name
+        ends[name] = current
+
+
 def check_output(compiled: Compiled) -> None:
     """Property 2's output half: BuildKit reads back exactly the spec, no more, no less."""
     out = compiled.project.output.rstrip("/")
     plan = compiled.plan
     json.loads(compiled.files["manifest.json"])
+    check_users(compiled)
     for name, image in sorted(plan.images.items()):
         path = f"images/{name}/Dockerfile"
         if not image.generated:
@@ -396,11 +439,13 @@ def check_output(compiled: Compiled) -> None:
             for section in ("env", "labels", "build_args"):
                 effective = {k: v.value for k, v in getattr(env, section).items()}
                 pairs = dict(getattr(spec, section))
-                for k, v in pairs.items():
-                    assert effective.get(k) == v, f"{env_name}.{section}.{k}: spec {v!r}, effective {effective.get(k)!r}"
                 # An environment that only adds build_args reuses its parent's image (ARGs matter only to
                 # RUN), so build_args are exact only for the environment the image was made for.
-                if not spec.layered and (section != "build_args" or env_name == name):
+                if section == "build_args" and env_name != name:
+                    continue
+                for k, v in pairs.items():
+                    assert effective.get(k) == v, f"{env_name}.{section}.{k}: spec {v!r}, effective {effective.get(k)!r}"
+                if not spec.layered:
                     assert pairs == effective, f"{env_name}.{section}: spec {pairs!r} != effective {effective!r}"
             if not spec.layered:
                 assert list(spec.run) == [r.value for r in env.run]
@@ -745,7 +790,9 @@ VALID_FIELDS: dict[str, st.SearchStrategy[Any]] = {
 BASES = {"python": st.sampled_from(["3.11", 3.12, "3.10", 3.9]),
          "parent_image": st.sampled_from(["python:3.11-slim", "ubuntu:22.04", "nvidia/cuda:12.1.0-runtime-ubuntu22.04",
                                           "localhost:5000/ml/base:1"]),
-         "dockerfile": st.sampled_from(["docker/base.Dockerfile", "dockwright.yaml"])}
+         "dockerfile": st.sampled_from(["docker/base.Dockerfile", "docker/app.Dockerfile", "dockwright.yaml"])}
+# The user each possible parent runs as, as a reader of the fixture knows it (None: not knowable at compile).
+PARENT_USERS = {"python:3.11-slim": "root", "docker/base.Dockerfile": "root", "docker/app.Dockerfile": "app:app"}
 
 
 @st.composite

@@ -29,13 +29,18 @@ class Job:
     parent: str | None  # another job's name
     checks: tuple[str, ...]
     project: str
+    from_ref: str = ""  # the image its Dockerfile starts FROM
+    environments: tuple[str, ...] = ()
+    needs_root_parent: bool = False  # right only on a parent that runs as root (compile did not know its user)
 
     @classmethod
     def from_manifest(cls, project: str, entry: Mapping[str, Any]) -> Job:
         return cls(
             name=entry["name"], tag=entry["tag"], push_tag=entry.get("push_tag"), dockerfile=entry["dockerfile"],
             context=entry["context"], inputs=tuple(entry["inputs"]), parent=entry.get("parent"),
-            checks=tuple(entry.get("checks") or ()), project=project,
+            checks=tuple(entry.get("checks") or ()), project=project, from_ref=entry.get("from") or "",
+            environments=tuple(entry.get("environments") or ()),
+            needs_root_parent=bool(entry.get("needs_root_parent")),
         )
 
 
@@ -115,6 +120,9 @@ class Builder(Protocol):
 
     def base_id(self, ref: str, report: Report, name: str) -> str:
         """The ID of an image from outside the project, pulled when missing; ImageFailed otherwise."""
+
+    def user_of(self, ref: str) -> str:
+        """The user an image on the engine runs as (its Config.User; "" for root)."""
 
     def find(self, job: Job, key: str) -> str | None:
         """The ID of an image built with this key (tagged as job.tag if it was not); None when there is none."""

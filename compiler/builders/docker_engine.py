@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import os
 import re
 import string
 import tempfile
 import threading
+import warnings
 from collections import deque
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import docker
-from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+import urllib3.exceptions
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound, TLSParameterError
 from docker.tls import TLSConfig
 
+from .. import engine_url
 from ..errors import BuildError, UsageError
 from .base import IMAGE_LABEL, KEY_LABEL, PROJECT_LABEL, Cancelled, Endpoint, ImageFailed, Job, Progress, Report
 from .context import Snapshot
 
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+RUNNING = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})$")  # the classic builder's container for a step
+REMOVED = re.compile(r"^Removing intermediate container ([0-9a-f]{12,64})$")  # ... and the engine removed it
+# What a connection to an engine that went away raises: requests' errors are OSErrors; urllib3's and
+# http.client's (a response cut short) are not. The SDK's own (DockerException, APIError) are handled apart.
+GONE = (OSError, urllib3.exceptions.HTTPError, http.client.HTTPException)
 LOG_TAIL = 15
 # Docker leaves these build args out of `docker history`, which is why proxies (often with
 # credentials in them) travel this way and nothing else does.
@@ -44,8 +54,20 @@ def _reason(exc: BaseException) -> str:
     if "SSLError" in text or "SSL:" in text:
         match = re.search(r"\[SSL: ([A-Z_]+)\]", text)
         return f"TLS failed ({match.group(1) if match else 'handshake'}): the tls files do not match the engine"
+    if "paramiko" in text:
+        return ("ssh:// engines need the Python package paramiko (pip install paramiko); dockwright then "
+                "connects with your ssh client")
     first = text.splitlines()[0] if text else type(exc).__name__
     return first.rstrip(".")
+
+
+def _broken(exc: BaseException) -> str:
+    """Why a connection to the engine failed, in words: the exception's are a nest of reprs."""
+    text = str(exc)
+    if any(word in text for word in ("Connection broken", "IncompleteRead", "RemoteDisconnected",
+                                     "Connection aborted", "reset by peer", "Broken pipe")):
+        return "the connection broke"
+    return _reason(exc)
 
 
 def proxy_args(proxy: dict[str, str] | Any, environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -87,8 +109,8 @@ class DockerBuilder:
 
     def describe(self) -> str:
         if self.endpoint.url:
-            return self.endpoint.url
-        return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+            return engine_url.shown(self.endpoint.url)
+        return engine_url.shown(os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
 
     def _tls(self) -> TLSConfig | bool:
         tls = dict(self.endpoint.tls or {})
@@ -103,10 +125,13 @@ class DockerBuilder:
         for item in ("ca", "cert", "key"):
             p = path(item)
             if p and not Path(p).is_file():
+                state = "is not a file" if Path(p).exists() else "does not exist"
                 raise BuildError(f"cannot reach the Docker engine at {self.describe()} (builder "
-                                 f"'{self.endpoint.name}'): its tls {item} file {tls[item]} does not exist")
+                                 f"'{self.endpoint.name}'): its tls {item} file {tls[item]} {state}")
         cert, key, ca = path("cert"), path("key"), path("ca")
         verify = bool(tls.get("verify", True))
+        if not verify:  # the builder says so in dockwright.yaml: no warning on every request
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         return TLSConfig(client_cert=(cert, key) if cert and key else None, ca_cert=ca,
                          verify=ca if verify and ca else verify)
 
@@ -125,7 +150,14 @@ class DockerBuilder:
                 client.api.trust_env = False
             client.api._version = str(client.api.version(api_version=False)["ApiVersion"])
         else:
-            client = docker.from_env(timeout=600)
+            try:
+                client = docker.from_env(timeout=600)
+            except TLSParameterError:
+                where = os.environ.get("DOCKER_CERT_PATH") or "~/.docker"
+                raise BuildError(
+                    f"cannot reach the Docker engine at {self.describe()} (builder '{self.endpoint.name}'): "
+                    f"DOCKER_TLS_VERIFY or DOCKER_CERT_PATH is set, but {where} lacks ca.pem, cert.pem or key.pem; "
+                    "point DOCKER_CERT_PATH at the folder that holds them, or unset both") from None
         with self._lock:
             self._clients.append(client)
         return client
@@ -139,9 +171,17 @@ class DockerBuilder:
 
     def connect(self) -> None:
         where = f"{self.describe()} (builder '{self.endpoint.name}')"
+        host = os.environ.get("DOCKER_HOST")
+        if not self.endpoint.url and host and (why := engine_url.problem(host, bare=True)) is not None:
+            raise BuildError(f"DOCKER_HOST={engine_url.shown(host)} is not a Docker engine address: {why}; set it "
+                             f"to {engine_url.EXAMPLES}, or unset it for the default socket")
+        url_problem = engine_url.problem(self.endpoint.url) if self.endpoint.url else None
+        if url_problem is not None:  # compile refuses these; a manifest edited by hand does not
+            raise BuildError(f"builder '{self.endpoint.name}' has url {where.split(' (')[0]}, which is not a Docker "
+                             f"engine address: {url_problem}")
         try:
             self.client.ping()
-        except (DockerException, OSError) as exc:
+        except (DockerException, OSError, ValueError) as exc:
             if not self.endpoint.url:
                 hint = "start dockerd, set DOCKER_HOST, or pick another builder with --builder"
             elif self.endpoint.tls:
@@ -156,9 +196,78 @@ class DockerBuilder:
                 client.close()
             self._clients.clear()
 
-    # -- images -----------------------------------------------------------------------------------
+    # -- an engine that goes away -------------------------------------------------------------------
+
+    def _lost(self, exc: BaseException, when: str, containers: Iterable[str] = (), kind: str = "build",
+              **failed: Any) -> ImageFailed:
+        """The engine stopped answering: say where and when, and remove the containers dockwright started
+        for this image if the engine answers again (or say which are left)."""
+        message = (f"lost the Docker engine at {self.describe()} (builder '{self.endpoint.name}') {when}: "
+                   f"{_broken(exc)}")
+        left = self._remove_containers(list(dict.fromkeys(containers)))
+        if left:
+            s = "s" if len(left) > 1 else ""
+            message += (f"\nits {kind} container{s} {', '.join(left)} could not be removed: the engine does not "
+                        f"answer\nhint: docker rm -f {' '.join(left)} once the engine is back")
+        return ImageFailed(message, **failed)
+
+    def _remove_containers(self, ids: list[str]) -> list[str]:
+        """Remove these containers on a new connection; the ones that could not be removed."""
+        if not ids:
+            return []
+        try:
+            client = self._new_client()
+        except (DockerException, *GONE):
+            return ids
+        left = []
+        for container in ids:
+            try:
+                client.api.remove_container(container, force=True)
+            except NotFound:
+                pass  # gone already (the engine removes a cancelled build's container itself)
+            except (DockerException, *GONE):
+                left.append(container)
+        return left
+
+    @contextlib.contextmanager
+    def _answering(self, when: str) -> Iterator[None]:
+        """Engine calls inside fail this image with words, not a connection error's repr."""
+        try:
+            yield
+        except (ImageFailed, APIError, DockerException):
+            raise
+        except GONE as exc:
+            raise self._lost(exc, when) from None
+
+    # -- images: what the schedule calls, each failing its image in words when the engine goes away ---
 
     def base_id(self, ref: str, report: Report, name: str) -> str:
+        with self._answering(f"while looking up its parent image {ref}"):
+            return self._base_id(ref, report, name)
+
+    def user_of(self, ref: str) -> str:
+        with self._answering(f"while looking up its parent image {ref}"):
+            return self._user_of(ref)
+
+    def find(self, job: Job, key: str) -> str | None:
+        with self._answering("while looking for an image built with the same key"):
+            return self._find(job, key)
+
+    def fetch(self, job: Job, key: str, report: Report) -> str | None:
+        with self._answering(f"while pulling {job.push_tag}"):
+            return self._fetch(job, key, report)
+
+    def tag(self, image_id: str, tag: str) -> None:
+        with self._answering(f"while tagging it {tag}"):
+            self._tag(image_id, tag)
+
+    def push(self, image_id: str, tag: str, report: Report, name: str) -> None:
+        with self._answering(f"while pushing it to {tag}"):
+            self._push(image_id, tag, report, name)
+
+    # -- images -----------------------------------------------------------------------------------
+
+    def _base_id(self, ref: str, report: Report, name: str) -> str:
         with self._lock:
             known = self._bases.get(ref)
         if known:
@@ -178,11 +287,14 @@ class DockerBuilder:
             self._bases[ref] = image_id
         return image_id
 
+    def _user_of(self, ref: str) -> str:
+        return str((self.client.images.get(ref).attrs.get("Config") or {}).get("User") or "")
+
     def _labelled(self, image: Any, key: str) -> bool:
         labels = (image.attrs.get("Config") or {}).get("Labels") or {}
         return bool(labels.get(KEY_LABEL) == key)
 
-    def find(self, job: Job, key: str) -> str | None:
+    def _find(self, job: Job, key: str) -> str | None:
         try:
             image = self.client.images.get(job.tag)
             if self._labelled(image, key):
@@ -192,11 +304,11 @@ class DockerBuilder:
         # Images that fail their checks are removed, so any image with the key passed them: also one
         # whose tag has since moved on (going back to an earlier state of the sources reuses it).
         for image in self.client.images.list(all=True, filters={"label": f"{KEY_LABEL}={key}"}):
-            self.tag(str(image.id), job.tag)
+            self._tag(str(image.id), job.tag)
             return str(image.id)
         return None
 
-    def fetch(self, job: Job, key: str, report: Report) -> str | None:
+    def _fetch(self, job: Job, key: str, report: Report) -> str | None:
         if not job.push_tag:
             return None
         report(Progress(job.name, "pulling", detail=job.push_tag))
@@ -206,7 +318,7 @@ class DockerBuilder:
             return None  # not pushed yet: build it
         if not self._labelled(image, key):
             return None
-        self.tag(str(image.id), job.tag)
+        self._tag(str(image.id), job.tag)
         return str(image.id)
 
     def build(self, job: Job, key: str, snap: Snapshot, *, fresh: bool, report: Report,
@@ -215,6 +327,7 @@ class DockerBuilder:
         log: deque[str] = deque(maxlen=LOG_TAIL)
         step: int | None = None
         image_id: str | None = None
+        containers: list[str] = []  # the classic builder's containers for RUN steps, to clean up if it goes away
         with tempfile.TemporaryFile() as tar:
             snap.write_tar(tar)
             try:
@@ -238,6 +351,11 @@ class DockerBuilder:
                         line = line.rstrip()
                         if not line:
                             continue
+                        running, removed = RUNNING.match(line), REMOVED.match(line)
+                        if running:
+                            containers.append(running.group(1))
+                        elif removed and removed.group(1) in containers:
+                            containers.remove(removed.group(1))
                         m = STEP.match(line)
                         if m:
                             step = int(m.group(1))
@@ -252,13 +370,20 @@ class DockerBuilder:
             except (APIError, DockerException) as exc:
                 raise ImageFailed(f"the engine refused the build: {_reason(exc)}", step=step,
                                   log=list(log)) from None
+            except GONE as exc:
+                raise self._lost(exc, "during the build", containers, step=step, log=list(log)) from None
         if image_id is None:
+            try:
+                self.client.ping()
+            except (DockerException, *GONE) as exc:  # the stream ended because the engine went away
+                raise self._lost(exc, "during the build", containers, step=step, log=list(log)) from None
             raise ImageFailed("the engine ended the build without an image", step=step, log=list(log))
         return image_id
 
     def check(self, image_id: str, command: str, cancel: threading.Event) -> tuple[int, list[str]]:
-        container = self.client.containers.create(image_id, entrypoint=["/bin/sh", "-c"], command=[command],
-                                                  detach=True, network_disabled=False)
+        with self._answering("while starting a check"):
+            container = self.client.containers.create(image_id, entrypoint=["/bin/sh", "-c"], command=[command],
+                                                      detach=True, network_disabled=False)
         try:
             container.start()
             while True:
@@ -272,24 +397,28 @@ class DockerBuilder:
                         raise
             output = container.logs(stdout=True, stderr=True).decode("utf-8", errors="replace")
             return int(result.get("StatusCode", 1)), output.splitlines()
+        except GONE as exc:
+            if isinstance(exc, APIError):
+                raise
+            raise self._lost(exc, f"during the check {command}", [container.id], kind="check") from None
         finally:
             try:
                 container.remove(force=True)
-            except (NotFound, APIError):
-                pass
+            except (NotFound, APIError, *GONE):
+                pass  # an engine that went away: _lost removed it on a new connection, or said it could not
 
-    def tag(self, image_id: str, tag: str) -> None:
+    def _tag(self, image_id: str, tag: str) -> None:
         repository, _, name = tag.rpartition(":")
         self.client.api.tag(image_id, repository, name, force=True)
 
     def discard(self, image_id: str) -> None:
         try:
             self.client.images.remove(image_id, force=True, noprune=False)
-        except (NotFound, APIError):
-            pass
+        except (NotFound, APIError, DockerException, *GONE):
+            pass  # not there, or the engine went away: what failed the image already says so
 
-    def push(self, image_id: str, tag: str, report: Report, name: str) -> None:
-        self.tag(image_id, tag)
+    def _push(self, image_id: str, tag: str, report: Report, name: str) -> None:
+        self._tag(image_id, tag)
         repository, _, version = tag.rpartition(":")
         report(Progress(name, "pushing", detail=tag))
         try:

@@ -74,6 +74,8 @@ class _Run:
             key = snap.key(parent_key=self.keys.get(job.parent) if job.parent else None, base_ids=bases,
                            checks=job.checks)
             self.keys[job.name] = key
+            if job.needs_root_parent:
+                self.check_parent_user(job)
             status, image_id = "reused", None
             if not self.options.fresh:
                 image_id = self.builder.find(job, key)
@@ -102,6 +104,24 @@ class _Run:
                 where, instruction = f"{job.dockerfile}:{found[0]}", found[1]
             return Outcome(job.name, job.tag, "failed", key, time.monotonic() - started, message=str(exc),
                            where=where, instruction=instruction, log=exc.log)
+        except Cancelled:
+            raise
+        except Exception as exc:  # an engine error we did not foresee fails this image, not the run
+            return Outcome(job.name, job.tag, "failed", key, time.monotonic() - started,
+                           message=f"{type(exc).__name__}: {exc}")
+
+    def check_parent_user(self, job: Job) -> None:
+        """The Dockerfile switches to root for its installs and, with no user set, ends as root: right only
+        when its parent runs as root, which compile could not know. Fail before building when it does not."""
+        user = self.builder.user_of(job.from_ref)
+        if user.split(":", 1)[0] in ("", "root", "0"):
+            return
+        names = ", ".join(f"'{name}'" for name in job.environments)
+        who = f"environments {names} set" if len(job.environments) > 1 else f"environment {names} sets"
+        raise ImageFailed(
+            f"parent image {job.from_ref} runs as user '{user}', but {who} no user: its Dockerfile switches to root "
+            f"for its installs and would end as root\n"
+            f"hint: set user: {user.split(':', 1)[0]} to run as the parent's user, or user: root")
 
     def run_checks(self, job: Job, image_id: str) -> None:
         for i, command in enumerate(job.checks, 1):
@@ -120,9 +140,6 @@ class _Run:
                 outcome = self.one(job)
             except Cancelled:
                 return
-            except Exception as exc:  # an engine error we did not foresee fails this image, not the run
-                outcome = Outcome(job.name, job.tag, "failed", self.keys.get(job.name),
-                                  message=f"{type(exc).__name__}: {exc}")
             self.events.put(outcome)
 
     # -- the schedule, on the main thread ---------------------------------------------------------

@@ -168,17 +168,19 @@ runner: {{environment: solo}}
     result = dockwright("build", cwd=root)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[:2] == [f"solo  step 1/6: FROM {infra.busybox}", "solo  step 2/6: RUN echo solo > /solo"]
-    assert lines[2] == f"solo  step 3/6: LABEL dockwright-test=\"{name}\""
-    assert lines[3].startswith("solo  step 4/6: LABEL io.dockwright.build-key=sha256:")
-    assert lines[4:8] == ["solo  step 5/6: LABEL io.dockwright.image=solo",
-                          f"solo  step 6/6: LABEL io.dockwright.project={name}",
+    # USER root: compile does not know the user of a parent image from outside the project
+    assert lines[:3] == [f"solo  step 1/7: FROM {infra.busybox}", "solo  step 2/7: USER root",
+                         "solo  step 3/7: RUN echo solo > /solo"]
+    assert lines[3] == f"solo  step 4/7: LABEL dockwright-test=\"{name}\""
+    assert lines[4].startswith("solo  step 5/7: LABEL io.dockwright.build-key=sha256:")
+    assert lines[5:9] == ["solo  step 6/7: LABEL io.dockwright.image=solo",
+                          f"solo  step 7/7: LABEL io.dockwright.project={name}",
                           "solo  check 1/1: test -f /solo",
                           "solo  built"]
-    assert lines[8].split() == ["image", "status", "time", "tag", "build", "key"]
-    assert re.fullmatch(rf"solo   built   \d+\.\ds  {name}-solo:[0-9a-f]{{12}}  [0-9a-f]{{12}}", lines[9]), lines[9]
-    assert re.fullmatch(r"1 built, 0 reused, 0 failed, 0 skipped in \d+\.\d s on local", lines[10])
-    assert len(lines) == 11
+    assert lines[9].split() == ["image", "status", "time", "tag", "build", "key"]
+    assert re.fullmatch(rf"solo   built   \d+\.\ds  {name}-solo:[0-9a-f]{{12}}  [0-9a-f]{{12}}", lines[10]), lines[10]
+    assert re.fullmatch(r"1 built, 0 reused, 0 failed, 0 skipped in \d+\.\d s on local", lines[11])
+    assert len(lines) == 12
 
 
 def test_failure_skips_dependents_and_rerun_reuses(infra: Infra, tmp_path: Path) -> None:
@@ -449,6 +451,6 @@ runner: {{environment: shown}}
     assert os.waitstatus_to_exitcode(status) == 0, text
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
     assert "\x1b[" in text  # colour and cursor movement: the live view redraws in place
-    assert re.search(r"shown\s+building\s+2/6\s+RUN sleep 1", plain), plain  # a frame of the live view
+    assert re.search(r"shown\s+building\s+3/7\s+RUN sleep 1", plain), plain  # a frame of the live view
     assert re.search(rf"shown\s+built\s+\d+\.\ds\s+{name}-shown:[0-9a-f]{{12}}", plain)
     assert re.search(r"1 built, 0 reused, 0 failed, 0 skipped in \d+\.\d s on local", plain)
