@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -57,9 +58,9 @@ class Diagnostic:
         if color:
             code = "31" if sev == "error" else "33"
             sev = f"\033[1;{code}m{sev}\033[0m"
-        text = self.message if self.hint is None else f"{self.message} ({self.hint})"
+        text = _escaped(self.message if self.hint is None else f"{self.message} ({self.hint})")
         if self.location is None:
-            return f"{sev}: {text}" + "".join(f"\n      = note: {n}" for n, _ in self.notes)
+            return f"{sev}: {text}" + "".join(f"\n      = note: {_escaped(n)}" for n, _ in self.notes)
         loc = self.location
         head = f"{loc.display_path(cwd)}:{loc.line}:{loc.col}: {sev}: {text}"
         out = head
@@ -72,8 +73,16 @@ class Diagnostic:
             out = f"{head}\n{loc.line:>5} | {shown}\n{gutter}{caret}"
         for text_, at in self.notes:
             where = f" at {at.display_path(cwd)}:{at.line}:{at.col}" if at is not None else ""
-            out += f"\n      = note: {text_}{where}"
+            out += f"\n      = note: {_escaped(text_)}{where}"
         return out
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escaped(text: str) -> str:
+    """A message as one line: a control character or line break from a value is shown as its escape (`\\n`)."""
+    return _UNPRINTABLE.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
 
 
 def _printable(line: str) -> str:

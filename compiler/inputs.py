@@ -107,7 +107,7 @@ def _certificate_problem(path: Path, rel: str) -> tuple[str, str] | None:
 
 
 _CONTINUATION = re.compile(r"\\\n")
-_COMMENT = re.compile(r"(^|\s+)#.*$")
+_COMMENT = re.compile(r"(^|\s+)#.*\Z")
 
 
 def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, sink: Collector, inputs: Inputs,

@@ -23,21 +23,24 @@ from .resources import data_dir
 _SEP = "\x1f"  # between a custom message and its hint
 _KEY = "\x1d"  # after the key, inside the checked mapping, that a custom message is about
 
-NAME_RE = re.compile(r"^[a-z0-9]+(?:(?:_|__|-+)[a-z0-9]+)*$")
-PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._/-]*[A-Za-z0-9])?$")
-APT_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?(?:=[A-Za-z0-9.+~:_-]+)?$")
-USER_RE = re.compile(r"^(?:[a-z_][a-z0-9_-]{0,31}|[0-9]{1,10})$")
-PYTHON_RE = re.compile(r"^3\.[0-9]{1,2}(?:\.[0-9]{1,2})?$")
-SAFE_PATH_RE = re.compile(r"^[\w.@+=,~/ -]+$")
+NAME_RE = re.compile(r"^[a-z0-9]+(?:(?:_|__|-+)[a-z0-9]+)*\Z")
+PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9-]*\Z")
+ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._/-]*[A-Za-z0-9])?\Z")
+APT_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?(?:=[A-Za-z0-9.+~:_-]+)?\Z")
+USER_RE = re.compile(r"^(?:[a-z_][a-z0-9_-]{0,31}|[0-9]{1,10})\Z")
+PYTHON_RE = re.compile(r"^3\.[0-9]{1,2}(?:\.[0-9]{1,2})?\Z")
+SAFE_PATH_RE = re.compile(r"^[\w.@+=,~/ -]+\Z")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-URL_RE = re.compile(r"^(?:tcp|unix|ssh|npipe|http|https)://[^\s'\"\\]+$")
-INDEX_URL_RE = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+$")  # RFC 3986 characters, ASCII
-NO_PROXY_RE = re.compile(r"^[A-Za-z0-9._:*/,\[\]% -]*$")
+# Control characters (C0, DEL, C1) and every character str.splitlines() ends a line at (pip's
+# requirements parser splits lines with it): none may be in a value written on one line of a text file.
+LINE_BREAK_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+URL_RE = re.compile(r"^(?:tcp|unix|ssh|npipe|http|https)://[^\s'\"\\]+\Z")
+INDEX_URL_RE = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+\Z")  # RFC 3986 characters, ASCII
+NO_PROXY_RE = re.compile(r"^[A-Za-z0-9._:*/,\[\]% -]*\Z")
 _USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<userinfo>[^/?#\s]*)@")
 _REF_RE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
-_VARIABLES_RE = re.compile(r"^(?:\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)+$")  # ${NAME} or $NAME, meant as references
+_VARIABLES_RE = re.compile(r"^(?:\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)+\Z")  # ${NAME} or $NAME, meant as references
 
 
 
@@ -53,10 +56,10 @@ REQUIREMENTS_WRITTEN = "the generated requirements.txt and the image"
 
 _DOMAIN = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
-_COMPONENT_RE = re.compile(rf"^{_COMPONENT}$")
-_DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
+_COMPONENT_RE = re.compile(rf"^{_COMPONENT}\Z")
+_DOMAIN_RE = re.compile(rf"^{_DOMAIN}\Z")
+_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}\Z", re.ASCII)
+_DIGEST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}\Z")
 
 
 def _valid_name(name: str) -> bool:
@@ -123,6 +126,48 @@ def _requirement_problem(value: str) -> str | None:
         Requirement(value)
     except InvalidRequirement as exc:
         return str(exc).split("\n")[0]
+    return None
+
+
+LOCAL_HINT = "list the package directory under `local_packages:` instead"
+_PIP_OPTION_RE = re.compile(r"(?:^|\s)-")  # pip reads any word starting with '-' as an option
+_PIP_COMMENT_RE = re.compile(r"(?:^|\s)#")  # ... and ' #' as the start of a comment
+
+
+def local_requirement(value: str) -> bool:
+    """A requirement that names a local path or a file: URL (`-e .`, `./libs/x`, `pkg @ file:///app/x`)."""
+    text = value.strip()
+    if re.match(r"(?:-e|--editable)(?:\s|=|\Z)", text) or text.lower().startswith("file:"):
+        return True
+    if text.startswith((".", "/", "~")):
+        return True
+    _, at, url = text.partition("@")
+    url = url.strip()
+    if at and (url.lower().startswith("file:") or url.startswith((".", "/", "~"))):
+        return True
+    # libs/x or C:\\x: a path, unless it is a requirement (a '/' may be in a URL or a marker's string).
+    return ("/" in text or "\\" in text) and _requirement_problem(value) is not None and "://" not in text
+
+
+def requirement_problem(value: str) -> tuple[str, str] | None:
+    """(message, hint) when value is not one PEP 508 requirement that pip reads back as exactly that line of
+    requirements.txt (no line break, option, comment or continuation), without credentials or local paths;
+    `\\x1e` marks where the place goes."""
+    masked = masked_credentials(value)
+    shown = _show(masked or value)
+    if local_requirement(value):
+        return f"requirement '{shown}'\x1e is a local path", LOCAL_HINT
+    if LINE_BREAK_RE.search(value) or value.lstrip().startswith("-"):
+        return (f"invalid requirement '{shown}'",
+                "write one PEP 508 requirement, like 'pandas==2.2.2'; options go in installer_args")
+    if masked is not None:
+        return f"requirement '{shown}'\x1e carries credentials", credentials_hint(REQUIREMENTS_WRITTEN)
+    detail = _requirement_problem(value)
+    if detail is not None:
+        return f"invalid requirement '{value}'\x1e: {detail}", "write it like 'pandas==2.2.2'"
+    if _PIP_OPTION_RE.search(value) or _PIP_COMMENT_RE.search(value) or value.rstrip().endswith("\\"):
+        return (f"invalid requirement '{shown}'\x1e: pip would read part of it as an option, a comment or a "
+                "line continuation", "remove the ' -', ' #' or trailing '\\'")
     return None
 
 
@@ -240,6 +285,13 @@ class _Validator(Validator):  # type: ignore[misc]
     # Cerberus reads a rule's argument schema from the rule method's docstring.
     _validate_check_with.__doc__ = Validator._validate_check_with.__doc__
 
+    def _validate_regex(self, pattern: Any, field: Any, value: Any) -> None:
+        # Cerberus appends `$`, which also matches before a final newline: a regex rule is a full match here.
+        if isinstance(value, str) and not re.fullmatch(pattern, value):
+            self._error(field, cerr.REGEX_MISMATCH)
+
+    _validate_regex.__doc__ = Validator._validate_regex.__doc__
+
     def _fail(self, field: Any, message: str, hint: str | None = None, *, key: str | None = None) -> None:
         text = message if hint is None else f"{message}{_SEP}{hint}"
         self._error(field, text if key is None else f"{key}{_KEY}{text}")
@@ -343,18 +395,9 @@ class _Validator(Validator):  # type: ignore[misc]
                        "write a package name, optionally with '=version', like 'libgomp1' or 'git=1:2.39.5-0+deb12u1'")
 
     def _check_with_requirement(self, field: Any, value: Any) -> None:
-        masked = masked_credentials(value)
-        if CONTROL_RE.search(value) or value.lstrip().startswith("-"):
-            self._fail(field, f"invalid requirement '{_show(masked or value)}'",
-                       "write one PEP 508 requirement, like 'pandas==2.2.2'; options go in installer_args")
-            return
-        if masked is not None:
-            self._fail(field, f"requirement '{_show(masked)}'\x1e carries credentials",
-                       credentials_hint(REQUIREMENTS_WRITTEN))
-            return
-        detail = _requirement_problem(value)
-        if detail is not None:
-            self._fail(field, f"invalid requirement '{value}'\x1e: {detail}", "write it like 'pandas==2.2.2'")
+        problem = requirement_problem(value)
+        if problem:
+            self._fail(field, *problem)
 
     def _check_with_env_key(self, field: Any, value: Any) -> None:
         if not ENV_KEY_RE.match(value):
