@@ -6,6 +6,7 @@ import difflib
 import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -126,7 +127,13 @@ class BuildError(DockwrightError):
 
 def suggest(word: str, choices: Iterable[str]) -> str | None:
     """`did you mean 'x'?` for the closest choice, or None."""
-    matches = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
+    return _suggest(word, tuple(sorted(set(choices))))
+
+
+@lru_cache(maxsize=4096)
+def _suggest(word: str, choices: tuple[str, ...]) -> str | None:
+    # The same typo in a thousand environments is one search.
+    matches = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f"did you mean '{matches[0]}'?" if matches else None
 
 
