@@ -14,7 +14,7 @@ from packaging.utils import canonicalize_name
 from .errors import Collector, Location
 from .load import read_text
 from .model import Origin, Project, Sourced, referenced_files
-from .schema import REQUIREMENTS_WRITTEN, credentials_hint, masked_credentials
+from .schema import LOCAL_HINT, REQUIREMENTS_WRITTEN, credentials_hint, local_requirement, masked_credentials
 
 _INDEX_HINT = "set index_url or extra_index_urls on the environment in dockwright.yaml instead"
 _LINKS_HINT = "pass it to the installer instead: installer_args: [--find-links, URL]"
@@ -24,10 +24,8 @@ _OPTION_HINTS = {
     "--extra-index-url": _INDEX_HINT,
     "-f": _LINKS_HINT,
     "--find-links": _LINKS_HINT,
-    "-e": "requirements are installed before project files are copied; list your package's dependencies "
-          "here, and copy its source with 'copy'",
-    "--editable": "requirements are installed before project files are copied; list your package's dependencies "
-                  "here, and copy its source with 'copy'",
+    "-e": LOCAL_HINT,
+    "--editable": LOCAL_HINT,
     "-c": "constraints files are not supported; pin the versions in the requirements",
     "--constraint": "constraints files are not supported; pin the versions in the requirements",
 }
@@ -169,6 +167,9 @@ def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, si
             continue
         stripped = " ".join(stripped.split())  # a continued line keeps no run of spaces
         masked = masked_credentials(stripped)
+        if local_requirement(stripped):
+            sink.error(loc, f"requirement '{masked or stripped}' is a local path", LOCAL_HINT)
+            continue
         if masked is not None:
             sink.error(loc, f"requirement '{masked}' carries credentials", credentials_hint(REQUIREMENTS_WRITTEN))
             continue

@@ -17,7 +17,7 @@ from cerberus import Validator, errors as cerr
 from cerberus.schema import schema_registry
 from packaging.requirements import InvalidRequirement, Requirement
 
-from .errors import Collector, suggest
+from .errors import USERINFO_RE, Collector, is_credential, suggest
 from .load import Located, NodePath, describe, parse_resource
 from .resources import data_dir
 
@@ -39,7 +39,7 @@ LINE_BREAK_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 URL_RE = re.compile(r"^(?:tcp|unix|ssh|npipe|http|https)://[^\s'\"\\]+\Z")
 INDEX_URL_RE = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+\Z")  # RFC 3986 characters, ASCII
 NO_PROXY_RE = re.compile(r"^[A-Za-z0-9._:*/,\[\]% -]*\Z")
-_USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<userinfo>[^/?#\s]*)@")
+_USERINFO_RE = USERINFO_RE
 _REF_RE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 _VARIABLES_RE = re.compile(r"^(?:\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)+\Z")  # ${NAME} or $NAME, meant as references
 
@@ -193,7 +193,7 @@ def masked_credentials(text: str) -> str | None:
     def mask(match: re.Match[str]) -> str:
         nonlocal found
         scheme, userinfo = match.group("scheme"), match.group("userinfo")
-        if scheme.lower().rsplit("+", 1)[-1] in ("http", "https") or ":" in userinfo:
+        if is_credential(scheme, userinfo):
             found = True
             return f"{scheme}://***@"
         return match.group(0)
