@@ -24,6 +24,8 @@ from .resources import data_dir
 _SEP = "\x1f"  # between a custom message and its hint
 _KEY = "\x1d"  # after the key, inside the checked mapping, that a custom message is about
 
+MAX_NAME = 63  # names become image names, directories and tags
+MAX_PROJECT = 64
 NAME_RE = re.compile(r"^[a-z0-9]+(?:(?:_|__|-+)[a-z0-9]+)*\Z")
 PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9-]*\Z")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -297,6 +299,19 @@ class _Validator(Validator):  # type: ignore[misc]
             self.document_error_tree.add(error)
             self.error_handler.emit(error)
 
+    # A mapping with thousands of entries (an `env:` of 400,000 keys) costs Cerberus a child validator and a
+    # dozen rule lookups per entry. Entries that surely pass their rules are left out: only the rest (all of
+    # them when any rule is unknown here) go through Cerberus, so every error is exactly Cerberus's.
+    def _validate_keysrules(self, schema: Any, field: Any, value: Any) -> None:
+        super()._validate_keysrules(schema, field, _doubtful(schema, value, keys=True))
+
+    _validate_keysrules.__doc__ = Validator._validate_keysrules.__doc__
+
+    def _validate_valuesrules(self, schema: Any, field: Any, value: Any) -> None:
+        super()._validate_valuesrules(schema, field, _doubtful(schema, value, keys=False))
+
+    _validate_valuesrules.__doc__ = Validator._validate_valuesrules.__doc__
+
     def _validate_regex(self, pattern: Any, field: Any, value: Any) -> None:
         # Cerberus appends `$`, which also matches before a final newline: a regex rule is a full match here.
         if isinstance(value, str) and not re.fullmatch(pattern, value):
@@ -315,12 +330,20 @@ class _Validator(Validator):  # type: ignore[misc]
         return self.raw.get(path, str(value))
 
     def _check_with_name(self, field: Any, value: Any) -> None:
-        if isinstance(value, str) and not NAME_RE.match(value):
+        if not isinstance(value, str):
+            return
+        if len(value) > MAX_NAME:
+            self._fail(field, f"name '{_show(value[:24])}...' is {len(value):,} characters long",
+                       f"names are at most {MAX_NAME} characters: they become image names and directories")
+        elif not NAME_RE.match(value):
             self._fail(field, f"invalid name '{_show(value)}'",
                        "use lowercase letters and digits, separated by '-' or '_'")
 
     def _check_with_project_name(self, field: Any, value: Any) -> None:
-        if not PROJECT_RE.match(value) or len(value) > 64:
+        if len(value) > MAX_PROJECT:
+            self._fail(field, f"project name '{_show(value[:24])}...' is {len(value):,} characters long",
+                       f"a project name is at most {MAX_PROJECT} characters: it prefixes every image name")
+        elif not PROJECT_RE.match(value):
             self._fail(field, f"invalid project name '{_show(value)}'",
                        "use lowercase letters, digits and '-', starting with a letter or digit")
 
@@ -471,6 +494,54 @@ class _Validator(Validator):  # type: ignore[misc]
                     or any(part.startswith("-") for part in dst.split("/"))):
                 self._fail(field, f"invalid copy destination '{_show(dst)}'",
                            "use an absolute path like /app/conf.yaml (letters, digits, . _ - / only)", key="to")
+
+
+# Exactly the values a check_with accepts (or fewer): used only to skip Cerberus for entries that pass.
+_SURE: dict[str, Any] = {
+    "env_key": lambda v: isinstance(v, str) and ENV_KEY_RE.match(v) is not None,
+    "label_key": lambda v: isinstance(v, str) and LABEL_KEY_RE.match(v) is not None,
+    "name": lambda v: isinstance(v, str) and NAME_RE.match(v) is not None and len(v) <= MAX_NAME,
+    "single_line": lambda v: not isinstance(v, str) or CONTROL_RE.search(v) is None,
+}
+_TYPES: dict[str, type] = {"string": str, "integer": int, "float": float, "boolean": bool, "dict": dict,
+                           "list": list}
+
+
+_PREDICATES: dict[int, tuple[Any, Any]] = {}
+
+
+def _predicate(rules: Any) -> Any:
+    """A function telling whether a value surely passes rules (type, nullable and a known check_with only),
+    or None when rules hold anything else; made once per rules mapping."""
+    cached = _PREDICATES.get(id(rules))
+    if cached is not None and cached[0] is rules:
+        return cached[1]
+    sure = None
+    if isinstance(rules, dict) and set(rules) <= {"type", "nullable", "check_with"} \
+            and rules.get("check_with", "single_line") in _SURE:
+        names = rules.get("type", [])
+        types = frozenset(_TYPES[t] for t in ([names] if isinstance(names, str) else names) if t in _TYPES)
+        nullable = bool(rules.get("nullable"))
+        check = _SURE[rules["check_with"]] if "check_with" in rules else None
+
+        def sure(value: Any) -> bool:
+            if value is None:
+                return nullable
+            return type(value) in types and (check is None or bool(check(value)))  # bool is no integer here
+
+    _PREDICATES[id(rules)] = (rules, sure)
+    return sure
+
+
+def _doubtful(rules: Any, value: Any, *, keys: bool) -> Any:
+    if not isinstance(value, dict) or len(value) < 16:
+        return value
+    sure = _predicate(rules)
+    if sure is None:
+        return value
+    if keys:
+        return {k: v for k, v in value.items() if not sure(k)}
+    return {k: v for k, v in value.items() if not sure(v)}
 
 
 @cache
