@@ -281,7 +281,7 @@ def _where(path: NodePath) -> str:
 
 def describe(path: NodePath) -> str:
     """Say in words what the mapping at path is: `environment 'base'`, `step 'train' of pipeline 'p'`."""
-    p = list(path)
+    p = [part if not isinstance(part, str) or len(part) <= 64 else part[:24] + "..." for part in path]
     if len(p) >= 2 and p[0] in ("environments", "integrations", "builders", "pipelines"):
         kind = {"environments": "environment", "integrations": "integration",
                 "builders": "builder", "pipelines": "pipeline"}[str(p[0])]
@@ -520,6 +520,14 @@ def _merge_into(merged: Located, origin: dict[NodePath, Path], doc: Located, pat
                 sink.error(doc.at((key,)), f"included file says version {value!r} but the project says "
                            f"{data['version']!r}")
             continue
+        if key in NAMED_SECTIONS and value is None:  # an empty section (`environments:`) adds nothing
+            continue
+        if key in NAMED_SECTIONS and not isinstance(value, dict):
+            sink.error(doc.at((key,)), f"'{key}' must be a mapping of names to entries, not {_a(_kind(value))}",
+                       f"write {key}: {{name: {{...}}}}, or remove it")
+            continue
+        if key in NAMED_SECTIONS and data.get(key, {}) is None:  # the project file's section is empty
+            data[key] = {}
         if key in NAMED_SECTIONS and key in data and isinstance(value, dict) and isinstance(data[key], dict):
             for name, entry in value.items():
                 if name in data[key]:
@@ -578,6 +586,10 @@ def _grouped(doc: Located) -> dict[NodePath, list[NodePath]]:
 
 def _short(loc: Location | None) -> str:
     return f"{loc.display_path()}:{loc.line}" if loc else "?"
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
 
 
 def _kind(value: Any) -> str:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from cerberus import Validator, errors as cerr
 from cerberus.schema import schema_registry
+from cerberus.utils import TypeDefinition
 from packaging.requirements import InvalidRequirement, Requirement
 
 from .errors import USERINFO_RE, Collector, is_credential, suggest
@@ -130,6 +131,23 @@ def _requirement_problem(value: str) -> str | None:
     except InvalidRequirement as exc:
         return str(exc).split("\n")[0]
     return None
+
+
+# The CPython minors `python:` may name (python:<minor>-slim images); patch versions of them are fine, too.
+PYTHON_VERSIONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
+
+
+def python_problem(text: str, *, quoted: bool) -> tuple[str, str] | None:
+    """(message, hint) unless text names a CPython minor of PYTHON_VERSIONS, like 3.11 or 3.11.9."""
+    if PYTHON_RE.match(text) and ".".join(text.split(".")[:2]) in PYTHON_VERSIONS:
+        return None
+    known = f"versions {PYTHON_VERSIONS[0]} to {PYTHON_VERSIONS[-1]}"
+    if not quoted:  # YAML read a number: 3.1 may have been meant as 3.10
+        return (f"invalid Python version {text}: YAML reads it as a number",
+                f"dockwright knows {known}; write the version in quotes, like python: \"3.10\"")
+    if PYTHON_RE.match(text):
+        return f"unknown Python version '{text}'", f"dockwright knows {known}"
+    return f"invalid Python version '{_show(text)}'", "write it like \"3.11\""
 
 
 LOCAL_HINT = "list the package directory under `local_packages:` instead"
@@ -274,6 +292,10 @@ class _Validator(Validator):  # type: ignore[misc]
     """Cerberus with dockwright's named checks (`check_with: name` in schemas/)."""
 
     raw: dict[NodePath, str] = {}
+    # bool is an int in Python: `version: true` is no 1, and `python: yes` no number.
+    types_mapping = {**Validator.types_mapping,
+                     "integer": TypeDefinition("integer", (int,), (bool,)),
+                     "float": TypeDefinition("float", (float, int), (bool,))}
 
     def _validate_check_with(self, checks: Any, field: Any, value: Any) -> None:
         # A null or wrongly typed value already has its own error (type, nullable); don't check it twice.
@@ -333,7 +355,7 @@ class _Validator(Validator):  # type: ignore[misc]
         if not isinstance(value, str):
             return
         if len(value) > MAX_NAME:
-            self._fail(field, f"name '{_show(value[:24])}...' is {len(value):,} characters long",
+            self._fail(field, f"name '{_show(value[:24])}...'\x1e is {len(value):,} characters long",
                        f"names are at most {MAX_NAME} characters: they become image names and directories")
         elif not NAME_RE.match(value):
             self._fail(field, f"invalid name '{_show(value)}'",
@@ -375,8 +397,9 @@ class _Validator(Validator):  # type: ignore[misc]
 
     def _check_with_python_version(self, field: Any, value: Any) -> None:
         text = self._raw(field, value)
-        if not PYTHON_RE.match(text):
-            self._fail(field, f"invalid Python version '{_show(text)}'", "write it like \"3.11\"")
+        problem = python_problem(text, quoted=isinstance(value, str))
+        if problem:
+            self._fail(field, *problem)
 
     def _check_with_argument(self, field: Any, value: Any) -> None:
         if "\x00" in value:
@@ -586,7 +609,7 @@ def validate(doc: Located, sink: Collector) -> set[NodePath]:
     if not isinstance(doc.data, dict):
         return {()}
     v = _validator()
-    v.raw = doc.raw
+    _Validator.raw = doc.raw  # on the class: child validators (one per nested mapping) read it, too
     v.validate(doc.data, normalize=False)
     broken: set[NodePath] = set()
     for error in _leaves(v._errors):
