@@ -45,7 +45,8 @@ class Located:
     data: Any
     keys: dict[NodePath, Location] = field(default_factory=dict)
     values: dict[NodePath, Location] = field(default_factory=dict)
-    # The source text of scalars, to show users how YAML read what they wrote.
+    # The source text of scalars that YAML read as something else than a string (`3.10`, `yes`, `1`), to show
+    # users how YAML read what they wrote.
     raw: dict[NodePath, str] = field(default_factory=dict)
 
     def at(self, path: NodePath) -> Location | None:
@@ -104,8 +105,7 @@ class _Walker:
             self.sink.error(loc, f"nesting deeper than {_MAX_DEPTH} levels")
             return None
         if type(node) is yaml.ScalarNode:  # the common case first: a scalar contains nothing
-            if node.tag == _STR_TAG:
-                self.out.raw[path] = node.value
+            if node.tag == _STR_TAG:  # a string is its own text: no raw entry needed
                 return node.value
             return self.scalar(node, path)
         if id(node) in self.active:
@@ -125,9 +125,9 @@ class _Walker:
             self.active.discard(id(node))
 
     def scalar(self, node: Any, path: NodePath) -> Any:
-        self.out.raw[path] = node.value
         if node.tag == _STR_TAG:  # the common case: no constructor needed
             return node.value
+        self.out.raw[path] = node.value
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
