@@ -20,7 +20,7 @@ def shown_path(path: Path, cwd: Path | None = None) -> str:
     return str(path) if rel.startswith("..") else rel
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)  # slots: a large file has a million of them
 class Location:
     """A 1-based line and column in a file, plus the text of that line."""
 

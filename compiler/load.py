@@ -90,6 +90,9 @@ class _Walker:
         self.sink = sink
         self.count = 0
         self.active: set[int] = set()
+        # Without aliases no node is reached twice: each is dropped once read, so that a large file's node
+        # graph and its plain data are not both held in full.
+        self.consume = False
 
     def loc(self, mark: Any) -> Location:
         line = mark.line
@@ -119,10 +122,21 @@ class _Walker:
         self.active.add(id(node))
         try:
             if isinstance(node, yaml.SequenceNode):
-                return [self.walk(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+                return [self.walk(item, path + (i,), depth + 1) for i, item in enumerate(self.children(node))]
             return self.mapping(node, path, depth)
         finally:
             self.active.discard(id(node))
+
+    def children(self, node: Any) -> Any:
+        """node's items (or key/value pairs), each let go as soon as it has been read when consuming."""
+        items = node.value
+        if not self.consume:
+            yield from items
+            return
+        node.value = []
+        for i in range(len(items)):
+            item, items[i] = items[i], None
+            yield item
 
     def scalar(self, node: Any, path: NodePath) -> Any:
         if node.tag == _STR_TAG:  # the common case: no constructor needed
@@ -152,7 +166,7 @@ class _Walker:
         first_seen: dict[str, Location] = {}
         merged: set[str] = set()
         keys, lines, file, n_lines = self.out.keys, self.lines, self.file, len(self.lines)
-        for key_node, value_node in node.value:
+        for key_node, value_node in self.children(node):
             if key_node.tag == _MERGE_TAG:
                 self.merge(value_node, path, depth, result, merged)
                 continue
@@ -390,6 +404,7 @@ def parse(text: str, file: Path, sink: Collector) -> Located:
                        f"this value is used {uses:,} times through aliases; write it out where it is needed")
             return out
         walker = _Walker(file, lines, loader, out, sink)
+        walker.consume = "*" not in text
         try:
             out.data = walker.walk(node, ())
         except _TooBig as big:
