@@ -669,6 +669,65 @@ def report_text(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ---------------------------------------------------------------------------------------------------
+# Limits: hostile or merely large input (many errors, alias bombs, a huge mapping), one process each.
+
+_WRAPPED = ("import resource, sys\nfrom compiler.cli import run\nsys.argv = ['dockwright', *sys.argv[1:]]\n"
+            "try:\n    run()\nexcept SystemExit:\n    pass\n"
+            "sys.stderr.write(f'\\nMAXRSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n')\n")
+
+
+def _limit_cases() -> dict[str, str]:
+    def unknown_keys(n: int) -> str:
+        return "version: 1\nproject: demo\n" + "".join(f"unknown{i}: 1\n" for i in range(n))
+
+    def typos(n: int) -> str:
+        return "version: 1\nproject: demo\nenvironments:\n" + "".join(
+            f"  e{i}:\n    python: '3.11'\n    requirments: [pandas]\n" for i in range(n))
+
+    laughs = ["version: 1", "project: demo", 'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    laughs += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    maps = ["version: 1", "project: demo", "m0: &m0 {a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8, i: 9}"]
+    maps += [f"m{i}: &m{i} {{" + ", ".join(f"k{j}: *m{i - 1}" for j in range(9)) + "}" for i in range(1, 10)]
+    big = ["version: 1", "project: demo", "environments:", "  base:", "    python: '3.11'", "    env:"]
+    big += [f"      K{i:06d}: v{i}" for i in range(400_000)]
+    big += ["runner: {environment: base}"]
+    return {
+        "1,000 unknown keys": unknown_keys(1000), "8,000 unknown keys": unknown_keys(8000),
+        "1,000 environments with a typo": typos(1000), "8,000 environments with a typo": typos(8000),
+        "10,000 unknown keys": unknown_keys(10_000),
+        "billion laughs": "\n".join(laughs) + "\n", "nested-mapping alias bomb": "\n".join(maps) + "\n",
+        "400,000 env keys (compile)": "\n".join(big) + "\n",
+    }
+
+
+def limits(runs: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="dockwright-limits-", dir=Path(__file__).resolve().parent) as tmp:
+        for name, text in _limit_cases().items():
+            folder = Path(tmp) / re.sub(r"[^a-z0-9]+", "-", name.lower())
+            folder.mkdir()
+            (folder / "dockwright.yaml").write_text(text, encoding="utf-8")
+            command = "compile" if "compile" in name else "validate"
+            times, rss = [], []
+            for _ in range(runs):
+                t, proc = _run([sys.executable, "-c", _WRAPPED, command], folder)
+                times.append(t)
+                rss.append(int(proc.stderr.rsplit("MAXRSS ", 1)[1]) / 1024)
+            said = (proc.stdout + proc.stderr).splitlines()
+            last = [ln for ln in said if ln and not ln.startswith("MAXRSS") and "warning" not in ln][-1]
+            out[name] = {"seconds": _median(times), "max_rss_mb": max(rss), "size_mb": len(text) / 1e6,
+                         "last_line": last}
+    return out
+
+
+def limits_text(r: dict[str, Any]) -> str:
+    lines = [f"{'case':<34}{'input':>9}{'seconds':>10}{'max RSS':>10}  last line"]
+    for name, v in r.items():
+        lines.append(f"{name:<34}{v['size_mb']:>7.2f}MB{v['seconds']:>10.2f}{v['max_rss_mb']:>8.0f}MB  {v['last_line']}")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -681,9 +740,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--generate-only", action="store_true", help="write the project and validate it, then stop")
     ap.add_argument("--profile", type=int, metavar="N", default=0,
                     help="also print the top N functions of a cProfile'd in-process compile")
+    ap.add_argument("--limits", action="store_true",
+                    help="time and memory of hostile or huge input (many errors, alias bombs, 400,000 env keys)")
     args = ap.parse_args(argv)
     if args.runs < 1:
         ap.error("--runs must be at least 1")
+    if args.limits:
+        result = limits(args.runs)
+        sys.stdout.write(json.dumps(result, indent=2, sort_keys=True) + "\n" if args.json else limits_text(result))
+        return 0
 
     tmp = None
     if args.out is not None:

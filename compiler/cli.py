@@ -27,10 +27,19 @@ def _color(stream: Any) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
+MAX_SHOWN = 200  # diagnostics printed in full; the rest are counted
+
+
 def _print_diagnostics(items: list[Diagnostic]) -> None:
     color = _color(sys.stderr)
-    for d in items:
+    for d in items[:MAX_SHOWN]:
         click.echo(d.format(color=color), err=True)
+    rest = items[MAX_SHOWN:]
+    if rest:
+        errors = sum(1 for d in rest if d.severity == "error")
+        counts = [f"{n:,} more {word}{'' if n == 1 else 's'}"
+                  for n, word in ((errors, "error"), (len(rest) - errors, "warning")) if n]
+        click.echo(f"... and {' and '.join(counts)}", err=True)
 
 
 def _plural(n: int, word: str) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -18,7 +20,7 @@ def shown_path(path: Path, cwd: Path | None = None) -> str:
     return str(path) if rel.startswith("..") else rel
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)  # slots: a large file has a million of them
 class Location:
     """A 1-based line and column in a file, plus the text of that line."""
 
@@ -57,23 +59,69 @@ class Diagnostic:
         if color:
             code = "31" if sev == "error" else "33"
             sev = f"\033[1;{code}m{sev}\033[0m"
-        text = self.message if self.hint is None else f"{self.message} ({self.hint})"
+        text = _safe(self.message if self.hint is None else f"{self.message} ({self.hint})")
         if self.location is None:
-            return f"{sev}: {text}" + "".join(f"\n      = note: {n}" for n, _ in self.notes)
+            return f"{sev}: {text}" + "".join(f"\n      = note: {_safe(n)}" for n, _ in self.notes)
         loc = self.location
         head = f"{loc.display_path(cwd)}:{loc.line}:{loc.col}: {sev}: {text}"
         out = head
-        shown = _printable(loc.source_line)
+        shown, col = mask_credentials(_printable(loc.source_line), loc.col)
         if shown:
             gutter = " " * 6 + "|"
-            caret = " " * loc.col + "^"
+            caret = " " * col + "^"
             if color:
                 caret = f"\033[1;32m{caret}\033[0m"
             out = f"{head}\n{loc.line:>5} | {shown}\n{gutter}{caret}"
         for text_, at in self.notes:
             where = f" at {at.display_path(cwd)}:{at.line}:{at.col}" if at is not None else ""
-            out += f"\n      = note: {text_}{where}"
+            out += f"\n      = note: {_safe(text_)}{where}"
         return out
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# The user part of a URL (`scheme://user:pass@`, `scheme://token@`); greedy, so `u:p@ss@` is one.
+USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<userinfo>[^/?#\s]*)@")
+_REFERENCES_ONLY = re.compile(r"(?:\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)*(?::(?:\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)*)?\Z")
+
+
+def is_credential(scheme: str, userinfo: str) -> bool:
+    """Any user part of an http(s) URL is a credential (a password, or a token as the user); for other
+    schemes, such as git+ssh://git@host, only a password is."""
+    return scheme.lower().rsplit("+", 1)[-1] in ("http", "https") or ":" in userinfo
+
+
+def mask_credentials(text: str, col: int = 1) -> tuple[str, int]:
+    """text with the user part of every URL that carries a credential shown as `***`, and where 1-based col
+    of text now stands. A user part made only of $NAME / ${NAME} references holds no secret and stays, and so
+    does one masked already (`***`, `user:***`)."""
+    out: list[str] = []
+    last = 0
+    new_col = col
+    for m in USERINFO_RE.finditer(text):
+        userinfo = m.group("userinfo")
+        if (not is_credential(m.group("scheme"), userinfo) or _REFERENCES_ONLY.match(userinfo)
+                or userinfo == "***" or userinfo.endswith(":***")):  # masked already
+            continue
+        start, end = m.span("userinfo")
+        out += [text[last:start], "***"]
+        last = end
+        if col - 1 >= end:
+            new_col -= (end - start) - 3
+        elif col - 1 > start:
+            new_col -= col - 1 - start
+    if not out:
+        return text, col
+    return "".join(out) + text[last:], new_col
+
+
+def _safe(text: str) -> str:
+    """A message as printed: one line, and no secret that a value in it carried."""
+    return _escaped(mask_credentials(text)[0])
+
+
+def _escaped(text: str) -> str:
+    """A message as one line: a control character or line break from a value is shown as its escape (`\\n`)."""
+    return _UNPRINTABLE.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
 
 
 def _printable(line: str) -> str:
@@ -117,7 +165,13 @@ class BuildError(DockwrightError):
 
 def suggest(word: str, choices: Iterable[str]) -> str | None:
     """`did you mean 'x'?` for the closest choice, or None."""
-    matches = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
+    return _suggest(word, tuple(sorted(set(choices))))
+
+
+@lru_cache(maxsize=4096)
+def _suggest(word: str, choices: tuple[str, ...]) -> str | None:
+    # The same typo in a thousand environments is one search.
+    matches = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f"did you mean '{matches[0]}'?" if matches else None
 
 

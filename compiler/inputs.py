@@ -14,11 +14,9 @@ from packaging.utils import canonicalize_name
 from .errors import Collector, Location
 from .load import read_text
 from .model import Origin, Project, Sourced, referenced_files
-from .schema import REQUIREMENTS_WRITTEN, credentials_hint, masked_credentials
+from .schema import LOCAL_HINT, REQUIREMENTS_WRITTEN, credentials_hint, local_requirement, masked_credentials
 
 _INDEX_HINT = "set index_url or extra_index_urls on the environment in dockwright.yaml instead"
-_LOCAL_HINT = ("requirements are installed before the project's files are copied; install your own package with "
-               "local_packages: [DIR] in dockwright.yaml, after the requirements")
 _LINKS_HINT = "pass it to the installer instead: installer_args: [--find-links, URL]"
 _OPTION_HINTS = {
     "-i": _INDEX_HINT,
@@ -26,8 +24,8 @@ _OPTION_HINTS = {
     "--extra-index-url": _INDEX_HINT,
     "-f": _LINKS_HINT,
     "--find-links": _LINKS_HINT,
-    "-e": _LOCAL_HINT,
-    "--editable": _LOCAL_HINT,
+    "-e": LOCAL_HINT,
+    "--editable": LOCAL_HINT,
     "-c": "constraints files are not supported; pin the versions in the requirements",
     "--constraint": "constraints files are not supported; pin the versions in the requirements",
 }
@@ -145,7 +143,7 @@ def _local_package_problem(root: Path, rel: str) -> tuple[str, str] | None:
 
 
 _CONTINUATION = re.compile(r"\\\n")
-_COMMENT = re.compile(r"(^|\s+)#.*$")
+_COMMENT = re.compile(r"(^|\s+)#.*\Z")
 
 
 def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, sink: Collector, inputs: Inputs,
@@ -207,6 +205,9 @@ def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, si
             continue
         stripped = " ".join(stripped.split())  # a continued line keeps no run of spaces
         masked = masked_credentials(stripped)
+        if local_requirement(stripped):
+            sink.error(loc, f"requirement '{masked or stripped}' is a local path", LOCAL_HINT)
+            continue
         if masked is not None:
             sink.error(loc, f"requirement '{masked}' carries credentials", credentials_hint(REQUIREMENTS_WRITTEN))
             continue

@@ -23,8 +23,14 @@ LIBYAML = _Loader is not yaml.SafeLoader
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_YAML_TAGS = "tag:yaml.org,2002:"
 _MAX_DEPTH = 64
 _MAX_NODES = 2_000_000
+# Values that aliases may add (each use of an anchor adds a copy of its value): far more than any real
+# project repeats, far less than a "billion laughs" document, which is refused before it is expanded.
+MAX_ALIAS_VALUES = 100_000
 # Sections whose entries are named things that included files may add to.
 NAMED_SECTIONS = ("integrations", "environments", "pipelines", "builders")
 FRAGMENT_KEYS = frozenset(("version", "include", *NAMED_SECTIONS))
@@ -39,7 +45,8 @@ class Located:
     data: Any
     keys: dict[NodePath, Location] = field(default_factory=dict)
     values: dict[NodePath, Location] = field(default_factory=dict)
-    # The source text of scalars, to show users how YAML read what they wrote.
+    # The source text of scalars that YAML read as something else than a string (`3.10`, `yes`, `1`), to show
+    # users how YAML read what they wrote.
     raw: dict[NodePath, str] = field(default_factory=dict)
 
     def at(self, path: NodePath) -> Location | None:
@@ -83,6 +90,9 @@ class _Walker:
         self.sink = sink
         self.count = 0
         self.active: set[int] = set()
+        # Without aliases no node is reached twice: each is dropped once read, so that a large file's node
+        # graph and its plain data are not both held in full.
+        self.consume = False
 
     def loc(self, mark: Any) -> Location:
         line = mark.line
@@ -93,27 +103,45 @@ class _Walker:
         self.count += 1
         if self.count > _MAX_NODES:
             raise _TooBig(self.loc(node.start_mark))
-        self.out.values[path] = self.loc(node.start_mark)
+        loc = self.out.values[path] = self.loc(node.start_mark)
         if depth > _MAX_DEPTH:
-            self.sink.error(self.loc(node.start_mark), f"nesting deeper than {_MAX_DEPTH} levels")
+            self.sink.error(loc, f"nesting deeper than {_MAX_DEPTH} levels")
             return None
+        if type(node) is yaml.ScalarNode:  # the common case first: a scalar contains nothing
+            if node.tag == _STR_TAG:  # a string is its own text: no raw entry needed
+                return node.value
+            return self.scalar(node, path)
         if id(node) in self.active:
-            self.sink.error(self.loc(node.start_mark), "recursive alias: a value contains itself")
+            self.sink.error(loc, "recursive alias: a value contains itself")
             return None
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node, path)
+        if node.tag not in (_SEQ_TAG, _MAP_TAG):  # `!foo {a: 1}` is as unreadable as `!foo a`
+            self.sink.error(loc, *_tag_problem(node.tag))
+            return None
         self.active.add(id(node))
         try:
             if isinstance(node, yaml.SequenceNode):
-                return [self.walk(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+                return [self.walk(item, path + (i,), depth + 1) for i, item in enumerate(self.children(node))]
             return self.mapping(node, path, depth)
         finally:
             self.active.discard(id(node))
 
+    def children(self, node: Any) -> Any:
+        """node's items (or key/value pairs), each let go as soon as it has been read when consuming."""
+        items = node.value
+        if not self.consume:
+            yield from items
+            return
+        node.value = []
+        for i in range(len(items)):
+            item, items[i] = items[i], None
+            yield item
+
     def scalar(self, node: Any, path: NodePath) -> Any:
-        self.out.raw[path] = node.value
         if node.tag == _STR_TAG:  # the common case: no constructor needed
             return node.value
+        self.out.raw[path] = node.value
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
@@ -125,6 +153,8 @@ class _Walker:
         return None
 
     def key_text(self, node: Any) -> str | None:
+        if type(node) is yaml.ScalarNode:
+            return str(node.value)
         if not isinstance(node, yaml.ScalarNode):
             self.sink.error(self.loc(node.start_mark), "a key must be a plain string, not a list or mapping")
             return None
@@ -135,14 +165,17 @@ class _Walker:
         result: dict[str, Any] = {}
         first_seen: dict[str, Location] = {}
         merged: set[str] = set()
-        for key_node, value_node in node.value:
+        keys, lines, file, n_lines = self.out.keys, self.lines, self.file, len(self.lines)
+        for key_node, value_node in self.children(node):
             if key_node.tag == _MERGE_TAG:
                 self.merge(value_node, path, depth, result, merged)
                 continue
             key = self.key_text(key_node)
             if key is None:
                 continue
-            key_loc = self.loc(key_node.start_mark)
+            mark = key_node.start_mark
+            line = mark.line
+            key_loc = Location(file, line + 1, mark.column + 1, lines[line] if line < n_lines else "")
             if key in first_seen:
                 self.sink.error(
                     key_loc,
@@ -151,9 +184,11 @@ class _Walker:
                 )
                 continue
             first_seen[key] = key_loc
-            merged.discard(key)
-            self.out.keys[path + (key,)] = key_loc
-            result[key] = self.walk(value_node, path + (key,), depth + 1)
+            if merged:
+                merged.discard(key)
+            key_path = path + (key,)
+            keys[key_path] = key_loc
+            result[key] = self.walk(value_node, key_path, depth + 1)
         return result
 
     def merge(self, value_node: Any, path: NodePath, depth: int, result: dict[str, Any], merged: set[str]) -> None:
@@ -179,9 +214,54 @@ class _Walker:
                     merged.add(key)
 
 
+def _alias_bomb(root: Any) -> tuple[Any, int, int] | None:
+    """(the node whose copies expand most, how often it is used, the expanded size) when aliases would add
+    more than MAX_ALIAS_VALUES values; counted on the composed node graph, each subtree once."""
+    size: dict[int, int] = {}
+    uses: dict[int, int] = {}
+    nodes: dict[int, Any] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            children = _children(node)
+            size[key] = 1 + sum(size.get(id(c), 0) for c in children)  # a cycle (on the path) counts 0
+            continue
+        uses[key] = uses.get(key, 0) + 1
+        if key in size or key in on_path:
+            continue
+        nodes[key] = node
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node))
+    total = size[id(root)]
+    if total - len(size) <= MAX_ALIAS_VALUES:
+        return None
+    worst = max((k for k in size if uses[k] > 1), key=lambda k: (size[k] * (uses[k] - 1), -nodes[k].start_mark.index))
+    return nodes[worst], uses[worst] - 1, total
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
 class _TooBig(Exception):
     def __init__(self, location: Location) -> None:
         self.location = location
+
+
+def _tag_problem(tag: str) -> tuple[str, str | None]:
+    """The error for a tagged list or mapping: a custom tag reads as it does on a scalar."""
+    if tag.startswith(_YAML_TAGS):
+        return f"cannot read value: tag '!!{tag[len(_YAML_TAGS):]}' is not supported", "write a plain mapping or list"
+    return f"cannot read value: could not determine a constructor for the tag '{tag}'", None
 
 
 def _tag_word(tag: str) -> str:
@@ -215,7 +295,7 @@ def _where(path: NodePath) -> str:
 
 def describe(path: NodePath) -> str:
     """Say in words what the mapping at path is: `environment 'base'`, `step 'train' of pipeline 'p'`."""
-    p = list(path)
+    p = [part if not isinstance(part, str) or len(part) <= 64 else part[:24] + "..." for part in path]
     if len(p) >= 2 and p[0] in ("environments", "integrations", "builders", "pipelines"):
         kind = {"environments": "environment", "integrations": "integration",
                 "builders": "builder", "pipelines": "pipeline"}[str(p[0])]
@@ -314,7 +394,17 @@ def parse(text: str, file: Path, sink: Collector) -> Located:
         if node is None:
             out.data = None
             return out
+        bomb = _alias_bomb(node) if "*" in text else None  # no alias, no bomb
+        if bomb is not None:
+            anchor, uses, total = bomb
+            mark = anchor.start_mark
+            sink.error(Location(file, mark.line + 1, mark.column + 1, lines[mark.line] if mark.line < len(lines) else ""),
+                       f"document too large: aliases expand it to {total:,} values, more than the "
+                       f"{MAX_ALIAS_VALUES:,} aliases may add",
+                       f"this value is used {uses:,} times through aliases; write it out where it is needed")
+            return out
         walker = _Walker(file, lines, loader, out, sink)
+        walker.consume = "*" not in text
         try:
             out.data = walker.walk(node, ())
         except _TooBig as big:
@@ -421,6 +511,17 @@ def _expand_include(pattern: str, loc: Location | None, base: Path, root: Path, 
 def _merge_into(merged: Located, origin: dict[NodePath, Path], doc: Located, path: Path, *,
                 is_main: bool, sink: Collector) -> None:
     data = merged.data
+    if is_main and not data:  # the first file: everything in it is merged as it is, tables and all
+        data.update(doc.data)
+        for key, value in doc.data.items():
+            origin[(key,)] = path
+            if key in NAMED_SECTIONS and isinstance(value, dict):
+                for name in value:
+                    origin[(key, name)] = path
+        merged.keys.update(doc.keys)
+        merged.values.update((p, loc) for p, loc in doc.values.items() if p)
+        merged.raw.update(doc.raw)
+        return
     for key, value in doc.data.items():
         kloc = doc.keys.get((key,))
         if not is_main and key in PROJECT_ONLY_KEYS:
@@ -434,6 +535,14 @@ def _merge_into(merged: Located, origin: dict[NodePath, Path], doc: Located, pat
                 sink.error(doc.at((key,)), f"included file says version {value!r} but the project says "
                            f"{data['version']!r}")
             continue
+        if key in NAMED_SECTIONS and value is None:  # an empty section (`environments:`) adds nothing
+            continue
+        if key in NAMED_SECTIONS and not isinstance(value, dict):
+            sink.error(doc.at((key,)), f"'{key}' must be a mapping of names to entries, not {_a(_kind(value))}",
+                       f"write {key}: {{name: {{...}}}}, or remove it")
+            continue
+        if key in NAMED_SECTIONS and data.get(key, {}) is None:  # the project file's section is empty
+            data[key] = {}
         if key in NAMED_SECTIONS and key in data and isinstance(value, dict) and isinstance(data[key], dict):
             for name, entry in value.items():
                 if name in data[key]:
@@ -492,6 +601,10 @@ def _grouped(doc: Located) -> dict[NodePath, list[NodePath]]:
 
 def _short(loc: Location | None) -> str:
     return f"{loc.display_path()}:{loc.line}" if loc else "?"
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
 
 
 def _kind(value: Any) -> str:

@@ -56,8 +56,9 @@ def _without(source: Source, broken: set[NodePath]) -> Source:
     if not broken:
         return source
     data = dict(source.doc.data)
+    for section in {section for section, _ in broken}:
+        data[section] = dict(data[section])  # copied once, not once per broken entry
     for section, name in sorted(broken, key=str):
-        data[section] = dict(data[section])
         data[section][name] = {}
     doc = Located(data=data, keys=source.doc.keys, values=source.doc.values, raw=source.doc.raw)
     return replace(source, doc=doc)

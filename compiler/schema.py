@@ -6,6 +6,7 @@ values that reach a Dockerfile are either validated to a safe pattern here or qu
 
 from __future__ import annotations
 
+import bisect
 import posixpath
 import re
 from functools import cache
@@ -14,31 +15,37 @@ from urllib.parse import urlsplit
 
 from cerberus import Validator, errors as cerr
 from cerberus.schema import schema_registry
+from cerberus.utils import TypeDefinition
 from packaging.requirements import InvalidRequirement, Requirement
 
 from . import engine_url
-from .errors import Collector, suggest
+from .errors import USERINFO_RE, Collector, is_credential, suggest
 from .load import Located, NodePath, describe, parse_resource
 from .resources import data_dir
 
 _SEP = "\x1f"  # between a custom message and its hint
 _KEY = "\x1d"  # after the key, inside the checked mapping, that a custom message is about
 
-NAME_RE = re.compile(r"^[a-z0-9]+(?:(?:_|__|-+)[a-z0-9]+)*$")
-PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._/-]*[A-Za-z0-9])?$")
-APT_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?(?:=[A-Za-z0-9.+~:_-]+)?$")
-USER_RE = re.compile(r"^(?:[a-z_][a-z0-9_-]{0,31}|[0-9]{1,10})$")
-PYTHON_RE = re.compile(r"^3\.[0-9]{1,2}(?:\.[0-9]{1,2})?$")
-SAFE_PATH_RE = re.compile(r"^[\w.@+=,~/ -]+$")
+MAX_NAME = 63  # names become image names, directories and tags
+MAX_PROJECT = 64
+NAME_RE = re.compile(r"^[a-z0-9]+(?:(?:_|__|-+)[a-z0-9]+)*\Z")
+PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9-]*\Z")
+ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._/-]*[A-Za-z0-9])?\Z")
+APT_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?(?:=[A-Za-z0-9.+~:_-]+)?\Z")
+USER_RE = re.compile(r"^(?:[a-z_][a-z0-9_-]{0,31}|[0-9]{1,10})\Z")
+PYTHON_RE = re.compile(r"^3\.[0-9]{1,2}(?:\.[0-9]{1,2})?\Z")
+SAFE_PATH_RE = re.compile(r"^[\w.@+=,~/ -]+\Z")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-URL_RE = re.compile(r"^(?:tcp|unix|ssh|npipe|http|https)://[^\s'\"\\]+$")
-INDEX_URL_RE = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+$")  # RFC 3986 characters, ASCII
-NO_PROXY_RE = re.compile(r"^[A-Za-z0-9._:*/,\[\]% -]*$")
-_USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<userinfo>[^/?#\s]*)@")
+# Control characters (C0, DEL, C1) and every character str.splitlines() ends a line at (pip's
+# requirements parser splits lines with it): none may be in a value written on one line of a text file.
+LINE_BREAK_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+URL_RE = re.compile(r"^(?:tcp|unix|ssh|npipe|http|https)://[^\s'\"\\]+\Z")
+INDEX_URL_RE = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+\Z")  # RFC 3986 characters, ASCII
+NO_PROXY_RE = re.compile(r"^[A-Za-z0-9._:*/,\[\]% -]*\Z")
+_USERINFO_RE = USERINFO_RE
 _REF_RE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
-_VARIABLES_RE = re.compile(r"^(?:\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)+$")  # ${NAME} or $NAME, meant as references
+_VARIABLES_RE = re.compile(r"^(?:\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)+\Z")  # ${NAME} or $NAME, meant as references
 
 
 
@@ -54,10 +61,10 @@ REQUIREMENTS_WRITTEN = "the generated requirements.txt and the image"
 
 _DOMAIN = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
-_COMPONENT_RE = re.compile(rf"^{_COMPONENT}$")
-_DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
+_COMPONENT_RE = re.compile(rf"^{_COMPONENT}\Z")
+_DOMAIN_RE = re.compile(rf"^{_DOMAIN}\Z")
+_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}\Z", re.ASCII)
+_DIGEST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}\Z")
 
 
 def _valid_name(name: str) -> bool:
@@ -127,6 +134,65 @@ def _requirement_problem(value: str) -> str | None:
     return None
 
 
+# The CPython minors `python:` may name (python:<minor>-slim images); patch versions of them are fine, too.
+PYTHON_VERSIONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
+
+
+def python_problem(text: str, *, quoted: bool) -> tuple[str, str] | None:
+    """(message, hint) unless text names a CPython minor of PYTHON_VERSIONS, like 3.11 or 3.11.9."""
+    if PYTHON_RE.match(text) and ".".join(text.split(".")[:2]) in PYTHON_VERSIONS:
+        return None
+    known = f"versions {PYTHON_VERSIONS[0]} to {PYTHON_VERSIONS[-1]}"
+    if not quoted:  # YAML read a number: 3.1 may have been meant as 3.10
+        return (f"invalid Python version {text}: YAML reads it as a number",
+                f"dockwright knows {known}; write the version in quotes, like python: \"3.10\"")
+    if PYTHON_RE.match(text):
+        return f"unknown Python version '{text}'", f"dockwright knows {known}"
+    return f"invalid Python version '{_show(text)}'", "write it like \"3.11\""
+
+
+LOCAL_HINT = "list the package directory under `local_packages:` instead"
+_PIP_OPTION_RE = re.compile(r"(?:^|\s)-")  # pip reads any word starting with '-' as an option
+_PIP_COMMENT_RE = re.compile(r"(?:^|\s)#")  # ... and ' #' as the start of a comment
+
+
+def local_requirement(value: str) -> bool:
+    """A requirement that names a local path or a file: URL (`-e .`, `./libs/x`, `pkg @ file:///app/x`)."""
+    text = value.strip()
+    if re.match(r"(?:-e|--editable)(?:\s|=|\Z)", text) or text.lower().startswith("file:"):
+        return True
+    if text.startswith((".", "/", "~")):
+        return True
+    _, at, url = text.partition("@")
+    url = url.strip()
+    if at and (url.lower().startswith("file:") or url.startswith((".", "/", "~"))):
+        return True
+    # libs/x or C:\\x: a path, unless it is a requirement (a '/' may be in a URL or a marker's string).
+    return ("/" in text or "\\" in text) and _requirement_problem(value) is not None and "://" not in text
+
+
+def requirement_problem(value: str) -> tuple[str, str] | None:
+    """(message, hint) when value is not one PEP 508 requirement that pip reads back as exactly that line of
+    requirements.txt (no line break, option, comment or continuation), without credentials or local paths;
+    `\\x1e` marks where the place goes."""
+    masked = masked_credentials(value)
+    shown = _show(masked or value)
+    if local_requirement(value):
+        return f"requirement '{shown}'\x1e is a local path", LOCAL_HINT
+    if LINE_BREAK_RE.search(value) or value.lstrip().startswith("-"):
+        return (f"invalid requirement '{shown}'",
+                "write one PEP 508 requirement, like 'pandas==2.2.2'; options go in installer_args")
+    if masked is not None:
+        return f"requirement '{shown}'\x1e carries credentials", credentials_hint(REQUIREMENTS_WRITTEN)
+    detail = _requirement_problem(value)
+    if detail is not None:
+        return f"invalid requirement '{value}'\x1e: {detail}", "write it like 'pandas==2.2.2'"
+    if _PIP_OPTION_RE.search(value) or _PIP_COMMENT_RE.search(value) or value.rstrip().endswith("\\"):
+        return (f"invalid requirement '{shown}'\x1e: pip would read part of it as an option, a comment or a "
+                "line continuation", "remove the ' -', ' #' or trailing '\\'")
+    return None
+
+
 def _wildcard(value: str) -> tuple[str, str] | None:
     if any(c in value for c in "*?["):
         return f"copy source '{_show(value)}' contains a wildcard", "copy a directory, or list the files one by one"
@@ -148,7 +214,7 @@ def masked_credentials(text: str) -> str | None:
     def mask(match: re.Match[str]) -> str:
         nonlocal found
         scheme, userinfo = match.group("scheme"), match.group("userinfo")
-        if scheme.lower().rsplit("+", 1)[-1] in ("http", "https") or ":" in userinfo:
+        if is_credential(scheme, userinfo):
             found = True
             return f"{scheme}://***@"
         return match.group(0)
@@ -227,6 +293,10 @@ class _Validator(Validator):  # type: ignore[misc]
     """Cerberus with dockwright's named checks (`check_with: name` in schemas/)."""
 
     raw: dict[NodePath, str] = {}
+    # bool is an int in Python: `version: true` is no 1, and `python: yes` no number.
+    types_mapping = {**Validator.types_mapping,
+                     "integer": TypeDefinition("integer", (int,), (bool,)),
+                     "float": TypeDefinition("float", (float, int), (bool,))}
 
     def _validate_check_with(self, checks: Any, field: Any, value: Any) -> None:
         # A null or wrongly typed value already has its own error (type, nullable); don't check it twice.
@@ -241,6 +311,37 @@ class _Validator(Validator):  # type: ignore[misc]
     # Cerberus reads a rule's argument schema from the rule method's docstring.
     _validate_check_with.__doc__ = Validator._validate_check_with.__doc__
 
+    def _error(self, *args: Any) -> None:
+        if len(args) != 1:  # one error: Cerberus builds it, then comes back here with a list of one
+            super()._error(*args)
+            return
+        # Cerberus re-sorts the whole list (and the schema error tree, which nothing reads) on every insert:
+        # quadratic in the number of errors. Inserting each in place gives the same order in O(log n) compares.
+        for error in args[0]:
+            bisect.insort_right(self._errors, error)
+            self.document_error_tree.add(error)
+            self.error_handler.emit(error)
+
+    # A mapping with thousands of entries (an `env:` of 400,000 keys) costs Cerberus a child validator and a
+    # dozen rule lookups per entry. Entries that surely pass their rules are left out: only the rest (all of
+    # them when any rule is unknown here) go through Cerberus, so every error is exactly Cerberus's.
+    def _validate_keysrules(self, schema: Any, field: Any, value: Any) -> None:
+        super()._validate_keysrules(schema, field, _doubtful(schema, value, keys=True))
+
+    _validate_keysrules.__doc__ = Validator._validate_keysrules.__doc__
+
+    def _validate_valuesrules(self, schema: Any, field: Any, value: Any) -> None:
+        super()._validate_valuesrules(schema, field, _doubtful(schema, value, keys=False))
+
+    _validate_valuesrules.__doc__ = Validator._validate_valuesrules.__doc__
+
+    def _validate_regex(self, pattern: Any, field: Any, value: Any) -> None:
+        # Cerberus appends `$`, which also matches before a final newline: a regex rule is a full match here.
+        if isinstance(value, str) and not re.fullmatch(pattern, value):
+            self._error(field, cerr.REGEX_MISMATCH)
+
+    _validate_regex.__doc__ = Validator._validate_regex.__doc__
+
     def _fail(self, field: Any, message: str, hint: str | None = None, *, key: str | None = None) -> None:
         text = message if hint is None else f"{message}{_SEP}{hint}"
         self._error(field, text if key is None else f"{key}{_KEY}{text}")
@@ -252,12 +353,20 @@ class _Validator(Validator):  # type: ignore[misc]
         return self.raw.get(path, str(value))
 
     def _check_with_name(self, field: Any, value: Any) -> None:
-        if isinstance(value, str) and not NAME_RE.match(value):
+        if not isinstance(value, str):
+            return
+        if len(value) > MAX_NAME:
+            self._fail(field, f"name '{_show(value[:24])}...'\x1e is {len(value):,} characters long",
+                       f"names are at most {MAX_NAME} characters: they become image names and directories")
+        elif not NAME_RE.match(value):
             self._fail(field, f"invalid name '{_show(value)}'",
                        "use lowercase letters and digits, separated by '-' or '_'")
 
     def _check_with_project_name(self, field: Any, value: Any) -> None:
-        if not PROJECT_RE.match(value) or len(value) > 64:
+        if len(value) > MAX_PROJECT:
+            self._fail(field, f"project name '{_show(value[:24])}...' is {len(value):,} characters long",
+                       f"a project name is at most {MAX_PROJECT} characters: it prefixes every image name")
+        elif not PROJECT_RE.match(value):
             self._fail(field, f"invalid project name '{_show(value)}'",
                        "use lowercase letters, digits and '-', starting with a letter or digit")
 
@@ -289,8 +398,9 @@ class _Validator(Validator):  # type: ignore[misc]
 
     def _check_with_python_version(self, field: Any, value: Any) -> None:
         text = self._raw(field, value)
-        if not PYTHON_RE.match(text):
-            self._fail(field, f"invalid Python version '{_show(text)}'", "write it like \"3.11\"")
+        problem = python_problem(text, quoted=isinstance(value, str))
+        if problem:
+            self._fail(field, *problem)
 
     def _check_with_argument(self, field: Any, value: Any) -> None:
         if "\x00" in value:
@@ -344,18 +454,9 @@ class _Validator(Validator):  # type: ignore[misc]
                        "write a package name, optionally with '=version', like 'libgomp1' or 'git=1:2.39.5-0+deb12u1'")
 
     def _check_with_requirement(self, field: Any, value: Any) -> None:
-        masked = masked_credentials(value)
-        if CONTROL_RE.search(value) or value.lstrip().startswith("-"):
-            self._fail(field, f"invalid requirement '{_show(masked or value)}'",
-                       "write one PEP 508 requirement, like 'pandas==2.2.2'; options go in installer_args")
-            return
-        if masked is not None:
-            self._fail(field, f"requirement '{_show(masked)}'\x1e carries credentials",
-                       credentials_hint(REQUIREMENTS_WRITTEN))
-            return
-        detail = _requirement_problem(value)
-        if detail is not None:
-            self._fail(field, f"invalid requirement '{value}'\x1e: {detail}", "write it like 'pandas==2.2.2'")
+        problem = requirement_problem(value)
+        if problem:
+            self._fail(field, *problem)
 
     def _check_with_env_key(self, field: Any, value: Any) -> None:
         if not ENV_KEY_RE.match(value):
@@ -422,6 +523,54 @@ class _Validator(Validator):  # type: ignore[misc]
                            "use an absolute path like /app/conf.yaml (letters, digits, . _ - / only)", key="to")
 
 
+# Exactly the values a check_with accepts (or fewer): used only to skip Cerberus for entries that pass.
+_SURE: dict[str, Any] = {
+    "env_key": lambda v: isinstance(v, str) and ENV_KEY_RE.match(v) is not None,
+    "label_key": lambda v: isinstance(v, str) and LABEL_KEY_RE.match(v) is not None,
+    "name": lambda v: isinstance(v, str) and NAME_RE.match(v) is not None and len(v) <= MAX_NAME,
+    "single_line": lambda v: not isinstance(v, str) or CONTROL_RE.search(v) is None,
+}
+_TYPES: dict[str, type] = {"string": str, "integer": int, "float": float, "boolean": bool, "dict": dict,
+                           "list": list}
+
+
+_PREDICATES: dict[int, tuple[Any, Any]] = {}
+
+
+def _predicate(rules: Any) -> Any:
+    """A function telling whether a value surely passes rules (type, nullable and a known check_with only),
+    or None when rules hold anything else; made once per rules mapping."""
+    cached = _PREDICATES.get(id(rules))
+    if cached is not None and cached[0] is rules:
+        return cached[1]
+    sure = None
+    if isinstance(rules, dict) and set(rules) <= {"type", "nullable", "check_with"} \
+            and rules.get("check_with", "single_line") in _SURE:
+        names = rules.get("type", [])
+        types = frozenset(_TYPES[t] for t in ([names] if isinstance(names, str) else names) if t in _TYPES)
+        nullable = bool(rules.get("nullable"))
+        check = _SURE[rules["check_with"]] if "check_with" in rules else None
+
+        def sure(value: Any) -> bool:
+            if value is None:
+                return nullable
+            return type(value) in types and (check is None or bool(check(value)))  # bool is no integer here
+
+    _PREDICATES[id(rules)] = (rules, sure)
+    return sure
+
+
+def _doubtful(rules: Any, value: Any, *, keys: bool) -> Any:
+    if not isinstance(value, dict) or len(value) < 16:
+        return value
+    sure = _predicate(rules)
+    if sure is None:
+        return value
+    if keys:
+        return {k: v for k, v in value.items() if not sure(k)}
+    return {k: v for k, v in value.items() if not sure(v)}
+
+
 @cache
 def _schemas() -> dict[str, dict[str, Any]]:
     folder = data_dir("schemas")
@@ -464,7 +613,7 @@ def validate(doc: Located, sink: Collector) -> set[NodePath]:
     if not isinstance(doc.data, dict):
         return {()}
     v = _validator()
-    v.raw = doc.raw
+    _Validator.raw = doc.raw  # on the class: child validators (one per nested mapping) read it, too
     v.validate(doc.data, normalize=False)
     broken: set[NodePath] = set()
     for error in _leaves(v._errors):

@@ -72,3 +72,30 @@ def test_compile_never_imports_docker() -> None:
     out = subprocess.run([sys.executable, "-c", code, str(EXAMPLES / "quickstart")], capture_output=True,
                          text=True, check=True)
     assert out.stdout.splitlines()[-1] == "[]"
+
+
+# Patterns that parse the Docker engine's own output lines, not user values.
+ENGINE_PATTERNS = {r"^Step (\d+)/(\d+) : (.*)$", r"^Successfully built ([0-9a-f]+)$"}
+
+
+def test_every_pattern_is_a_full_match() -> None:
+    """`$` also matches before a final newline ("3.11\n" passed `^3\.[0-9]+$`): every pattern in compiler/ that
+    checks a value ends with `\\Z` (or is used with re.fullmatch)."""
+    bad = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("compile", "match", "search") and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id == "re" and node.args and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, str)):
+                pattern = node.args[0].value
+                if pattern.endswith("$") and not pattern.endswith("\\$") and pattern not in ENGINE_PATTERNS:
+                    bad.append(f"compiler/{name}.py:{node.lineno}: {pattern!r}")
+    assert not bad, "patterns anchored with `$` instead of `\\Z`:\n" + "\n".join(bad)
+
+
+def test_a_cerberus_regex_rule_is_a_full_match() -> None:
+    from compiler.schema import _Validator
+
+    v = _Validator({"x": {"type": "string", "regex": "[a-z]+"}})
+    assert v.validate({"x": "abc"}) and not v.validate({"x": "abc\n"}) and not v.validate({"x": "ab1"})

@@ -105,6 +105,7 @@ def outcome(main: Path) -> Compiled | None:
 # Diagnostics
 
 
+UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # The line breaks YAML 1.1 (libyaml) counts; file line counts below use them.
 YAML_BREAK = re.compile(r"\r\n|[\n\r\x85\u2028\u2029]")
 KEY_MESSAGE = re.compile(r"^(?:unknown|duplicate) key '([A-Za-z0-9_-]+)'")
@@ -150,6 +151,9 @@ def check_diagnostic(d: Diagnostic, root: Path) -> None:
     assert d.message.strip(), "empty message"
     text = d.format()
     assert f":{loc.line}:{loc.col}: " in text
+    head, *rest = text.split("\n")
+    assert not UNPRINTABLE.search(head), f"a control character or line break in the message: {head!r}"
+    assert len(rest) in (len(d.notes), len(d.notes) + 2), f"a diagnostic is its head, source line, caret, notes: {text!r}"
     d.format(color=True)
     d.format(cwd=root)
     for _, at in d.notes:
@@ -404,6 +408,27 @@ def check_users(compiled: Compiled) -> None:
         ends[name] = current
 
 
+_PIP: list[Any] = []
+
+
+def pip_reads(text: str) -> list[str]:
+    """The requirements pip's own requirements-file parser reads from text; any option line is an error."""
+    from pip._internal.network.session import PipSession
+    from pip._internal.req.req_file import RequirementsFileParser, get_line_parser
+
+    if not _PIP:
+        _PIP.append(RequirementsFileParser(PipSession(), get_line_parser(None)))
+    with tempfile.TemporaryDirectory(prefix="dw-pip-") as tmp:
+        path = Path(tmp) / "requirements.txt"
+        path.write_bytes(text.encode("utf-8"))
+        out = []
+        for line in _PIP[0].parse(str(path), constraint=False):
+            options = {k: v for k, v in vars(line.opts).items() if v not in (None, [], False) and k != "format_control"}
+            assert line.is_requirement and not line.is_editable and not options, f"pip reads options {options}"
+            out.append(line.requirement)
+        return out
+
+
 def check_output(compiled: Compiled) -> None:
     """Property 2's output half: BuildKit reads back exactly the spec, no more, no less."""
     out = compiled.project.output.rstrip("/")
@@ -431,6 +456,7 @@ def check_output(compiled: Compiled) -> None:
         if spec.requirements:
             lines = [ln for ln in compiled.files[req_path].split("\n") if ln and not ln.startswith("#")]
             assert lines == list(spec.requirements), f"{req_path}: {lines!r} != {spec.requirements!r}"
+            assert pip_reads(compiled.files[req_path]) == list(spec.requirements), req_path
         else:
             assert req_path not in compiled.files
         # The spec's values are the effective environment's.
