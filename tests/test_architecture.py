@@ -79,7 +79,7 @@ ENGINE_PATTERNS = {r"^Step (\d+)/(\d+) : (.*)$", r"^Successfully built ([0-9a-f]
 
 
 def test_every_pattern_is_a_full_match() -> None:
-    """`$` also matches before a final newline ("3.11\n" passed `^3\.[0-9]+$`): every pattern in compiler/ that
+    r"""`$` also matches before a final newline ("3.11\n" passed `^3\.[0-9]+$`): every pattern in compiler/ that
     checks a value ends with `\\Z` (or is used with re.fullmatch)."""
     bad = []
     for name, path in modules().items():

@@ -78,6 +78,7 @@ SAMPLES: dict[Any, str] = {
     ("env", KEY): "ABC", ("env", VALUE): "value", ("build_args", KEY): "ABC", ("build_args", VALUE): "value",
     ("labels", KEY): "team", ("labels", VALUE): "value", ("user",): "app", ("workdir",): "/app",
     ("copy", ITEM): "src/app.py", ("copy", ITEM, "from"): "conf/prod.yaml", ("copy", ITEM, "to"): "/app/c.yaml",
+    ("local_packages", ITEM): "libs/feature lib",
     ("run", ITEM): "echo hi", ("entrypoint", ITEM): "python", ("cmd", ITEM): "--port", ("checks", ITEM): "true",
     ("after", ITEM): "first", ("after",): "first", ("environment",): "base",
     ("type",): "docker", ("url",): "tcp://10.0.0.1:2376", ("tls", "ca"): "certs/ca.pem",
@@ -160,6 +161,11 @@ def place(schema: str, path: tuple[str, ...], text: str) -> dict[str, Any]:
         d["runner"] = {"environment": "base", key: value}
     elif schema == "builder":
         d["builders"] = {"b": {"type": "docker", key: value}}
+        if key == "tls":  # tls needs a tcp:// url, and a cert goes with its key
+            d["builders"]["b"]["url"] = "tcp://10.0.0.1:2376"
+            for one, other in (("cert", "key"), ("key", "cert")):
+                if one in value:
+                    value.setdefault(other, "certs/ca.pem")
     else:
         raise AssertionError(schema)
     return d

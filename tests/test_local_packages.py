@@ -202,5 +202,4 @@ runner: {environment: base}
 """, {"requirements.txt": "pandas==2.2.2\n-e .\n"})
     got = [(d.location.line, d.message, d.hint) for d in info.value.diagnostics]
     assert got == [(2, "option '-e' is not supported in requirements files",
-                    "requirements are installed before the project's files are copied; install your own package "
-                    "with local_packages: [DIR] in dockwright.yaml, after the requirements")]
+                    "list the package directory under `local_packages:` instead")]

@@ -25,8 +25,8 @@ from .base import IMAGE_LABEL, KEY_LABEL, PROJECT_LABEL, Cancelled, Endpoint, Im
 from .context import Snapshot
 
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
-RUNNING = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})$")  # the classic builder's container for a step
-REMOVED = re.compile(r"^Removing intermediate container ([0-9a-f]{12,64})$")  # ... and the engine removed it
+RUNNING = re.compile(r" ---> Running in ([0-9a-f]{12,64})\Z")  # the classic builder's container for a step
+REMOVED = re.compile(r"Removing intermediate container ([0-9a-f]{12,64})\Z")  # ... and the engine removed it
 # What a connection to an engine that went away raises: requests' errors are OSErrors; urllib3's and
 # http.client's (a response cut short) are not. The SDK's own (DockerException, APIError) are handled apart.
 GONE = (OSError, urllib3.exceptions.HTTPError, http.client.HTTPException)
