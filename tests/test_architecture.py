@@ -12,7 +12,7 @@ from helpers import EXAMPLES, ROOT
 PACKAGE = ROOT / "compiler"
 OWNERS = {"yaml": {"load"}, "cerberus": {"schema"}, "networkx": {"graph"}, "jinja2": {"render"}, "rich": {"progress"}}
 # load -> schema -> model -> inputs -> graph -> plan -> render -> emit -> pipeline -> explain -> builders -> cli
-FLOW = ["errors", "resources", "load", "schema", "model", "inputs", "graph", "plan", "render", "emit", "pipeline",
+FLOW = ["errors", "resources", "dockerignore", "load", "schema", "model", "inputs", "graph", "plan", "render", "emit", "pipeline",
         "explain", "builders", "progress", "cli"]
 
 
