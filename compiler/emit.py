@@ -79,7 +79,10 @@ class _Tree:
     def __exit__(self, *exc: object) -> None:
         for fd in self.fds.values():
             if fd >= 0:
-                os.close(fd)
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass  # a folder opened only to read: nothing is lost
         self.fds.clear()
 
     def show(self, parts: tuple[str, ...]) -> str:
@@ -113,7 +116,10 @@ class _Tree:
     def forget(self, parts: tuple[str, ...]) -> None:
         fd = self.fds.pop(parts, _MISSING)
         if fd >= 0:
-            os.close(fd)
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
 def _kind(dir_fd: int, name: str) -> str:
@@ -147,7 +153,7 @@ def _read(dir_fd: int, name: str) -> tuple[bytes, int]:
         os.close(fd)
 
 
-_WHAT = {"link": "is a symbolic link (dockwright never writes through links)", "file": "is a file, not a directory",
+_WHAT = {"link": "is a symbolic link, and dockwright never writes or removes through links", "file": "is a file, not a directory",
          "special": "is not a regular file or directory", "dir": "is a directory"}
 
 
@@ -233,68 +239,64 @@ def changes(out_dir: Path, files: dict[str, str], *, root: Path | None = None,
 
     Directories from root (or out_dir) down are read without following links. A file is dockwright's
     when the previous manifest lists it or it carries the header (on every side of a merge conflict);
-    anything else in the way is an OutputConflict located at `at`, never overwritten.
+    anything else in the way, and any link where dockwright would write or remove, is an OutputConflict
+    located at `at`; nothing is ever overwritten, followed or removed through it.
     """
     base, prefix = _split(out_dir, root)
     result: list[Change] = []
     problems: dict[str, str] = {}
+    current = "manifest.json"
+    try:
+        with _Tree(base) as tree:
 
-    def blocked(exc: _Blocked) -> None:
-        problems.setdefault(tree.show(exc.rel), _WHAT[exc.what])
+            def lookup(rel: str) -> tuple[int, str, str]:
+                """(folder fd, name, kind of the file) for rel; kind "blocked" when a folder is in the way."""
+                *folders, name = rel.split("/")
+                try:
+                    fd = tree.dir((*prefix, *folders))
+                except _Blocked as exc:
+                    if exc.what == "link" or rel in files:
+                        problems.setdefault(tree.show(exc.rel), _WHAT[exc.what])
+                    return _MISSING, name, "blocked"
+                return fd, name, _kind(fd, name) if fd != _MISSING else "missing"
 
-    with _Tree(base) as tree:
-        previous = None
-        try:
-            top = tree.dir(prefix)
-            if top != _MISSING and _kind(top, "manifest.json") == "file":
-                previous = _read(top, "manifest.json")[0]
-        except _Blocked as exc:
-            blocked(exc)
-        except OSError as exc:
-            raise _error("read", out_dir / "manifest.json", exc) from None
-        listed = _listed(previous)
-        for rel, text in sorted(files.items()):
-            new = text.encode("utf-8")
-            *folders, name = rel.split("/")
-            try:
-                fd = tree.dir((*prefix, *folders))
-            except _Blocked as exc:
-                blocked(exc)
-                continue
-            kind = _kind(fd, name) if fd != _MISSING else "missing"
-            if kind == "missing":
-                result.append(Change(rel, "created", None, new))
-                continue
-            if kind != "file":
-                problems[tree.show((*prefix, *folders, name))] = _WHAT[kind]
-                continue
-            try:
-                old, mode = _read(fd, name)
-            except OSError as exc:
-                raise _error("read", out_dir / rel, exc) from None
-            if old == new:
-                result.append(Change(rel, "unchanged", old, new, mode))
-            elif rel not in listed and not _ours(name, old):
-                problems[tree.show((*prefix, *folders, name))] = "exists and was not written by dockwright"
-            else:
-                result.append(Change(rel, "updated", old, new, mode))
-        if problems:
-            raise OutputConflict([Diagnostic(at, f"{path} {what}", _MOVE_HINT) for path, what in problems.items()])
-        for rel in sorted(set(listed) - set(files)):
-            if not _safe_rel(rel):
-                continue
-            *folders, name = rel.split("/")
-            try:
-                fd = tree.dir((*prefix, *folders))
-                if fd == _MISSING or _kind(fd, name) != "file":
-                    continue  # gone, or a link or folder now: not dockwright's to remove
-                old, mode = _read(fd, name)
-            except (_Blocked, OSError):
-                continue
-            if _ours(name, old):
-                result.append(Change(rel, "removed", old, None, mode))
-        for rel in _leftovers(tree, prefix, [*files, *listed]):
-            result.append(Change(rel, "leftover", None, None))
+            fd, _, kind = lookup("manifest.json")
+            listed = _listed(_read(fd, "manifest.json")[0] if kind == "file" else None)
+            for rel, text in sorted(files.items()):
+                current = rel
+                new = text.encode("utf-8")
+                fd, name, kind = lookup(rel)
+                if kind == "missing":
+                    result.append(Change(rel, "created", None, new))
+                elif kind == "file":
+                    old, mode = _read(fd, name)
+                    if old == new:
+                        result.append(Change(rel, "unchanged", old, new, mode))
+                    elif rel not in listed and not _ours(name, old):
+                        problems[shown_path(out_dir / rel)] = "exists and was not written by dockwright"
+                    else:
+                        result.append(Change(rel, "updated", old, new, mode))
+                elif kind != "blocked":
+                    problems[shown_path(out_dir / rel)] = _WHAT[kind]
+            for rel in sorted(set(listed) - set(files)):
+                if not _safe_rel(rel):
+                    continue
+                current = rel
+                fd, name, kind = lookup(rel)
+                if kind == "link":
+                    problems[shown_path(out_dir / rel)] = _WHAT[kind]
+                elif kind == "file":  # else gone, or a folder now: not dockwright's to remove
+                    old, mode = _read(fd, name)
+                    if _ours(name, old):
+                        result.append(Change(rel, "removed", old, None, mode))
+            if problems:
+                raise OutputConflict([Diagnostic(at, f"{path} {what}", _MOVE_HINT)
+                                      for path, what in sorted(problems.items())])
+            current = ""
+            for rel in _leftovers(tree, prefix, [*files, *listed]):
+                result.append(Change(rel, "leftover", None, None))
+    except OSError as exc:
+        raise _error("read", out_dir / current if current else out_dir, exc) from None
     return sorted(result, key=lambda c: c.path)
 
 
@@ -308,7 +310,7 @@ def _leftovers(tree: _Tree, prefix: tuple[str, ...], paths: list[str]) -> Iterat
     for where, known in sorted(names.items()):
         try:
             fd = tree.dir((*prefix, *where))
-        except (_Blocked, OSError):
+        except _Blocked:
             continue
         if fd == _MISSING:
             continue
@@ -322,21 +324,27 @@ def _leftovers(tree: _Tree, prefix: tuple[str, ...], paths: list[str]) -> Iterat
 # Writing
 
 
+def _shown(path: Path) -> str:
+    """A path for a one-line message: a very long one keeps its start and end."""
+    text = shown_path(path)
+    return text if len(text) <= 160 else f"{text[:60]}...{text[-80:]}"
+
+
 def _error(verb: str, path: Path, exc: OSError, *, restored: bool = True) -> OutputError:
     reason = exc.strerror or str(exc)
     hint = {
         errno.ENOSPC: "free some disk space", errno.EDQUOT: "free some space or raise your disk quota",
         errno.EROFS: "the file system is read-only: make it writable, or set 'output:' to another directory",
         errno.EACCES: "check the permissions of the output directory",
-        errno.EPERM: "check the permissions of the output directory (and `lsattr` for the immutable flag)",
+        errno.EPERM: "check the permissions of the output directory, and `lsattr` for the immutable flag",
         errno.ENAMETOOLONG: "use a shorter 'output:' path or move the project to a shorter path",
         errno.EIO: "the disk reported an error: check it",
     }.get(exc.errno or 0, "check the output directory")
     if verb == "read":
-        return OutputError(f"error: cannot read {shown_path(path)}: {reason} ({hint})")
+        return OutputError(f"error: cannot read {_shown(path)}: {reason} ({hint})")
     after = ("nothing was changed; run 'dockwright compile' again" if restored
              else "the output may be partly written; run 'dockwright compile' again")
-    return OutputError(f"error: cannot {verb} {shown_path(path)}: {reason} ({hint}; {after})")
+    return OutputError(f"error: cannot {verb} {_shown(path)}: {reason} ({hint}; {after})")
 
 
 def _temp_name(name: str) -> str:
@@ -385,78 +393,82 @@ def write(out_dir: Path, plan: list[Change], *, root: Path | None = None) -> Non
     made: list[tuple[str, ...]] = []
     temps: dict[str, tuple[int, str]] = {}  # rel -> (dir fd, temp name)
     done: list[tuple[Change, int]] = []  # applied renames and removals, for undo
-    with _Tree(base) as tree:
+    try:
+        with _Tree(base) as tree:
 
-        def where(rel: str, create: bool = True) -> tuple[int, str]:
-            *folders, name = rel.split("/")
-            try:
-                fd = tree.dir((*prefix, *folders), create=create, made=made)
-            except _Blocked as exc:
-                raise OSError(errno.ELOOP if exc.what == "link" else errno.ENOTDIR,
-                              "a link or file is in the way", tree.show(exc.rel)) from None
-            return fd, name
-
-        def undo() -> bool:
-            ok = True
-            for fd, temp in temps.values():
-                _quietly(os.unlink, temp, fd)
-            for change, fd in reversed(done):
-                name = change.path.rsplit("/", 1)[-1]
+            def where(rel: str, create: bool = True) -> tuple[int, str]:
+                *folders, name = rel.split("/")
                 try:
-                    if change.status == "created":
-                        os.unlink(name, dir_fd=fd)
-                    elif change.old is not None:
-                        os.rename(_write_temp(fd, name, change.old, change.mode), name, src_dir_fd=fd, dst_dir_fd=fd)
-                except OSError:
-                    ok = False
-            for parts in reversed(made):
-                tree.forget(parts)
-                parent = tree.fds.get(parts[:-1], _MISSING)
-                if parent >= 0:
-                    ok = _quietly(os.rmdir, parts[-1], parent) and ok
-            return ok
+                    fd = tree.dir((*prefix, *folders), create=create, made=made)
+                except _Blocked as exc:
+                    raise OSError(errno.ELOOP if exc.what == "link" else errno.ENOTDIR,
+                                  "a link or file is in the way", tree.show(exc.rel)) from None
+                return fd, name
 
-        step, current = "write", ""
-        try:
+            def undo() -> bool:
+                ok = True
+                for fd, temp in temps.values():
+                    _quietly(os.unlink, temp, fd)
+                for change, fd in reversed(done):
+                    name = change.path.rsplit("/", 1)[-1]
+                    try:
+                        if change.status == "created":
+                            os.unlink(name, dir_fd=fd)
+                        elif change.old is not None:
+                            temp = _write_temp(fd, name, change.old, change.mode)
+                            os.rename(temp, name, src_dir_fd=fd, dst_dir_fd=fd)
+                    except OSError:
+                        ok = False
+                for parts in reversed(made):
+                    tree.forget(parts)
+                    parent = tree.fds.get(parts[:-1], _MISSING)
+                    if parent >= 0:
+                        ok = _quietly(os.rmdir, parts[-1], parent) and ok
+                return ok
+
+            step, current = "write", ""
+            try:
+                for change in todo:
+                    current = change.path
+                    if change.status == "leftover":
+                        step = "remove"
+                        fd, name = where(change.path, create=False)
+                        if fd != _MISSING and _kind(fd, name) == "file":
+                            os.unlink(name, dir_fd=fd)
+                    elif change.new is not None:
+                        step = "write"
+                        fd, name = where(change.path)
+                        temps[change.path] = (fd, _write_temp(fd, name, change.new))
+                for change in todo:
+                    current = change.path
+                    if change.status == "leftover":
+                        continue
+                    fd, name = where(change.path, create=change.new is not None)
+                    if fd == _MISSING:
+                        continue
+                    if change.new is not None:
+                        step = "write"
+                        if _kind(fd, name) not in ("file", "missing"):
+                            raise OSError(errno.EEXIST, "something that is not a file is in the way")
+                        os.rename(temps[change.path][1], name, src_dir_fd=fd, dst_dir_fd=fd)
+                        del temps[change.path]
+                    else:
+                        step = "remove"
+                        if _kind(fd, name) == "file":
+                            os.unlink(name, dir_fd=fd)
+                    done.append((change, fd))
+            except OSError as exc:
+                restored = undo()
+                target = out_dir / current if current else out_dir
+                if step == "write" and exc.errno in (errno.ENOTDIR, errno.ELOOP) and exc.filename:
+                    raise OutputError(f"error: cannot write {_shown(target)}: {exc.filename} is a link or a file "
+                                      f"({_MOVE_HINT}; nothing was changed)") from None
+                raise _error(step, target, exc, restored=restored) from None
             for change in todo:
-                current = change.path
-                if change.status == "leftover":
-                    step = "remove"
-                    fd, name = where(change.path, create=False)
-                    if fd != _MISSING and _kind(fd, name) == "file":
-                        os.unlink(name, dir_fd=fd)
-                elif change.new is not None:
-                    step = "write"
-                    fd, name = where(change.path)
-                    temps[change.path] = (fd, _write_temp(fd, name, change.new))
-            for change in todo:
-                current = change.path
-                if change.status == "leftover":
-                    continue
-                fd, name = where(change.path, create=change.new is not None)
-                if fd == _MISSING:
-                    continue
-                if change.new is not None:
-                    step = "write"
-                    if _kind(fd, name) not in ("file", "missing"):
-                        raise OSError(errno.EEXIST, "something that is not a file is in the way")
-                    os.rename(temps[change.path][1], name, src_dir_fd=fd, dst_dir_fd=fd)
-                    del temps[change.path]
-                else:
-                    step = "remove"
-                    if _kind(fd, name) == "file":
-                        os.unlink(name, dir_fd=fd)
-                done.append((change, fd))
-        except OSError as exc:
-            restored = undo()
-            target = out_dir / current if current else out_dir
-            if step == "write" and exc.errno in (errno.ENOTDIR, errno.ELOOP) and exc.filename:
-                raise OutputError(f"error: cannot write {shown_path(target)}: {exc.filename} is a link or a file "
-                                  f"({_MOVE_HINT}; nothing was changed)") from None
-            raise _error(step, target, exc, restored=restored) from None
-        for change in todo:
-            if change.status == "removed":
-                _prune(tree, (*prefix, *change.path.split("/")[:-1]), len(prefix))
+                if change.status == "removed":
+                    _prune(tree, (*prefix, *change.path.split("/")[:-1]), len(prefix))
+    except OSError as exc:  # the output directory itself cannot be opened
+        raise _error("write", out_dir, exc) from None
 
 
 def _prune(tree: _Tree, parts: tuple[str, ...], stop: int) -> None:

@@ -75,6 +75,10 @@ def _output_problems(source: Source, project: Project, inputs: Inputs, files: di
     out = posixpath.normpath(project.output)
     at = output_location(source)
     parts = out.split("/")
+    if any(len(part.encode("utf-8")) > 255 for part in parts):
+        sink.error(at, "output directory has a name longer than 255 bytes, more than file systems allow",
+                   "use a shorter directory name, like 'generated'")
+        return
     if ".git" in parts:
         sink.error(at, f"output directory '{project.output}' is inside .git", "use a directory like 'generated'")
         return
