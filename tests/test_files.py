@@ -434,3 +434,148 @@ def test_a_path_longer_than_the_system_limit_is_written_through_folders(project)
     first = invoke(root, "compile")
     assert (first.exit_code, first.stdout) == (0, f"{deep}/: 5 created, 0 updated, 0 unchanged, 0 removed\n")
     assert invoke(root, "compile", "--check").exit_code == 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# 3. A compile killed while writing: its temp files are removed next time, and --check reports them
+
+SLOW_WRITES = """import os, sys, time
+real = os.write
+def slow(fd, data):
+    time.sleep(0.01)
+    return real(fd, data)
+os.write = slow
+from compiler.cli import main
+main(["compile"], prog_name="dockwright")
+"""
+
+
+def many(n: int, pin: str) -> str:
+    envs = "".join(f"  e{i}:\n    python: \"3.11\"\n    requirements: [pkg{i}=={pin}]\n" for i in range(n))
+    steps = "".join(f"      s{i}: {{environment: e{i}}}\n" for i in range(n))
+    return f"version: 1\nproject: demo\nenvironments:\n{envs}pipelines:\n  p:\n    steps:\n{steps}"
+
+
+def temps(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if TEMP.fullmatch(p.name)}
+
+
+def test_a_compile_killed_mid_write_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(7)
+    root = write(tmp_path / "project", {"dockwright.yaml": many(40, "1.0")})
+    assert run_cli("compile", cwd=root).returncode == 0
+    out = root / "generated"
+    # Not dockwright's: a link named like a temp file, and a file whose name is no file dockwright writes.
+    (out / "images/e0/.Dockerfile.abcdefgh.tmp").symlink_to(tmp_path / "elsewhere")
+    (out / "images/e0/.notes.abcdefgh.tmp").write_text("mine")
+    theirs = {"images/e0/.Dockerfile.abcdefgh.tmp", "images/e0/.notes.abcdefgh.tmp"}
+    for attempt in range(3):
+        (root / "dockwright.yaml").write_text(many(40, f"2.{attempt}"))
+        proc = subprocess.Popen([sys.executable, "-c", SLOW_WRITES], cwd=root, env={**os.environ,
+                                "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not temps(out) - theirs and time.monotonic() < deadline:
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, 0.3))  # a random moment of the write phase
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        left = temps(out) - theirs
+        assert left, "the compile was killed before it wrote anything"
+        check = run_cli("compile", "--check", cwd=root)
+        assert check.returncode == 1
+        reported = {line.split(": ", 1)[1] for line in check.stderr.splitlines() if line.startswith("leftover: ")}
+        assert reported == {f"generated/{p}" for p in left}
+        assert check.stderr.splitlines()[-1].endswith(
+            f", {len(left)} leftover temp file{'s' if len(left) != 1 else ''} to remove); run 'dockwright compile'")
+        done = run_cli("compile", cwd=root)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.rstrip().endswith(f", {len(left)} leftover temp file{'s' if len(left) != 1 else ''} removed")
+        assert temps(out) == theirs
+        assert run_cli("compile", "--check", cwd=root).returncode == 0
+    assert (out / "images/e0/.notes.abcdefgh.tmp").read_text() == "mine"
+    assert (out / "images/e0/.Dockerfile.abcdefgh.tmp").is_symlink()
+
+
+# ---------------------------------------------------------------------------------------------------
+# 4. Generated files with git merge conflicts are dockwright's: compile regenerates them
+
+def git(root: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_SYSTEM": "/dev/null"}
+    done = subprocess.run(["git", *args], cwd=root, env=env, capture_output=True, text=True)
+    return done.stdout + done.stderr
+
+
+MERGED = """version: 1
+project: demo
+environments:
+  base:
+    python: "3.11"
+    requirements: [pandas==2.2.2]
+    workdir: /app
+    user: app
+    env: {A: "1"}
+  old:
+    python: "3.12"
+    requirements: [numpy==1.26.4]
+runner: {environment: base}
+server: {environment: old}
+"""
+
+
+@pytest.mark.parametrize("style", ["merge", "diff3"])
+def test_merge_conflicts_in_generated_files_are_resolved_by_compiling(tmp_path: Path, style: str) -> None:
+    root = write(tmp_path / "project", {"dockwright.yaml": MERGED})
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "merge.conflictStyle", style)
+    assert run_cli("compile", cwd=root).returncode == 0
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "one")
+    git(root, "checkout", "-qb", "other")
+    # other: base gets another env value and a twin (one image, two environments: the first line changes)
+    (root / "dockwright.yaml").write_text(MERGED.replace('{A: "1"}', '{A: "2"}').replace(
+        "runner:", "  twin:\n    extends: base\nrunner:") + "pipelines:\n  p:\n    steps:\n      a: {environment: twin}\n")
+    assert run_cli("compile", cwd=root).returncode == 0
+    git(root, "commit", "-qam", "twin")
+    git(root, "checkout", "-q", "main")
+    (root / "dockwright.yaml").write_text(MERGED.replace("pandas==2.2.2", "pandas==2.2.3"))
+    assert run_cli("compile", cwd=root).returncode == 0
+    git(root, "commit", "-qam", "pins")
+    merged = git(root, "merge", "other")
+    assert "Automatic merge failed" in merged, merged
+    conflicted = {p: (root / p).read_bytes() for p in git(root, "diff", "--name-only", "--diff-filter=U").split()}
+    assert "dockwright.yaml" not in conflicted and b"pandas==2.2.3" in (root / "dockwright.yaml").read_bytes()
+    assert "generated/manifest.json" in conflicted
+    assert any(data.startswith(b"<<<<<<<") for data in conflicted.values())  # a first line in conflict, too
+    (root / "generated/images/old/notes.txt").write_text("mine")
+
+    result = run_cli("compile", cwd=root)
+    assert result.returncode == 0, result.stderr
+    for path in conflicted:
+        assert b"<<<<<<<" not in (root / path).read_bytes()
+    assert run_cli("compile", "--check", cwd=root).returncode == 0
+    clean = write(tmp_path / "clean", {"dockwright.yaml": (root / "dockwright.yaml").read_text()})
+    assert run_cli("compile", cwd=clean).returncode == 0
+    assert (root / "generated/images/old/notes.txt").read_text() == "mine"
+    (root / "generated/images/old/notes.txt").unlink()
+    assert tree(clean / "generated") == tree(root / "generated")
+
+
+def test_a_conflicted_file_is_ours_only_when_every_side_is(tmp_path: Path) -> None:
+    header = "# Generated by dockwright from dockwright.yaml\n"
+    target = tmp_path / "images/a/Dockerfile"
+    target.parent.mkdir(parents=True)
+    new = {"images/a/Dockerfile": header + "FROM c\n"}
+    for text, ours in [(f"<<<<<<< HEAD\n{header}FROM a\n=======\n{header}FROM b\n>>>>>>> other\n", True),
+                       (f"<<<<<<< HEAD\n{header}FROM a\n||||||| base\n{header}\n=======\n{header}FROM b\n>>>>>>> o\n",
+                        True),
+                       (f"<<<<<<< HEAD\nFROM mine\n=======\n{header}FROM b\n>>>>>>> other\n", False),
+                       (f"<<<<<<< HEAD\n{header}FROM a\n=======\n{header}FROM b\n", False)]:  # not a conflict
+        target.write_text(text)
+        if ours:
+            assert [c.status for c in emit.changes(tmp_path, new)] == ["updated"]
+        else:
+            with pytest.raises(emit.OutputConflict):
+                emit.changes(tmp_path, new)
