@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 from click.testing import CliRunner, Result
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compiler import cli, emit
@@ -579,3 +579,97 @@ def test_a_conflicted_file_is_ours_only_when_every_side_is(tmp_path: Path) -> No
         else:
             with pytest.raises(emit.OutputConflict):
                 emit.changes(tmp_path, new)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 5. .dockerignore that leaves out what a generated Dockerfile copies
+
+IGNORED = """version: 1
+project: demo
+environments:
+  base:
+    python: "3.11"
+    requirements: [pandas==2.2.2]
+    certificates: [certs/ca.pem]
+    copy: [src/, {from: conf/prod.yaml, to: /app/conf.yaml}]
+runner: {environment: base}
+"""
+
+
+def test_dockerignore_that_leaves_out_a_copied_file_warns_where_it_is_copied(project) -> None:
+    root = project({"dockwright.yaml": IGNORED, "certs/ca.pem": PEM, "src/app.py": "", "conf/prod.yaml": "",
+                    ".dockerignore": "# data stays out\n**/*.pem\nsrc\nconf/\n!conf/prod.yaml\ngenerated/\n"})
+    result = invoke(root, "compile")
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "dockwright.yaml:1:1: warning: .dockerignore leaves out 'generated/images/base/requirements.txt', which the "
+        "generated Dockerfiles copy, so building them fails (remove the pattern that matches it, or add "
+        "'!generated/' after it)\n"
+        "    1 | version: 1\n"
+        "      | ^\n"
+        "dockwright.yaml:7:20: warning: .dockerignore leaves out certificate 'certs/ca.pem', so building the "
+        "generated Dockerfiles fails (remove the pattern that matches it, or add '!certs/ca.pem' after it)\n"
+        "    7 |     certificates: [certs/ca.pem]\n"
+        "      |                    ^\n"
+        "dockwright.yaml:8:12: warning: .dockerignore leaves out copy source 'src/', so building the generated "
+        "Dockerfiles fails (remove the pattern that matches it, or add '!src' after it)\n"
+        "    8 |     copy: [src/, {from: conf/prod.yaml, to: /app/conf.yaml}]\n"
+        "      |            ^\n")
+    assert invoke(root, "-q", "compile").stderr == ""
+    (root / ".dockerignore").write_text("certs/*.pem\n!certs/ca.pem\nsrc/*.pyc\n")
+    assert invoke(root, "validate").stderr == ""
+
+
+names = st.text(st.sampled_from("ab.*?[]!/-_\\"), min_size=1, max_size=6)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(patterns=st.lists(st.one_of(names, names.map(lambda p: "!" + p), st.sampled_from(["**", "**/a", "a/**", ".",
+                                                                                           "..", "../a", "/a"])),
+                         max_size=5),
+       path=st.lists(st.text(st.sampled_from("ab.-_[]*?!A"), min_size=1, max_size=4), min_size=1, max_size=4))
+def test_dockerignore_matching_is_docker_pys(patterns: list[str], path: list[str]) -> None:
+    from docker.utils.build import PatternMatcher
+
+    rel = "/".join(path)
+    try:
+        theirs = PatternMatcher(patterns).matches(rel)
+    except re.error:  # docker-py builds a broken expression for some patterns: it fails to build, too
+        return
+    assert Matcher(patterns).matches(rel) == theirs
+
+
+# ---------------------------------------------------------------------------------------------------
+# 6. The project file in a parent directory; --quiet
+
+def test_the_project_file_is_found_in_a_parent_directory(project) -> None:
+    root = project({"dockwright.yaml": SIMPLE.format(output=""), "src/deep/er/x.py": ""})
+    result = run_cli("compile", cwd=root / "src/deep/er")
+    assert (result.returncode, result.stdout) == (0, f"{root}/generated/: 5 created, 0 updated, 0 unchanged, 0 removed\n")
+    (root / "dockwright.yaml").write_text(SIMPLE.format(output="").replace("requirements:", "requirments:"))
+    bad = run_cli("validate", cwd=root / "src")
+    assert bad.returncode == 1 and bad.stderr.startswith(f"{root}/dockwright.yaml:6:5: error: unknown key")
+    (root / "src/dockwright.yaml").write_text(SIMPLE.format(output=""))  # the nearest one wins
+    assert run_cli("validate", cwd=root / "src/deep").stdout == "dockwright.yaml: ok: 2 environments, 0 pipelines, 2 images\n"
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_quiet_prints_only_errors(project, where: str) -> None:
+    text = SIMPLE.format(output="").replace("runner:", "  spare: {python: '3.12'}\nrunner:")
+    root = project({"dockwright.yaml": text})
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(*(["-q", *args] if where == "before" else [args[0], "--quiet", *args[1:]]), cwd=root)
+
+    for args in (["validate"], ["compile"], ["compile", "--check"], ["diff"]):
+        result = run(*args)
+        assert (result.returncode, result.stdout, result.stderr) == (0, "", ""), args
+    assert run("graph").stdout.startswith("flowchart LR")  # what a command is for is still printed
+    (root / "dockwright.yaml").write_text(text.replace("pandas==2.2.2", "pandas==2.2.3"))
+    stale = run("compile", "--check")
+    assert stale.returncode == 1 and stale.stderr.splitlines()[0] == "stale: generated/images/base/Dockerfile"
+    (root / "dockwright.yaml").write_text("version: 1\nproject: demo\nenvironments:\n  base: {parent_image: debian}\n"
+                                          "runner: {environment: nope}\n")
+    assert "warning" in run_cli("validate", cwd=root).stderr
+    bad = run("validate")
+    assert bad.returncode == 1 and "warning" not in bad.stderr and bad.stderr.endswith("\n1 error\n")
