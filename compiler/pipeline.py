@@ -82,8 +82,8 @@ def _output_problems(source: Source, project: Project, inputs: Inputs, files: di
     if ".git" in parts:
         sink.error(at, f"output directory '{project.output}' is inside .git", "use a directory like 'generated'")
         return
-    read = {source.rel(f) for f in source.files} | set(inputs.files)
-    read |= {rel.rstrip("/") for rel, kind in inputs.kinds.items() if kind == "file"}
+    read = {posixpath.normpath(rel) for rel in [*(source.rel(f) for f in source.files), *inputs.files,
+                                                 *(r for r, kind in inputs.kinds.items() if kind == "file")]}
     for i in range(1, len(parts) + 1):
         above = "/".join(parts[:i])
         if above in read:
