@@ -47,6 +47,7 @@ class Inputs:
     dockerignore: dockerignore.Matcher | None = None  # the project root's .dockerignore, if any
 
 
+_UNREADABLE_HINT = "check that it is readable and that its links lead to a file"
 _OUTSIDE_HINT = "dockwright reads only files inside the directory of dockwright.yaml; move the file into the project"
 
 
@@ -113,7 +114,7 @@ def gather(project: Project, root: Path, sink: Collector, doc: Located | None = 
                        _OUTSIDE_HINT)
             continue
         if found.startswith("error:"):
-            sink.error(loc, f"{what} '{rel}' cannot be read: {found[6:]}", "check its permissions")
+            sink.error(loc, f"{what} '{rel}' cannot be read: {found[6:]}", _UNREADABLE_HINT)
             continue
         if found == "missing":
             sink.error(loc, f"{what} '{rel}' does not exist", "paths are relative to the directory of dockwright.yaml")
@@ -190,7 +191,7 @@ def _certificate_problem(root: Path, rel: str) -> tuple[str, str] | None:
     if found == "missing":
         return f"certificate '{rel}' does not exist", "paths are relative to the directory of dockwright.yaml"
     if found.startswith("error:"):
-        return f"certificate '{rel}' cannot be read: {found[6:]}", "check its permissions"
+        return f"certificate '{rel}' cannot be read: {found[6:]}", _UNREADABLE_HINT
     if found != "file":
         return f"certificate '{rel}' is not a file", "name a PEM file, like certs/corp-root.pem"
     try:
@@ -226,7 +227,7 @@ def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, si
                    _OUTSIDE_HINT)
         return []
     if found.startswith("error:"):
-        sink.error(at, f"requirements file '{rel}' cannot be read: {found[6:]}", "check its permissions")
+        sink.error(at, f"requirements file '{rel}' cannot be read: {found[6:]}", _UNREADABLE_HINT)
         return []
     if found != "file":
         sink.error(at, f"requirements file '{rel}' does not exist" if found == "missing"

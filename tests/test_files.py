@@ -673,3 +673,34 @@ def test_quiet_prints_only_errors(project, where: str) -> None:
     assert "warning" in run_cli("validate", cwd=root).stderr
     bad = run("validate")
     assert bad.returncode == 1 and "warning" not in bad.stderr and bad.stderr.endswith("\n1 error\n")
+
+
+def test_quiet_build_prints_only_the_error(project) -> None:
+    root = project({"dockwright.yaml": SIMPLE.format(output="") + "builders:\n  local: {type: docker, url: "
+                                                                   "'tcp://127.0.0.1:9'}\n"})
+    loud = run_cli("build", cwd=root)
+    assert loud.returncode == 3 and loud.stderr.startswith("generated/: 5 created, 0 updated, 0 unchanged, 0 removed\n")
+    (root / "dockwright.yaml").write_text((root / "dockwright.yaml").read_text().replace("2.2.2", "2.2.3"))
+    quiet = run_cli("-q", "build", cwd=root)
+    assert (quiet.returncode, quiet.stdout, len(quiet.stderr.splitlines())) == (3, "", 1), quiet.stderr
+    assert quiet.stderr.startswith("error: cannot reach the Docker engine at tcp://127.0.0.1:9")
+
+
+@pytest.mark.parametrize("style", ["absolute", "relative", "through-folder"])
+def test_an_include_through_a_link_out_of_the_project_is_refused(sandbox: tuple[Path, Path], style: str) -> None:
+    root, outside = sandbox
+    (outside / "envs.yaml").write_text(f"environments:\n  {SECRET}: {{python: '3.11'}}\n")
+    value = "links/envs.yaml"
+    if style == "through-folder":
+        (root / "links").symlink_to(outside)
+    else:
+        (root / "links").mkdir()
+        (root / value).symlink_to(outside / "envs.yaml" if style == "absolute" else Path("../../outside/envs.yaml"))
+    (root / "dockwright.yaml").write_text(f"version: 1\nproject: demo\ninclude: [{value}]\n")
+    before = snapshot(outside)
+    result = invoke(root, "validate")
+    assert result.exit_code == 1 and SECRET not in result.output
+    assert result.stderr.splitlines()[0] == (
+        f"dockwright.yaml:3:11: error: include '{value}' reaches outside the project directory (keep included files "
+        "under the directory of dockwright.yaml)")
+    assert snapshot(outside) == before
