@@ -97,7 +97,16 @@ class Matcher:
     """matches(path) says whether .dockerignore leaves path (relative to the context, `/`-separated) out."""
 
     def __init__(self, patterns: list[str]) -> None:
-        self.patterns = [p for p in (Pattern(text) for text in patterns) if p.dirs]
+        self.patterns: list[Pattern] = []
+        self.errors: list[str] = []  # patterns that are no valid expression (docker-py fails on them too)
+        for text in patterns:
+            try:
+                pattern = Pattern(text)
+            except re.error as exc:
+                self.errors.append(f"pattern '{text}' is invalid: {exc}")
+                continue
+            if pattern.dirs:
+                self.patterns.append(pattern)
         self.patterns.append(Pattern("!" + FILE))
 
     def matches(self, path: str) -> bool:

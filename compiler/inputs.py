@@ -155,7 +155,10 @@ def _dockerignore(root: Path, sink: Collector) -> dockerignore.Matcher | None:
     except OSError as exc:
         sink.warn(None, f"{dockerignore.FILE} cannot be read: {exc.strerror}; compile did not check it")
         return None
-    return dockerignore.Matcher(dockerignore.parse(text))
+    matcher = dockerignore.Matcher(dockerignore.parse(text))
+    for problem in matcher.errors:
+        sink.warn(None, f"{dockerignore.FILE}: {problem}; docker build fails on it", "fix or remove the pattern")
+    return matcher
 
 
 def _ignored(matcher: dockerignore.Matcher | None, kind: str, rel: str, loc: Location | None,

@@ -618,6 +618,10 @@ def test_dockerignore_that_leaves_out_a_copied_file_warns_where_it_is_copied(pro
     assert invoke(root, "-q", "compile").stderr == ""
     (root / ".dockerignore").write_text("certs/*.pem\n!certs/ca.pem\nsrc/*.pyc\n")
     assert invoke(root, "validate").stderr == ""
+    (root / ".dockerignore").write_text("src/[b-a]\n")
+    assert invoke(root, "validate").stderr == (
+        "warning: .dockerignore: pattern 'src/[b-a]' is invalid: bad character range b-a at position 5; docker build "
+        "fails on it (fix or remove the pattern)\n")
 
 
 names = st.text(st.sampled_from("ab.*?[]!/-_\\"), min_size=1, max_size=6)
@@ -632,11 +636,14 @@ def test_dockerignore_matching_is_docker_pys(patterns: list[str], path: list[str
     from docker.utils.build import PatternMatcher
 
     rel = "/".join(path)
+    ours = Matcher(patterns)
     try:
         theirs = PatternMatcher(patterns).matches(rel)
-    except re.error:  # docker-py builds a broken expression for some patterns: it fails to build, too
+    except re.error:  # docker-py fails on a pattern that is no valid expression: dockwright says which
+        assert ours.errors
         return
-    assert Matcher(patterns).matches(rel) == theirs
+    assert not ours.errors
+    assert ours.matches(rel) == theirs
 
 
 # ---------------------------------------------------------------------------------------------------

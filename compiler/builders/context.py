@@ -149,6 +149,8 @@ def snapshot(root: Path, job: Job) -> Snapshot:
     except ValueError:
         in_context = OUTSIDE_DOCKERFILE
     matcher = Matcher(_ignore_patterns(context))
+    if matcher.errors:
+        raise ImageFailed(f"{(context / '.dockerignore').relative_to(root).as_posix()}: {matcher.errors[0]}")
     seen: dict[str, Entry] = {}
     for item in job.inputs:
         start = (root / item).resolve() if not (root / item).is_symlink() else root / item
