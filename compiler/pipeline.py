@@ -50,7 +50,10 @@ def output_location(source: Source) -> Location | None:
 def locate(file: str | None, cwd: Path | None = None) -> Path:
     """The project file: -f FILE, else dockwright.yaml in the current directory or the nearest parent
     directory that has one (like git), up to the file system root."""
-    here = cwd or Path.cwd()
+    try:
+        here = cwd or Path.cwd()
+    except FileNotFoundError:
+        raise UsageError("the current directory no longer exists\nhint: cd to your project directory") from None
     try:
         if file is not None:
             path = Path(file)

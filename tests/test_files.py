@@ -660,6 +660,18 @@ def test_the_project_file_is_found_in_a_parent_directory(project) -> None:
     assert run_cli("validate", cwd=root / "src/deep").stdout == "dockwright.yaml: ok: 2 environments, 0 pipelines, 2 images\n"
 
 
+def test_no_traceback_when_the_project_file_cannot_be_looked_for(tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    code = f"import os, sys; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); from compiler.cli import run; run()"
+    result = subprocess.run([sys.executable, "-c", code, "validate"], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert (result.returncode, result.stderr) == (2, "error: the current directory no longer exists\n"
+                                                     "hint: cd to your project directory\n")
+    long = run_cli("-f", "a" * 5000, "validate", cwd=tmp_path)
+    assert (long.returncode, long.stderr) == (2, "error: cannot look for the project file: File name too long\n")
+
+
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_quiet_prints_only_errors(project, where: str) -> None:
     text = SIMPLE.format(output="").replace("runner:", "  spare: {python: '3.12'}\nrunner:")
