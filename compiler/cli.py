@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import io
 import os
 import sys
 from pathlib import Path
@@ -47,8 +48,32 @@ def _plural(n: int, word: str) -> str:
 
 
 def _file_option(func: F) -> F:
+    func = click.option("-q", "--quiet", is_flag=True, default=None, expose_value=False, callback=_set_quiet,
+                        help="Print only errors (no summary lines, no warnings).")(func)
     return click.option("-f", "--file", "file", metavar="FILE", default=None,
-                        help="The project file (default: ./dockwright.yaml).")(func)
+                        help="The project file (default: dockwright.yaml here or in the nearest parent "
+                             "directory).")(func)
+
+
+def _set_quiet(ctx: click.Context, param: click.Parameter, value: bool | None) -> None:
+    if value:
+        ctx.ensure_object(dict)
+        ctx.obj["quiet"] = True
+
+
+def _quiet() -> bool:
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if isinstance(ctx.obj, dict) and ctx.obj.get("quiet"):
+            return True
+        ctx = ctx.parent
+    return False
+
+
+def _say(message: str, *, err: bool = False) -> None:
+    """A status line (a summary, "up to date"): not printed with --quiet."""
+    if not _quiet():
+        click.echo(message, err=err)
 
 
 def _handled(func: F) -> F:
@@ -59,7 +84,7 @@ def _handled(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ConfigError as exc:
-            _print_diagnostics([*exc.diagnostics, *exc.warnings])
+            _print_diagnostics([*exc.diagnostics, *([] if _quiet() else exc.warnings)])
             n = len(exc.diagnostics)
             written = "; nothing was written" if click.get_current_context().info_name == "compile" else ""
             click.echo(f"{n} error{'s' if n != 1 else ''}{written}", err=True)
@@ -71,6 +96,10 @@ def _handled(func: F) -> F:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(EXIT_INTERRUPT)
+        except OSError as exc:  # the machine, not the project: a disk error, a file gone while reading
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            sys.exit(EXIT_INVALID)
 
     return wrapper  # type: ignore[return-value]
 
@@ -78,8 +107,13 @@ def _handled(func: F) -> F:
 def _compile(ctx: click.Context, file: str | None) -> Compiled:
     chosen = file or ctx.obj.get("file")
     compiled = compile_project(locate(chosen))
-    _print_diagnostics(compiled.warnings)
+    if not _quiet():
+        _print_diagnostics(compiled.warnings)
     return compiled
+
+
+def _changes(compiled: Compiled) -> list[emit.Change]:
+    return emit.changes(compiled.out_dir, compiled.files, root=compiled.source.root, at=compiled.output_location)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -103,7 +137,7 @@ def validate(ctx: click.Context, file: str | None) -> None:
     n_img = sum(1 for i in compiled.plan.images.values() if i.generated)
     counts = ", ".join(_plural(n, word) for n, word in
                        ((len(p.environments), "environment"), (len(p.pipelines), "pipeline"), (n_img, "image")))
-    click.echo(f"{compiled.source.rel(compiled.source.main)}: ok: {counts}")
+    _say(f"{compiled.source.rel(compiled.source.main)}: ok: {counts}")
 
 
 @main.command(name="compile")
@@ -115,21 +149,21 @@ def compile_(ctx: click.Context, file: str | None, check: bool) -> None:
     """Write the Dockerfiles, requirements and manifest.json (only files whose bytes change)."""
     compiled = _compile(ctx, file)
     out = compiled.out_dir
-    plan = emit.changes(out, compiled.files)
+    plan = _changes(compiled)
     label = shown_path(out)
     if check:
         stale = [c for c in plan if c.status != "unchanged"]
         if stale:
             for c in stale:
-                verb = {"created": "missing", "updated": "stale", "removed": "obsolete"}[c.status]
-                click.echo(f"{verb}: {label}/{c.path}", err=True)
+                verb = {"created": "missing", "updated": "stale", "removed": "obsolete", "leftover": "leftover"}
+                click.echo(f"{verb[c.status]}: {label}/{c.path}", err=True)
             click.echo(f"{label}/ is out of date ({emit.summary(plan, check=True)}); run 'dockwright compile'",
                        err=True)
             sys.exit(EXIT_INVALID)
-        click.echo(f"{label}/ is up to date ({len(plan)} files)")
+        _say(f"{label}/ is up to date ({len(plan)} files)")
         return
-    emit.write(out, plan)
-    click.echo(f"{label}/: {emit.summary(plan)}")
+    emit.write(out, plan, root=compiled.source.root)
+    _say(f"{label}/: {emit.summary(plan)}")
 
 
 @main.command()
@@ -140,12 +174,12 @@ def compile_(ctx: click.Context, file: str | None, check: bool) -> None:
 def diff(ctx: click.Context, file: str | None, exit_code: bool) -> None:
     """Show a unified diff between what compile would write and what is on disk."""
     compiled = _compile(ctx, file)
-    plan = emit.changes(compiled.out_dir, compiled.files)
+    plan = _changes(compiled)
     text = emit.unified_diff(plan, compiled.project.output)
     if text:
         click.echo(text, nl=False)
     else:
-        click.echo(f"{shown_path(compiled.out_dir)}/ is up to date: no differences", err=True)
+        _say(f"{shown_path(compiled.out_dir)}/ is up to date: no differences", err=True)
     if exit_code and text:
         sys.exit(EXIT_INVALID)
 
@@ -217,11 +251,13 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
     where = builders.endpoint(manifest, compiled.source.root, builder_name)
     backend = builders.open_builder(where)
     out = compiled.out_dir
-    changes = emit.changes(out, compiled.files)
+    changes = _changes(compiled)
     if any(c.status != "unchanged" for c in changes):
-        emit.write(out, changes)
-        click.echo(f"{shown_path(out)}/: {emit.summary(changes)}", err=True)
-    stream = sys.stderr if as_json else sys.stdout
+        emit.write(out, changes, root=compiled.source.root)
+        _say(f"{shown_path(out)}/: {emit.summary(changes)}", err=True)
+    stream: Any = sys.stderr if as_json else sys.stdout
+    if _quiet():
+        stream = io.StringIO()
     color = _color(stream)
     options = Options(jobs=jobs or min(4, os.cpu_count() or 1), push=push, fresh=no_reuse)
     try:
@@ -249,7 +285,7 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
     for o in outcomes:
         if o.status == "failed":
             click.echo(progress.failure(o), err=True)
-    click.echo(progress.summary(outcomes, seconds=seconds, builder=where.name), err=as_json)
+    _say(progress.summary(outcomes, seconds=seconds, builder=where.name), err=as_json)
     if any(o.status in ("failed", "skipped") for o in outcomes):
         sys.exit(EXIT_BUILD)
 

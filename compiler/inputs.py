@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from . import dockerignore
 from .errors import Collector, Location
-from .load import read_text
+from .load import Located, read_text
 from .model import Origin, Project, Sourced, referenced_files
 from .schema import LOCAL_HINT, REQUIREMENTS_WRITTEN, credentials_hint, local_requirement, masked_credentials
 
@@ -40,18 +43,58 @@ class Inputs:
     digests: dict[str, str] = field(default_factory=dict)  # custom parent Dockerfiles -> sha256
     dockerfiles: dict[str, bytes] = field(default_factory=dict)  # custom parent Dockerfiles -> their bytes
     files: list[str] = field(default_factory=list)  # every file read, for the manifest
+    dockerignore: dockerignore.Matcher | None = None  # the project root's .dockerignore, if any
 
 
-def gather(project: Project, root: Path, sink: Collector) -> Inputs:
-    """Check that referenced paths exist and read requirements files; problems go to sink."""
+_UNREADABLE_HINT = "check that it is readable and that its links lead to a file"
+_OUTSIDE_HINT = "dockwright reads only files inside the directory of dockwright.yaml; move the file into the project"
+
+
+def _probe(root: Path, rel: str) -> str:
+    """What root/rel is: file, dir, special, missing, outside (its real location is outside the project,
+    through a symbolic link), or `error:<reason>`. Links that stay inside the project are followed."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(root / rel)
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        return "outside"
+    try:
+        mode = os.stat(root / rel).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except OSError as exc:
+        return f"error:{exc.strerror}"
+    return "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "special"
+
+
+def _read_bytes(path: Path) -> bytes:
+    """A regular file's bytes, opened without blocking (a FIFO put in its place cannot hang compile)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file")
+        return handle.read()
+
+
+def gather(project: Project, root: Path, sink: Collector, doc: Located | None = None) -> Inputs:
+    """Check that referenced paths exist and stay inside the project, read requirements files and
+    .dockerignore; problems go to sink."""
     inputs = Inputs()
+    inputs.dockerignore = _dockerignore(root, sink)
     certificates: dict[str, tuple[str, str] | None] = {}
     packages: dict[str, tuple[str, str] | None] = {}
+    for name, builder in sorted(project.builders.items()):
+        for key, value in builder.tls:
+            if isinstance(value, str) and _probe(root, value) == "outside":
+                at = doc.at(("builders", name, "tls", key)) if doc is not None else builder.location
+                sink.error(at, f"tls {key} file '{value}' leads outside the project directory through a symbolic link",
+                           _OUTSIDE_HINT)
     for kind, rel, loc in referenced_files(project):
         path = root / rel
+        if kind in ("copy", "certificate", "local_package"):
+            _ignored(inputs.dockerignore, kind, rel, loc, sink, root=root)
         if kind == "certificate":
             if rel not in certificates:
-                certificates[rel] = _certificate_problem(path, rel)
+                certificates[rel] = _certificate_problem(root, rel)
                 if certificates[rel] is None:
                     inputs.kinds[rel] = "file"
                     inputs.files.append(rel)
@@ -73,17 +116,32 @@ def gather(project: Project, root: Path, sink: Collector) -> Inputs:
                 inputs.requirements[rel] = tuple(_read_requirements(path, rel, root, loc, sink, inputs, depth=0,
                                                                     seen={}, opened=set(), nested=False))
             continue
-        if not path.exists():
-            what = {"copy": "copy source", "dockerfile": "Dockerfile", "context": "build context"}[kind]
+        what = {"copy": "copy source", "dockerfile": "Dockerfile", "context": "build context"}[kind]
+        found = _probe(root, rel)
+        if found == "outside":
+            sink.error(loc, f"{what} '{rel}' leads outside the project directory through a symbolic link",
+                       _OUTSIDE_HINT)
+            continue
+        if found.startswith("error:"):
+            sink.error(loc, f"{what} '{rel}' cannot be read: {found[6:]}", _UNREADABLE_HINT)
+            continue
+        if found == "missing":
             sink.error(loc, f"{what} '{rel}' does not exist", "paths are relative to the directory of dockwright.yaml")
             continue
-        is_dir = path.is_dir()
+        if found == "special":
+            sink.error(loc, f"{what} '{rel}' is not a regular file or directory", "name a file or a directory")
+            continue
+        is_dir = found == "dir"
         inputs.kinds[rel] = "dir" if is_dir else "file"
         if kind == "dockerfile":
             if is_dir:
                 sink.error(loc, f"Dockerfile '{rel}' is a directory", "name the file, like docker/base.Dockerfile")
                 continue
-            inputs.dockerfiles[rel] = path.read_bytes()
+            try:
+                inputs.dockerfiles[rel] = _read_bytes(path)
+            except OSError as exc:
+                sink.error(loc, f"Dockerfile '{rel}' cannot be read: {exc.strerror}", "check its permissions")
+                continue
             inputs.digests[rel] = hashlib.sha256(inputs.dockerfiles[rel]).hexdigest()
             inputs.files.append(rel)
         elif kind == "context" and not is_dir:
@@ -92,18 +150,72 @@ def gather(project: Project, root: Path, sink: Collector) -> Inputs:
     return inputs
 
 
+def _dockerignore(root: Path, sink: Collector) -> dockerignore.Matcher | None:
+    """The project root's .dockerignore, the one `docker build ... .` applies to generated Dockerfiles."""
+    found = _probe(root, dockerignore.FILE)
+    if found == "missing":
+        return None
+    if found != "file":
+        what = ("leads outside the project directory through a symbolic link" if found == "outside"
+                else "is not a regular file")
+        sink.warn(None, f"{dockerignore.FILE} {what}; compile did not read it", _OUTSIDE_HINT)
+        return None
+    try:
+        text = _read_bytes(root / dockerignore.FILE).decode("utf-8", "replace")
+    except OSError as exc:
+        sink.warn(None, f"{dockerignore.FILE} cannot be read: {exc.strerror}; compile did not check it")
+        return None
+    matcher = dockerignore.Matcher(dockerignore.parse(text))
+    for problem in matcher.errors:
+        sink.warn(None, f"{dockerignore.FILE}: {problem}; docker build fails on it", "fix or remove the pattern")
+    return matcher
+
+
+def _ignored(matcher: dockerignore.Matcher | None, kind: str, rel: str, loc: Location | None,
+             sink: Collector, *, root: Path) -> None:
+    if matcher is None:
+        return
+    norm = posixpath.normpath(rel)
+    what = {"copy": "copy source", "certificate": "certificate", "local_package": "local package"}[kind]
+    left_out = norm if norm != "." and matcher.matches(norm) else None
+    if left_out is None and kind == "local_package":  # the package builds only with its build file
+        left_out = next((f for f in (posixpath.normpath(f"{norm}/{name}") for name in PACKAGE_FILES)
+                         if (root / f).is_file() and matcher.matches(f)), None)
+    if left_out is None:
+        return
+    whose = "" if left_out == norm else f" ('{left_out}')"
+    sink.warn(loc, f"{dockerignore.FILE} leaves out {what} '{rel}'{whose}, so building the generated Dockerfiles fails",
+              f"remove the pattern that matches it, or add '!{left_out}' after it")
+
+
+def ignored_output(matcher: dockerignore.Matcher | None, output: str, files: dict[str, str]) -> str | None:
+    """The first generated file that a Dockerfile copies and .dockerignore leaves out, if any."""
+    if matcher is None:
+        return None
+    out = posixpath.normpath(output)
+    for rel in sorted(files):
+        if rel != "manifest.json" and not rel.endswith("/Dockerfile") and matcher.matches(f"{out}/{rel}"):
+            return f"{out}/{rel}"
+    return None
+
+
 _PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
 _PEM_PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 
 
-def _certificate_problem(path: Path, rel: str) -> tuple[str, str] | None:
-    """(message, hint) unless path is a PEM file of public certificates (read to check, never copied out)."""
-    if not path.exists():
+def _certificate_problem(root: Path, rel: str) -> tuple[str, str] | None:
+    """(message, hint) unless root/rel is a PEM file of public certificates (read to check, never copied out)."""
+    found = _probe(root, rel)
+    if found == "outside":
+        return f"certificate '{rel}' leads outside the project directory through a symbolic link", _OUTSIDE_HINT
+    if found == "missing":
         return f"certificate '{rel}' does not exist", "paths are relative to the directory of dockwright.yaml"
-    if not path.is_file():
+    if found.startswith("error:"):
+        return f"certificate '{rel}' cannot be read: {found[6:]}", _UNREADABLE_HINT
+    if found != "file":
         return f"certificate '{rel}' is not a file", "name a PEM file, like certs/corp-root.pem"
     try:
-        data = path.read_bytes()
+        data = _read_bytes(root / rel)
     except OSError as exc:
         return f"certificate '{rel}' cannot be read: {exc.strerror}", "check its permissions"
     if _PEM_PRIVATE_KEY.search(data):
@@ -155,9 +267,18 @@ def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, si
     if depth > 10:
         sink.error(at, f"requirements files nest more than 10 deep at '{rel}'", "look for a loop of -r lines")
         return []
-    if not path.is_file():
-        sink.error(at, f"requirements file '{rel}' does not exist" if not path.exists()
-                   else f"requirements file '{rel}' is a directory",
+    found = _probe(root, rel)
+    if found == "outside":
+        sink.error(at, f"requirements file '{rel}' leads outside the project directory through a symbolic link",
+                   _OUTSIDE_HINT)
+        return []
+    if found.startswith("error:"):
+        sink.error(at, f"requirements file '{rel}' cannot be read: {found[6:]}", _UNREADABLE_HINT)
+        return []
+    if found != "file":
+        sink.error(at, f"requirements file '{rel}' does not exist" if found == "missing"
+                   else f"requirements file '{rel}' is a directory" if found == "dir"
+                   else f"requirements file '{rel}' is not a regular file",
                    "a -r path is relative to the file that names it" if nested
                    else "paths are relative to the directory of dockwright.yaml")
         return []

@@ -54,6 +54,7 @@ class Base:
     image: str | None = None
     dockerfile: str | None = None
     context: str = "."
+    context_at: Location | None = field(default=None, compare=False)  # where `context:` is written, if it is
 
 
 @dataclass(frozen=True)
@@ -438,7 +439,9 @@ class _Builder:
         if key == "python":
             version = self.text(data[key], path + (key,))
             return Sourced(Base(image=f"python:{version}-slim"), origin)
-        return Sourced(Base(dockerfile=data["dockerfile"], context=data.get("context") or "."), origin)
+        context_at = self.doc.at(path + ("context",)) if data.get("context") is not None else None
+        return Sourced(Base(dockerfile=data["dockerfile"], context=data.get("context") or ".", context_at=context_at),
+                       origin)
 
     def build(self) -> Project:
         d = self.doc.data
@@ -598,7 +601,7 @@ def referenced_files(project: Project) -> list[tuple[str, str, Location | None]]
             out.append(("local_package", package.value, package.origin.location))
         if frag.base is not None and frag.base.value.dockerfile is not None:
             out.append(("dockerfile", frag.base.value.dockerfile, frag.base.origin.location))
-            out.append(("context", frag.base.value.context, frag.base.origin.location))
+            out.append(("context", frag.base.value.context, frag.base.value.context_at or frag.base.origin.location))
     return out
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from . import graph, render, schema
-from .errors import Collector, Diagnostic, UsageError
-from .inputs import Inputs, gather
+from .errors import Collector, Diagnostic, Location, UsageError
+from .inputs import Inputs, gather, ignored_output
 from .load import PROJECT_FILE, Located, NodePath, Source, find_project_file, load_project
 from .model import Project, build_model
 from .plan import Plan, plan
@@ -28,6 +29,11 @@ class Compiled:
         return self.source.root / self.project.output
 
     @property
+    def output_location(self) -> Location | None:
+        """Where `output:` is written, else the project file itself (for errors about the output)."""
+        return output_location(self.source)
+
+    @property
     def manifest(self) -> dict[str, Any]:
         import json
 
@@ -35,21 +41,64 @@ class Compiled:
         return data
 
 
+def output_location(source: Source) -> Location | None:
+    if isinstance(source.doc.data, dict) and "output" in source.doc.data:
+        return source.doc.at(("output",))
+    return source.doc.values.get(())
+
+
 def locate(file: str | None, cwd: Path | None = None) -> Path:
-    """The project file: -f FILE, else dockwright.yaml in the current directory."""
-    here = cwd or Path.cwd()
-    if file is not None:
-        path = Path(file)
-        if path.is_dir():
-            path = path / PROJECT_FILE
-        if not path.is_file():
-            raise UsageError(f"no such project file: {file}")
-        return path
-    found = find_project_file(here)
-    if found is None:
-        raise UsageError(f"no {PROJECT_FILE} in {here}\nhint: run dockwright in your project directory, "
-                         f"or pass -f path/to/{PROJECT_FILE}")
-    return found
+    """The project file: -f FILE, else dockwright.yaml in the current directory or the nearest parent
+    directory that has one (like git), up to the file system root."""
+    try:
+        here = cwd or Path.cwd()
+    except FileNotFoundError:
+        raise UsageError("the current directory no longer exists\nhint: cd to your project directory") from None
+    try:
+        if file is not None:
+            path = Path(file)
+            if path.is_dir():
+                path = path / PROJECT_FILE
+            if not path.is_file():
+                raise UsageError(f"no such project file: {file}")
+            return path
+        for folder in (here, *here.parents):
+            found = find_project_file(folder)
+            if found is not None:
+                return found
+    except OSError as exc:  # a name too long, a folder we may not read, ...
+        raise UsageError(f"cannot look for the project file: {exc.strerror}") from None
+    raise UsageError(f"no {PROJECT_FILE} in {here} or any parent directory\nhint: run dockwright in your project "
+                     f"directory, or pass -f path/to/{PROJECT_FILE}")
+
+
+def _output_problems(source: Source, project: Project, inputs: Inputs, files: dict[str, str], sink: Collector) \
+        -> None:
+    """An output directory that would overwrite what the project is made of (checked before any write)."""
+    out = posixpath.normpath(project.output)
+    at = output_location(source)
+    parts = out.split("/")
+    if any(len(part.encode("utf-8")) > 255 for part in parts):
+        sink.error(at, "output directory has a name longer than 255 bytes, more than file systems allow",
+                   "use a shorter directory name, like 'generated'")
+        return
+    if ".git" in parts:
+        sink.error(at, f"output directory '{project.output}' is inside .git", "use a directory like 'generated'")
+        return
+    read = {posixpath.normpath(rel) for rel in [*(source.rel(f) for f in source.files), *inputs.files,
+                                                 *(r for r, kind in inputs.kinds.items() if kind == "file")]}
+    for i in range(1, len(parts) + 1):
+        above = "/".join(parts[:i])
+        if above in read:
+            what = "the project file" if above == project.file else f"the input file '{above}'"
+            sink.error(at, f"output directory '{project.output}' is {what}" if i == len(parts)
+                       else f"output directory '{project.output}' is inside {what}", "use a directory like 'generated'")
+            return
+    for rel in sorted(files):
+        target = f"{out}/{rel}"
+        if target in read:
+            sink.error(at, f"output directory '{project.output}' would overwrite the input file '{target}'",
+                       "use a directory like 'generated'")
 
 
 def _without(source: Source, broken: set[NodePath]) -> Source:
@@ -75,12 +124,19 @@ def compile_project(path: Path) -> Compiled:
     # and every other problem (unknown names, cycles, missing files) is reported in the same run.
     source = _without(source, broken)
     project = build_model(source, sink, broken=frozenset(broken))
-    inputs = gather(project, source.root, sink)
+    inputs = gather(project, source.root, sink, source.doc)
     order = graph.inheritance(project, sink)
     step_graphs = graph.steps(project, sink)
     if order or not project.environments:  # no cycle: planning can find more problems in the same run
         the_plan = plan(project, order, step_graphs, inputs, sink, salt=render.digest())
     sink.raise_if_errors()
     files = render.render(the_plan, inputs)
+    _output_problems(source, project, inputs, files, sink)
+    sink.raise_if_errors()
+    left_out = ignored_output(inputs.dockerignore, project.output, files)
+    if left_out is not None:
+        out = posixpath.normpath(project.output)
+        sink.warn(output_location(source), f".dockerignore leaves out '{left_out}', which the generated Dockerfiles "
+                  "copy, so building them fails", f"remove the pattern that matches it, or add '!{out}/' after it")
     warnings = sorted(sink.warnings, key=Diagnostic.sort_key)
     return Compiled(source, project, inputs, the_plan, files, warnings)

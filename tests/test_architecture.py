@@ -14,8 +14,9 @@ OWNERS = {"yaml": {"load"}, "cerberus": {"schema"}, "networkx": {"graph"}, "jinj
           "zenml": {"zenml_import"}}
 # load -> schema -> model -> inputs -> graph -> plan -> render -> emit -> pipeline -> explain -> builders -> cli
 # (the lock file, uv and registry modules come early: compile will read the lock; lock works on the plan)
-FLOW = ["errors", "resources", "engine_url", "lockfile", "resolve", "registry", "load", "schema", "model", "inputs",
-        "graph", "plan", "lock", "render", "emit", "pipeline", "explain", "builders", "progress", "cli"]
+FLOW = ["errors", "resources", "engine_url", "dockerignore", "lockfile", "resolve", "registry", "load", "schema",
+        "model", "inputs", "graph", "plan", "lock", "render", "emit", "pipeline", "explain", "builders", "progress",
+        "cli"]
 
 
 def imports(path: Path) -> set[str]:

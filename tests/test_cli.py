@@ -40,7 +40,7 @@ def test_help_for_every_command(command: str, tmp_path: Path) -> None:
 def test_no_project_file_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli("compile", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr == (f"error: no dockwright.yaml in {tmp_path}\nhint: run dockwright in your project "
+    assert result.stderr == (f"error: no dockwright.yaml in {tmp_path} or any parent directory\nhint: run dockwright in your project "
                              "directory, or pass -f path/to/dockwright.yaml\n")
 
 

@@ -203,3 +203,17 @@ runner: {environment: base}
     got = [(d.location.line, d.message, d.hint) for d in info.value.diagnostics]
     assert got == [(2, "option '-e' is not supported in requirements files",
                     "list the package directory under `local_packages:` instead")]
+
+
+def test_dockerignore_that_leaves_out_a_package_or_its_build_file_warns(project) -> None:
+    c = compiled(project, """environments:
+  base: {python: "3.11", local_packages: [libs/a, libs/b, .]}
+runner: {environment: base}
+""", {".dockerignore": "libs/b\n**/pyproject.toml\n!libs/a/pyproject.toml\n"})
+    got = [(w.location.line, w.location.col, w.message, w.hint) for w in c.warnings if w.location is not None]
+    assert got == [
+        (4, 51, ".dockerignore leaves out local package 'libs/b', so building the generated Dockerfiles fails",
+         "remove the pattern that matches it, or add '!libs/b' after it"),
+        (4, 59, ".dockerignore leaves out local package '.' ('pyproject.toml'), so building the generated "
+         "Dockerfiles fails", "remove the pattern that matches it, or add '!pyproject.toml' after it"),
+    ]

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator, Mapping, Sequence
 
-from docker.utils.build import PatternMatcher
-
+from ..dockerignore import Matcher, parse
 from .base import ImageFailed, Job
 
 # Bump when the build key's recipe changes, so that no image is reused under a key meaning something else.
@@ -99,8 +98,7 @@ def _ignore_patterns(context: Path) -> list[str]:
     path = context / ".dockerignore"
     if not path.is_file():
         return []
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return parse(path.read_text(encoding="utf-8", errors="replace"))
 
 
 def _digest(path: Path) -> str:
@@ -121,14 +119,14 @@ def _entry(context: Path, path: Path) -> Entry:
     return Entry(rel, path, "file", st.st_mode, _digest(path))
 
 
-def _walk(context: Path, start: Path, matcher: PatternMatcher) -> Iterator[Entry]:
+def _walk(context: Path, start: Path, matcher: Matcher) -> Iterator[Entry]:
     """start and everything below it that .dockerignore keeps, parents before children, sorted."""
     rel = start.relative_to(context).as_posix()
     if rel != "." and matcher.matches(rel):
         if not start.is_dir() or start.is_symlink():
             return
         # An excluded directory is still entered when a later `!pattern` may bring something back.
-        if not any(p.exclusion and p.cleaned_pattern.startswith(rel) for p in matcher.patterns):
+        if not matcher.may_bring_back(rel):
             return
     else:
         if rel != ".":
@@ -150,7 +148,9 @@ def snapshot(root: Path, job: Job) -> Snapshot:
         in_context = dockerfile.relative_to(context).as_posix()
     except ValueError:
         in_context = OUTSIDE_DOCKERFILE
-    matcher = PatternMatcher(_ignore_patterns(context))
+    matcher = Matcher(_ignore_patterns(context))
+    if matcher.errors:
+        raise ImageFailed(f"{(context / '.dockerignore').relative_to(root).as_posix()}: {matcher.errors[0]}")
     seen: dict[str, Entry] = {}
     for item in job.inputs:
         start = (root / item).resolve() if not (root / item).is_symlink() else root / item

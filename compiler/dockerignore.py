@@ -1,0 +1,126 @@
+""".dockerignore matching, as docker-py's PatternMatcher does it (no I/O): used by compile, to warn
+when .dockerignore leaves out what a generated Dockerfile copies, and by the builders' build context."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass, field
+
+FILE = ".dockerignore"
+
+
+def parse(text: str) -> list[str]:
+    """The patterns of a .dockerignore file: one a line, blank lines and # comments left out."""
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _split(path: str) -> list[str]:
+    return [part for part in path.split("/") if part and part != "."]
+
+
+def _translate(pattern: str) -> str:
+    """A shell pattern as a regular expression (docker-py's translate: `**` spans folders, `*` and
+    `?` do not cross `/`, `[...]` is a class)."""
+    i, n = 0, len(pattern)
+    out = ""
+    while i < n:
+        c = pattern[i]
+        i += 1
+        if c == "*":
+            if i < n and pattern[i] == "*":
+                i += 1
+                if i < n and pattern[i] == "/":
+                    i += 1
+                out += ".*" if i >= n else "(.*/)?"
+            else:
+                out += "[^/]*"
+        elif c == "?":
+            out += "[^/]"
+        elif c == "[":
+            j = i
+            if j < n and pattern[j] == "!":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 1
+            if j >= n:
+                out += "\\["
+            else:
+                stuff = pattern[i:j].replace("\\", "\\\\")
+                i = j + 1
+                if stuff[0] == "!":
+                    stuff = "^" + stuff[1:]
+                elif stuff[0] == "^":
+                    stuff = "\\" + stuff
+                out += f"[{stuff}]"
+        else:
+            out += re.escape(c)
+    return out
+
+
+@dataclass
+class Pattern:
+    text: str
+    exclusion: bool = field(init=False)
+    dirs: list[str] = field(init=False)
+    cleaned_pattern: str = field(init=False)
+    _regex: re.Pattern[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        text = self.text
+        self.exclusion = text.startswith("!")
+        if self.exclusion:
+            text = text[1:]
+        # Leading and trailing slashes and `.` parts do not count; `..` removes the part before it.
+        parts = _split(text.strip())
+        i = 0
+        while i < len(parts):
+            if parts[i] == "..":
+                del parts[i]
+                if i > 0:
+                    del parts[i - 1]
+                    i -= 1
+            else:
+                i += 1
+        self.dirs = parts
+        self.cleaned_pattern = "/".join(parts)
+        # docker-py compares lowercased names and patterns.
+        self._regex = re.compile(_translate(self.cleaned_pattern.lower()), re.DOTALL)
+
+    def match(self, path: str) -> bool:
+        return self._regex.fullmatch(path.lower()) is not None
+
+
+class Matcher:
+    """matches(path) says whether .dockerignore leaves path (relative to the context, `/`-separated) out."""
+
+    def __init__(self, patterns: list[str]) -> None:
+        self.patterns: list[Pattern] = []
+        self.errors: list[str] = []  # patterns that are no valid expression (docker-py fails on them too)
+        for text in patterns:
+            try:
+                pattern = Pattern(text)
+            except re.error as exc:
+                self.errors.append(f"pattern '{text}' is invalid: {exc}")
+                continue
+            if pattern.dirs:
+                self.patterns.append(pattern)
+        self.patterns.append(Pattern("!" + FILE))
+
+    def matches(self, path: str) -> bool:
+        matched = False
+        parent = posixpath.dirname(path)
+        parent_dirs = _split(parent)
+        for pattern in self.patterns:
+            hit = pattern.match(path)
+            if not hit and parent and len(pattern.dirs) <= len(parent_dirs):
+                hit = pattern.match("/".join(parent_dirs[:len(pattern.dirs)]))
+            if hit:
+                matched = not pattern.exclusion
+        return matched
+
+    def may_bring_back(self, folder: str) -> bool:
+        """Whether a later `!pattern` may keep something below an excluded folder."""
+        return any(p.exclusion and p.cleaned_pattern.startswith(folder) for p in self.patterns)
