@@ -379,32 +379,20 @@ def import_zenml(target: str, directory: str, project: str | None, python: str |
         raise DockwrightError(f"{shown_path(target_file)} already exists; import never overwrites it") from None
     except OSError as exc:
         raise DockwrightError(f"cannot write {shown_path(target_file)}: {exc.strerror}") from None
-    created: list[Path] = []
+    compiled = None
     try:
         compiled = compile_project(target_file)
-        plan = emit.changes(compiled.out_dir, compiled.files)
-        created = [compiled.out_dir / c.path for c in plan if c.status == "created"]
-        emit.write(compiled.out_dir, plan)
+        plan = _changes(compiled)
+        emit.write(compiled.out_dir, plan, root=compiled.source.root)  # all or nothing
     except ConfigError as exc:
         target_file.unlink(missing_ok=True)
         # Without places: the file they point into was removed (and its lines may hold what messages mask).
         _print_diagnostics([Diagnostic(None, d.message, d.hint, d.severity) for d in exc.diagnostics])
-        raise DockwrightError(f"the dockwright.yaml made from {target} does not compile "
+        what = "does not compile" if compiled is None else "compiles, but its output cannot be written"
+        raise DockwrightError(f"the dockwright.yaml made from {target} {what} "
                               f"({_plural(len(exc.diagnostics), 'error')}); nothing was written") from None
-    except BaseException as exc:
+    except BaseException:
         target_file.unlink(missing_ok=True)
-        for path in created:  # only files this import created, then the folders that left empty
-            path.unlink(missing_ok=True)
-            folder = path.parent
-            while folder != root and root in folder.parents:
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break
-                folder = folder.parent
-        if isinstance(exc, OSError):
-            raise DockwrightError(f"cannot write the output of {shown_path(target_file)}: {exc.strerror}; "
-                                  "nothing was written") from None
         raise
     for note in made.notes:
         click.echo(f"note: {note}", err=True)
