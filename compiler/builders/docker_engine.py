@@ -9,6 +9,7 @@ import re
 import string
 import tempfile
 import threading
+import time
 import warnings
 from collections import deque
 from pathlib import Path
@@ -31,6 +32,7 @@ REMOVED = re.compile(r"Removing intermediate container ([0-9a-f]{12,64})\Z")  # 
 # http.client's (a response cut short) are not. The SDK's own (DockerException, APIError) are handled apart.
 GONE = (OSError, urllib3.exceptions.HTTPError, http.client.HTTPException)
 LOG_TAIL = 15
+REMOVE_SECONDS = 6  # how long the containers of a lost build are tried to be removed
 # Docker leaves these build args out of `docker history`, which is why proxies (often with
 # credentials in them) travel this way and nothing else does.
 PROXY_ARGS = {"http": ("HTTP_PROXY", "http_proxy"), "https": ("HTTPS_PROXY", "https_proxy"),
@@ -212,9 +214,18 @@ class DockerBuilder:
         return ImageFailed(message, **failed)
 
     def _remove_containers(self, ids: list[str]) -> list[str]:
-        """Remove these containers on a new connection; the ones that could not be removed."""
-        if not ids:
-            return []
+        """Remove these containers on a new connection; the ones that could not be removed. An engine that
+        is busy right after a connection broke gets a few more tries, within REMOVE_SECONDS."""
+        left = ids
+        deadline = time.monotonic() + REMOVE_SECONDS
+        while left:
+            left = self._remove_once(left)
+            if not left or time.monotonic() + 1 > deadline:
+                return left
+            time.sleep(1)
+        return left
+
+    def _remove_once(self, ids: list[str]) -> list[str]:
         try:
             client = self._new_client()
         except (DockerException, *GONE):

@@ -76,7 +76,6 @@ COPY wheels/ /wheels/
 USER someone
 """, [wheels["dwchild"]])
     name = unique("nonroot")
-    wheel_url = f"file:///wheels/{wheels['dwchild'].name}"
     root = write(tmp_path, {"dockwright.yaml": f"""
 version: 1
 project: {name}
@@ -85,8 +84,8 @@ environments:
     parent_image: {base}
     apt_packages: [libgomp1]
     certificates: [ca.pem]
-    requirements: ["dwchild @ {wheel_url}"]
-    installer_args: [--no-index]
+    requirements: ["dwchild==1.0"]
+    installer_args: [--no-index, --find-links, /wheels]
     user: someone
     checks: ["python -c 'import dwchild'", "test -f /usr/lib/x86_64-linux-gnu/libgomp.so.1"]
   on-custom:
@@ -148,8 +147,8 @@ project: {name}
 environments:
   child:
     parent_image: {base}
-    requirements: ["dwchild @ file:///wheels/{wheels['dwchild'].name}"]
-    installer_args: [--no-index]
+    requirements: ["dwchild==1.0"]
+    installer_args: [--no-index, --find-links, /wheels]
     checks: ["python -c 'import dwparent, dwchild'"]
 runner: {{environment: child}}
 """})
