@@ -259,7 +259,9 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
     if _quiet():
         stream = io.StringIO()
     color = _color(stream)
-    options = Options(jobs=jobs or min(4, os.cpu_count() or 1), push=push, fresh=no_reuse)
+    from .lockfile import LOCK_FILE
+    options = Options(jobs=jobs or min(4, os.cpu_count() or 1), push=push, fresh=no_reuse,
+                      locked=builders.locked_parents(compiled.source.main.parent / LOCK_FILE))
     try:
         backend.connect()
         shown = progress.view(stream, color=color, verbose=verbose)

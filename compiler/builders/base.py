@@ -121,6 +121,9 @@ class Builder(Protocol):
     def base_id(self, ref: str, report: Report, name: str) -> str:
         """The ID of an image from outside the project, pulled when missing; ImageFailed otherwise."""
 
+    def digests(self, ref: str) -> set[str]:
+        """The registry manifest digests the engine knows the image by (its RepoDigests); may be empty."""
+
     def user_of(self, ref: str) -> str:
         """The user an image on the engine runs as (its Config.User; "" for root)."""
 
