@@ -452,6 +452,32 @@ def lock(ctx: click.Context, file: str | None, upgrade: bool, upgrade_packages: 
     click.echo(f"{label}: {'written' if wrote else 'unchanged'}{resolved}")
 
 
+@main.group(name="export")
+def export() -> None:
+    """Write what other build tools read, from the compiled project."""
+
+
+@export.command(name="bake")
+@_file_option
+@click.option("-o", "--output", "output", metavar="FILE", default=None,
+              help="Where to write it (default: docker-bake.json in the output directory).")
+@click.pass_context
+@_handled
+def export_bake(ctx: click.Context, file: str | None, output: str | None) -> None:
+    """Write a docker-bake.json: one target per image, children built on their parents' targets.
+
+    Run it from the project root: docker buildx bake -f <output>/docker-bake.json
+    """
+    from . import bake
+
+    compiled = _compile(ctx, file)
+    root = compiled.source.root
+    path = Path(output) if output else compiled.out_dir / bake.BAKE_FILE
+    path = path if path.is_absolute() else Path.cwd() / path
+    wrote = bake.write(path, bake.render(compiled.manifest), root=root)
+    _say(f"{shown_path(path)}: {'written' if wrote else 'unchanged'}")
+
+
 def run() -> None:
     """The console script and `python -m compiler`: a short-lived process, so the cyclic garbage
     collector only costs time."""
