@@ -40,6 +40,13 @@ def render(manifest: Mapping[str, Any]) -> str:
     """The bake file's text: deterministic (sorted keys, images in build order), ending in a newline."""
     images: Mapping[str, Any] = manifest["images"]
     order: list[str] = list(manifest["build_order"])
+    names: dict[str, str] = {}
+    for name in sorted(order):  # `a.b` and `a_b` would meet as `a_b`: the later one (sorted) gets a suffix
+        candidate, n = target_name(name), 1
+        while candidate in names.values():
+            n += 1
+            candidate = f"{target_name(name)}-{n}"
+        names[name] = candidate
     targets: dict[str, Any] = {}
     for name in order:
         entry = images[name]
@@ -54,9 +61,9 @@ def render(manifest: Mapping[str, Any]) -> str:
         }
         parent = entry.get("parent")
         if parent:
-            target["contexts"] = {images[parent]["tag"]: f"target:{target_name(parent)}"}
-        targets[target_name(name)] = target
-    data = {"group": {"default": {"targets": [target_name(n) for n in order]}}, "target": targets}
+            target["contexts"] = {images[parent]["tag"]: f"target:{names[parent]}"}
+        targets[names[name]] = target
+    data = {"group": {"default": {"targets": [names[n] for n in order]}}, "target": targets}
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 

@@ -472,6 +472,10 @@ def export_bake(ctx: click.Context, file: str | None, output: str | None) -> Non
 
     compiled = _compile(ctx, file)
     root = compiled.source.root
+    changes = _changes(compiled)  # the bake file names the generated Dockerfiles: they must be on disk
+    if any(c.status != "unchanged" for c in changes):
+        emit.write(compiled.out_dir, changes, root=root)
+        _say(f"{shown_path(compiled.out_dir)}/: {emit.summary(changes)}", err=True)
     path = Path(output) if output else compiled.out_dir / bake.BAKE_FILE
     path = path if path.is_absolute() else Path.cwd() / path
     wrote = bake.write(path, bake.render(compiled.manifest), root=root)

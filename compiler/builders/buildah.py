@@ -36,6 +36,7 @@ from .docker_engine import proxy_args
 
 STEP = re.compile(r"STEP (\d+)/(\d+): (.*)\Z")
 EXIT = re.compile(r".*\bexit status (\d+)\s*\Z")
+RUN_EXITED = re.compile(r"subprocess exited with status \d+")
 ERROR = re.compile(r"(?:Error|error): (.*)\Z")
 LOG_TAIL = 15
 QUICK = 120.0  # seconds for a call that does not build, run or move an image
@@ -292,6 +293,9 @@ class BuildahBuilder:
             out: list[str] = []
             code, _ = self._stream(["run", *ISOLATION, container, "--", "/bin/sh", "-c", command], cancel,
                                    out.append)
+            # buildah's own last words about the exit status are not the check's output
+            while out and code != 0 and (RUN_EXITED.fullmatch(out[-1].strip()) or EXIT.match(out[-1])):
+                out.pop()
             return code, out
         finally:
             self._run("rm", container, check=False)

@@ -7,7 +7,8 @@ import dataclasses
 import http.client
 import os
 import re
-import resource
+import socket
+import struct
 import string
 import tempfile
 import threading
@@ -490,6 +491,27 @@ class DockerBuilder:
             raise ImageFailed(f"push to {tag} failed: {_reason(exc)}") from None
 
 
+def service_limits(url: str) -> list[tuple[str, tuple[int, int]]]:
+    """The nproc and nofile limits of the process serving a unix socket on this machine (its peer credentials
+    name it; /proc/<pid>/limits says them): what a container it starts may have at most. None known: []."""
+    if not url.startswith("unix://") or not hasattr(socket, "SO_PEERCRED"):
+        return []
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5)
+            sock.connect(url[len("unix://"):])
+            pid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
+        text = Path(f"/proc/{pid}/limits").read_text()
+    except (OSError, struct.error):
+        return []
+    found = []
+    for name, title in (("nproc", "Max processes"), ("nofile", "Max open files")):
+        m = re.search(rf"^{title}\s+(\d+)\s+(\d+)\s", text, re.MULTILINE)
+        if m:
+            found.append((name, (int(m.group(1)), int(m.group(2)))))
+    return found
+
+
 class PodmanBuilder(DockerBuilder):
     """podman's Docker-compatible API (`podman system service`), through the same SDK. Where podman differs
     from dockerd, on purpose (each pinned by tests/builders/test_podman.py):
@@ -503,7 +525,8 @@ class PodmanBuilder(DockerBuilder):
       same image (the digest of its config), so build keys agree;
     - a container gets podman's own default limits (RLIMIT_NPROC 4194304 for root), which a machine or CI
       container with a lower hard limit refuses: the check's container gets this machine's nproc and nofile
-      limits when the engine is on this machine (a unix socket); a remote podman needs `default_ulimits` in
+      limits when the engine is on this machine (a unix socket: the service's own limits, read through
+      its peer credentials); a remote podman needs `default_ulimits` in
       its containers.conf, which the error then says;
     - it refuses plain HTTP to a registry on the loopback address, which dockerd allows by default: pushes and
       pulls to 127.0.0.0/8, localhost or ::1 pass `tlsVerify=false`, which its compat API accepts;
@@ -515,6 +538,7 @@ class PodmanBuilder(DockerBuilder):
 
     def __init__(self, endpoint: Endpoint) -> None:
         super().__init__(dataclasses.replace(endpoint, url=endpoint.url or PODMAN_SOCKET))
+        self._ulimits: list[tuple[str, tuple[int, int]]] | None = None
 
     def noise(self, line: str) -> bool:
         return line.startswith(("--> ", "COMMIT", "Successfully built ", "Successfully tagged ")) or bool(
@@ -525,15 +549,11 @@ class PodmanBuilder(DockerBuilder):
         return f"the command returned a non-zero code: {m.group(1)}" if m else message
 
     def check_options(self) -> dict[str, Any]:
-        if not (self.endpoint.url or "").startswith("unix://"):
-            return {}
-        limits = []
-        for name, which in (("nproc", resource.RLIMIT_NPROC), ("nofile", resource.RLIMIT_NOFILE)):
-            soft, hard = resource.getrlimit(which)
-            if hard != resource.RLIM_INFINITY:
-                limits.append(Ulimit(name=name, soft=min(soft, hard) if soft != resource.RLIM_INFINITY else hard,
-                                     hard=hard))
-        return {"ulimits": limits} if limits else {}
+        with self._lock:
+            if self._ulimits is None:
+                self._ulimits = service_limits(self.endpoint.url or "")
+            limits = self._ulimits
+        return {"ulimits": [Ulimit(name=n, soft=soft, hard=hard) for n, (soft, hard) in limits]} if limits else {}
 
     def start_failed(self, exc: APIError) -> str:
         why = _reason(exc)
