@@ -124,6 +124,20 @@ class DockerBuilder:
     def _registry_params(self, ref: str) -> dict[str, str]:
         return {}
 
+    def _pull(self, ref: str) -> Any:
+        """Pull an image by reference; the SDK's Image. APIError / DockerException when it cannot."""
+        if not self._registry_params(ref):
+            return self.client.images.pull(ref)
+        # podman's compat pull ignores tlsVerify; its own (libpod) pull, on the same socket, takes it
+        api = self.client.api
+        response = api._post(api._url("/libpod/images/pull"), params={"reference": ref, **self._registry_params(ref)},
+                             stream=True)
+        api._raise_for_status(response)
+        for chunk in api._stream_helper(response, decode=True):
+            if "error" in chunk:
+                raise DockerException(str(chunk["error"]).strip())
+        return self.client.images.get(ref)
+
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         self._local = threading.local()
@@ -312,7 +326,7 @@ class DockerBuilder:
         except ImageNotFound:
             report(Progress(name, "pulling", detail=ref))
             try:
-                image_id = str(self.client.images.pull(ref).id)
+                image_id = str(self._pull(ref).id)
             except (APIError, DockerException) as exc:
                 raise ImageFailed(
                     f"parent image {ref} is not on the engine and cannot be pulled: {_reason(exc)}\n"
@@ -348,19 +362,7 @@ class DockerBuilder:
             return None
         report(Progress(job.name, "pulling", detail=job.push_tag))
         try:
-            params = self._registry_params(job.push_tag)
-            if params:
-                api = self.client.api
-                repository, _, version = job.push_tag.rpartition(":")
-                response = api._post(api._url("/images/create"),
-                                     params={"fromImage": repository, "tag": version, **params}, stream=True)
-                api._raise_for_status(response)
-                for chunk in api._stream_helper(response, decode=True):
-                    if "error" in chunk:
-                        return None
-                image = self.client.images.get(job.push_tag)
-            else:
-                image = self.client.images.pull(job.push_tag)
+            image = self._pull(job.push_tag)
         except (APIError, DockerException):
             return None  # not pushed yet: build it
         if not self._labelled(image, key):
@@ -528,8 +530,9 @@ class PodmanBuilder(DockerBuilder):
       limits when the engine is on this machine (a unix socket: the service's own limits, read through
       its peer credentials); a remote podman needs `default_ulimits` in
       its containers.conf, which the error then says;
-    - it refuses plain HTTP to a registry on the loopback address, which dockerd allows by default: pushes and
-      pulls to 127.0.0.0/8, localhost or ::1 pass `tlsVerify=false`, which its compat API accepts;
+    - it refuses plain HTTP to a registry on the loopback address, which dockerd allows by default: pushes to
+      127.0.0.0/8, localhost or ::1 pass `tlsVerify=false`, which its compat push accepts; its compat pull
+      ignores it, so pulls from there go through its own API (/libpod/images/pull) on the same socket;
     - `RepoDigests` of a local image name a digest even when it was never pushed: not used as a registry digest.
     """
 

@@ -195,8 +195,10 @@ server: {{environment: two}}
         assert docker_client.images.get(tag).labels[KEY_LABEL] == keys[image]
 
     # and back: a change built and pushed by dockerd is pulled, not built, by buildah
-    write(root, {"dockwright.yaml": (root / "dockwright.yaml").read_text().replace("echo two", "echo 2")})
+    project = root / "dockwright.yaml"
+    project.write_text(project.read_text().replace("echo two", "echo 2"))
     changed = dockwright("build", "--builder", "local", "--push", "--json", cwd=root)
+    assert changed.returncode == 0, changed.stderr
     assert statuses(changed) == {"one": "reused", "two": "built"}
     back = dockwright("build", "--builder", "buildah", "--push", "--json", cwd=root)
     assert back.returncode == 0, back.stderr
