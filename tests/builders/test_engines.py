@@ -203,3 +203,40 @@ server: {{environment: two}}
     back = dockwright("build", "--builder", "buildah", "--push", "--json", cwd=root)
     assert back.returncode == 0, back.stderr
     assert statuses(back) == {"one": "reused", "two": "pulled"}
+
+
+def test_a_locked_parent_counts_by_its_registry_digest(infra: Infra, podman_url: str,
+                                                       docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    """With dockwright.lock, a parent from a registry counts in build keys by its pinned digest, which buildah and
+    dockerd both know the image by: buildah builds and pushes, dockerd pulls instead of building."""
+    name = unique("locked")
+    parent = f"{infra.registry}/{name}/base:1"
+    docker_client.images.get(infra.busybox).tag(parent)
+    for line in docker_client.images.push(parent, stream=True, decode=True):
+        assert "error" not in line, line
+    digest = docker_client.images.get_registry_data(parent).id
+    root = write(tmp_path, {"dockwright.yaml": f"""
+version: 1
+project: {name}
+registry: {infra.registry}/dwtest
+environments:
+  one:
+    parent_image: {parent}
+    run: ["echo one > /one"]
+runner: {{environment: one}}
+""" + builders(podman_url) + "  local: {type: docker}\n"})
+    unlocked = dockwright("build", "--builder", "local", "--json", cwd=root)
+    assert unlocked.returncode == 0, unlocked.stderr
+    locked = dockwright("lock", cwd=root)
+    assert locked.returncode == 0, locked.stderr
+    assert f'digest = "{digest}"' in (root / "dockwright.lock").read_text()
+
+    built = dockwright("build", "--builder", "buildah", "--push", "--json", cwd=root)
+    assert built.returncode == 0, built.stderr
+    assert statuses(built) == {"one": "built"}
+    key = json.loads(built.stdout)["images"][0]["build_key"]
+    assert key != json.loads(unlocked.stdout)["images"][0]["build_key"]  # the digest, not the engine's ID
+    pulled = dockwright("build", "--builder", "local", "--push", "--json", cwd=root)
+    assert pulled.returncode == 0, pulled.stderr
+    assert statuses(pulled) == {"one": "pulled"}
+    assert json.loads(pulled.stdout)["images"][0]["build_key"] == key
