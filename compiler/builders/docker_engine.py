@@ -106,7 +106,6 @@ class DockerBuilder:
     """Builds with the classic builder API; one client per thread, since the SDK's session is not shared safely."""
 
     step_line = STEP
-    default_url: str | None = None  # None: DOCKER_HOST, else the default socket
 
     def noise(self, line: str) -> bool:
         """A line of the build stream that is the engine's bookkeeping, not the build's output."""
@@ -546,7 +545,6 @@ class PodmanBuilder(DockerBuilder):
     """
 
     step_line = PODMAN_STEP
-    default_url = PODMAN_SOCKET
 
     def __init__(self, endpoint: Endpoint) -> None:
         super().__init__(dataclasses.replace(endpoint, url=endpoint.url or PODMAN_SOCKET))
