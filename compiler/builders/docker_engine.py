@@ -106,6 +106,9 @@ class DockerBuilder:
     """Builds with the classic builder API; one client per thread, since the SDK's session is not shared safely."""
 
     step_line = STEP
+    # dockerd shows the labels as steps of their own (LABEL a=b, one per label) after the Dockerfile's: kept,
+    # as always; podman's one step for them is hidden
+    label_steps_hidden = False
 
     def noise(self, line: str) -> bool:
         """A line of the build stream that is the engine's bookkeeping, not the build's output."""
@@ -414,12 +417,13 @@ class DockerBuilder:
                         elif removed and removed.group(1) in containers:
                             containers.remove(removed.group(1))
                         m = self.step_line.match(line)
-                        if m and int(m.group(1)) > steps:
+                        if m and self.label_steps_hidden and int(m.group(1)) > steps:
                             continue  # podman's step for the labels, which the Dockerfile does not have
                         if m:
                             step = int(m.group(1))
                             log.clear()  # what matters is the output of the step that failed
-                            report(Progress(job.name, "building", int(m.group(1)), steps, m.group(3)))
+                            total = steps if self.label_steps_hidden else int(m.group(2))
+                            report(Progress(job.name, "building", int(m.group(1)), total, m.group(3)))
                         elif not self.noise(line):
                             log.append(line)
                             report(Progress(job.name, "output", detail=line))
@@ -545,6 +549,7 @@ class PodmanBuilder(DockerBuilder):
     """
 
     step_line = PODMAN_STEP
+    label_steps_hidden = True
 
     def __init__(self, endpoint: Endpoint) -> None:
         super().__init__(dataclasses.replace(endpoint, url=endpoint.url or PODMAN_SOCKET))
