@@ -259,7 +259,9 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
     if _quiet():
         stream = io.StringIO()
     color = _color(stream)
-    options = Options(jobs=jobs or min(4, os.cpu_count() or 1), push=push, fresh=no_reuse)
+    from .lockfile import LOCK_FILE
+    options = Options(jobs=jobs or min(4, os.cpu_count() or 1), push=push, fresh=no_reuse,
+                      locked=builders.locked_parents(compiled.source.main.parent / LOCK_FILE))
     try:
         backend.connect()
         shown = progress.view(stream, color=color, verbose=verbose)
@@ -436,6 +438,36 @@ def lock(ctx: click.Context, file: str | None, upgrade: bool, upgrade_packages: 
         click.echo(line)
     resolved = f"; resolved {', '.join(result.resolved)}" if result.resolved else ""
     click.echo(f"{label}: {'written' if wrote else 'unchanged'}{resolved}")
+
+
+@main.group(name="export")
+def export() -> None:
+    """Write what other build tools read, from the compiled project."""
+
+
+@export.command(name="bake")
+@_file_option
+@click.option("-o", "--output", "output", metavar="FILE", default=None,
+              help="Where to write it (default: docker-bake.json in the output directory).")
+@click.pass_context
+@_handled
+def export_bake(ctx: click.Context, file: str | None, output: str | None) -> None:
+    """Write a docker-bake.json: one target per image, children built on their parents' targets.
+
+    Run it from the project root: docker buildx bake -f <output>/docker-bake.json
+    """
+    from . import bake
+
+    compiled = _compile(ctx, file)
+    root = compiled.source.root
+    changes = _changes(compiled)  # the bake file names the generated Dockerfiles: they must be on disk
+    if any(c.status != "unchanged" for c in changes):
+        emit.write(compiled.out_dir, changes, root=root)
+        _say(f"{shown_path(compiled.out_dir)}/: {emit.summary(changes)}", err=True)
+    path = Path(output) if output else compiled.out_dir / bake.BAKE_FILE
+    path = path if path.is_absolute() else Path.cwd() / path
+    wrote = bake.write(path, bake.render(compiled.manifest), root=root)
+    _say(f"{shown_path(path)}: {'written' if wrote else 'unchanged'}")
 
 
 def run() -> None:

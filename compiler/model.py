@@ -504,6 +504,14 @@ class _Builder:
                       settings)
 
     def builder(self, name: str, data: dict[str, Any]) -> Builder:
+        if data.get("type") == "buildah":
+            for key in ("url", "tls"):
+                if data.get(key) is not None:
+                    self.sink.error(self.doc.key_at(("builders", name, key)),
+                                    f"builder '{name}' has type buildah, which takes no {key}",
+                                    "buildah runs on the machine that runs dockwright: remove it, or use type: "
+                                    "podman with the url of a `podman system service` socket")
+            data = {k: v for k, v in data.items() if k not in ("url", "tls")}
         self.builder_tls(name, data)
         tls = tuple(sorted((data.get("tls") or {}).items()))
         proxy = tuple(sorted((data.get("proxy") or {}).items()))

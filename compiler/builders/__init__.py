@@ -12,7 +12,9 @@ from .base import Builder, Endpoint, Job, Outcome, Progress
 
 # type in dockwright.yaml -> "module:class" of the backend
 BACKENDS: dict[str, str] = {
+    "buildah": "compiler.builders.buildah:BuildahBuilder",
     "docker": "compiler.builders.docker_engine:DockerBuilder",
+    "podman": "compiler.builders.docker_engine:PodmanBuilder",
 }
 
 
@@ -28,6 +30,24 @@ def endpoint(manifest: Mapping[str, Any], root: Path, name: str | None) -> Endpo
     spec = builders[chosen]
     return Endpoint(chosen, spec.get("type") or "docker", spec.get("url"), spec.get("tls") or {},
                     spec.get("proxy") or {}, root)
+
+
+def locked_parents(lock_path: Path) -> dict[str, tuple[str, ...]]:
+    """Parent image reference -> the digests dockwright.lock pins for it (the index first, then each platform's
+    manifest): what build keys use for that parent, on every engine, when the engine's image carries one of
+    them. No lock, or one that does not read: none (compile reports a bad lock; keys then use engine IDs)."""
+    from ..errors import DockwrightError
+    from ..lockfile import read
+
+    try:
+        lock = read(lock_path)
+    except (DockwrightError, OSError):
+        return {}
+    found: dict[str, tuple[str, ...]] = {}
+    for image in (lock.images.values() if lock else ()):
+        if image.parent is not None:
+            found[image.parent.ref] = (image.parent.digest, *(d for _, d in image.parent.platforms))
+    return found
 
 
 def open_builder(where: Endpoint) -> Builder:
@@ -76,5 +96,5 @@ def select(jobs: list[Job], wanted: Sequence[str], manifest: Mapping[str, Any]) 
     return [j for j in jobs if j.name in keep]
 
 
-__all__ = ["BACKENDS", "Builder", "Endpoint", "Job", "Outcome", "Progress", "endpoint", "jobs", "open_builder",
+__all__ = ["BACKENDS", "Builder", "Endpoint", "Job", "Outcome", "Progress", "endpoint", "jobs", "locked_parents", "open_builder",
            "select"]

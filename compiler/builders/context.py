@@ -201,9 +201,9 @@ def from_lines(dockerfile: bytes) -> list[str]:
     return refs
 
 
-def instruction_at(dockerfile: bytes, step: int) -> tuple[int, str] | None:
-    """The line number and text of the step-th instruction, as the classic builder counts steps."""
-    count = 0
+def instructions(dockerfile: bytes) -> list[tuple[int, str]]:
+    """The line number and text of every instruction, as the classic builder counts steps."""
+    found: list[tuple[int, str]] = []
     continued = False
     lines = dockerfile.decode("utf-8", errors="replace").splitlines()
     start, parts = 0, list[str]()
@@ -212,12 +212,17 @@ def instruction_at(dockerfile: bytes, step: int) -> tuple[int, str] | None:
         if not continued:
             if not stripped or stripped.startswith("#"):
                 continue
-            count += 1
             start, parts = number, []
         elif stripped.startswith("#"):
             continue
         parts.append(stripped.rstrip("\\").strip())
         continued = stripped.endswith("\\")
-        if not continued and count == step:
-            return start, " ".join(p for p in parts if p)
-    return None
+        if not continued:
+            found.append((start, " ".join(p for p in parts if p)))
+    return found
+
+
+def instruction_at(dockerfile: bytes, step: int) -> tuple[int, str] | None:
+    """The line number and text of the step-th instruction, as the classic builder counts steps."""
+    found = instructions(dockerfile)
+    return found[step - 1] if 0 < step <= len(found) else None

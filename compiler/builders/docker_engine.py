@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.client
 import os
 import re
+import socket
+import struct
 import string
 import tempfile
 import threading
@@ -19,13 +22,18 @@ import docker
 import urllib3.exceptions
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound, TLSParameterError
 from docker.tls import TLSConfig
+from docker.types import Ulimit
 
 from .. import engine_url
 from ..errors import BuildError, UsageError
 from .base import IMAGE_LABEL, KEY_LABEL, PROJECT_LABEL, Cancelled, Endpoint, ImageFailed, Job, Progress, Report
-from .context import Snapshot
+from .context import Snapshot, instructions
 
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+PODMAN_STEP = re.compile(r"STEP (\d+)/(\d+): (.*)\Z")
+PODMAN_RUN_FAILED = re.compile(r'building at STEP ".*": (?:while running runtime: )?exit status (\d+)\s*\Z', re.DOTALL)
+PODMAN_SOCKET = "unix:///run/podman/podman.sock"
+BARE_ID = re.compile(r"[0-9a-f]{64}")
 RUNNING = re.compile(r" ---> Running in ([0-9a-f]{12,64})\Z")  # the classic builder's container for a step
 REMOVED = re.compile(r"Removing intermediate container ([0-9a-f]{12,64})\Z")  # ... and the engine removed it
 # What a connection to an engine that went away raises: requests' errors are OSErrors; urllib3's and
@@ -99,6 +107,41 @@ def proxy_args(proxy: dict[str, str] | Any, environ: dict[str, str] | None = Non
 class DockerBuilder:
     """Builds with the classic builder API; one client per thread, since the SDK's session is not shared safely."""
 
+    step_line = STEP
+    # dockerd shows the labels as steps of their own (LABEL a=b, one per label) after the Dockerfile's: kept,
+    # as always; podman's one step for them is hidden
+    label_steps_hidden = False
+
+    def noise(self, line: str) -> bool:
+        """A line of the build stream that is the engine's bookkeeping, not the build's output."""
+        return line.startswith((" ---> ", "Removing intermediate", "Successfully built "))
+
+    def error_words(self, message: str) -> str:
+        return message
+
+    def check_options(self) -> dict[str, Any]:
+        return {}
+
+    def start_failed(self, exc: APIError) -> str:
+        return f"the engine could not start the check's container: {_reason(exc)}"
+
+    def _registry_params(self, ref: str) -> dict[str, str]:
+        return {}
+
+    def _pull(self, ref: str) -> Any:
+        """Pull an image by reference; the SDK's Image. APIError / DockerException when it cannot."""
+        if not self._registry_params(ref):
+            return self.client.images.pull(ref)
+        # podman's compat pull ignores tlsVerify; its own (libpod) pull, on the same socket, takes it
+        api = self.client.api
+        response = api._post(api._url("/libpod/images/pull"), params={"reference": ref, **self._registry_params(ref)},
+                             stream=True)
+        api._raise_for_status(response)
+        for chunk in api._stream_helper(response, decode=True):
+            if "error" in chunk:
+                raise DockerException(str(chunk["error"]).strip())
+        return self.client.images.get(ref)
+
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         self._local = threading.local()
@@ -106,6 +149,7 @@ class DockerBuilder:
         self._lock = threading.Lock()
         self._clients: list[docker.DockerClient] = []
         self._build_args = proxy_args(endpoint.proxy)
+        self._api_version: str | None = None
 
     # -- connection -------------------------------------------------------------------------------
 
@@ -150,7 +194,14 @@ class DockerBuilder:
                 # requests would otherwise verify the engine against REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE,
                 # which machines behind a proxy often set, instead of the builder's own tls ca.
                 client.api.trust_env = False
-            client.api._version = str(client.api.version(api_version=False)["ApiVersion"])
+            # Asked once per builder, not per thread's client: podman answers /version in about 0.6 s.
+            with self._lock:
+                known = self._api_version
+            if known is None:
+                known = str(client.api.version(api_version=False)["ApiVersion"])
+                with self._lock:
+                    self._api_version = known
+            client.api._version = known
         else:
             try:
                 client = docker.from_env(timeout=600)
@@ -256,6 +307,14 @@ class DockerBuilder:
         with self._answering(f"while looking up its parent image {ref}"):
             return self._base_id(ref, report, name)
 
+    def digests(self, ref: str) -> set[str]:
+        with self._answering(f"while looking up its parent image {ref}"):
+            try:
+                repo = self.client.images.get(ref).attrs.get("RepoDigests") or []
+            except ImageNotFound:
+                return set()
+            return {str(d).rpartition("@")[2] for d in repo if "@" in str(d)}
+
     def user_of(self, ref: str) -> str:
         with self._answering(f"while looking up its parent image {ref}"):
             return self._user_of(ref)
@@ -288,7 +347,7 @@ class DockerBuilder:
         except ImageNotFound:
             report(Progress(name, "pulling", detail=ref))
             try:
-                image_id = str(self.client.images.pull(ref).id)
+                image_id = str(self._pull(ref).id)
             except (APIError, DockerException) as exc:
                 raise ImageFailed(
                     f"parent image {ref} is not on the engine and cannot be pulled: {_reason(exc)}\n"
@@ -324,7 +383,7 @@ class DockerBuilder:
             return None
         report(Progress(job.name, "pulling", detail=job.push_tag))
         try:
-            image = self.client.images.pull(job.push_tag)
+            image = self._pull(job.push_tag)
         except (APIError, DockerException):
             return None  # not pushed yet: build it
         if not self._labelled(image, key):
@@ -339,6 +398,7 @@ class DockerBuilder:
         step: int | None = None
         image_id: str | None = None
         containers: list[str] = []  # the classic builder's containers for RUN steps, to clean up if it goes away
+        steps = len(instructions(snap.dockerfile_bytes))
         with tempfile.TemporaryFile() as tar:
             snap.write_tar(tar)
             try:
@@ -350,7 +410,7 @@ class DockerBuilder:
                         raise Cancelled()
                     if "error" in chunk:
                         detail = chunk.get("errorDetail") or {}
-                        message = str(detail.get("message") or chunk["error"]).strip()
+                        message = self.error_words(str(detail.get("message") or chunk["error"]).strip())
                         raise ImageFailed(message, step=step, log=list(log))
                     aux = chunk.get("aux")
                     if isinstance(aux, dict) and aux.get("ID"):
@@ -367,12 +427,15 @@ class DockerBuilder:
                             containers.append(running.group(1))
                         elif removed and removed.group(1) in containers:
                             containers.remove(removed.group(1))
-                        m = STEP.match(line)
+                        m = self.step_line.match(line)
+                        if m and self.label_steps_hidden and int(m.group(1)) > steps:
+                            continue  # podman's step for the labels, which the Dockerfile does not have
                         if m:
                             step = int(m.group(1))
                             log.clear()  # what matters is the output of the step that failed
-                            report(Progress(job.name, "building", int(m.group(1)), int(m.group(2)), m.group(3)))
-                        elif not line.startswith((" ---> ", "Removing intermediate", "Successfully built ")):
+                            total = steps if self.label_steps_hidden else int(m.group(2))
+                            report(Progress(job.name, "building", int(m.group(1)), total, m.group(3)))
+                        elif not self.noise(line):
                             log.append(line)
                             report(Progress(job.name, "output", detail=line))
                         done = re.match(r"^Successfully built ([0-9a-f]+)$", line)
@@ -394,9 +457,12 @@ class DockerBuilder:
     def check(self, image_id: str, command: str, cancel: threading.Event) -> tuple[int, list[str]]:
         with self._answering("while starting a check"):
             container = self.client.containers.create(image_id, entrypoint=["/bin/sh", "-c"], command=[command],
-                                                      detach=True, network_disabled=False)
+                                                      detach=True, network_disabled=False, **self.check_options())
         try:
-            container.start()
+            try:
+                container.start()
+            except APIError as exc:
+                raise ImageFailed(self.start_failed(exc)) from None
             while True:
                 if cancel.is_set():
                     raise Cancelled()
@@ -433,8 +499,100 @@ class DockerBuilder:
         repository, _, version = tag.rpartition(":")
         report(Progress(name, "pushing", detail=tag))
         try:
-            for chunk in self.client.api.push(repository, version, stream=True, decode=True):
+            params = self._registry_params(tag)
+            if params:
+                api = self.client.api
+                response = api._post(api._url("/images/{0}/push", repository), params={"tag": version, **params},
+                                     stream=True)
+                api._raise_for_status(response)
+                chunks: Iterable[dict[str, Any]] = api._stream_helper(response, decode=True)
+            else:
+                chunks = self.client.api.push(repository, version, stream=True, decode=True)
+            for chunk in chunks:
                 if "error" in chunk:
                     raise ImageFailed(f"push to {tag} failed: {str(chunk['error']).strip()}")
         except (APIError, DockerException) as exc:
             raise ImageFailed(f"push to {tag} failed: {_reason(exc)}") from None
+
+
+def service_limits(url: str) -> list[tuple[str, tuple[int, int]]]:
+    """The nproc and nofile limits of the process serving a unix socket on this machine (its peer credentials
+    name it; /proc/<pid>/limits says them): what a container it starts may have at most. None known: []."""
+    if not url.startswith("unix://") or not hasattr(socket, "SO_PEERCRED"):
+        return []
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5)
+            sock.connect(url[len("unix://"):])
+            pid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
+        text = Path(f"/proc/{pid}/limits").read_text()
+    except (OSError, struct.error):
+        return []
+    found = []
+    for name, title in (("nproc", "Max processes"), ("nofile", "Max open files")):
+        m = re.search(rf"^{title}\s+(\d+)\s+(\d+)\s", text, re.MULTILINE)
+        if m:
+            found.append((name, (int(m.group(1)), int(m.group(2)))))
+    return found
+
+
+class PodmanBuilder(DockerBuilder):
+    """podman's Docker-compatible API (`podman system service`), through the same SDK. Where podman differs
+    from dockerd, on purpose (each pinned by tests/builders/test_podman.py):
+
+    - no url: podman's rootful default socket, not DOCKER_HOST or docker.sock;
+    - its build stream says `STEP 2/4: RUN ...`, not `Step 2/4 : RUN ...`; it adds one last step for the
+      labels, which is not shown; `--> <id>`, `COMMIT` and the bare image ID are bookkeeping, not output;
+    - a failing RUN is `building at STEP "RUN ...": while running runtime: exit status N`: reported as
+      "the command returned a non-zero code: N", as the buildah backend does;
+    - image IDs carry `sha256:` as dockerd's do (nothing to change), and equal dockerd's and buildah's for the
+      same image (the digest of its config), so build keys agree;
+    - a container gets podman's own default limits (RLIMIT_NPROC 4194304 for root), which a machine or CI
+      container with a lower hard limit refuses: the check's container gets this machine's nproc and nofile
+      limits when the engine is on this machine (a unix socket: the service's own limits, read through
+      its peer credentials); a remote podman needs `default_ulimits` in
+      its containers.conf, which the error then says;
+    - it refuses plain HTTP to a registry on the loopback address, which dockerd allows by default: pushes to
+      127.0.0.0/8, localhost or ::1 pass `tlsVerify=false`, which its compat push accepts; its compat pull
+      ignores it, so pulls from there go through its own API (/libpod/images/pull) on the same socket;
+    - its /version answers slowly (about 0.6 s): the API version is fixed at 1.41, which it serves;
+    - `RepoDigests` of a local image name a digest even when it was never pushed: not used as a registry digest.
+    """
+
+    step_line = PODMAN_STEP
+    label_steps_hidden = True
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        super().__init__(dataclasses.replace(endpoint, url=endpoint.url or PODMAN_SOCKET))
+        self._ulimits: list[tuple[str, tuple[int, int]]] | None = None
+        # podman's compat API is 1.41 (podman 4 and 5) and takes any version in the path; asking /version costs
+        # about 0.6 s, a third of a no-op build's budget
+        self._api_version = "1.41"
+
+    def noise(self, line: str) -> bool:
+        return line.startswith(("--> ", "COMMIT", "Successfully built ", "Successfully tagged ")) or bool(
+            BARE_ID.fullmatch(line))
+
+    def error_words(self, message: str) -> str:
+        m = PODMAN_RUN_FAILED.match(message)
+        return f"the command returned a non-zero code: {m.group(1)}" if m else message
+
+    def check_options(self) -> dict[str, Any]:
+        with self._lock:
+            if self._ulimits is None:
+                self._ulimits = service_limits(self.endpoint.url or "")
+            limits = self._ulimits
+        return {"ulimits": [Ulimit(name=n, soft=soft, hard=hard) for n, (soft, hard) in limits]} if limits else {}
+
+    def start_failed(self, exc: APIError) -> str:
+        why = _reason(exc)
+        if "rlimit" in why:
+            return (f"podman could not start the check's container: {why}\nhint: podman gives containers "
+                    "higher limits than its machine allows; set default_ulimits (e.g. nproc=65535:65535) in the "
+                    "[containers] section of that machine's containers.conf")
+        return super().start_failed(exc)
+
+    def _registry_params(self, ref: str) -> dict[str, str]:
+        from .buildah import loopback
+
+        return {"tlsVerify": "false"} if loopback(ref) else {}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .base import Builder, Cancelled, ImageFailed, Job, Outcome, Progress
 from .context import from_lines, instruction_at, snapshot
@@ -28,6 +28,8 @@ class Options:
     jobs: int
     push: bool = False
     fresh: bool = False  # --no-reuse: build every image again, without the engine's layer cache
+    # parent reference -> the digests dockwright.lock pins (index, then platforms): see base_key
+    locked: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def descendants(jobs: Sequence[Job], name: str) -> list[str]:
@@ -69,7 +71,7 @@ class _Run:
             emit(Progress(job.name, "resolving"))
             snap = snapshot(self.root, job)
             parent_tag = self.jobs[job.parent].tag if job.parent else None
-            bases = {ref: self.builder.base_id(ref, emit, job.name)
+            bases = {ref: self.base_key(ref, job.name)
                      for ref in from_lines(snap.dockerfile_bytes) if ref != parent_tag}
             key = snap.key(parent_key=self.keys.get(job.parent) if job.parent else None, base_ids=bases,
                            checks=job.checks)
@@ -109,6 +111,19 @@ class _Run:
         except Exception as exc:  # an engine error we did not foresee fails this image, not the run
             return Outcome(job.name, job.tag, "failed", key, time.monotonic() - started,
                            message=f"{type(exc).__name__}: {exc}")
+
+    def base_key(self, ref: str, name: str) -> str:
+        """What the build key records for a parent from outside the project: a value every engine agrees on.
+        A reference by digest is its digest; a parent dockwright.lock pins is the pinned index digest when the
+        engine's image carries one of the pinned digests (pulled from the registry); else the engine's image
+        ID, which dockerd (classic store), podman and buildah all make the digest of the image's config."""
+        image_id = self.builder.base_id(ref, self.events.put, name)  # pulled when missing, as before
+        if "@sha256:" in ref:
+            return ref.split("@", 1)[1]
+        pinned = self.options.locked.get(ref)
+        if pinned and set(pinned) & self.builder.digests(ref):
+            return pinned[0]
+        return image_id
 
     def check_parent_user(self, job: Job) -> None:
         """The Dockerfile switches to root for its installs and, with no user set, ends as root: right only

@@ -14,7 +14,7 @@ import docker
 import pytest
 
 # pytest puts this folder on sys.path (rootdir-style, no __init__.py), as it does tests/ for conftest.
-from infra import Infra, InfraError, up
+from infra import Infra, InfraError, up, up_containers
 
 HERE = Path(__file__).resolve().parent
 
@@ -50,3 +50,12 @@ def remote_docker_client(infra: Infra) -> Iterator[docker.DockerClient]:
     client = infra.remote_client()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def podman_url(infra: Infra) -> str:
+    """buildah and podman on this machine, one store, the base images in it; podman's API socket's url."""
+    try:
+        return up_containers()
+    except InfraError as exc:
+        pytest.fail(f"buildah/podman test infrastructure could not be set up: {exc}", pytrace=False)

@@ -636,6 +636,76 @@ def ca_bundle() -> Path:
     return path
 
 
+# --------------------------------------------------------------------------------------------
+# daemonless engines: buildah and podman (one rootful store, /var/lib/containers/storage, shared by both)
+
+CONTAINER_PACKAGES = ("buildah", "podman", "skopeo", "uidmap", "fuse-overlayfs")
+PODMAN_SOCKET = Path("/run/dockwright-test/podman.sock")
+PODMAN_URL = f"unix://{PODMAN_SOCKET}"
+
+
+def _missing(packages: Sequence[str]) -> list[str]:
+    missing = []
+    for package in packages:
+        done = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0 or not done.stdout.endswith(" installed"):
+            missing.append(package)
+    return missing
+
+
+def ensure_container_packages() -> None:
+    missing = _missing(CONTAINER_PACKAGES)
+    if not missing:
+        return
+    _log(f"installing {' '.join(missing)} with apt-get")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    _run(["apt-get", "update"], env=env)
+    _run(["apt-get", "install", "-y", "--no-install-recommends", *CONTAINER_PACKAGES], env=env, timeout=1200)
+    still = _missing(CONTAINER_PACKAGES)
+    if still:
+        raise InfraError(f"apt-get install finished but {still} are still not installed")
+
+
+def _podman_client(timeout: int) -> docker.DockerClient:
+    return docker.DockerClient(base_url=PODMAN_URL, timeout=timeout)
+
+
+def ensure_podman_service() -> str:
+    """`podman system service` on a socket of its own (not podman's default, which a machine may use)."""
+    if _pings(partial(_podman_client, 5)):
+        return PODMAN_URL
+    log = STATE_DIR / "podman" / "service.log"
+    PODMAN_SOCKET.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        PODMAN_SOCKET.unlink()  # a socket left by a service that died
+    _log(f"starting podman system service on {PODMAN_URL}")
+    proc = _spawn(["podman", "system", "service", "--time=0", PODMAN_URL], log)
+    (STATE_DIR / "podman" / "service.pid").write_text(f"{proc.pid}\n")
+    _wait_until(partial(_pings, partial(_podman_client, 5)), proc, "podman system service", log)
+    return PODMAN_URL
+
+
+def ensure_store_images(*names: str) -> None:
+    """The base images in buildah's (and so podman's) store, copied from the local engine's."""
+    for name in names:
+        if subprocess.run(["buildah", "inspect", "--type", "image", name], capture_output=True,
+                          check=False).returncode == 0:
+            continue
+        _log(f"copying {name} from the local engine into buildah's store")
+        _run(["buildah", "pull", "--quiet", f"docker-daemon:{name}"])
+
+
+def up_containers() -> str:
+    """buildah and podman installed, podman's API socket answering, the base images in their store; the
+    podman url. Needs up() first (the base images come from the local engine)."""
+    with _locked():
+        ensure_container_packages()
+        url = ensure_podman_service()
+        ensure_store_images(BUSYBOX_IMAGE, PYTHON_IMAGE)
+    return url
+
+
 def up(*, remote: bool = True) -> Infra:
     """Install, start and import whatever is missing; reuse whatever runs. Idempotent."""
     if os.geteuid() != 0:
