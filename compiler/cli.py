@@ -12,7 +12,7 @@ from typing import Any, Callable, TypeVar
 
 import click
 
-from . import emit, graph
+from . import emit, fastpath, graph, reads
 from .errors import ConfigError, Diagnostic, DockwrightError, UsageError, shown_path
 from .load import PROJECT_FILE
 from .pipeline import Compiled, compile_project, locate
@@ -31,16 +31,21 @@ def _color(stream: Any) -> bool:
 MAX_SHOWN = 200  # diagnostics printed in full; the rest are counted
 
 
-def _print_diagnostics(items: list[Diagnostic]) -> None:
+def _diagnostic_lines(items: list[Diagnostic]) -> list[str]:
     color = _color(sys.stderr)
-    for d in items[:MAX_SHOWN]:
-        click.echo(d.format(color=color), err=True)
+    lines = [d.format(color=color) for d in items[:MAX_SHOWN]]
     rest = items[MAX_SHOWN:]
     if rest:
         errors = sum(1 for d in rest if d.severity == "error")
         counts = [f"{n:,} more {word}{'' if n == 1 else 's'}"
                   for n, word in ((errors, "error"), (len(rest) - errors, "warning")) if n]
-        click.echo(f"... and {' and '.join(counts)}", err=True)
+        lines.append(f"... and {' and '.join(counts)}")
+    return lines
+
+
+def _print_diagnostics(items: list[Diagnostic]) -> None:
+    for line in _diagnostic_lines(items):
+        click.echo(line, err=True)
 
 
 def _plural(n: int, word: str) -> str:
@@ -106,6 +111,7 @@ def _handled(func: F) -> F:
 
 def _compile(ctx: click.Context, file: str | None) -> Compiled:
     chosen = file or ctx.obj.get("file")
+    reads.reset()
     compiled = compile_project(locate(chosen))
     if not _quiet():
         _print_diagnostics(compiled.warnings)
@@ -159,11 +165,44 @@ def compile_(ctx: click.Context, file: str | None, check: bool) -> None:
                 click.echo(f"{verb[c.status]}: {label}/{c.path}", err=True)
             click.echo(f"{label}/ is out of date ({emit.summary(plan, check=True)}); run 'dockwright compile'",
                        err=True)
+            _forget(ctx, file)
             sys.exit(EXIT_INVALID)
         _say(f"{label}/ is up to date ({len(plan)} files)")
+        _remember(ctx, file, compiled, plan)
         return
     emit.write(out, plan, root=compiled.source.root)
     _say(f"{label}/: {emit.summary(plan)}")
+    _remember(ctx, file, compiled, plan)
+
+
+def _forget(ctx: click.Context, file: str | None) -> None:
+    if ctx.obj.get("record"):
+        fastpath.forget(quiet=_quiet(), file=file or ctx.obj.get("file"))
+
+
+def _remember(ctx: click.Context, file: str | None, compiled: Compiled, plan: list[emit.Change]) -> None:
+    """After a full compile that leaves the output up to date: the record the fast path answers from."""
+    if not ctx.obj.get("record"):  # only a real process (the console script), not an in-process call
+        return
+    from .model import referenced_files
+
+    project, root = compiled.project, compiled.source.root
+    probes = {rel: "" for _, rel, _ in referenced_files(project)}
+    probes.update({value: "" for b in project.builders.values() for _, value in b.tls if isinstance(value, str)})
+    probes[".dockerignore"] = ""
+    for rel in probes:
+        probes[rel] = fastpath.probe(str(root), rel)
+    packages = sorted({rel for kind, rel, _ in referenced_files(project) if kind == "local_package"})
+    quiet = _quiet()
+    warnings = [] if quiet else [(True, line) for line in _diagnostic_lines(compiled.warnings)]
+    unchanged = [emit.Change(c.path, "unchanged", c.old, c.new) if c.status != "unchanged" else c for c in plan
+                 if c.status not in ("removed", "leftover")]
+    label = shown_path(compiled.out_dir)
+    fastpath.save(quiet=quiet, file=file or ctx.obj.get("file"), main=str(compiled.source.main), root=str(root),
+                  output=compiled.project.output, probes=probes, packages=packages, reads=dict(reads.files),
+                  globs=list(reads.globs),
+                  check_lines=warnings + ([] if quiet else [(False, f"{label}/ is up to date ({len(unchanged)} files)")]),
+                  compile_lines=warnings + ([] if quiet else [(False, f"{label}/: {emit.summary(unchanged)}")]))
 
 
 @main.command()
@@ -454,4 +493,4 @@ def run() -> None:
     """The console script and `python -m compiler`: a short-lived process, so the cyclic garbage
     collector only costs time."""
     gc.disable()
-    main(prog_name="dockwright")
+    main(prog_name="dockwright", obj={"record": True})

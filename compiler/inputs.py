@@ -13,7 +13,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from . import dockerignore
+from . import dockerignore, reads
 from .errors import Collector, Location
 from .load import Located, read_text
 from .model import Origin, Project, Sourced, referenced_files
@@ -72,7 +72,9 @@ def _read_bytes(path: Path) -> bytes:
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(0, "not a regular file")
-        return handle.read()
+        data = handle.read()
+    reads.note(path, data)
+    return data
 
 
 def gather(project: Project, root: Path, sink: Collector, doc: Located | None = None) -> Inputs:
