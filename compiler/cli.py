@@ -367,6 +367,16 @@ def init(directory: str, project: str | None, python: str | None) -> None:
     click.echo(f"next: review it, then run 'dockwright compile'")
 
 
+@main.command()
+@click.option("--include", "include", is_flag=True,
+              help="The schema of a file that dockwright.yaml includes (not of dockwright.yaml itself).")
+def schema(include: bool) -> None:
+    """Print the JSON Schema (draft 2020-12) of dockwright.yaml, for editors (see README, Editors)."""
+    from . import editor_schema
+
+    click.echo(editor_schema.text(include=include), nl=False)
+
+
 @main.group(name="import")
 def import_() -> None:
     """Write a dockwright.yaml from another tool's configuration."""
