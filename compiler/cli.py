@@ -472,15 +472,22 @@ def import_zenml(target: str, directory: str, project: str | None, python: str |
 @click.option("--check", is_flag=True, help="Resolve again and write nothing; exit 1 listing what would change.")
 @click.option("--platform", "platforms", multiple=True, type=click.Choice(["linux/amd64", "linux/arm64"]),
               help="Lock for this platform (repeatable; default: the lock's platforms, else linux/amd64).")
+@click.option("--offline", is_flag=True,
+              help="With --check: only compare the lock with the YAML (no resolution, no network).")
 @click.pass_context
 @_handled
 def lock(ctx: click.Context, file: str | None, upgrade: bool, upgrade_packages: tuple[str, ...], check: bool,
-         platforms: tuple[str, ...]) -> None:
+         platforms: tuple[str, ...], offline: bool) -> None:
     """Pin every Python package (with hashes) and parent image (by digest) in dockwright.lock."""
     from . import lock as locking
     from .lockfile import LOCK_FILE
 
+    if offline and (not check or upgrade or upgrade_packages):
+        raise UsageError("--offline goes with --check alone: it compares dockwright.lock with the YAML")
     compiled = _compile(ctx, file)
+    if offline:
+        _lock_matches(compiled, platforms or None)
+        return
     result = locking.run(compiled.plan, compiled.source.root, compiled.source.main.parent / LOCK_FILE,
                          platforms=platforms or None, upgrade=upgrade, upgrade_packages=upgrade_packages, check=check)
     label = shown_path(result.path)
@@ -497,6 +504,31 @@ def lock(ctx: click.Context, file: str | None, upgrade: bool, upgrade_packages: 
         click.echo(line)
     resolved = f"; resolved {', '.join(result.resolved)}" if result.resolved else ""
     click.echo(f"{label}: {'written' if wrote else 'unchanged'}{resolved}")
+
+
+def _lock_matches(compiled: Compiled, platforms: tuple[str, ...] | None) -> None:
+    """`lock --check --offline`: exit 1 when dockwright.lock no longer matches the YAML (lock.stale), or is missing."""
+    from . import lock as locking
+    from . import lockfile
+
+    path = compiled.source.main.parent / lockfile.LOCK_FILE
+    label = shown_path(path)
+    found = lockfile.read(path)
+    if found is None:
+        click.echo(f"{label} does not exist; run 'dockwright lock'", err=True)
+        sys.exit(EXIT_INVALID)
+    chosen = platforms or tuple(sorted({p for i in found.images.values() for p in i.platforms})) \
+        or locking.DEFAULT_PLATFORMS
+    wanted = set(locking.targets(compiled.plan, compiled.source.root, chosen))
+    lines = [f"{name}: not locked" if name not in found.images else f"{name}: its inputs changed"
+             for name in locking.stale(compiled.plan, compiled.source.root, found, chosen)]
+    lines += [f"{name}: no longer an image" for name in sorted(set(found.images) - wanted)]
+    if lines:
+        for line in lines:
+            click.echo(f"would change: {line}", err=True)
+        click.echo(f"{label} is out of date; run 'dockwright lock'", err=True)
+        sys.exit(EXIT_INVALID)
+    _say(f"{label} matches {compiled.source.rel(compiled.source.main)} ({_plural(len(found.images), 'image')})")
 
 
 def run() -> None:
