@@ -2,7 +2,8 @@
 
 The console script starts here (standard library only, imported lazily). After a full `compile` or
 `compile --check` that found the output up to date, cli.py records, under the user's cache directory
-(XDG_CACHE_HOME, else ~/.cache, then dockwright/), keyed by the current directory and the options:
+(DOCKWRIGHT_CACHE_DIR, else $XDG_CACHE_HOME/dockwright, else
+~/.cache/dockwright), keyed by the current directory and the options:
 
 - dockwright's own identity: size and mtime of every file of the package, its schemas and templates,
   and the Python version;
@@ -97,14 +98,17 @@ def cache_path(k: tuple[Any, ...]) -> str | None:
         return None
     import hashlib
 
-    base = os.environ.get("XDG_CACHE_HOME") or ""
-    if not os.path.isabs(base):
-        home = os.path.expanduser("~")
-        if home == "~":
-            return None
-        base = os.path.join(home, ".cache")
+    folder = os.environ.get("DOCKWRIGHT_CACHE_DIR") or ""
+    if not os.path.isabs(folder):
+        base = os.environ.get("XDG_CACHE_HOME") or ""
+        if not os.path.isabs(base):
+            home = os.path.expanduser("~")
+            if home == "~":
+                return None
+            base = os.path.join(home, ".cache")
+        folder = os.path.join(base, "dockwright")
     digest = hashlib.sha256(repr(k).encode("utf-8", "surrogateescape")).hexdigest()[:40]
-    return os.path.join(base, "dockwright", f"compile-{digest}")
+    return os.path.join(folder, f"compile-{digest}")
 
 
 # ----- what is compared -----
@@ -142,7 +146,10 @@ def located(cwd: str, file: str | None) -> str | None:
         path = os.path.join(cwd, file)
         if os.path.isdir(path):
             path = os.path.join(path, PROJECT_FILE)
-        return path if os.path.isfile(path) else None
+        if not os.path.isfile(path):
+            return None
+        # As pathlib spells it: no '.' parts, no repeated or trailing '/' ('..' stays).
+        return "/" + "/".join(p for p in path.split("/") if p not in ("", "."))
     folder = cwd
     while True:
         candidate = os.path.join(folder, PROJECT_FILE)
