@@ -149,10 +149,16 @@ def validate(ctx: click.Context, file: str | None) -> None:
 @main.command(name="compile")
 @_file_option
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the output on disk is stale.")
+@click.option("--watch", is_flag=True, help="Compile again on every change of an input, until Ctrl-C (exit 0).")
 @click.pass_context
 @_handled
-def compile_(ctx: click.Context, file: str | None, check: bool) -> None:
+def compile_(ctx: click.Context, file: str | None, check: bool, watch: bool) -> None:
     """Write the Dockerfiles, requirements and manifest.json (only files whose bytes change)."""
+    if watch:
+        if check:
+            raise UsageError("--watch writes the output; it does not go with --check")
+        _watch(ctx, file)
+        return
     compiled = _compile(ctx, file)
     out = compiled.out_dir
     plan = _changes(compiled)
@@ -173,6 +179,80 @@ def compile_(ctx: click.Context, file: str | None, check: bool) -> None:
     emit.write(out, plan, root=compiled.source.root)
     _say(f"{label}/: {emit.summary(plan)}")
     _remember(ctx, file, compiled, plan)
+
+
+WATCH_INTERVAL = 0.25  # seconds between two looks at the inputs
+
+
+def _watch(ctx: click.Context, file: str | None) -> None:
+    """compile, then again whenever an input changes; errors are printed and the watch goes on.
+    Ctrl-C is how it ends: exit 0, without a traceback."""
+    import time
+
+    path = locate(file or ctx.obj.get("file"))
+    try:
+        while True:
+            seen = _watch_once(path)
+            while _watched(path, seen) == seen:
+                time.sleep(WATCH_INTERVAL)
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+def _watch_once(path: Path) -> tuple[object, ...]:
+    """One compile, printed; returns the state of what it read (taken before anything is printed)."""
+    reads.reset()
+    try:
+        compiled = compile_project(path)
+    except ConfigError as exc:
+        seen = _watched(path, None)
+        _print_diagnostics([*exc.diagnostics, *([] if _quiet() else exc.warnings)])
+        click.echo(f"{_plural(len(exc.diagnostics), 'error')}; nothing was written", err=True)
+        return seen
+    except (DockwrightError, OSError) as exc:
+        seen = _watched(path, None)
+        _watch_error(exc)
+        return seen
+    seen = _watched(path, None)
+    try:
+        if not _quiet():
+            _print_diagnostics(compiled.warnings)
+        plan = _changes(compiled)
+        emit.write(compiled.out_dir, plan, root=compiled.source.root)
+        _say(f"{shown_path(compiled.out_dir)}/: {emit.summary(plan)}")
+    except (DockwrightError, OSError) as exc:
+        _watch_error(exc)
+    return seen
+
+
+def _watch_error(exc: DockwrightError | OSError) -> None:
+    if isinstance(exc, DockwrightError):
+        message = str(exc)
+        click.echo(message if message.startswith("error:") else f"error: {message}", err=True)
+    else:
+        click.echo(f"error: {f'{exc.filename}: ' if exc.filename else ''}{exc.strerror or exc}", err=True)
+
+
+def _watched(path: Path, before: tuple[object, ...] | None) -> tuple[object, ...]:
+    """The inputs' state: the bytes of each file compile read (as it read them when before is None: no race
+    with a change made while it compiled), the stat of each path it looked at, each include pattern's matches."""
+    def state(name: str) -> tuple[int, int, int, int] | None:
+        try:
+            st = os.stat(name)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode)
+
+    root = str(path.absolute().parent)
+    read = sorted(reads.files.items()) if before is None else [(n, fastpath.sha(n)) for n, _ in before[0]]  # type: ignore[attr-defined]
+    looked = sorted({*reads.probed, str(path.absolute()), os.path.join(root, ".dockerignore"),
+                     os.path.join(root, "dockwright.lock")} - set(reads.files))
+    if before is None:
+        globs = tuple((base, pattern, matches) for base, pattern, matches in reads.globs)
+    else:
+        globs = tuple((base, pattern, tuple(m for m, _, _ in fastpath.glob_state(base, pattern)))
+                      for base, pattern, _ in before[2])  # type: ignore[attr-defined]
+    return (tuple(read), tuple((n, state(n)) for n in looked), globs)
 
 
 def _forget(ctx: click.Context, file: str | None) -> None:

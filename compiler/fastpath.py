@@ -161,7 +161,7 @@ def located(cwd: str, file: str | None) -> str | None:
         folder = parent
 
 
-def _sha(path: str) -> str | None:
+def sha(path: str) -> str | None:
     import hashlib
 
     try:
@@ -253,7 +253,7 @@ def tree(root: str, out: str) -> tuple[Any, ...] | None:
             elif stat.S_ISLNK(st.st_mode):
                 entries.append((name, st.st_mode, os.readlink(e.path)))
             elif stat.S_ISREG(st.st_mode):
-                digest = _sha(e.path)
+                digest = sha(e.path)
                 if digest is None:
                     return None
                 entries.append((name, st.st_mode, digest))
@@ -295,7 +295,7 @@ def _answer(args: list[str]) -> int | None:
         return None
     root = record["root"]
     for path, digest in record["files"]:
-        if _sha(path) != digest:
+        if sha(path) != digest:
             return None
     for base, pattern, state in record["globs"]:
         if glob_state(base, pattern) != state:
@@ -328,7 +328,7 @@ def save(*, quiet: bool, file: str | None, main: str, root: str, output: str, pr
             return
         files = dict(reads)
         lock = os.path.join(os.path.dirname(main), LOCK_FILE)
-        files.setdefault(lock, _sha(lock))  # type: ignore[arg-type]
+        files.setdefault(lock, sha(lock))  # type: ignore[arg-type]
         state = tree(root, output)
         if state is None:
             return
@@ -343,7 +343,7 @@ def save(*, quiet: bool, file: str | None, main: str, root: str, output: str, pr
             "check": tuple(check_lines), "compile": tuple(compile_lines),
         }
         # What was read must still be there: a file changed while compiling is not recorded as seen.
-        if any(_sha(path) != digest for path, digest in record["files"]) \
+        if any(sha(path) != digest for path, digest in record["files"]) \
                 or any(tuple(m for m, _, _ in state_) != found for (_, _, state_), (_, _, found)
                        in zip(record["globs"], globs)) \
                 or any(kind != probes[rel] for rel, kind in record["probes"]):

@@ -12,11 +12,18 @@ import hashlib
 files: dict[str, str] = {}
 # (directory, pattern, sorted matches) for each include pattern expanded
 globs: list[tuple[str, str, tuple[str, ...]]] = []
+# absolute paths compile looked at (exists? file or directory?) without reading them: `compile --watch` watches them
+probed: set[str] = set()
 
 
 def reset() -> None:
     files.clear()
     globs.clear()
+    probed.clear()
+
+
+def note_probe(path: object) -> None:
+    probed.add(str(path))
 
 
 def note(path: object, data: bytes) -> None:
