@@ -14,8 +14,6 @@ from typing import Any
 
 from . import schema as cerberus_schema
 
-ID = "https://raw.githubusercontent.com/dockwright/dockwright/main/schemas/dockwright.schema.json"
-INCLUDE_ID = "https://raw.githubusercontent.com/dockwright/dockwright/main/schemas/dockwright-include.schema.json"
 
 _PY = "|".join(v.split(".")[1] for v in cerberus_schema.PYTHON_VERSIONS)
 _NO_LINE_BREAK = r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$"
@@ -159,7 +157,6 @@ def json_schema(*, include: bool = False) -> dict[str, Any]:
     project = _mapping(cerberus_schema.source_schemas()["project"])
     defs = _defs()
     top: dict[str, Any] = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-                           "$id": INCLUDE_ID if include else ID,
                            "title": "dockwright included file" if include else "dockwright.yaml",
                            "description": ("A file included by dockwright.yaml: integrations, environments, "
                                            "pipelines and builders." if include else
