@@ -278,7 +278,10 @@ def _remember(ctx: click.Context, file: str | None, compiled: Compiled, plan: li
     unchanged = [emit.Change(c.path, "unchanged", c.old, c.new) if c.status != "unchanged" else c for c in plan
                  if c.status not in ("removed", "leftover")]
     label = shown_path(compiled.out_dir)
-    fastpath.save(quiet=quiet, file=file or ctx.obj.get("file"), main=str(compiled.source.main), root=str(root),
+    import hashlib
+
+    expected = {c.path: hashlib.sha256(c.new).hexdigest() for c in unchanged if c.new is not None}
+    fastpath.save(expected=expected, quiet=quiet, file=file or ctx.obj.get("file"), main=str(compiled.source.main), root=str(root),
                   output=compiled.project.output, probes=probes, packages=packages, reads=dict(reads.files),
                   globs=list(reads.globs),
                   check_lines=warnings + ([] if quiet else [(False, f"{label}/ is up to date ({len(unchanged)} files)")]),

@@ -53,7 +53,7 @@ CHECKS: dict[str, dict[str, Any]] = {
     # copy_item: see _copy_item
 }
 CHECKS["project_file"] = CHECKS["project_path"]
-CHECKS["output_dir"] = {"pattern": CHECKS["project_path"]["pattern"], "not": {"pattern": r"^(?:\./*)*\.?/*$"}}
+CHECKS["output_dir"] = {"pattern": CHECKS["project_path"]["pattern"], "not": {"pattern": r"^\.(?:/+\.?)*$"}}
 
 # What the JSON Schema cannot say (also in the README).
 NOT_EXPRESSED = {

@@ -318,7 +318,8 @@ def _answer(args: list[str]) -> int | None:
 
 def save(*, quiet: bool, file: str | None, main: str, root: str, output: str, probes: dict[str, str],
          packages: list[str], reads: dict[str, str], globs: list[tuple[str, str, tuple[str, ...]]],
-         check_lines: list[tuple[bool, str]], compile_lines: list[tuple[bool, str]]) -> None:
+         check_lines: list[tuple[bool, str]], compile_lines: list[tuple[bool, str]],
+         expected: dict[str, str]) -> None:
     """Record an up-to-date project (called by cli.py after a full compile); never fails the command."""
     try:
         cwd = os.getcwd()
@@ -331,6 +332,11 @@ def save(*, quiet: bool, file: str | None, main: str, root: str, output: str, pr
         files.setdefault(lock, sha(lock))  # type: ignore[arg-type]
         state = tree(root, output)
         if state is None:
+            return
+        # The output as recorded must be the output compiled (not a file edited while it compiled).
+        on_disk = {name: digest for name, _, digest in state[1]}
+        if any(on_disk.get(rel) != digest for rel, digest in expected.items()):
+            forget(quiet=quiet, file=file)
             return
         record = {
             "key": k, "main": main, "root": root, "output": output,

@@ -211,3 +211,23 @@ def test_fast_answers_are_always_the_full_answers(tmp_path: Path, steps: list[st
             full = slow(root, *args)
             if answer[0] is not None:
                 assert answer == full, (steps, step)
+
+
+def test_an_output_edited_while_compiling_is_not_recorded(platform: Path) -> None:
+    assert slow(platform, "compile")[0] == 0
+    assert fast(platform, "compile", "--check")[0] == 0
+    # What cli.py records after the full run, had manifest.json changed between compiling and recording:
+    with _in(platform):
+        fastpath.save(quiet=False, file=None, main=str(platform / "dockwright.yaml"), root=str(platform),
+                      output="build/docker", probes={}, packages=[], reads={}, globs=[], check_lines=[],
+                      compile_lines=[], expected={"manifest.json": "0" * 64})
+    assert fast(platform, "compile", "--check")[0] is None
+
+
+def test_a_file_changed_while_compiling_is_not_recorded(platform: Path) -> None:
+    assert slow(platform, "compile")[0] == 0
+    with _in(platform):
+        fastpath.save(quiet=False, file=None, main=str(platform / "dockwright.yaml"), root=str(platform),
+                      output="build/docker", probes={}, packages=[], reads={str(platform / "dockwright.yaml"): "0" * 64},
+                      globs=[], check_lines=[], compile_lines=[], expected={})
+    assert fast(platform, "compile", "--check")[0] is None
