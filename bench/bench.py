@@ -20,6 +20,7 @@ import cProfile
 import gc
 import io
 import json
+import os
 import pstats
 import random
 import re
@@ -468,6 +469,60 @@ def whole_process(project: Path, runs: int) -> dict[str, Any]:
             "compile_cold_runs_s": cold, "compile_noop_runs_s": noop}
 
 
+_LIBYAML = ("import sys, yaml\nfor f in sys.argv[1:]:\n    with open(f, 'rb') as h:\n"
+            "        yaml.load(h.read(), Loader=yaml.CSafeLoader)\n")
+
+
+def fast_path(project: Path, runs: int, scratch: Path) -> dict[str, Any]:
+    """The compile fast path (compiler/fastpath.py) against bare start-up, in the same run: whole processes."""
+    py = sys.executable
+    env = {**os.environ, "DOCKWRIGHT_CACHE_DIR": str(scratch / "cache")}
+
+    def timed(cmd: list[str], cwd: Path, extra: dict[str, str] | None = None) -> float:
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env={**env, **(extra or {})})
+        took = time.perf_counter() - t
+        _check(proc, " ".join(cmd[1:]))
+        return took
+
+    quick = scratch / "quickstart"
+    shutil.rmtree(quick, ignore_errors=True)
+    shutil.copytree(REPO / "examples" / "quickstart", quick)
+    timed([py, "-m", "compiler", "compile"], quick)
+    timed([py, "-m", "compiler", "compile"], project)
+    script = str(Path(py).with_name("dockwright"))
+    from compiler.pipeline import compile_project
+
+    yaml_files = [str(p) for p in compile_project(project / "dockwright.yaml").source.files]  # project + includes
+    bare, q_check, q_script, b_check, cold, libyaml, libyaml_in = [], [], [], [], [], [], []
+    for _ in range(runs):
+        bare.append(timed([py, "-c", "pass"], REPO))
+        q_check.append(timed([py, "-m", "compiler", "compile", "--check"], quick))
+        if os.path.exists(script):
+            q_script.append(timed([script, "compile", "--check"], quick))
+        b_check.append(timed([py, "-m", "compiler", "compile", "--check"], project))
+        libyaml.append(timed([py, "-c", _LIBYAML, *yaml_files], project))
+        shutil.rmtree(project / "generated", ignore_errors=True)
+        cold.append(timed([py, "-m", "compiler", "compile"], project, {"DOCKWRIGHT_NO_CACHE": "1"}))
+    import yaml
+
+    for _ in range(runs):
+        t = time.perf_counter()
+        for f in yaml_files:
+            yaml.load(Path(f).read_bytes(), Loader=yaml.CSafeLoader)
+        libyaml_in.append(time.perf_counter() - t)
+    timed([py, "-m", "compiler", "compile"], project)  # recorded again, for what follows
+    m = {k: _median(v) for k, v in (("python_startup_s", bare), ("quickstart_check_s", q_check),
+                                   ("quickstart_check_script_s", q_script), ("bench_check_s", b_check),
+                                   ("bench_cold_s", cold), ("libyaml_process_s", libyaml),
+                                   ("libyaml_in_process_s", libyaml_in))}
+    m["yaml_files"] = len(yaml_files)
+    m["quickstart_check_x_startup"] = m["quickstart_check_s"] / m["python_startup_s"]
+    m["bench_cold_x_libyaml_process"] = m["bench_cold_s"] / m["libyaml_process_s"]
+    m["bench_cold_x_libyaml_in_process"] = m["bench_cold_s"] / m["libyaml_in_process_s"]
+    return m
+
+
 def import_time(runs: int) -> dict[str, Any]:
     py = sys.executable
     bare, imp = [], []
@@ -651,6 +706,18 @@ def report_text(r: dict[str, Any]) -> str:
               f"  {'compile, cold (no output)':<36}{_ms(w['compile_cold_s'])}",
               f"  {'compile, no-op (output up to date)':<36}{_ms(w['compile_noop_s'])}",
               f"  {'compile --check':<36}{_ms(w['compile_check_s'])}"]
+    f = r["fast_path"]
+    lines += ["", "fast path  (whole processes, same run; unchanged projects are answered from the record)",
+              f"  {'python -c pass':<44}{_ms(f['python_startup_s'])}",
+              f"  {'quickstart compile --check (-m compiler)':<44}{_ms(f['quickstart_check_s'])}"
+              f"   = {f['quickstart_check_x_startup']:.2f} x start-up",
+              f"  {'quickstart compile --check (dockwright)':<44}{_ms(f['quickstart_check_script_s'])}",
+              f"  {'bench project compile --check':<44}{_ms(f['bench_check_s'])}",
+              f"  {'bench project compile, cold (no record)':<44}{_ms(f['bench_cold_s'])}",
+              f"  {'libyaml parse of its %d YAML files, process' % f['yaml_files']:<44}{_ms(f['libyaml_process_s'])}"
+              f"   cold = {f['bench_cold_x_libyaml_process']:.2f} x",
+              f"  {'  the same, in process (parse only)':<44}{_ms(f['libyaml_in_process_s'])}"
+              f"   cold = {f['bench_cold_x_libyaml_in_process']:.2f} x"]
     imp = r["imports"]
     lines += ["", "imports",
               f"  {'python -c pass':<36}{_ms(imp['python_startup_s'])}",
@@ -760,6 +827,8 @@ def main(argv: list[str] | None = None) -> int:
         scratch_root.mkdir(exist_ok=True)
         tmp = tempfile.mkdtemp(prefix="dockwright-bench-", dir=scratch_root)
         project = Path(tmp) / "project"
+    # The compile fast path's records (compiler/fastpath.py) go beside the project, not into the user's cache.
+    os.environ["DOCKWRIGHT_CACHE_DIR"] = str(project.parent / "cache")
     try:
         facts = generate(project, n_envs=args.environments, n_pipelines=args.pipelines, n_steps=args.steps)
         _, proc = _run([sys.executable, "-m", "compiler", "validate"], project)
@@ -771,12 +840,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{project}: {proc.stdout.strip()}")
             return 0
         whole = whole_process(project, args.runs)  # leaves an up-to-date output behind
+        fast = fast_path(project, args.runs, project.parent)
         imports = import_time(args.runs)
         ip, result = in_process(project, args.runs)
         report = {
             "python": sys.version.split()[0], "runs": args.runs, "project": str(project),
             "validate": proc.stdout.strip(), "generator": facts,
-            "size": sizes(project, result), "whole_process": whole, "imports": imports, "in_process": ip,
+            "size": sizes(project, result), "whole_process": whole, "fast_path": fast, "imports": imports, "in_process": ip,
         }
         if args.json:
             print(json.dumps(report, indent=2, sort_keys=True))

@@ -1,5 +1,5 @@
-"""`python -m compiler` runs the dockwright command line."""
+"""`python -m compiler` runs the dockwright command line (an unchanged project is answered by the fast path)."""
 
-from .cli import run
+from .fastpath import run
 
 run()

@@ -12,7 +12,7 @@ from typing import Any, Callable, TypeVar
 
 import click
 
-from . import emit, graph
+from . import emit, fastpath, graph, reads
 from .errors import ConfigError, Diagnostic, DockwrightError, UsageError, shown_path
 from .load import PROJECT_FILE
 from .pipeline import Compiled, compile_project, locate
@@ -31,16 +31,21 @@ def _color(stream: Any) -> bool:
 MAX_SHOWN = 200  # diagnostics printed in full; the rest are counted
 
 
-def _print_diagnostics(items: list[Diagnostic]) -> None:
+def _diagnostic_lines(items: list[Diagnostic]) -> list[str]:
     color = _color(sys.stderr)
-    for d in items[:MAX_SHOWN]:
-        click.echo(d.format(color=color), err=True)
+    lines = [d.format(color=color) for d in items[:MAX_SHOWN]]
     rest = items[MAX_SHOWN:]
     if rest:
         errors = sum(1 for d in rest if d.severity == "error")
         counts = [f"{n:,} more {word}{'' if n == 1 else 's'}"
                   for n, word in ((errors, "error"), (len(rest) - errors, "warning")) if n]
-        click.echo(f"... and {' and '.join(counts)}", err=True)
+        lines.append(f"... and {' and '.join(counts)}")
+    return lines
+
+
+def _print_diagnostics(items: list[Diagnostic]) -> None:
+    for line in _diagnostic_lines(items):
+        click.echo(line, err=True)
 
 
 def _plural(n: int, word: str) -> str:
@@ -106,6 +111,7 @@ def _handled(func: F) -> F:
 
 def _compile(ctx: click.Context, file: str | None) -> Compiled:
     chosen = file or ctx.obj.get("file")
+    reads.reset()
     compiled = compile_project(locate(chosen))
     if not _quiet():
         _print_diagnostics(compiled.warnings)
@@ -143,10 +149,16 @@ def validate(ctx: click.Context, file: str | None) -> None:
 @main.command(name="compile")
 @_file_option
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the output on disk is stale.")
+@click.option("--watch", is_flag=True, help="Compile again on every change of an input, until Ctrl-C (exit 0).")
 @click.pass_context
 @_handled
-def compile_(ctx: click.Context, file: str | None, check: bool) -> None:
+def compile_(ctx: click.Context, file: str | None, check: bool, watch: bool) -> None:
     """Write the Dockerfiles, requirements and manifest.json (only files whose bytes change)."""
+    if watch:
+        if check:
+            raise UsageError("--watch writes the output; it does not go with --check")
+        _watch(ctx, file)
+        return
     compiled = _compile(ctx, file)
     out = compiled.out_dir
     plan = _changes(compiled)
@@ -159,11 +171,121 @@ def compile_(ctx: click.Context, file: str | None, check: bool) -> None:
                 click.echo(f"{verb[c.status]}: {label}/{c.path}", err=True)
             click.echo(f"{label}/ is out of date ({emit.summary(plan, check=True)}); run 'dockwright compile'",
                        err=True)
+            _forget(ctx, file)
             sys.exit(EXIT_INVALID)
         _say(f"{label}/ is up to date ({len(plan)} files)")
+        _remember(ctx, file, compiled, plan)
         return
     emit.write(out, plan, root=compiled.source.root)
     _say(f"{label}/: {emit.summary(plan)}")
+    _remember(ctx, file, compiled, plan)
+
+
+WATCH_INTERVAL = 0.25  # seconds between two looks at the inputs
+
+
+def _watch(ctx: click.Context, file: str | None) -> None:
+    """compile, then again whenever an input changes; errors are printed and the watch goes on.
+    Ctrl-C is how it ends: exit 0, without a traceback."""
+    import time
+
+    path = locate(file or ctx.obj.get("file"))
+    try:
+        while True:
+            seen = _watch_once(path)
+            while _watched(path, seen) == seen:
+                time.sleep(WATCH_INTERVAL)
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+def _watch_once(path: Path) -> tuple[object, ...]:
+    """One compile, printed; returns the state of what it read (taken before anything is printed)."""
+    reads.reset()
+    try:
+        compiled = compile_project(path)
+    except ConfigError as exc:
+        seen = _watched(path, None)
+        _print_diagnostics([*exc.diagnostics, *([] if _quiet() else exc.warnings)])
+        click.echo(f"{_plural(len(exc.diagnostics), 'error')}; nothing was written", err=True)
+        return seen
+    except (DockwrightError, OSError) as exc:
+        seen = _watched(path, None)
+        _watch_error(exc)
+        return seen
+    seen = _watched(path, None)
+    try:
+        if not _quiet():
+            _print_diagnostics(compiled.warnings)
+        plan = _changes(compiled)
+        emit.write(compiled.out_dir, plan, root=compiled.source.root)
+        _say(f"{shown_path(compiled.out_dir)}/: {emit.summary(plan)}")
+    except (DockwrightError, OSError) as exc:
+        _watch_error(exc)
+    return seen
+
+
+def _watch_error(exc: DockwrightError | OSError) -> None:
+    if isinstance(exc, DockwrightError):
+        message = str(exc)
+        click.echo(message if message.startswith("error:") else f"error: {message}", err=True)
+    else:
+        click.echo(f"error: {f'{exc.filename}: ' if exc.filename else ''}{exc.strerror or exc}", err=True)
+
+
+def _watched(path: Path, before: tuple[object, ...] | None) -> tuple[object, ...]:
+    """The inputs' state: the bytes of each file compile read (as it read them when before is None: no race
+    with a change made while it compiled), the stat of each path it looked at, each include pattern's matches."""
+    def state(name: str) -> tuple[int, int, int, int] | None:
+        try:
+            st = os.stat(name)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode)
+
+    root = str(path.absolute().parent)
+    read = sorted(reads.files.items()) if before is None else [(n, fastpath.sha(n)) for n, _ in before[0]]  # type: ignore[attr-defined]
+    looked = sorted({*reads.probed, str(path.absolute()), os.path.join(root, ".dockerignore"),
+                     os.path.join(root, "dockwright.lock")} - set(reads.files))
+    if before is None:
+        globs = tuple((base, pattern, matches) for base, pattern, matches in reads.globs)
+    else:
+        globs = tuple((base, pattern, tuple(m for m, _, _ in fastpath.glob_state(base, pattern)))
+                      for base, pattern, _ in before[2])  # type: ignore[attr-defined]
+    return (tuple(read), tuple((n, state(n)) for n in looked), globs)
+
+
+def _forget(ctx: click.Context, file: str | None) -> None:
+    if ctx.obj.get("record"):
+        fastpath.forget(quiet=_quiet(), file=file or ctx.obj.get("file"))
+
+
+def _remember(ctx: click.Context, file: str | None, compiled: Compiled, plan: list[emit.Change]) -> None:
+    """After a full compile that leaves the output up to date: the record the fast path answers from."""
+    if not ctx.obj.get("record"):  # only a real process (the console script), not an in-process call
+        return
+    from .model import referenced_files
+
+    project, root = compiled.project, compiled.source.root
+    probes = {rel: "" for _, rel, _ in referenced_files(project)}
+    probes.update({value: "" for b in project.builders.values() for _, value in b.tls if isinstance(value, str)})
+    probes[".dockerignore"] = ""
+    for rel in probes:
+        probes[rel] = fastpath.probe(str(root), rel)
+    packages = sorted({rel for kind, rel, _ in referenced_files(project) if kind == "local_package"})
+    quiet = _quiet()
+    warnings = [] if quiet else [(True, line) for line in _diagnostic_lines(compiled.warnings)]
+    unchanged = [emit.Change(c.path, "unchanged", c.old, c.new) if c.status != "unchanged" else c for c in plan
+                 if c.status not in ("removed", "leftover")]
+    label = shown_path(compiled.out_dir)
+    import hashlib
+
+    expected = {c.path: hashlib.sha256(c.new).hexdigest() for c in unchanged if c.new is not None}
+    fastpath.save(expected=expected, quiet=quiet, file=file or ctx.obj.get("file"), main=str(compiled.source.main), root=str(root),
+                  output=compiled.project.output, probes=probes, packages=packages, reads=dict(reads.files),
+                  globs=list(reads.globs),
+                  check_lines=warnings + ([] if quiet else [(False, f"{label}/ is up to date ({len(unchanged)} files)")]),
+                  compile_lines=warnings + ([] if quiet else [(False, f"{label}/: {emit.summary(unchanged)}")]))
 
 
 @main.command()
@@ -330,6 +452,16 @@ def init(directory: str, project: str | None, python: str | None) -> None:
     click.echo(f"next: review it, then run 'dockwright compile'")
 
 
+@main.command()
+@click.option("--include", "include", is_flag=True,
+              help="The schema of a file that dockwright.yaml includes (not of dockwright.yaml itself).")
+def schema(include: bool) -> None:
+    """Print the JSON Schema (draft 2020-12) of dockwright.yaml, for editors (see README, Editors)."""
+    from . import editor_schema
+
+    click.echo(editor_schema.text(include=include), nl=False)
+
+
 @main.group(name="import")
 def import_() -> None:
     """Write a dockwright.yaml from another tool's configuration."""
@@ -413,15 +545,22 @@ def import_zenml(target: str, directory: str, project: str | None, python: str |
 @click.option("--check", is_flag=True, help="Resolve again and write nothing; exit 1 listing what would change.")
 @click.option("--platform", "platforms", multiple=True, type=click.Choice(["linux/amd64", "linux/arm64"]),
               help="Lock for this platform (repeatable; default: the lock's platforms, else linux/amd64).")
+@click.option("--offline", is_flag=True,
+              help="With --check: only compare the lock with the YAML (no resolution, no network).")
 @click.pass_context
 @_handled
 def lock(ctx: click.Context, file: str | None, upgrade: bool, upgrade_packages: tuple[str, ...], check: bool,
-         platforms: tuple[str, ...]) -> None:
+         platforms: tuple[str, ...], offline: bool) -> None:
     """Pin every Python package (with hashes) and parent image (by digest) in dockwright.lock."""
     from . import lock as locking
     from .lockfile import LOCK_FILE
 
+    if offline and (not check or upgrade or upgrade_packages):
+        raise UsageError("--offline goes with --check alone: it compares dockwright.lock with the YAML")
     compiled = _compile(ctx, file)
+    if offline:
+        _lock_matches(compiled, platforms or None)
+        return
     result = locking.run(compiled.plan, compiled.source.root, compiled.source.main.parent / LOCK_FILE,
                          platforms=platforms or None, upgrade=upgrade, upgrade_packages=upgrade_packages, check=check)
     label = shown_path(result.path)
@@ -470,8 +609,33 @@ def export_bake(ctx: click.Context, file: str | None, output: str | None) -> Non
     _say(f"{shown_path(path)}: {'written' if wrote else 'unchanged'}")
 
 
+def _lock_matches(compiled: Compiled, platforms: tuple[str, ...] | None) -> None:
+    """`lock --check --offline`: exit 1 when dockwright.lock no longer matches the YAML (lock.stale), or is missing."""
+    from . import lock as locking
+    from . import lockfile
+
+    path = compiled.source.main.parent / lockfile.LOCK_FILE
+    label = shown_path(path)
+    found = lockfile.read(path)
+    if found is None:
+        click.echo(f"{label} does not exist; run 'dockwright lock'", err=True)
+        sys.exit(EXIT_INVALID)
+    chosen = platforms or tuple(sorted({p for i in found.images.values() for p in i.platforms})) \
+        or locking.DEFAULT_PLATFORMS
+    wanted = set(locking.targets(compiled.plan, compiled.source.root, chosen))
+    lines = [f"{name}: not locked" if name not in found.images else f"{name}: its inputs changed"
+             for name in locking.stale(compiled.plan, compiled.source.root, found, chosen)]
+    lines += [f"{name}: no longer an image" for name in sorted(set(found.images) - wanted)]
+    if lines:
+        for line in lines:
+            click.echo(f"would change: {line}", err=True)
+        click.echo(f"{label} is out of date; run 'dockwright lock'", err=True)
+        sys.exit(EXIT_INVALID)
+    _say(f"{label} matches {compiled.source.rel(compiled.source.main)} ({_plural(len(found.images), 'image')})")
+
+
 def run() -> None:
     """The console script and `python -m compiler`: a short-lived process, so the cyclic garbage
     collector only costs time."""
     gc.disable()
-    main(prog_name="dockwright")
+    main(prog_name="dockwright", obj={"record": True})

@@ -13,7 +13,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from . import dockerignore
+from . import dockerignore, reads
 from .errors import Collector, Location
 from .load import Located, read_text
 from .model import Origin, Project, Sourced, referenced_files
@@ -53,6 +53,7 @@ _OUTSIDE_HINT = "dockwright reads only files inside the directory of dockwright.
 def _probe(root: Path, rel: str) -> str:
     """What root/rel is: file, dir, special, missing, outside (its real location is outside the project,
     through a symbolic link), or `error:<reason>`. Links that stay inside the project are followed."""
+    reads.note_probe(root / rel)
     real_root = os.path.realpath(root)
     real = os.path.realpath(root / rel)
     if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
@@ -72,7 +73,9 @@ def _read_bytes(path: Path) -> bytes:
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(0, "not a regular file")
-        return handle.read()
+        data = handle.read()
+    reads.note(path, data)
+    return data
 
 
 def gather(project: Project, root: Path, sink: Collector, doc: Located | None = None) -> Inputs:
@@ -234,6 +237,9 @@ PACKAGE_FILES = ("pyproject.toml", "setup.py", "setup.cfg")  # what makes a dire
 def _local_package_problem(root: Path, rel: str) -> tuple[str, str] | None:
     """(message, hint) unless rel is a directory inside the project (after symlinks) that pip can install."""
     path = root / rel
+    reads.note_probe(path)
+    for name in PACKAGE_FILES:
+        reads.note_probe(path / name)
     try:
         if not path.exists():
             return f"local package '{rel}' does not exist", "paths are relative to the directory of dockwright.yaml"

@@ -13,6 +13,7 @@ from typing import Any, Union
 
 import yaml
 
+from . import reads
 from .errors import Collector, ConfigError, Location
 
 Key = Union[str, int]
@@ -330,6 +331,7 @@ def read_text(path: Path, sink: Collector, *, at: Location | None = None) -> str
     """A project file as UTF-8 text, or None with a located error."""
     try:
         data = path.read_bytes()
+        reads.note(path, data)
     except FileNotFoundError:
         sink.error(at, f"file not found: {path.name}")
         return None
@@ -492,6 +494,7 @@ def _expand_include(pattern: str, loc: Location | None, base: Path, root: Path, 
         return
     matches = sorted(glob.glob(pattern, root_dir=base, recursive=True))
     files = [base / m for m in matches if (base / m).is_file()]
+    reads.note_glob(base, pattern, matches)
     if not files:
         sink.error(loc, f"include '{pattern}' matches no file", "check the pattern; it is relative to this file")
         return

@@ -580,6 +580,11 @@ def _schemas() -> dict[str, dict[str, Any]]:
     return out
 
 
+def source_schemas() -> dict[str, dict[str, Any]]:
+    """The schemas as written in schemas/ (with `settings`, the environment's keys but `extends`)."""
+    return _schemas()
+
+
 @cache
 def _validator() -> _Validator:
     schemas = _schemas()

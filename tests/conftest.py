@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# The compile fast path's records (compiler/fastpath.py) of this test run: never the user's own cache.
+os.environ["DOCKWRIGHT_CACHE_DIR"] = tempfile.mkdtemp(prefix="dockwright-test-cache-")
 
 
 @pytest.fixture

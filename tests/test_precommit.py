@@ -46,3 +46,32 @@ def test_check_and_validate_hooks(tmp_path: Path) -> None:
     assert invalid.returncode == 1
     assert ("dockwright.yaml:9:5: error: unknown key 'requirments' in environment 'base' "
             "(did you mean 'requirements'?)") in invalid.stdout
+
+
+def test_lock_check_hook_is_offline_and_fails_on_a_stale_lock(tmp_path: Path) -> None:
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    (repo / "Dockerfile").write_text("FROM debian:bookworm-slim\n")
+    project = repo / "dockwright.yaml"
+    project.write_text("version: 1\nproject: lk\nenvironments:\n  base:\n    dockerfile: Dockerfile\n"
+                       "runner: {environment: base}\n")
+    # An image with no requirements and a custom parent: `lock` needs neither uv nor a registry.
+    made = subprocess.run(["dockwright", "lock"], cwd=repo, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "start")
+
+    fresh = _try_repo(repo, "dockwright-lock-check")
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert "dockwright lock --check --offline" in fresh.stdout and "Passed" in fresh.stdout
+
+    project.write_text(project.read_text().replace("base", "main"))
+    stale = _try_repo(repo, "dockwright-lock-check")
+    assert stale.returncode == 1
+    assert ("would change: main: not locked\nwould change: base: no longer an image\n"
+            "dockwright.lock is out of date; run 'dockwright lock'") in stale.stdout
+
+    (repo / "dockwright.lock").unlink()
+    missing = _try_repo(repo, "dockwright-lock-check")
+    assert missing.returncode == 1 and "dockwright.lock does not exist; run 'dockwright lock'" in missing.stdout
