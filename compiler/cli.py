@@ -104,9 +104,12 @@ def _handled(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _compile(ctx: click.Context, file: str | None) -> Compiled:
+UNLOCKED = "note: no dockwright.lock: packages and parent images are not pinned (run `dockwright lock`)"
+
+
+def _compile(ctx: click.Context, file: str | None, *, use_lock: bool = True) -> Compiled:
     chosen = file or ctx.obj.get("file")
-    compiled = compile_project(locate(chosen))
+    compiled = compile_project(locate(chosen), use_lock=use_lock)
     if not _quiet():
         _print_diagnostics(compiled.warnings)
     return compiled
@@ -164,6 +167,8 @@ def compile_(ctx: click.Context, file: str | None, check: bool) -> None:
         return
     emit.write(out, plan, root=compiled.source.root)
     _say(f"{label}/: {emit.summary(plan)}")
+    if not compiled.locked:
+        _say(UNLOCKED, err=True)
 
 
 @main.command()
@@ -421,19 +426,19 @@ def import_zenml(target: str, directory: str, project: str | None, python: str |
 @click.option("--upgrade-package", "upgrade_packages", multiple=True, metavar="NAME",
               help="Let this package move to its newest match (repeatable); keep the other pins.")
 @click.option("--check", is_flag=True, help="Resolve again and write nothing; exit 1 listing what would change.")
-@click.option("--platform", "platforms", multiple=True, type=click.Choice(["linux/amd64", "linux/arm64"]),
-              help="Lock for this platform (repeatable; default: the lock's platforms, else linux/amd64).")
+@click.option("--skip-parents", is_flag=True,
+              help="Ask no registry: parent images not pinned yet stay unpinned (compile warns about each).")
 @click.pass_context
 @_handled
 def lock(ctx: click.Context, file: str | None, upgrade: bool, upgrade_packages: tuple[str, ...], check: bool,
-         platforms: tuple[str, ...]) -> None:
+         skip_parents: bool) -> None:
     """Pin every Python package (with hashes) and parent image (by digest) in dockwright.lock."""
     from . import lock as locking
     from .lockfile import LOCK_FILE
 
-    compiled = _compile(ctx, file)
+    compiled = _compile(ctx, file, use_lock=False)
     result = locking.run(compiled.plan, compiled.source.root, compiled.source.main.parent / LOCK_FILE,
-                         platforms=platforms or None, upgrade=upgrade, upgrade_packages=upgrade_packages, check=check)
+                         upgrade=upgrade, upgrade_packages=upgrade_packages, check=check, skip_parents=skip_parents)
     label = shown_path(result.path)
     if check:
         if result.changed:

@@ -60,8 +60,8 @@ class Package:
 @dataclass(frozen=True)
 class Parent:
     ref: str  # as written in the YAML (`python:3.11-slim`): the lock never names a mirror
-    digest: str  # the manifest list / index, or the single manifest
-    platforms: tuple[tuple[str, str], ...]  # (platform, manifest digest), sorted
+    digest: str  # the manifest list / index, or the single manifest; "" when not pinned (lock --skip-parents)
+    platforms: tuple[tuple[str, str], ...]  # (platform, manifest digest), sorted; () when not pinned
 
 
 @dataclass(frozen=True)
@@ -124,9 +124,11 @@ def render(lock: Lock) -> str:
         out.append(f"platforms = {_strs(img.platforms)}\n")
         out.append(f"inputs = {_str(img.inputs)}\n")
         if img.parent is not None:
-            out.append(f"\n[{head}.parent]\nref = {_str(img.parent.ref)}\ndigest = {_str(img.parent.digest)}\n")
-            out.append(f"\n[{head}.parent.platforms]\n")
-            out.extend(f"{_str(p)} = {_str(d)}\n" for p, d in img.parent.platforms)
+            out.append(f"\n[{head}.parent]\nref = {_str(img.parent.ref)}\n")
+            if img.parent.digest:  # else: not pinned (lock --skip-parents)
+                out.append(f"digest = {_str(img.parent.digest)}\n")
+                out.append(f"\n[{head}.parent.platforms]\n")
+                out.extend(f"{_str(p)} = {_str(d)}\n" for p, d in img.parent.platforms)
         for pkg in sorted(img.packages, key=lambda p: (p.name, p.platforms, p.version)):
             out.append(f"\n[[{head}.packages]]\nname = {_str(pkg.name)}\nversion = {_str(pkg.version)}\n")
             if pkg.platforms:
@@ -204,12 +206,13 @@ def _image(name: str, data: Any) -> LockedImage:
     if "parent" in t:
         pt = _table(t["parent"], f"{what}: parent")
         _check_keys(pt, {"ref", "digest", "platforms"}, f"{what}: parent")
-        per = _table(pt.get("platforms"), f"{what}: parent platforms")
+        pinned = "digest" in pt or "platforms" in pt
+        per = _table(pt.get("platforms"), f"{what}: parent platforms") if pinned else {}
         for plat, dig in per.items():
             if plat not in PLATFORMS or not isinstance(dig, str) or not _HASH.fullmatch(dig):
                 raise _Bad(f"{what}: parent platform '{plat}' has no valid digest", json.dumps(plat))
         parent = Parent(ref=_text(pt, "ref", None, f"{what}: parent"),
-                        digest=_text(pt, "digest", _HASH, f"{what}: parent"),
+                        digest=_text(pt, "digest", _HASH, f"{what}: parent") if pinned else "",
                         platforms=tuple(sorted(per.items())))
     packages = []
     raw = t.get("packages", [])

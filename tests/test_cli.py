@@ -182,7 +182,7 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(project) -> None:
 def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch, project) -> None:
     root = project({"dockwright.yaml": SIMPLE})
 
-    def interrupted(path: Path) -> None:
+    def interrupted(path: Path, **_: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "compile_project", interrupted)

@@ -26,7 +26,8 @@ _packages = st.builds(Package, name=_names, version=st.from_regex(r"[0-9]{1,3}(\
                       files=st.lists(_files, min_size=1, max_size=3).map(tuple), platforms=st.just(()) | _plats)
 _parents = st.builds(Parent, ref=_text, digest=_hashes,
                      platforms=st.dictionaries(st.sampled_from(lockfile.PLATFORMS), _hashes).map(
-                         lambda d: tuple(sorted(d.items()))))
+                         lambda d: tuple(sorted(d.items())))) | st.builds(Parent, ref=_text, digest=st.just(""),
+                                                                          platforms=st.just(()))  # --skip-parents
 
 
 @st.composite
