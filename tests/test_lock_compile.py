@@ -5,6 +5,7 @@ project without a lock compiled exactly as before (with one note)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -219,3 +220,23 @@ def test_without_a_lock_compile_says_so_in_one_line_unless_quiet(project) -> Non
                                                  "pinned (run `dockwright lock`)\n")
     quiet = run_cli("--quiet", "compile", cwd=root)
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+
+
+def test_explain_shows_each_locked_package_and_the_requirement_that_pulled_it_in(project, index: Index,
+                                                                                 registry: Registry,
+                                                                                 uv_cache: Path) -> None:
+    text = _project(index, BASE.format(url=index.url) + CHILD)
+    root = _locked(project, index, registry, uv_cache, text)
+    done = run_cli("explain", "child", cwd=root)
+    assert done.returncode == 0, done.stderr
+    locked = done.stdout[done.stdout.index("locked packages"):]
+    assert locked == (
+        "locked packages (dockwright.lock)\n"
+        "  alpha==1.0  via beta  dockwright.yaml:7  via extends base\n"
+        "  beta==1.0   via beta  dockwright.yaml:7  via extends base\n"
+        "  delta==1.0  via delta  dockwright.yaml:7  via extends base\n"
+        "  small==1.0  via small==1.0  dockwright.yaml:10\n")
+    data = json.loads(run_cli("explain", "--json", "child", cwd=root).stdout)
+    assert data["locked"][0] == {"name": "alpha", "version": "1.0", "platforms": ["linux/amd64"],
+                                 "via": [{"requirement": "beta", "origin": {"file": "dockwright.yaml", "line": 7,
+                                                                            "via": ["extends base"]}}]}
