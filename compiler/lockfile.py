@@ -272,8 +272,7 @@ def _fast(text: str) -> dict[str, Any] | None:
     m = re.fullmatch(r"version = ([0-9]+)", lines[0])
     if m is None:
         return None
-    images: dict[str, Any] = {}
-    data: dict[str, Any] = {"version": int(m.group(1)), "images": images}
+    data: dict[str, Any] = {"version": int(m.group(1))}
     table: dict[str, Any] | None = None
     files: list[Any] | None = None
     for line in lines[1:-1]:
@@ -300,7 +299,7 @@ def _fast(text: str) -> dict[str, Any] | None:
             key = h.group(2)
             name = loads(key) if key.startswith('"') else key
             kind = h.group(3)
-            image = images.setdefault(name, {})
+            image = data.setdefault("images", {}).setdefault(name, {})
             if kind is None:
                 table = image
             elif kind == ".parent":

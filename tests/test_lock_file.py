@@ -67,6 +67,26 @@ def test_any_edit_is_rejected_with_a_location_or_reads_back_as_written(lock: Loc
         assert lockfile.render(again) == edited
 
 
+@settings(max_examples=60, deadline=None)
+@given(locks(), st.data())
+def test_the_fast_reader_reads_what_tomllib_reads_or_leaves_it_to_tomllib(lock: Lock, data: st.DataObject) -> None:
+    import tomllib
+
+    text = lockfile.render(lock)
+    assert lockfile._fast(text) == tomllib.loads(text)  # every text render writes takes the fast path
+    at = data.draw(st.integers(0, len(text)))
+    edited = text[:at] + data.draw(st.text(max_size=3)) + text[at + data.draw(st.integers(0, 3)):]
+    fast = lockfile._fast(edited)
+    if fast is not None:  # an edit it reads must read as tomllib reads it, or fail parse's render check
+        try:
+            same = fast == tomllib.loads(edited)
+        except tomllib.TOMLDecodeError:
+            same = False
+        if not same:
+            with pytest.raises(ConfigError):
+                lockfile.parse(PATH, edited)
+
+
 def _error(text: str) -> str:
     with pytest.raises(ConfigError) as err:
         lockfile.parse(PATH, text)
