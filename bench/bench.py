@@ -182,19 +182,19 @@ ROOTS: dict[str, dict[str, Any]] = {
     "py312-uv": {"python": "3.12", "installer": "uv", "installer_args": ["--compile-bytecode"],
                  "apt_packages": ["curl"], "requirements": ["orjson>=3.10", "rich>=13.7"], "user": "app",
                  "workdir": "/app", "env": {"UV_LINK_MODE": "copy", "PYTHONUNBUFFERED": "1"}},
-    "cuda-base": {"parent_image": "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04",
+    "cuda-base": {"parent_image": "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04", "python": "3.10",
                   "apt_packages": ["git", "libgomp1", "ca-certificates"],
                   "requirements": ["numpy>=1.26,<2", "torch==2.3.1; platform_machine == 'x86_64'"],
                   "env": {"NVIDIA_VISIBLE_DEVICES": "all", "PYTHONUNBUFFERED": "1"}, "workdir": "/workspace",
                   "labels": {"com.acme.gpu": "true"}, "checks": ["python -c 'import torch'"]},
-    "spark-base": {"parent_image": "apache/spark-py:v3.4.0", "user": "185", "workdir": "/opt/spark/work-dir",
+    "spark-base": {"parent_image": "apache/spark-py:v3.4.0", "python": "3.10", "user": "185", "workdir": "/opt/spark/work-dir",
                    "requirements_files": ["requirements/spark.txt"], "env": {"PYSPARK_PYTHON": "python3"}},
     "slim-base": {"parent_image": "python:3.11-slim-bookworm", "apt_packages": ["tini"],
                   "requirements": ["requests[socks]>=2.31,<3"], "entrypoint": ["tini", "--"]},
-    "custom-base": {"dockerfile": "docker/base.Dockerfile", "context": "docker",
+    "custom-base": {"dockerfile": "docker/base.Dockerfile", "context": "docker", "python": "3.11",
                     "requirements": ["pandas==2.2.2", "pyarrow>=15.0.0"], "workdir": "/opt/app",
                     "labels": {"com.acme.base": "custom"}},
-    "r-bridge": {"parent_image": "rocker/r-ver:4.3.2", "apt_packages": ["python3", "python3-venv", "libpq5"],
+    "r-bridge": {"parent_image": "rocker/r-ver:4.3.2", "python": "3.10", "apt_packages": ["python3", "python3-venv", "libpq5"],
                  "requirements": ["rpy2==3.5.16", "pandas==2.2.2"], "env": {"R_HOME": "/usr/local/lib/R"}},
 }
 
@@ -316,6 +316,7 @@ def generate(root: Path, *, n_envs: int = 50, n_pipelines: int = 100, n_steps: i
                 e["checks"] = ["python -c 'import sys; print(sys.version)'"]
             if kind.endswith("gpu") and rng.random() < 0.5:
                 e["parent_image"] = "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04"  # a new base: rendered whole
+                e["python"] = "3.10"
             envs[name] = e
             env_domain[name] = domain
             levels[level].append(name)
@@ -795,6 +796,37 @@ def limits_text(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_lock(project: Path) -> dict[str, Any]:
+    """A dockwright.lock for the project, made by the lock engine with a stand-in resolver (no uv, no index):
+    each requirement pinned with three transitive dependencies, two files each; parents unpinned."""
+    import hashlib
+
+    from packaging.requirements import Requirement
+
+    from compiler import lock as locking
+    from compiler.lockfile import LOCK_FILE
+    from compiler.pipeline import compile_project
+    from compiler.resolve import Artifact, Resolution
+
+    def resolver(request: Any) -> Resolution:
+        versions, parents, files = {}, {}, {}
+        for text in request.requirements:
+            name = Requirement(text).name.lower().replace("_", "-").replace(".", "-")
+            for dep in (name, *(f"{name}-dep{i}" for i in range(3))):
+                versions[dep] = request.constraints.get(dep, "1.0")
+                parents[dep] = ("",) if dep == name else (name,)
+                files[dep] = tuple(Artifact(f"{dep.replace('-', '_')}-1.0-py3-none-{tag}.whl",
+                                            "sha256:" + hashlib.sha256(f"{dep}{tag}".encode()).hexdigest(), 123456)
+                                   for tag in ("any", "manylinux_2_28_x86_64"))
+        return Resolution(versions=versions, parents=parents, files=files)
+
+    compiled = compile_project(project / "dockwright.yaml", use_lock=False)
+    result = locking.run(compiled.plan, project, project / LOCK_FILE, skip_parents=True, resolver=resolver)
+    locking.write(result)
+    text = (project / LOCK_FILE).read_text()
+    return {"lock_images": result.images, "lock_bytes": len(text.encode()), "lock_lines": text.count("\n")}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -807,6 +839,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--generate-only", action="store_true", help="write the project and validate it, then stop")
     ap.add_argument("--profile", type=int, metavar="N", default=0,
                     help="also print the top N functions of a cProfile'd in-process compile")
+    ap.add_argument("--locked", action="store_true",
+                    help="also time compile with a dockwright.lock (written by the lock engine, stand-in resolver)")
     ap.add_argument("--limits", action="store_true",
                     help="time and memory of hostile or huge input (many errors, alias bombs, 400,000 env keys)")
     args = ap.parse_args(argv)
@@ -840,6 +874,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{project}: {proc.stdout.strip()}")
             return 0
         whole = whole_process(project, args.runs)  # leaves an up-to-date output behind
+        if args.locked:
+            lock_facts = write_lock(project)
+            locked = whole_process(project, args.runs)
+            ratio = locked["compile_cold_s"] / whole["compile_cold_s"]
+            sys.stdout.write(f"lock: {lock_facts}\ncompile cold: unlocked {whole['compile_cold_s']:.3f} s, locked "
+                             f"{locked['compile_cold_s']:.3f} s ({ratio:.2f}x); no-op: unlocked "
+                             f"{whole['compile_noop_s']:.3f} s, locked {locked['compile_noop_s']:.3f} s; --check: "
+                             f"unlocked {whole['compile_check_s']:.3f} s, locked {locked['compile_check_s']:.3f} s\n")
+            return 0
         fast = fast_path(project, args.runs, project.parent)
         imports = import_time(args.runs)
         ip, result = in_process(project, args.runs)

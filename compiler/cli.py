@@ -109,10 +109,13 @@ def _handled(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _compile(ctx: click.Context, file: str | None) -> Compiled:
+UNLOCKED = "note: no dockwright.lock: packages and parent images are not pinned (run `dockwright lock`)"
+
+
+def _compile(ctx: click.Context, file: str | None, *, use_lock: bool = True) -> Compiled:
     chosen = file or ctx.obj.get("file")
     reads.reset()
-    compiled = compile_project(locate(chosen))
+    compiled = compile_project(locate(chosen), use_lock=use_lock)
     if not _quiet():
         _print_diagnostics(compiled.warnings)
     return compiled
@@ -178,6 +181,8 @@ def compile_(ctx: click.Context, file: str | None, check: bool, watch: bool) -> 
         return
     emit.write(out, plan, root=compiled.source.root)
     _say(f"{label}/: {emit.summary(plan)}")
+    if not compiled.locked:
+        _say(UNLOCKED, err=True)
     _remember(ctx, file, compiled, plan)
 
 
@@ -285,7 +290,8 @@ def _remember(ctx: click.Context, file: str | None, compiled: Compiled, plan: li
                   output=compiled.project.output, probes=probes, packages=packages, reads=dict(reads.files),
                   globs=list(reads.globs),
                   check_lines=warnings + ([] if quiet else [(False, f"{label}/ is up to date ({len(unchanged)} files)")]),
-                  compile_lines=warnings + ([] if quiet else [(False, f"{label}/: {emit.summary(unchanged)}")]))
+                  compile_lines=warnings + ([] if quiet else [(False, f"{label}/: {emit.summary(unchanged)}")])
+                  + ([] if quiet or compiled.locked else [(True, UNLOCKED)]))
 
 
 @main.command()
@@ -543,26 +549,26 @@ def import_zenml(target: str, directory: str, project: str | None, python: str |
 @click.option("--upgrade-package", "upgrade_packages", multiple=True, metavar="NAME",
               help="Let this package move to its newest match (repeatable); keep the other pins.")
 @click.option("--check", is_flag=True, help="Resolve again and write nothing; exit 1 listing what would change.")
-@click.option("--platform", "platforms", multiple=True, type=click.Choice(["linux/amd64", "linux/arm64"]),
-              help="Lock for this platform (repeatable; default: the lock's platforms, else linux/amd64).")
 @click.option("--offline", is_flag=True,
               help="With --check: only compare the lock with the YAML (no resolution, no network).")
+@click.option("--skip-parents", is_flag=True,
+              help="Ask no registry: parent images not pinned yet stay unpinned (compile warns about each).")
 @click.pass_context
 @_handled
 def lock(ctx: click.Context, file: str | None, upgrade: bool, upgrade_packages: tuple[str, ...], check: bool,
-         platforms: tuple[str, ...], offline: bool) -> None:
+         offline: bool, skip_parents: bool) -> None:
     """Pin every Python package (with hashes) and parent image (by digest) in dockwright.lock."""
     from . import lock as locking
     from .lockfile import LOCK_FILE
 
-    if offline and (not check or upgrade or upgrade_packages):
+    if offline and (not check or upgrade or upgrade_packages or skip_parents):
         raise UsageError("--offline goes with --check alone: it compares dockwright.lock with the YAML")
-    compiled = _compile(ctx, file)
+    compiled = _compile(ctx, file, use_lock=False)
     if offline:
-        _lock_matches(compiled, platforms or None)
+        _lock_matches(compiled)
         return
     result = locking.run(compiled.plan, compiled.source.root, compiled.source.main.parent / LOCK_FILE,
-                         platforms=platforms or None, upgrade=upgrade, upgrade_packages=upgrade_packages, check=check)
+                         upgrade=upgrade, upgrade_packages=upgrade_packages, check=check, skip_parents=skip_parents)
     label = shown_path(result.path)
     if check:
         if result.changed:
@@ -609,7 +615,7 @@ def export_bake(ctx: click.Context, file: str | None, output: str | None) -> Non
     _say(f"{shown_path(path)}: {'written' if wrote else 'unchanged'}")
 
 
-def _lock_matches(compiled: Compiled, platforms: tuple[str, ...] | None) -> None:
+def _lock_matches(compiled: Compiled) -> None:
     """`lock --check --offline`: exit 1 when dockwright.lock no longer matches the YAML (lock.stale), or is missing."""
     from . import lock as locking
     from . import lockfile
@@ -620,11 +626,10 @@ def _lock_matches(compiled: Compiled, platforms: tuple[str, ...] | None) -> None
     if found is None:
         click.echo(f"{label} does not exist; run 'dockwright lock'", err=True)
         sys.exit(EXIT_INVALID)
-    chosen = platforms or tuple(sorted({p for i in found.images.values() for p in i.platforms})) \
-        or locking.DEFAULT_PLATFORMS
-    wanted = set(locking.targets(compiled.plan, compiled.source.root, chosen))
+    platforms = compiled.project.platforms
+    wanted = set(locking.targets(compiled.plan, compiled.source.root, platforms))
     lines = [f"{name}: not locked" if name not in found.images else f"{name}: its inputs changed"
-             for name in locking.stale(compiled.plan, compiled.source.root, found, chosen)]
+             for name in locking.stale(compiled.plan, compiled.source.root, found, platforms)]
     lines += [f"{name}: no longer an image" for name in sorted(set(found.images) - wanted)]
     if lines:
         for line in lines:

@@ -34,6 +34,7 @@ CHECKS: dict[str, dict[str, Any]] = {
     "env_key": {"pattern": _ecma(cerberus_schema.ENV_KEY_RE.pattern)},
     "label_key": {"pattern": _ecma(cerberus_schema.LABEL_KEY_RE.pattern)},
     "apt_package": {"pattern": _ecma(cerberus_schema.APT_RE.pattern)},
+    "package_name": {"pattern": "^" + cerberus_schema.PACKAGE_RE.pattern + "$"},  # used with fullmatch
     "user": {"pattern": _ecma(cerberus_schema.USER_RE.pattern)},
     "python_version": {"pattern": rf"^3\.(?:{_PY})(?:\.[0-9]{{1,2}})?$"},
     "engine_url": {"pattern": "^(?:tcp|unix|ssh|npipe|http|https)://[^\\s'\"\\\\]+$"},

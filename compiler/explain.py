@@ -120,7 +120,29 @@ def explain(compiled: Compiled, name: str) -> str:
             lines.append(f"{key.ljust(key_w)}  {value}".ljust(width) + f"  {_where(origin, root)}")
         else:
             lines.append(f"{key.ljust(width)}  {_where(origin, root)}")
+    locked = _locked(compiled, env, image_name)
+    if locked:
+        lines.append("locked packages (dockwright.lock)")
+        label_w = min(max(len(label) for label, _, _ in locked), 40)
+        for label, req, o in locked:
+            lines.append(f"{label.ljust(label_w)}  via {req}" + (f"  {_where(o, root)}" if o is not None else ""))
     return "\n".join(lines) + "\n"
+
+
+def _locked(compiled: Compiled, env: Environment, image_name: str | None) -> list[tuple[str, str, Origin | None]]:
+    """(package==version, a direct requirement that pulls it in, where that requirement comes from), one row
+    per requirement; the package shown on its first row only."""
+    lock = compiled.plan.lock
+    entry = lock.images.get(image_name) if lock is not None and image_name else None
+    if entry is None:
+        return []
+    by_text = {r.value: r.origin for r in env.requirements.values()}
+    rows: list[tuple[str, str, Origin | None]] = []
+    for pkg in sorted(entry.packages, key=lambda p: (p.name, p.platforms, p.version)):
+        label = f"  {pkg.name}=={pkg.version}" + (f" ({', '.join(pkg.platforms)})" if pkg.platforms else "")
+        for i, req in enumerate(pkg.via):
+            rows.append((label if i == 0 else "", req, by_text.get(req)))
+    return rows
 
 
 def explain_json(compiled: Compiled, name: str) -> str:
@@ -136,6 +158,13 @@ def explain_json(compiled: Compiled, name: str) -> str:
                 "via": [v for v in o.via if v != "default"]}
 
     rows = [{"key": label.strip(), "value": value, "origin": origin(o)} for label, value, o in _rows(env)]
-    data = {"environment": name, "kind": env.kind, "parent": env.parent,
-            "image": compiled.plan.env_image.get(name), "values": rows}
+    data: dict[str, Any] = {"environment": name, "kind": env.kind, "parent": env.parent,
+                            "image": compiled.plan.env_image.get(name), "values": rows}
+    lock = compiled.plan.lock
+    entry = lock.images.get(data["image"]) if lock is not None and data["image"] else None
+    if entry is not None:
+        by_text = {r.value: r.origin for r in env.requirements.values()}
+        data["locked"] = [{"name": p.name, "version": p.version, "platforms": list(p.platforms or entry.platforms),
+                           "via": [{"requirement": r, "origin": origin(by_text.get(r))} for r in p.via]}
+                          for p in sorted(entry.packages, key=lambda p: (p.name, p.platforms, p.version))]
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

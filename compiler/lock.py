@@ -25,8 +25,7 @@ from .plan import Plan
 DEFAULT_PLATFORMS = ("linux/amd64",)
 _PYTHON_IMAGE = re.compile(r"(?:(?:docker\.io|index\.docker\.io)/)?(?:library/)?python:(3\.[0-9]{1,2})(?:\.[0-9]+)?"
                            r"(?:[-.][A-Za-z0-9._-]*)?(?:@sha256:[0-9a-f]{64})?")
-_NEXT = ("state it with `python:` beside `parent_image:`/`dockerfile:`; that key comes with the next schema "
-         "version, until then only images on `python: X.Y` or a python:X.Y parent image can be locked")
+_NEXT = "state it with `python: \"X.Y\"` beside `parent_image:`/`dockerfile:`"
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ def targets(plan: Plan, root: Path, platforms: tuple[str, ...]) -> dict[str, Tar
         env = plan.environments.get(name) or plan.environments[img.environments[0]]
         base = env.base.value if env.base is not None else None
         parent = plan.images.get(img.parent) if img.parent else None
-        python = python_of(base.image if base is not None else None)
+        python = (base.python if base is not None else None) or python_of(base.image if base is not None else None)
         problem = None
         if python is None and base is not None:
             problem = (f"the Python version of parent image '{base.image}' is not known" if base.image
@@ -74,12 +73,12 @@ def targets(plan: Plan, root: Path, platforms: tuple[str, ...]) -> dict[str, Tar
             origins[key] = (req.value, req.origin.location, not req.origin.via)
         out[name] = Target(
             name=name, location=env.location, base_location=env.base.origin.location if env.base else None,
-            python=python, python_problem=problem, platforms=platforms, requirements=img.spec.requirements,
+            python=python, python_problem=problem, platforms=platforms, requirements=img.requirements,
             origins=origins, index_url=img.spec.index_url, extra_index_urls=img.spec.extra_index_urls,
             installer_args=img.spec.installer_args,
             certificates=tuple(root / c for c in sorted(env.certificates)),
             layered_on=parent.name if parent is not None and parent.generated and img.spec.layered else None,
-            external=img.from_ref if parent is None and img.from_ref else None,
+            external=img.base_ref if parent is None and img.base_ref else None,
         )
     return out
 
@@ -99,10 +98,10 @@ def inputs_digest(t: Target, parent: LockedImage | None) -> str:
 def stale(plan: Plan, root: Path, lock: Lock, platforms: tuple[str, ...] | None = None) -> list[str]:
     """Images whose lock entry is missing or no longer matches the YAML (offline, no uv, no network).
 
-    platforms: None takes the lock's (until a project key chooses them).
+    platforms: None takes the project's `platforms:`.
     """
     if platforms is None:
-        platforms = tuple(sorted({p for i in lock.images.values() for p in i.platforms})) or DEFAULT_PLATFORMS
+        platforms = plan.project.platforms
     out = []
     for name, t in targets(plan, root, platforms).items():
         entry = lock.images.get(name)
@@ -222,16 +221,18 @@ def _roots(name: str, parents: Mapping[str, tuple[str, ...]], direct: Mapping[st
 
 def run(plan: Plan, root: Path, path: Path, *, platforms: tuple[str, ...] | None = None, upgrade: bool = False,
         upgrade_packages: tuple[str, ...] = (), check: bool = False, mirrors: Mapping[str, str] | None = None,
+        skip_parents: bool = False,
         jobs: int = 8, resolver: Callable[[resolve.Request], resolve.Resolution] = resolve.resolve) -> Result:
     """Lock every image of plan into the lock file at path; write nothing (the caller writes Result.new).
     ConfigError with every problem.
 
-    platforms: None keeps those of the lock on disk (linux/amd64 for a new one).
+    platforms: None takes the project's `platforms:` (linux/amd64 unless it says otherwise).
+    skip_parents: ask no registry; a parent image the old lock did not pin stays unpinned (compile says so).
     """
     old_text = _read_text(path)
     old = lockfile.parse(path, old_text) if old_text is not None else Lock(images={})
     if platforms is None:
-        platforms = tuple(sorted({p for i in old.images.values() for p in i.platforms})) or DEFAULT_PLATFORMS
+        platforms = plan.project.platforms
     if not platforms or any(p not in lockfile.PLATFORMS for p in platforms):
         raise UsageError(f"platforms must be among {', '.join(lockfile.PLATFORMS)}")
     platforms = tuple(sorted(set(platforms)))
@@ -258,8 +259,12 @@ def run(plan: Plan, root: Path, path: Path, *, platforms: tuple[str, ...] | None
                 if i.parent is not None and set(p for p, _ in i.parent.platforms) >= set(platforms)}
     digests: dict[str, Parent] = {}
     fetch = [r for r in refs if upgrade or r not in previous]
+    if skip_parents:
+        for r in fetch:
+            digests[r] = previous.get(r) or Parent(ref=r, digest="", platforms=())
+        fetch = []
     for r in refs:
-        if r not in fetch:
+        if r not in fetch and r not in digests:
             keep = previous[r]
             digests[r] = Parent(ref=r, digest=keep.digest,
                                 platforms=tuple((p, d) for p, d in keep.platforms if p in platforms))
@@ -372,8 +377,8 @@ def describe(old: Lock, new: Lock) -> list[str]:
             continue
         if (a.parent and a.parent.digest) != (b.parent and b.parent.digest):
             ref = b.parent.ref if b.parent else a.parent.ref if a.parent else "?"
-            before = a.parent.digest[:19] if a.parent else "none"
-            after = b.parent.digest[:19] if b.parent else "none"
+            before = (a.parent.digest[:19] or "unpinned") if a.parent else "none"
+            after = (b.parent.digest[:19] or "unpinned") if b.parent else "none"
             out.append(f"{name}: parent {ref} {before} -> {after}")
         va = {(p.name, p.platforms): p for p in a.packages}
         vb = {(p.name, p.platforms): p for p in b.packages}

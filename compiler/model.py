@@ -55,6 +55,7 @@ class Base:
     dockerfile: str | None = None
     context: str = "."
     context_at: Location | None = field(default=None, compare=False)  # where `context:` is written, if it is
+    python: str | None = None  # its Python version (X.Y): `python:`, or stated beside parent_image/dockerfile
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Fragment:
     run: tuple[Sourced[str], ...] = ()
     checks: tuple[Sourced[str], ...] = ()
     local_packages: tuple[Sourced[str], ...] = ()  # project-relative directories, normalised
+    heavy_packages: Sourced[tuple[str, ...]] | None = None  # normalised names; None: the size rule decides
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ class Builder:
     url: str | None
     tls: tuple[tuple[str, str | bool], ...]
     proxy: tuple[tuple[str, str], ...] = ()  # http / https / no_proxy, ${NAME} unexpanded (the builder expands it)
+    network: str | None = None  # `host`: build containers on the host's network
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,7 @@ class Project:
     builders: Mapping[str, Builder]
     default_builder: Sourced[str] | None
     broken: frozenset[tuple[str, str]] = frozenset()  # entries with schema errors, kept as empty stand-ins
+    platforms: tuple[str, ...] = ("linux/amd64",)  # what `dockwright lock` locks for, sorted
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,7 @@ class Environment:
     extra_index_urls: tuple[Sourced[str], ...] = ()
     certificates: Mapping[str, Sourced[str]] = field(default_factory=dict)  # normalised path -> where listed
     local_packages: tuple[Sourced[str], ...] = ()  # the project's own packages, installed after the requirements
+    heavy_packages: Sourced[tuple[str, ...]] | None = None  # installed in their own layer (None: the size rule)
 
 
 EMPTY = Environment(
@@ -206,6 +211,11 @@ EMPTY = Environment(
 @cache
 def requirement_name(text: str) -> str:
     return str(canonicalize_name(Requirement(text).name))
+
+
+def _minor(version: str) -> str:
+    """3.11 of 3.11, 3.11.4 or 3.11-slim (the schema checked it is a Python version)."""
+    return ".".join(version.split("-", 1)[0].split(".")[:2])
 
 
 def apt_name(spec: str) -> str:
@@ -245,6 +255,7 @@ def inherit(parent: Environment, *, step: str) -> Environment:
         index_url=opt(parent.index_url), extra_index_urls=tuple(u.through(step) for u in parent.extra_index_urls),
         certificates=mark(parent.certificates),
         local_packages=tuple(p.through(step) for p in parent.local_packages),
+        heavy_packages=opt(parent.heavy_packages),
     )
 
 
@@ -312,6 +323,7 @@ def apply(env: Environment, frag: Fragment, *, file_requirements: Mapping[str, t
         extra_index_urls=_append(env.extra_index_urls, [mark(u) for u in frag.extra_index_urls]),
         certificates=certificates,
         local_packages=_append(env.local_packages, [mark(p) for p in frag.local_packages]),
+        heavy_packages=scalar(env.heavy_packages, frag.heavy_packages),
     )
 
 
@@ -386,6 +398,10 @@ class _Builder:
         )
         certificates = tuple(Sourced(cert_path(c.value), c.origin) for c in seq("certificates"))
         local_packages = tuple(Sourced(package_path(p.value), p.origin) for p in seq("local_packages"))
+        heavy = None
+        if data.get("heavy_packages") is not None:
+            heavy = Sourced(tuple(sorted({str(canonicalize_name(h)) for h in data["heavy_packages"]})),
+                            self.origin(path + ("heavy_packages",)))
         return Fragment(
             kind=kind, name=name, location=loc, file=file,
             extends=s("extends"), base=base, installer=s("installer"), installer_args=tup("installer_args"),
@@ -397,7 +413,7 @@ class _Builder:
             requirements=self.unique(seq("requirements"), requirement_name, "requirement", kind, name),
             requirements_files=seq("requirements_files"), integrations=seq("integrations"),
             env=mapping("env"), build_args=mapping("build_args"), labels=mapping("labels"),
-            copy=copies, run=seq("run"), checks=seq("checks"),
+            copy=copies, run=seq("run"), checks=seq("checks"), heavy_packages=heavy,
             local_packages=self.unique(local_packages, str, "local package", kind, name),
         )
 
@@ -416,6 +432,8 @@ class _Builder:
 
     def base(self, data: dict[str, Any], path: NodePath, kind: str, name: str) -> Sourced[Base] | None:
         given = [k for k in ("parent_image", "python", "dockerfile") if data.get(k) is not None]
+        if len(given) == 2 and "python" in given:
+            given.remove("python")  # beside parent_image or dockerfile, python states that parent's Python version
         if len(given) > 1:
             self.sink.error(self.doc.key_at(path + (given[1],)),
                             f"'{given[1]}' and '{given[0]}' both set the base of {kind} '{name}'",
@@ -427,6 +445,7 @@ class _Builder:
             return None
         key = given[0]
         origin = self.origin(path + (key,))
+        stated = _minor(self.text(data["python"], path + ("python",))) if data.get("python") is not None else None
         if key == "parent_image":
             image = data[key]
             if ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
@@ -435,13 +454,13 @@ class _Builder:
             elif image.endswith(":latest"):
                 self.sink.warn(origin.location, f"parent image '{image}' follows 'latest'",
                                "pin a version, so that builds are reproducible")
-            return Sourced(Base(image=image), origin)
+            return Sourced(Base(image=image, python=stated), origin)
         if key == "python":
             version = self.text(data[key], path + (key,))
-            return Sourced(Base(image=f"python:{version}-slim"), origin)
+            return Sourced(Base(image=f"python:{version}-slim", python=_minor(version)), origin)
         context_at = self.doc.at(path + ("context",)) if data.get("context") is not None else None
-        return Sourced(Base(dockerfile=data["dockerfile"], context=data.get("context") or ".", context_at=context_at),
-                       origin)
+        return Sourced(Base(dockerfile=data["dockerfile"], context=data.get("context") or ".", context_at=context_at,
+                            python=stated), origin)
 
     def build(self) -> Project:
         d = self.doc.data
@@ -465,7 +484,7 @@ class _Builder:
             pipelines=pipelines, runner=self.target("runner", d.get("runner")),
             server=self.target("server", d.get("server")), builders=builders,
             default_builder=Sourced(default, self.origin(("default_builder",))) if default else None,
-            broken=self.broken,
+            broken=self.broken, platforms=tuple(sorted(set(d.get("platforms") or ("linux/amd64",)))),
         )
         self.check_references(project)
         return project
@@ -516,7 +535,7 @@ class _Builder:
         tls = tuple(sorted((data.get("tls") or {}).items()))
         proxy = tuple(sorted((data.get("proxy") or {}).items()))
         return Builder(name, self.doc.key_at(("builders", name)), data.get("type") or "docker", data.get("url"), tls,
-                       proxy)
+                       proxy, data.get("network"))
 
     def builder_tls(self, name: str, data: dict[str, Any]) -> None:
         """A tls section that the engine connection would ignore, or could not use, is an error."""

@@ -7,11 +7,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import graph, render, schema
-from .errors import Collector, Diagnostic, Location, UsageError
+from . import graph, lockfile, render, schema
+from .errors import Collector, ConfigError, Diagnostic, Location, UsageError
 from .inputs import Inputs, gather, ignored_output
 from .load import PROJECT_FILE, Located, NodePath, Source, find_project_file, load_project
 from .model import Project, build_model
+from .lockfile import LOCK_FILE, Lock
 from .plan import Plan, plan
 
 
@@ -23,6 +24,7 @@ class Compiled:
     plan: Plan
     files: dict[str, str]  # output-relative path -> text
     warnings: list[Diagnostic]
+    locked: bool = False  # compiled from dockwright.lock
 
     @property
     def out_dir(self) -> Path:
@@ -113,8 +115,23 @@ def _without(source: Source, broken: set[NodePath]) -> Source:
     return replace(source, doc=doc)
 
 
-def compile_project(path: Path) -> Compiled:
-    """Load, validate, plan and render a project; raise ConfigError with every problem found."""
+def _stale(the_plan: Plan, root: Path, the_lock: Lock, sink: Collector) -> None:
+    """A located error at each environment whose image the lock no longer matches (offline)."""
+    from .lock import stale
+
+    for name in stale(the_plan, root, the_lock):
+        env = the_plan.environments.get(name)
+        what = f"environment '{name}'" if env is None or env.kind == "environment" else f"image '{name}'"
+        sink.error(env.location if env is not None else None,
+                   f"{what} has changed since {LOCK_FILE} was written (or is not in it)",
+                   "run `dockwright lock`, then compile again")
+
+
+def compile_project(path: Path, *, use_lock: bool = True) -> Compiled:
+    """Load, validate, plan and render a project; raise ConfigError with every problem found.
+
+    use_lock: read dockwright.lock beside the project file, when there is one (`lock` itself does not).
+    """
     source = load_project(path)
     sink = Collector()
     broken = schema.validate(source.doc, sink)
@@ -127,8 +144,24 @@ def compile_project(path: Path) -> Compiled:
     inputs = gather(project, source.root, sink, source.doc)
     order = graph.inheritance(project, sink)
     step_graphs = graph.steps(project, sink)
+    lock_file = source.main.parent / LOCK_FILE
+    the_lock = None
+    try:
+        the_lock = lockfile.read(lock_file) if use_lock else None
+    except ConfigError as exc:
+        for d in exc.diagnostics:
+            sink.error(d.location, d.message, d.hint)
     if order or not project.environments:  # no cycle: planning can find more problems in the same run
-        the_plan = plan(project, order, step_graphs, inputs, sink, salt=render.digest())
+        the_plan = plan(project, order, step_graphs, inputs, sink, salt=render.digest(), lock=the_lock,
+                        locked_salt=render.digest(locked=True))
+        if the_lock is not None and not sink.errors:
+            _stale(the_plan, source.root, the_lock, sink)
+            for img in the_plan.images.values():
+                if img.unpinned:
+                    env = the_plan.environments.get(img.name)
+                    at = env.base.origin.location if env is not None and env.base is not None else None
+                    sink.warn(at, f"parent image '{img.base_ref}' of image '{img.name}' is not pinned to a digest "
+                              f"in {LOCK_FILE}", "run `dockwright lock` where its registry can be reached")
     sink.raise_if_errors()
     files = render.render(the_plan, inputs)
     _output_problems(source, project, inputs, files, sink)
@@ -139,4 +172,4 @@ def compile_project(path: Path) -> Compiled:
         sink.warn(output_location(source), f".dockerignore leaves out '{left_out}', which the generated Dockerfiles "
                   "copy, so building them fails", f"remove the pattern that matches it, or add '!{out}/' after it")
     warnings = sorted(sink.warnings, key=Diagnostic.sort_key)
-    return Compiled(source, project, inputs, the_plan, files, warnings)
+    return Compiled(source, project, inputs, the_plan, files, warnings, locked=the_lock is not None)

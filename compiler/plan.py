@@ -9,19 +9,23 @@ import hashlib
 import json
 import posixpath
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from . import graph
 from .errors import Collector
 from .inputs import Inputs
 from .schema import indentation_hint
+from .lockfile import Lock, LockedImage, Package
 from .model import EMPTY, Environment, Fragment, Project, Sourced, apply, inherit, requirement_name
 
 UV_VERSION = "0.13.9"
 VENV = "/opt/venv"
 UV_HOME = "/opt/dockwright/uv"
 REQUIREMENTS_IN_IMAGE = "/opt/dockwright/requirements.txt"
+HEAVY_REQUIREMENTS_IN_IMAGE = "/opt/dockwright/requirements-heavy.txt"
+HEAVY_BYTES = 50_000_000  # a locked package with a file this large (on any locked platform) gets its own layer
+_MACHINE = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}  # platform_machine of each lockable platform
 CERTS_IN_IMAGE = "/opt/dockwright/certs"  # certificates keep their project-relative paths below it
 CA_BUNDLE = "/opt/dockwright/ca-certificates.crt"  # the image's own bundle plus the project's certificates
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's, and BusyBox/Alpine's
@@ -57,6 +61,10 @@ class ImageSpec:
     entrypoint: tuple[str, ...] | None
     cmd: tuple[str, ...] | None
     local_packages: tuple[tuple[str, str], ...] = ()  # (project directory, staging path), installed after requirements
+    # With dockwright.lock: requirements (above) and heavy are `name==version [; marker] --hash=...` lines,
+    # installed with --require-hashes --no-deps; heavy ones first, in a layer of their own.
+    locked: bool = False
+    heavy: tuple[str, ...] = ()
 
     @property
     def assumes_root_parent(self) -> bool:
@@ -83,6 +91,9 @@ class Image:
     checks: tuple[str, ...]
     spec: ImageSpec | None = None
     user: str | None = None  # the environment's user (inherited by layered images)
+    requirements: tuple[str, ...] = ()  # as the YAML asks for them (spec.requirements, before the lock pins them)
+    base_ref: str = ""  # an external parent as written (from_ref carries its locked digest)
+    unpinned: bool = False  # an external parent that the lock does not pin to a digest
     runs_as: str | None = None  # the user the image ends as, when compile knows it
     layering: str = ""  # why it is, or is not, built FROM its parent environment's image
 
@@ -99,6 +110,7 @@ class Plan:
     images: dict[str, Image]
     steps: dict[str, Any]  # pipeline -> step DAG
     warnings: list[Any] = field(default_factory=list)
+    lock: Lock | None = None  # dockwright.lock, when the project has one
 
 
 def _env_of_fragment(frag: Fragment, *, name: str, kind: str, parent: Environment | None, parent_name: str | None,
@@ -450,10 +462,60 @@ def _layered_spec(env: Environment, parent: Environment, from_ref: str, inputs: 
     return None if empty else spec
 
 
+_LOCK_ONLY = ("locked", "heavy")  # ImageSpec fields that only a lock sets: left out of the hash while unset
+
+
+def _fields(o: Any) -> dict[str, Any]:
+    return {k: v for k, v in o.__dict__.items() if v or k not in _LOCK_ONLY}
+
+
 def _hash(*parts: Any) -> str:
     # Specs are flat records of strings, tuples and booleans: their __dict__ is what asdict would give.
-    text = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=lambda o: o.__dict__)
+    text = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=_fields)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _marker(platforms: tuple[str, ...]) -> str:
+    return " or ".join(f'platform_machine == "{_MACHINE[p]}"' for p in platforms)
+
+
+def pin_line(pkg: Package, image_platforms: tuple[str, ...]) -> str:
+    """One requirements.txt line: `name==version`, a platform marker when locked for some platforms only,
+    and the hash of every file of every locked platform."""
+    marker = f" ; {_marker(pkg.platforms)}" if pkg.platforms and pkg.platforms != image_platforms else ""
+    hashes = "".join(f" --hash={h}" for h in sorted({f.hash for f in pkg.files}))
+    return f"{pkg.name}=={pkg.version}{marker}{hashes}"
+
+
+def is_heavy(pkg: Package) -> bool:
+    return any(f.size is not None and f.size >= HEAVY_BYTES for f in pkg.files)
+
+
+def _pinned(spec: ImageSpec, env: Environment, entry: LockedImage | None, parent: LockedImage | None,
+            external: bool) -> tuple[ImageSpec, bool]:
+    """spec with the lock's pins and parent digest; and whether an external parent stays unpinned."""
+    from_ref = spec.from_ref
+    unpinned = False
+    if external and entry is not None and "@" not in from_ref:
+        if entry.parent is not None and entry.parent.digest:
+            from_ref = f"{from_ref}@{entry.parent.digest}"
+        else:
+            unpinned = True
+    if entry is None:
+        return spec, False  # not locked yet: compile reports it stale
+    lines: list[str] = []
+    heavy: list[str] = []
+    inherited: set[tuple[str, str, tuple[str, ...]]] = set()
+    if parent is not None:
+        inherited = {(p.name, p.version, p.platforms or parent.platforms) for p in parent.packages}
+    chosen = set(env.heavy_packages.value) if env.heavy_packages is not None else None
+    if spec.requirements:
+        for pkg in sorted(entry.packages, key=lambda p: (p.name, p.platforms, p.version)):
+            if (pkg.name, pkg.version, pkg.platforms or entry.platforms) in inherited:
+                continue  # installed in the parent image already
+            big = pkg.name in chosen if chosen is not None else is_heavy(pkg)
+            (heavy if big else lines).append(pin_line(pkg, entry.platforms))
+    return replace(spec, from_ref=from_ref, locked=True, requirements=tuple(lines), heavy=tuple(heavy)), unpinned
 
 
 def _repository(project: Project, image: str) -> str:
@@ -465,8 +527,12 @@ def _push_tag(project: Project, tag: str) -> str | None:
 
 
 def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inputs: Inputs, sink: Collector, *,
-         salt: str) -> Plan:
-    """The image plan: which environment is which image, built FROM what, with which spec."""
+         salt: str, lock: Lock | None = None, locked_salt: str = "") -> Plan:
+    """The image plan: which environment is which image, built FROM what, with which spec.
+
+    With a lock, each spec carries its pins and parent digest (and is hashed with locked_salt, which covers
+    the templates' lock-only parts); which environments share an image is decided before, as without one.
+    """
     envs = effective(project, order, inputs, sink)
     if not sink.errors:  # "unused" is noise while the project does not compile
         _usage(project, envs, sink)
@@ -517,9 +583,17 @@ def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inp
             env_image[name] = by_hash[spec_hash]
             _attach(images, by_hash[spec_hash], env)
             continue
+        by_hash[spec_hash] = name
+        declared, base_ref, unpinned = spec.requirements, spec.from_ref, False
+        if lock is not None:
+            parent_entry = lock.images.get(image_parent) if image_parent and spec.layered else None
+            spec, unpinned = _pinned(spec, env, lock.images.get(name), parent_entry, external=image_parent is None)
+            spec_hash = _hash(spec, locked_salt)
         repo = _repository(project, name)
         dockerfile = f"{out}/images/{name}/Dockerfile"
         inputs_list = [dockerfile]
+        if spec.heavy:
+            inputs_list.append(f"{out}/images/{name}/requirements-heavy.txt")
         if spec.requirements:
             inputs_list.append(f"{out}/images/{name}/requirements.txt")
         inputs_list += [src for src, _ in spec.certificates]
@@ -532,11 +606,12 @@ def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inp
             dockerfile=dockerfile, context=".", inputs=tuple(inputs_list),
             checks=tuple(c.value for c in env.checks), spec=spec,
             user=env.user.value if env.user is not None else None, layering=layering,
-            runs_as=_ends_as(env, parent_user, spec.as_root),
+            runs_as=_ends_as(env, parent_user, spec.as_root), requirements=declared,
+            base_ref=base_ref if image_parent is None else "", unpinned=unpinned,
         )
-        by_hash[spec_hash] = name
         env_image[name] = name
-    return Plan(project=project, environments=envs, env_image=env_image, images=images, steps=dict(step_graphs))
+    return Plan(project=project, environments=envs, env_image=env_image, images=images, steps=dict(step_graphs),
+                lock=lock)
 
 
 def _attach(images: dict[str, Image], name: str, env: Environment) -> None:
@@ -586,7 +661,7 @@ def manifest(p: Plan, generated_files: list[str], inputs: Inputs) -> dict[str, A
             "environments": list(img.environments), "checks": list(img.checks), "sources": list(img.files),
         }
         if img.spec is not None:
-            entry["requirements"] = list(img.spec.requirements)
+            entry["requirements"] = list(img.requirements)
             entry["user"] = img.user
             if img.spec.assumes_root_parent:  # build checks that the parent runs as root
                 entry["needs_root_parent"] = True
@@ -620,7 +695,8 @@ def manifest(p: Plan, generated_files: list[str], inputs: Inputs) -> dict[str, A
         return {"environment": name, "image": p.env_image.get(name)}
 
     builders = {
-        name: {"type": b.type, "url": b.url, "tls": dict(b.tls), "proxy": dict(b.proxy)}
+        name: {"type": b.type, "url": b.url, "tls": dict(b.tls), "proxy": dict(b.proxy),
+               **({"network": b.network} if b.network else {})}
         for name, b in sorted(project.builders.items())
     }
     default = project.default_builder.value if project.default_builder else (
@@ -635,4 +711,4 @@ def manifest(p: Plan, generated_files: list[str], inputs: Inputs) -> dict[str, A
 
 
 __all__ = ["Image", "ImageSpec", "Plan", "plan", "manifest", "effective", "requirement_name", "UV_VERSION", "VENV",
-           "REQUIREMENTS_IN_IMAGE", "CERTS_IN_IMAGE", "CA_BUNDLE", "SYSTEM_CA_BUNDLE", "LOCAL_IN_IMAGE"]
+           "REQUIREMENTS_IN_IMAGE", "HEAVY_REQUIREMENTS_IN_IMAGE", "HEAVY_BYTES", "pin_line", "is_heavy", "CERTS_IN_IMAGE", "CA_BUNDLE", "SYSTEM_CA_BUNDLE", "LOCAL_IN_IMAGE"]

@@ -32,6 +32,7 @@ NAME_RE = re.compile(r"^[a-z0-9]+(?:(?:_|__|-+)[a-z0-9]+)*\Z")
 PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9-]*\Z")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._/-]*[A-Za-z0-9])?\Z")
+PACKAGE_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?")  # a Python distribution name
 APT_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?(?:=[A-Za-z0-9.+~:_-]+)?\Z")
 USER_RE = re.compile(r"^(?:[a-z_][a-z0-9_-]{0,31}|[0-9]{1,10})\Z")
 PYTHON_RE = re.compile(r"^3\.[0-9]{1,2}(?:\.[0-9]{1,2})?\Z")
@@ -452,6 +453,10 @@ class _Validator(Validator):  # type: ignore[misc]
         if not APT_RE.match(value):
             self._fail(field, f"invalid Debian package '{_show(value)}'",
                        "write a package name, optionally with '=version', like 'libgomp1' or 'git=1:2.39.5-0+deb12u1'")
+
+    def _check_with_package_name(self, field: Any, value: Any) -> None:
+        if not PACKAGE_RE.fullmatch(value):
+            self._fail(field, f"invalid Python package name '{_show(value)}'", "write a name like 'torch'")
 
     def _check_with_requirement(self, field: Any, value: Any) -> None:
         problem = requirement_problem(value)

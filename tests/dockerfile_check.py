@@ -11,7 +11,7 @@ from typing import Any
 
 import dockerfile
 
-from compiler.plan import CA_BUNDLE, LOCAL_IN_IMAGE, REQUIREMENTS_IN_IMAGE, ImageSpec
+from compiler.plan import CA_BUNDLE, HEAVY_REQUIREMENTS_IN_IMAGE, LOCAL_IN_IMAGE, REQUIREMENTS_IN_IMAGE, ImageSpec
 
 LOCAL_DONE = f"  && rm -rf {LOCAL_IN_IMAGE}"  # how the parser joins the last line of the local packages' RUN
 
@@ -66,6 +66,10 @@ def intended(spec: ImageSpec, requirements_src: str) -> list[tuple[str, tuple[st
     if spec.python_setup:
         out.append(("RUN", ("<venv>",)))
         out.append(("ENV", ("VIRTUAL_ENV", "/opt/venv", "PATH", "/opt/venv/bin:$PATH")))
+    if spec.heavy:
+        out.append(("COPY", (requirements_src.replace("/requirements.txt", "/requirements-heavy.txt"),
+                             HEAVY_REQUIREMENTS_IN_IMAGE)))
+        out.append(("RUN", (f"<install{_index_flags(spec)}>",)))
     if spec.requirements:
         out.append(("COPY", (requirements_src, REQUIREMENTS_IN_IMAGE)))
         out.append(("RUN", (f"<install{_index_flags(spec)}>",)))

@@ -100,19 +100,21 @@ def test_explain_shows_where_each_value_comes_from() -> None:
     result = run_cli("explain", "server", cwd=EXAMPLES / "ml-training")
     assert result.returncode == 0, result.stderr
     lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
-    assert lines[0] == "environment 'server' (dockwright.yaml:55), derived from 'base'"
+    assert lines[0] == "environment 'server' (dockwright.yaml:56), derived from 'base'"
     assert lines[1].startswith("image 'server': churn-server:") and lines[1].endswith(", FROM image 'base'")
     for line in ("base python:3.11-slim dockwright.yaml:20 via extends base",
                  "installer pip (default)",
                  "mlflow-skinny==2.16.2 dockwright.yaml:14 via extends base → integration tracking",
                  "numpy==1.26.4 requirements.txt:2 via extends base",
-                 "fastapi==0.115.0 dockwright.yaml:57",
-                 "PORT 8080 dockwright.yaml:59"):
+                 "fastapi==0.115.0 dockwright.yaml:58",
+                 "PORT 8080 dockwright.yaml:60",
+                 "locked packages (dockwright.lock)",  # the example is locked: each package, and what pulled it in
+                 "fastapi==0.115.0 via fastapi==0.115.0 dockwright.yaml:58"):
         assert line in lines
 
 
 def test_explain_unknown_environment() -> None:
-    result = run_cli("explain", "sever", cwd=EXAMPLES / "ml-training")
+    result = run_cli("-q", "explain", "sever", cwd=EXAMPLES / "ml-training")  # -q: no unpinned-parent warnings
     assert (result.returncode, result.stderr) == (2, "error: unknown environment 'sever'\nhint: did you mean 'server'?\n")
 
 
@@ -182,7 +184,7 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(project) -> None:
 def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch, project) -> None:
     root = project({"dockwright.yaml": SIMPLE})
 
-    def interrupted(path: Path) -> None:
+    def interrupted(path: Path, **_: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "compile_project", interrupted)

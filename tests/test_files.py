@@ -333,7 +333,7 @@ def test_every_os_error_at_every_call_leaves_the_old_tree(tmp_path: Path, monkey
     clean = write(tmp_path / "clean", {"dockwright.yaml": NEWER.format(output="")})
     assert invoke(clean, "compile").exit_code == 0
     expected = listing(clean / "generated")
-    monkeypatch.setattr(cli, "compile_project", lambda path: compiled)
+    monkeypatch.setattr(cli, "compile_project", lambda path, **_: compiled)
 
     def run(at: int | None, code: int) -> tuple[Result, list[str]]:
         shutil.rmtree(root / "generated")
@@ -614,7 +614,8 @@ def test_dockerignore_that_leaves_out_a_copied_file_warns_where_it_is_copied(pro
         "dockwright.yaml:8:12: warning: .dockerignore leaves out copy source 'src/', so building the generated "
         "Dockerfiles fails (remove the pattern that matches it, or add '!src' after it)\n"
         "    8 |     copy: [src/, {from: conf/prod.yaml, to: /app/conf.yaml}]\n"
-        "      |            ^\n")
+        "      |            ^\n"
+        "note: no dockwright.lock: packages and parent images are not pinned (run `dockwright lock`)\n")
     assert invoke(root, "-q", "compile").stderr == ""
     (root / ".dockerignore").write_text("certs/*.pem\n!certs/ca.pem\nsrc/*.pyc\n")
     assert invoke(root, "validate").stderr == ""

@@ -26,7 +26,8 @@ _packages = st.builds(Package, name=_names, version=st.from_regex(r"[0-9]{1,3}(\
                       files=st.lists(_files, min_size=1, max_size=3).map(tuple), platforms=st.just(()) | _plats)
 _parents = st.builds(Parent, ref=_text, digest=_hashes,
                      platforms=st.dictionaries(st.sampled_from(lockfile.PLATFORMS), _hashes).map(
-                         lambda d: tuple(sorted(d.items()))))
+                         lambda d: tuple(sorted(d.items())))) | st.builds(Parent, ref=_text, digest=st.just(""),
+                                                                          platforms=st.just(()))  # --skip-parents
 
 
 @st.composite
@@ -64,6 +65,26 @@ def test_any_edit_is_rejected_with_a_location_or_reads_back_as_written(lock: Loc
         assert d.hint is not None and "dockwright lock" in d.hint
     else:
         assert lockfile.render(again) == edited
+
+
+@settings(max_examples=60, deadline=None)
+@given(locks(), st.data())
+def test_the_fast_reader_reads_what_tomllib_reads_or_leaves_it_to_tomllib(lock: Lock, data: st.DataObject) -> None:
+    import tomllib
+
+    text = lockfile.render(lock)
+    assert lockfile._fast(text) == tomllib.loads(text)  # every text render writes takes the fast path
+    at = data.draw(st.integers(0, len(text)))
+    edited = text[:at] + data.draw(st.text(max_size=3)) + text[at + data.draw(st.integers(0, 3)):]
+    fast = lockfile._fast(edited)
+    if fast is not None:  # an edit it reads must read as tomllib reads it, or fail parse's render check
+        try:
+            same = fast == tomllib.loads(edited)
+        except tomllib.TOMLDecodeError:
+            same = False
+        if not same:
+            with pytest.raises(ConfigError):
+                lockfile.parse(PATH, edited)
 
 
 def _error(text: str) -> str:

@@ -35,11 +35,18 @@ def test_check_and_validate_hooks(tmp_path: Path) -> None:
     assert "dockwright compile --check" in fresh.stdout and "Passed" in fresh.stdout
 
     project = repo / "dockwright.yaml"
-    project.write_text(project.read_text().replace("pyyaml==6.0.2", "pyyaml==6.0.1"))
+    project.write_text(project.read_text().replace("PYTHONUNBUFFERED: 1", "PYTHONUNBUFFERED: 0"))
     stale = _try_repo(repo, "dockwright-check")
     assert stale.returncode == 1
     assert "stale: generated/images/base/Dockerfile" in stale.stdout
     assert "generated/ is out of date" in stale.stdout
+
+    # A requirement changed without `dockwright lock`: the example is locked, so the check says that.
+    project.write_text(project.read_text().replace("pyyaml==6.0.2", "pyyaml==6.0.1"))
+    unlocked = _try_repo(repo, "dockwright-check")
+    assert unlocked.returncode == 1
+    assert ("dockwright.yaml:6:3: error: environment 'base' has changed since dockwright.lock was written (or is "
+            "not in it) (run `dockwright lock`, then compile again)") in unlocked.stdout
 
     project.write_text(project.read_text().replace("requirements:", "requirments:"))
     invalid = _try_repo(repo, "dockwright-validate")

@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 from compiler.errors import ConfigError, Diagnostic
 from compiler.pipeline import Compiled, compile_project
-from compiler.plan import CA_BUNDLE, LOCAL_IN_IMAGE, REQUIREMENTS_IN_IMAGE, VENV, ImageSpec
+from compiler.plan import CA_BUNDLE, HEAVY_REQUIREMENTS_IN_IMAGE, LOCAL_IN_IMAGE, REQUIREMENTS_IN_IMAGE, VENV, ImageSpec
 
 
 def props(n: int) -> settings:
@@ -277,6 +277,9 @@ def _local_install(spec: ImageSpec, ins: Any) -> None:
     assert words[-4:] == ["&&", "rm", "-rf", LOCAL_IN_IMAGE], ins.original
     packages = [dst for _, dst in spec.local_packages]
     assert words[-4 - len(packages):-4] == packages, f"packages {packages!r} read as {words!r}"
+    assert (words[-5 - len(packages)] == "--no-deps") == spec.locked, ins.original  # locked: deps come from the lock
+    if spec.locked:
+        words = words[:-5 - len(packages)] + words[-4 - len(packages):]
     args = [*(["--index-url", spec.index_url] if spec.index_url else []),
             *(w for url in spec.extra_index_urls for w in ("--extra-index-url", url)), *spec.installer_args]
     before = words[:-4 - len(packages)]
@@ -285,12 +288,14 @@ def _local_install(spec: ImageSpec, ins: Any) -> None:
         assert dst.startswith(f"{LOCAL_IN_IMAGE}/") and dst.endswith("/") and "/../" not in dst, dst
 
 
-def _install(spec: ImageSpec, ins: Any) -> None:
-    """The install RUN ends with the index flags, then installer_args, then `-r requirements`."""
+def _install(spec: ImageSpec, ins: Any, path: str = REQUIREMENTS_IN_IMAGE) -> None:
+    """The install RUN ends with the index flags, then installer_args, then (locked) `--require-hashes
+    --no-deps`, then `-r requirements`."""
     words = _words(ins)
-    assert words[-2:] == ["-r", REQUIREMENTS_IN_IMAGE], ins.original
+    assert words[-2:] == ["-r", path], ins.original
     args = [*(["--index-url", spec.index_url] if spec.index_url else []),
-            *(w for url in spec.extra_index_urls for w in ("--extra-index-url", url)), *spec.installer_args]
+            *(w for url in spec.extra_index_urls for w in ("--extra-index-url", url)), *spec.installer_args,
+            *(["--require-hashes", "--no-deps"] if spec.locked else [])]
     if args:
         assert words[-2 - len(args):-2] == args, f"installer args {args!r} read as {words!r}"
 
@@ -339,6 +344,10 @@ def expected_instructions(spec: ImageSpec, requirements_src: str) -> list[tuple[
     if spec.python_setup:
         out.append(("RUN", partial(_tool_run, [VENV])))
         out.append(("ENV", partial(_keys, ["VIRTUAL_ENV", "PATH"])))
+    if spec.heavy:
+        heavy_src = requirements_src.replace("/requirements.txt", "/requirements-heavy.txt")
+        out.append(("COPY", partial(_copy, heavy_src, HEAVY_REQUIREMENTS_IN_IMAGE, None)))
+        out.append(("RUN", partial(_install, spec, path=HEAVY_REQUIREMENTS_IN_IMAGE)))
     if spec.requirements:
         out.append(("COPY", partial(_copy, requirements_src, REQUIREMENTS_IN_IMAGE, None)))
         out.append(("RUN", partial(_install, spec)))
@@ -424,8 +433,10 @@ def pip_reads(text: str) -> list[str]:
         out = []
         for line in _PIP[0].parse(str(path), constraint=False):
             options = {k: v for k, v in vars(line.opts).items() if v not in (None, [], False) and k != "format_control"}
+            hashes = options.pop("hashes", {})  # a locked line's --hash options, the only ones allowed
             assert line.is_requirement and not line.is_editable and not options, f"pip reads options {options}"
-            out.append(line.requirement)
+            assert set(hashes) <= {"sha256"}, hashes
+            out.append(line.requirement + "".join(f" --hash=sha256:{h}" for h in hashes.get("sha256", [])))
         return out
 
 
@@ -452,13 +463,14 @@ def check_output(compiled: Compiled) -> None:
             assert ins.heredocs == (), f"{path}: heredoc in {ins.original!r}"
             check(ins)
         # requirements.txt holds exactly the spec's requirements, one per line.
-        req_path = f"images/{name}/requirements.txt"
-        if spec.requirements:
-            lines = [ln for ln in compiled.files[req_path].split("\n") if ln and not ln.startswith("#")]
-            assert lines == list(spec.requirements), f"{req_path}: {lines!r} != {spec.requirements!r}"
-            assert pip_reads(compiled.files[req_path]) == list(spec.requirements), req_path
-        else:
-            assert req_path not in compiled.files
+        for req_path, reqs in ((f"images/{name}/requirements.txt", spec.requirements),
+                               (f"images/{name}/requirements-heavy.txt", spec.heavy)):
+            if reqs:
+                lines = [ln for ln in compiled.files[req_path].split("\n") if ln and not ln.startswith("#")]
+                assert lines == list(reqs), f"{req_path}: {lines!r} != {reqs!r}"
+                assert pip_reads(compiled.files[req_path]) == list(reqs), req_path
+            else:
+                assert req_path not in compiled.files
         # The spec's values are the effective environment's.
         for env_name in image.environments:
             env = plan.environments[env_name]

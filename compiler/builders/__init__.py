@@ -29,7 +29,7 @@ def endpoint(manifest: Mapping[str, Any], root: Path, name: str | None) -> Endpo
         raise UsageError(f"no builder named '{chosen}' in {manifest.get('source', 'dockwright.yaml')}\nhint: {hint}")
     spec = builders[chosen]
     return Endpoint(chosen, spec.get("type") or "docker", spec.get("url"), spec.get("tls") or {},
-                    spec.get("proxy") or {}, root)
+                    spec.get("proxy") or {}, root, spec.get("network"))
 
 
 def locked_parents(lock_path: Path) -> dict[str, tuple[str, ...]]:

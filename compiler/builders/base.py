@@ -54,6 +54,7 @@ class Endpoint:
     tls: Mapping[str, Any]
     proxy: Mapping[str, str]
     root: Path  # the project root: tls file paths are relative to it
+    network: str | None = None  # `host`: build containers on the host's network
 
 
 class Cancelled(Exception):
@@ -95,6 +96,7 @@ class Outcome:
     seconds: float = 0.0
     image_id: str | None = None
     pushed: str | None = None
+    digest: str | None = None  # the pushed image's registry digest (sha256:...), as the push reported it
     message: str = ""
     where: str | None = None  # "Dockerfile:line" of the failing instruction
     instruction: str | None = None
@@ -103,7 +105,7 @@ class Outcome:
     def as_json(self) -> dict[str, Any]:
         return {"image": self.name, "tag": self.tag, "build_key": self.key, "status": self.status,
                 "seconds": round(self.seconds, 2), "id": self.image_id, "pushed": self.pushed,
-                "error": self.message or None, "where": self.where, "instruction": self.instruction,
+                **({"digest": self.digest} if self.digest else {}), "error": self.message or None, "where": self.where, "instruction": self.instruction,
                 "log": list(self.log)}
 
 
@@ -161,8 +163,9 @@ class Builder(Protocol):
     def discard(self, image_id: str) -> None:
         """Remove an image that failed its checks, so that its key never counts as built."""
 
-    def push(self, image_id: str, tag: str, report: Report, name: str) -> None:
-        """Tag and push to the registry; ImageFailed when the registry refuses."""
+    def push(self, image_id: str, tag: str, report: Report, name: str) -> str | None:
+        """Tag and push to the registry; the registry digest of what it stored (None: not told).
+        ImageFailed when the registry refuses."""
 
     def close(self) -> None:
         """Release connections."""

@@ -309,11 +309,19 @@ class BuildahBuilder:
         except ImageFailed:
             pass
 
-    def push(self, image_id: str, tag: str, report: Report, name: str) -> None:
+    def push(self, image_id: str, tag: str, report: Report, name: str) -> str | None:
         self.tag(image_id, tag)
         report(Progress(name, "pushing", detail=tag))
-        args = ["push", "--quiet", *(["--tls-verify=false"] if loopback(tag) else []), tag, f"docker://{tag}"]
-        done = self._run(*args, timeout=LONG, check=False)
-        if done.returncode != 0:
-            raise ImageFailed(f"push to {tag} failed: {self._words(done.stderr)}")
+        with tempfile.TemporaryDirectory(prefix="dockwright-push-") as tmp:
+            digest_file = os.path.join(tmp, "digest")
+            args = ["push", "--quiet", "--digestfile", digest_file,
+                    *(["--tls-verify=false"] if loopback(tag) else []), tag, f"docker://{tag}"]
+            done = self._run(*args, timeout=LONG, check=False)
+            if done.returncode != 0:
+                raise ImageFailed(f"push to {tag} failed: {self._words(done.stderr)}")
+            try:
+                digest = Path(digest_file).read_text(encoding="ascii").strip()
+            except (OSError, UnicodeDecodeError):
+                return None
+        return digest if re.fullmatch(r"sha256:[0-9a-f]{64}", digest) else None
 

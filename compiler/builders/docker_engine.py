@@ -29,6 +29,8 @@ from ..errors import BuildError, UsageError
 from .base import IMAGE_LABEL, KEY_LABEL, PROJECT_LABEL, Cancelled, Endpoint, ImageFailed, Job, Progress, Report
 from .context import Snapshot, instructions
 
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 PODMAN_STEP = re.compile(r"STEP (\d+)/(\d+): (.*)\Z")
 PODMAN_RUN_FAILED = re.compile(r'building at STEP ".*": (?:while running runtime: )?exit status (\d+)\s*\Z', re.DOTALL)
@@ -331,9 +333,9 @@ class DockerBuilder:
         with self._answering(f"while tagging it {tag}"):
             self._tag(image_id, tag)
 
-    def push(self, image_id: str, tag: str, report: Report, name: str) -> None:
+    def push(self, image_id: str, tag: str, report: Report, name: str) -> str | None:
         with self._answering(f"while pushing it to {tag}"):
-            self._push(image_id, tag, report, name)
+            return self._push(image_id, tag, report, name)
 
     # -- images -----------------------------------------------------------------------------------
 
@@ -404,7 +406,8 @@ class DockerBuilder:
             try:
                 stream: Iterable[dict[str, Any]] = self.client.api.build(
                     fileobj=tar, custom_context=True, dockerfile=snap.dockerfile, rm=True, forcerm=True,
-                    pull=False, nocache=fresh, labels=labels, buildargs=dict(self._build_args), decode=True)
+                    pull=False, nocache=fresh, labels=labels, buildargs=dict(self._build_args), decode=True,
+                    network_mode=self.endpoint.network)
                 for chunk in stream:
                     if cancel.is_set():
                         raise Cancelled()
@@ -494,10 +497,11 @@ class DockerBuilder:
         except (NotFound, APIError, DockerException, *GONE):
             pass  # not there, or the engine went away: what failed the image already says so
 
-    def _push(self, image_id: str, tag: str, report: Report, name: str) -> None:
+    def _push(self, image_id: str, tag: str, report: Report, name: str) -> str | None:
         self._tag(image_id, tag)
         repository, _, version = tag.rpartition(":")
         report(Progress(name, "pushing", detail=tag))
+        digest = None
         try:
             params = self._registry_params(tag)
             if params:
@@ -511,8 +515,13 @@ class DockerBuilder:
             for chunk in chunks:
                 if "error" in chunk:
                     raise ImageFailed(f"push to {tag} failed: {str(chunk['error']).strip()}")
+                aux = chunk.get("aux") if isinstance(chunk, dict) else None
+                found = aux.get("Digest") if isinstance(aux, dict) else None
+                if isinstance(found, str) and _DIGEST.fullmatch(found):
+                    digest = found  # the engine's last word on the push: the manifest's digest
         except (APIError, DockerException) as exc:
             raise ImageFailed(f"push to {tag} failed: {_reason(exc)}") from None
+        return digest
 
 
 def service_limits(url: str) -> list[tuple[str, tuple[int, int]]]:

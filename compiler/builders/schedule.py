@@ -95,10 +95,11 @@ class _Run:
                     raise
                 self.builder.tag(image_id, job.tag)
             pushed = job.push_tag if status == "pulled" else None
+            digest = None
             if self.options.push and job.push_tag and status != "pulled":  # pulled: it is there already
-                self.builder.push(image_id, job.push_tag, emit, job.name)
+                digest = self.builder.push(image_id, job.push_tag, emit, job.name)
                 pushed = job.push_tag
-            return Outcome(job.name, job.tag, status, key, time.monotonic() - started, image_id, pushed)
+            return Outcome(job.name, job.tag, status, key, time.monotonic() - started, image_id, pushed, digest)
         except ImageFailed as exc:
             where = instruction = None
             found = instruction_at(snap.dockerfile_bytes, exc.step) if snap and exc.step else None

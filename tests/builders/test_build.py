@@ -340,6 +340,12 @@ runner: {{environment: shipped}}
     repository, _, tag = push_tag.partition("/")[2].rpartition(":")
     with urllib.request.urlopen(f"http://{infra.registry}/v2/{repository}/tags/list", timeout=10) as response:
         assert json.load(response) == {"name": repository, "tags": [tag]}
+    # --json names the pushed image by the digest the registry stored it under
+    asked = urllib.request.Request(f"http://{infra.registry}/v2/{repository}/manifests/{tag}", method="HEAD", headers={
+        "Accept": "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"})
+    with urllib.request.urlopen(asked, timeout=10) as response:
+        assert item["digest"] == response.headers["Docker-Content-Digest"]
+    assert item["digest"] in docker_client.images.get(push_tag).attrs["RepoDigests"][0]
 
     # a fresh engine (here: the same one, emptied of the image) pulls the pushed image instead of building
     docker_client.images.remove(item["tag"], force=True)

@@ -60,7 +60,8 @@ def test_lock_keeps_a_repushed_digest_until_upgrade(infra: Infra, docker_client:
         (f'digest = "{first}"', f'digest = "{second}"'),
         (f'"linux/amd64" = "{first}"', f'"linux/amd64" = "{second}"')]
 
-    arm = run_cli("lock", "--platform", "linux/arm64", cwd=tmp_path)
+    (tmp_path / "dockwright.yaml").write_text((tmp_path / "dockwright.yaml").read_text() + "platforms: [linux/arm64]\n")
+    arm = run_cli("lock", cwd=tmp_path)
     assert arm.returncode == 1
     assert arm.stderr.splitlines()[0] == (f"dockwright.yaml:5:19: error: cannot lock parent image '{repo}/base:1' of "
                                           f"image 'a': image {repo}/base:1 has no manifest for linux/arm64")
