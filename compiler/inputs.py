@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
 import posixpath
@@ -200,7 +202,44 @@ def ignored_output(matcher: dockerignore.Matcher | None, output: str, files: dic
 
 
 _PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
-_PEM_PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
+# A private key in any of the text forms keys are kept in: PEM (PKCS#1/#8, EC, encrypted, OpenSSH), PGP, PuTTY.
+PRIVATE_KEY_RE = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|PuTTY-User-Key-File-")
+_PEM_PRIVATE_KEY = PRIVATE_KEY_RE
+_BASE64_LINE = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
+_CERT_BEGIN, _CERT_END = b"-----BEGIN CERTIFICATE-----", b"-----END CERTIFICATE-----"
+ONLY_CERTIFICATES_HINT = ("everything in the file is copied into the image, so it may hold only -----BEGIN CERTIFICATE----- "
+                          "blocks, blank lines and # comment lines; keep only the certificates: "
+                          "openssl x509 -in FILE -out FILE")
+
+
+def _not_only_certificates(data: bytes) -> str | None:
+    """Why data is more than PEM CERTIFICATE blocks with base64 bodies, blank lines and `#` comment lines
+    (the line, never its text: it may be a secret), or None."""
+    body: list[bytes] | None = None
+    start = 0
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        line = raw[:-1] if raw.endswith(b"\r") else raw
+        if body is None:
+            if line == _CERT_BEGIN:
+                body, start = [], number
+            elif line.strip(b" \t") and not line.startswith(b"#"):
+                return f"line {number} is not part of a certificate"
+        elif line == _CERT_END:
+            joined = b"".join(body)
+            try:
+                decoded = base64.b64decode(joined, validate=True)
+            except (binascii.Error, ValueError):
+                decoded = b""
+            if not decoded or len(joined) % 4 or any(b"=" in chunk for chunk in body[:-1]):
+                return f"the certificate at line {start} has a body that is not base64"
+            body = None
+        elif _BASE64_LINE.fullmatch(line):
+            body.append(line)
+        else:
+            return f"the certificate at line {start} has a body that is not base64 (line {number})"
+    if body is not None:
+        return f"the certificate at line {start} has no -----END CERTIFICATE----- line"
+    return None
 
 
 def _certificate_problem(root: Path, rel: str) -> tuple[str, str] | None:
@@ -225,6 +264,9 @@ def _certificate_problem(root: Path, rel: str) -> tuple[str, str] | None:
         return (f"certificate '{rel}' holds no PEM certificate",
                 ("give a file with -----BEGIN CERTIFICATE----- blocks; convert a DER file with "
                  "openssl x509 -inform der -in FILE -out FILE.pem"))
+    problem = _not_only_certificates(data)
+    if problem is not None:
+        return f"certificate '{rel}' holds more than certificates: {problem}", ONLY_CERTIFICATES_HINT
     return None
 
 
