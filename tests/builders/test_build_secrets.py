@@ -60,3 +60,30 @@ def test_scrubber_masks_user_parts_and_proxy_pieces() -> None:
     assert scrub.line("x http://alice:wonder%2Fland@p:3128 y") == "x http://***@p:3128 y"
     assert scrub.line("user alice pass wonder/land or wonder%2Fland; tok@x") == "user *** pass *** or ***; ***"
     assert scrub.line("git+ssh://git@host/x ftp://a@b") == "git+ssh://***@host/x ftp://***@b"
+
+
+KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+
+
+def test_a_private_key_in_a_copied_folder_is_never_sent(infra: Infra, tmp_path: Path) -> None:
+    name = unique("key")
+    root = write(tmp_path, {"dockwright.yaml": f"""
+version: 1
+project: {name}
+environments:
+  keyed:
+    parent_image: {infra.busybox}
+    copy: [conf/]
+runner: {{environment: keyed}}
+""", "conf/app.yaml": "a: 1\n", "conf/deploy/id_ed25519": "# mine\n" + KEY})
+    result = dockwright("build", cwd=root)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.split("error: ", 1)[1].splitlines()[:3] == [
+        "image 'keyed' failed",
+        "  conf/deploy/id_ed25519 holds a private key, and building generated/images/keyed/Dockerfile would copy it "
+        "into the image; nothing was sent to the engine",
+        "  hint: add 'conf/deploy/id_ed25519' to .dockerignore, or move the key out of what copy and "
+        "local_packages name"]
+    (root / ".dockerignore").write_text("conf/deploy/\n")
+    result = dockwright("build", cwd=root)
+    assert result.returncode == 0, result.stderr
