@@ -94,6 +94,8 @@ def gather(project: Project, root: Path, sink: Collector, doc: Located | None = 
         path = root / rel
         if kind in ("copy", "certificate", "local_package"):
             _ignored(inputs.dockerignore, kind, rel, loc, sink, root=root)
+        if kind in ("copy", "local_package"):
+            _copies_a_tls_key(project, inputs.dockerignore, kind, rel, loc, sink)
         if kind == "certificate":
             if rel not in certificates:
                 certificates[rel] = _certificate_problem(root, rel)
@@ -188,6 +190,27 @@ def _ignored(matcher: dockerignore.Matcher | None, kind: str, rel: str, loc: Loc
     whose = "" if left_out == norm else f" ('{left_out}')"
     sink.warn(loc, f"{dockerignore.FILE} leaves out {what} '{rel}'{whose}, so building the generated Dockerfiles fails",
               f"remove the pattern that matches it, or add '!{left_out}' after it")
+
+
+def _copies_a_tls_key(project: Project, matcher: dockerignore.Matcher | None, kind: str, rel: str,
+                      loc: Location | None, sink: Collector) -> None:
+    """A located error when a copy or local package source is, or holds, a builder's tls key that
+    .dockerignore does not leave out: the key would be baked into the image's COPY layer."""
+    norm = posixpath.normpath(rel)
+    what = "copy source" if kind == "copy" else "local package"
+    for name, builder in sorted(project.builders.items()):
+        for key, value in builder.tls:
+            if key != "key" or not isinstance(value, str):
+                continue
+            tls = posixpath.normpath(value)
+            if not (norm == "." or tls == norm or tls.startswith(norm + "/")):
+                continue
+            parts = tls.split("/")
+            if matcher is not None and any(matcher.matches("/".join(parts[:i])) for i in range(1, len(parts) + 1)):
+                continue
+            sink.error(loc, f"{what} '{rel}' holds the private key of builder '{name}' ('{tls}'), which would be "
+                       "copied into the image", f"add '{tls}' to {dockerignore.FILE}, or keep the key outside "
+                       "what copy and local_packages name")
 
 
 def ignored_output(matcher: dockerignore.Matcher | None, output: str, files: dict[str, str]) -> str | None:
