@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError, suggest
+from .errors import UsageError, mask_credentials, suggest
 from .model import Environment, Origin, Sourced
 from .pipeline import Compiled
 
@@ -64,7 +64,8 @@ def _rows(env: Environment) -> list[tuple[str, str, Origin | None]]:
         rows.append(("local_packages", "", None))
         for package in env.local_packages:
             rows.append((f"  {package.value}", "", package.origin))
-    return rows
+    # validate refuses URL credentials in every value written into a generated file; explain masks them anyway.
+    return [(mask_credentials(label)[0], mask_credentials(value)[0], origin) for label, value, origin in rows]
 
 
 def find(compiled: Compiled, name: str) -> tuple[Environment, str | None]:

@@ -17,6 +17,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+from .schema import masked_credentials, requirement_problem
+
 DEFAULT_PYTHON = "3.12"
 # The Python versions init proposes: CPython 3 minors with official python:X-slim images.
 KNOWN_PYTHONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
@@ -157,11 +159,24 @@ def _from_pyproject(root: Path, found: Found, *, named: bool) -> None:
         found.local_packages.append(".")
 
 
+def _shown(text: str) -> str:
+    """text for a note: any URL credentials as '***', control characters escaped."""
+    return (masked_credentials(text) or text).encode("unicode_escape").decode("ascii")
+
+
 def _add_requirement(found: Found, text: str, origin: str) -> None:
+    """Add text when dockwright.yaml accepts it as written (validate runs the same check); else a note."""
     try:
         Requirement(text)
     except InvalidRequirement:
-        found.notes.append(f"{origin}: '{text}' is not a PEP 508 requirement; add it by hand")
+        found.notes.append(f"{origin}: '{_shown(text)}' is not a PEP 508 requirement; add it by hand")
+        return
+    if masked_credentials(text) is not None:
+        found.notes.append(f"{origin}: '{_shown(text)}' carries credentials and was left out; install it "
+                           "from a mirror that needs no token, or through an authenticating proxy")
+        return
+    if requirement_problem(text) is not None:
+        found.notes.append(f"{origin}: '{_shown(text)}' was left out; add it by hand")
         return
     if text not in found.requirements:
         found.requirements.append(text)
@@ -176,7 +191,11 @@ def _from_requirements_txt(path: Path, found: Found) -> None:
         return
     options = [line.strip() for line in lines
                if line.strip().startswith("-") and not line.strip().startswith(("-r ", "--requirement"))]
-    if not options:
+    # The file is named as it is only when dockwright reads every line of it as written; any other line
+    # (an option, a credential, something validate refuses) is taken apart below, with a note.
+    plain = all(not text or text.startswith("-") or requirement_problem(text) is None
+                for text in (line.split(" #", 1)[0].strip() for line in lines if not line.lstrip().startswith("#")))
+    if not options and plain and not any(line.rstrip().endswith("\\") for line in lines):
         found.requirements_files.append(path.name)
         return
     for line in lines:
@@ -186,13 +205,16 @@ def _from_requirements_txt(path: Path, found: Found) -> None:
         option, _, value = text.replace("=", " ", 1).partition(" ")
         value = value.strip()
         if option in ("-e", "--editable") and value in (".", "./"):
-            if "." not in found.local_packages:
+            if not any((path.parent / name).is_file() for name in ("pyproject.toml", "setup.py", "setup.cfg")):
+                found.notes.append(f"{path.name}: '{text}' was left out: the directory has no pyproject.toml, "
+                                   "setup.py or setup.cfg")
+            elif "." not in found.local_packages:
                 found.local_packages.append(".")
         elif option in ("-i", "--index-url", "--extra-index-url") and value:
-            found.notes.append(f"{path.name}: '{option} {value}' belongs in dockwright.yaml: set index_url or "
+            found.notes.append(f"{path.name}: '{option} {_shown(value)}' belongs in dockwright.yaml: set index_url or "
                                "extra_index_urls on the environment")
         elif text.startswith("-"):
-            found.notes.append(f"{path.name}: '{text}' was left out; add what it means by hand")
+            found.notes.append(f"{path.name}: '{_shown(text)}' was left out; add what it means by hand")
         else:
             _add_requirement(found, text, path.name)
 

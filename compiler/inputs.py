@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
 import posixpath
@@ -95,6 +97,8 @@ def gather(project: Project, root: Path, sink: Collector, doc: Located | None = 
         path = root / rel
         if kind in ("copy", "certificate", "local_package"):
             _ignored(inputs.dockerignore, kind, rel, loc, sink, root=root)
+        if kind in ("copy", "local_package"):
+            _copies_a_tls_key(project, inputs.dockerignore, kind, rel, loc, sink)
         if kind == "certificate":
             if rel not in certificates:
                 certificates[rel] = _certificate_problem(root, rel)
@@ -191,6 +195,27 @@ def _ignored(matcher: dockerignore.Matcher | None, kind: str, rel: str, loc: Loc
               f"remove the pattern that matches it, or add '!{left_out}' after it")
 
 
+def _copies_a_tls_key(project: Project, matcher: dockerignore.Matcher | None, kind: str, rel: str,
+                      loc: Location | None, sink: Collector) -> None:
+    """A located error when a copy or local package source is, or holds, a builder's tls key that
+    .dockerignore does not leave out: the key would be baked into the image's COPY layer."""
+    norm = posixpath.normpath(rel)
+    what = "copy source" if kind == "copy" else "local package"
+    for name, builder in sorted(project.builders.items()):
+        for key, value in builder.tls:
+            if key != "key" or not isinstance(value, str):
+                continue
+            tls = posixpath.normpath(value)
+            if not (norm == "." or tls == norm or tls.startswith(norm + "/")):
+                continue
+            parts = tls.split("/")
+            if matcher is not None and any(matcher.matches("/".join(parts[:i])) for i in range(1, len(parts) + 1)):
+                continue
+            sink.error(loc, f"{what} '{rel}' holds the private key of builder '{name}' ('{tls}'), which would be "
+                       "copied into the image", f"add '{tls}' to {dockerignore.FILE}, or keep the key outside "
+                       "what copy and local_packages name")
+
+
 def ignored_output(matcher: dockerignore.Matcher | None, output: str, files: dict[str, str]) -> str | None:
     """The first generated file that a Dockerfile copies and .dockerignore leaves out, if any."""
     if matcher is None:
@@ -203,7 +228,44 @@ def ignored_output(matcher: dockerignore.Matcher | None, output: str, files: dic
 
 
 _PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
-_PEM_PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
+# A private key in any of the text forms keys are kept in: PEM (PKCS#1/#8, EC, encrypted, OpenSSH), PGP, PuTTY.
+PRIVATE_KEY_RE = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|PuTTY-User-Key-File-")
+_PEM_PRIVATE_KEY = PRIVATE_KEY_RE
+_BASE64_LINE = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
+_CERT_BEGIN, _CERT_END = b"-----BEGIN CERTIFICATE-----", b"-----END CERTIFICATE-----"
+ONLY_CERTIFICATES_HINT = ("everything in the file is copied into the image, so it may hold only -----BEGIN CERTIFICATE----- "
+                          "blocks, blank lines and # comment lines; keep only the certificates: "
+                          "openssl x509 -in FILE -out FILE")
+
+
+def _not_only_certificates(data: bytes) -> str | None:
+    """Why data is more than PEM CERTIFICATE blocks with base64 bodies, blank lines and `#` comment lines
+    (the line, never its text: it may be a secret), or None."""
+    body: list[bytes] | None = None
+    start = 0
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        line = raw[:-1] if raw.endswith(b"\r") else raw
+        if body is None:
+            if line == _CERT_BEGIN:
+                body, start = [], number
+            elif line.strip(b" \t") and not line.startswith(b"#"):
+                return f"line {number} is not part of a certificate"
+        elif line == _CERT_END:
+            joined = b"".join(body)
+            try:
+                decoded = base64.b64decode(joined, validate=True)
+            except (binascii.Error, ValueError):
+                decoded = b""
+            if not decoded or len(joined) % 4 or any(b"=" in chunk for chunk in body[:-1]):
+                return f"the certificate at line {start} has a body that is not base64"
+            body = None
+        elif _BASE64_LINE.fullmatch(line):
+            body.append(line)
+        else:
+            return f"the certificate at line {start} has a body that is not base64 (line {number})"
+    if body is not None:
+        return f"the certificate at line {start} has no -----END CERTIFICATE----- line"
+    return None
 
 
 def _certificate_problem(root: Path, rel: str) -> tuple[str, str] | None:
@@ -228,6 +290,9 @@ def _certificate_problem(root: Path, rel: str) -> tuple[str, str] | None:
         return (f"certificate '{rel}' holds no PEM certificate",
                 ("give a file with -----BEGIN CERTIFICATE----- blocks; convert a DER file with "
                  "openssl x509 -inform der -in FILE -out FILE.pem"))
+    problem = _not_only_certificates(data)
+    if problem is not None:
+        return f"certificate '{rel}' holds more than certificates: {problem}", ONLY_CERTIFICATES_HINT
     return None
 
 

@@ -58,6 +58,8 @@ def credentials_hint(written: str) -> str:
 
 
 _IN_DOCKERFILE = "the Dockerfile and the image history"
+RUNTIME_SECRET_HINT = ("it would be written into the Dockerfile and the image; give the secret when the container runs "
+                       "instead (docker run -e NAME=..., or a secret store), not in dockwright.yaml")
 REQUIREMENTS_WRITTEN = "the generated requirements.txt and the image"
 
 _DOMAIN = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?"
@@ -403,7 +405,20 @@ class _Validator(Validator):  # type: ignore[misc]
         if problem:
             self._fail(field, *problem)
 
+    def _credentials(self, field: Any, what: str, value: str, *, runtime: bool = False) -> bool:
+        """A located error when value, written into the Dockerfile, carries URL credentials. A user part made
+        of ${NAME} references is refused too: in a Dockerfile it is expanded from build args, which the image
+        history records (only builders.<name>.proxy is expanded on the build host)."""
+        masked = masked_credentials(value)
+        if masked is None:
+            return False
+        hint = (RUNTIME_SECRET_HINT if runtime else credentials_hint(_IN_DOCKERFILE))
+        self._fail(field, f"{what} '{_show(masked)}'\x1e carries credentials", hint)
+        return True
+
     def _check_with_argument(self, field: Any, value: Any) -> None:
+        if self._credentials(field, "argument", value, runtime=True):
+            return
         if "\x00" in value:
             self._fail(field, f"'{_show(value)}' contains a NUL character", "remove it")
 
@@ -441,6 +456,8 @@ class _Validator(Validator):  # type: ignore[misc]
                        "list hosts, domains and addresses separated by commas, like localhost,.corp.example,10.0.0.0/8")
 
     def _check_with_command(self, field: Any, value: Any) -> None:
+        if self._credentials(field, "command", value):
+            return
         if not value.strip():
             self._fail(field, "empty command", "remove the entry or write a command")
         elif value.lstrip().startswith("-"):
@@ -477,6 +494,8 @@ class _Validator(Validator):  # type: ignore[misc]
         if value is None:
             return
         text = self._raw(field, value)
+        if self._credentials(field, f"value of '{field}':", text, runtime=True):
+            return
         if CONTROL_RE.search(text):
             self._fail(field, f"value of '{field}'\x1e contains a newline or control character: '{_show(text)}'",
                        "a Dockerfile ENV, ARG or LABEL holds one line; put the text in a file and copy it")
@@ -533,7 +552,7 @@ _SURE: dict[str, Any] = {
     "env_key": lambda v: isinstance(v, str) and ENV_KEY_RE.match(v) is not None,
     "label_key": lambda v: isinstance(v, str) and LABEL_KEY_RE.match(v) is not None,
     "name": lambda v: isinstance(v, str) and NAME_RE.match(v) is not None and len(v) <= MAX_NAME,
-    "single_line": lambda v: not isinstance(v, str) or CONTROL_RE.search(v) is None,
+    "single_line": lambda v: not isinstance(v, str) or (CONTROL_RE.search(v) is None and "://" not in v),
 }
 _TYPES: dict[str, type] = {"string": str, "integer": int, "float": float, "boolean": bool, "dict": dict,
                            "list": list}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from compiler import init
 from compiler.pipeline import compile_project
@@ -152,3 +154,51 @@ def test_an_empty_directory_gets_a_valid_file(tmp_path: Path) -> None:
                                        ("Ünïcode Proj", "n-code-proj")])
 def test_project_names_are_always_valid(raw: str, name: str) -> None:
     assert init.project_name(raw) == name
+
+
+def test_credentials_are_masked_and_left_out(tmp_path: Path) -> None:
+    root = _project(tmp_path / "x", {
+        "requirements.txt": "--index-url https://user:pw@pypi.corp.example/simple\nfoo @ https://tok123@h/foo.whl\n"
+                            "pandas==2.2.2\n",
+    })
+    code, out, err = _init(root)
+    assert code == 0, err
+    assert err == ("note: requirements.txt: '--index-url https://***@pypi.corp.example/simple' belongs in "
+                   "dockwright.yaml: set index_url or extra_index_urls on the environment\n"
+                   "note: requirements.txt: 'foo @ https://***@h/foo.whl' carries credentials and was left out; "
+                   "install it from a mirror that needs no token, or through an authenticating proxy\n")
+    text = (root / "dockwright.yaml").read_text()
+    assert "pw" not in text + out + err and "tok123" not in text + out + err
+    assert '    requirements:\n      - "pandas==2.2.2"\n' in text and "requirements_files" not in text
+    assert run_cli("validate", cwd=root).returncode == 0
+
+
+def test_a_credential_alone_is_not_named_through_requirements_files(tmp_path: Path) -> None:
+    root = _project(tmp_path / "x", {"requirements.txt": "foo @ https://tok123@h/foo.whl\n"})
+    code, out, err = _init(root)
+    assert code == 0, err
+    assert err == ("note: requirements.txt: 'foo @ https://***@h/foo.whl' carries credentials and was left out; "
+                   "install it from a mirror that needs no token, or through an authenticating proxy\n")
+    assert "tok123" not in (root / "dockwright.yaml").read_text() + out
+    assert run_cli("validate", cwd=root).returncode == 0
+
+
+_LINES = ["pandas==2.2.2", "numpy", "requests[socks]>=2", "--index-url https://user:pw@pypi.corp.example/simple",
+          "-i https://pypi.example/simple", "--extra-index-url=https://t0k@x.example/simple", "-e .", "--pre",
+          "foo @ https://tok123@h/foo.whl", "bar @ https://h.example/bar.whl", "# a comment", "",
+          "baz==1 # pinned", "qux==1 --hash=sha256:00", "-r other.txt", "./libs/x", "a \\", "b==1",
+          "git+https://oauth2:glpat-xyz@gitlab.example/r.git", "x ; python_version < '3.9'", "not a req!"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(_LINES), max_size=6))
+def test_init_writes_a_file_that_validates_or_nothing(tmp_path_factory: pytest.TempPathFactory,
+                                                       lines: list[str]) -> None:
+    root = _project(tmp_path_factory.mktemp("init"), {"requirements.txt": "\n".join(lines) + "\n",
+                                                      "other.txt": "six\n"})
+    found = init.detect(root)
+    for secret in ("pw@", "tok123", "t0k", "glpat-xyz"):
+        assert all(secret not in note for note in found.notes)
+        assert secret not in init.render(found)
+    (root / "dockwright.yaml").write_text(init.render(found))
+    compile_project(root / "dockwright.yaml")

@@ -85,3 +85,54 @@ def test_mask_credentials_keeps_the_caret_on_its_value(line: str, col: int, show
     assert mask_credentials(line, col) == (shown, caret)
     d = Diagnostic(Location(Path("f.yaml"), 3, col, line), "message")
     assert d.format().split("\n")[1:] == [f"    3 | {shown}", "      |" + " " * caret + "^"]
+
+
+@props(300)
+@given(field=st.sampled_from(FIELDS), url=st.sampled_from(URLS), secret=secrets,
+       how=st.sampled_from(["value", "after-sample", "in-command"]))
+def test_no_generated_file_holds_a_secret(root: Path, field: tuple[str, tuple[str, ...]], url: str, secret: str,
+                                          how: str) -> None:
+    """A URL credential in any string field is a located error (masked), or is written nowhere: not into
+    the Dockerfile, requirements.txt or manifest.json."""
+    schema, path = field
+    credential = url.format(s=secret)
+    text = sample(schema, path) or "x"
+    value = {"value": credential, "after-sample": f"{text} {credential}", "in-command": f"curl -fsS {credential}"}[how]
+    (root / "dockwright.yaml").write_text(json.dumps(place(schema, path, value), indent=2, ensure_ascii=False),
+                                          encoding="utf-8")
+    try:
+        compiled = compile_project(root / "dockwright.yaml")
+    except ConfigError as exc:
+        assert secret not in str(exc) + "".join(d.format() for d in exc.diagnostics)
+        return
+    for rel, content in compiled.files.items():
+        assert secret not in content, f"{rel} holds the secret of {schema} {path}:\n{content}"
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("env: {DATABASE_URL: 'postgresql://admin:hunter2@db/x'}", "value of 'DATABASE_URL': 'postgresql://***@db/x' "
+     "in 'env' of environment 'base'", "runtime"),
+    ("build_args: {PIP_INDEX_URL: 'https://user:hunter2@pypi.corp/simple'}", "value of 'PIP_INDEX_URL': "
+     "'https://***@pypi.corp/simple' in 'build_args' of environment 'base'", "runtime"),
+    ("labels: {src: 'https://hunter2@h.example/x'}", "value of 'src': 'https://***@h.example/x' in 'labels' of "
+     "environment 'base'", "runtime"),
+    ("run: ['git clone https://oauth2:hunter2@gitlab/r.git']", "command 'git clone https://***@gitlab/r.git' in "
+     "environment 'base'", "build"),
+    ("checks: ['curl https://${U}:${P}@h.example/']", "command 'curl https://***@h.example/' in "
+     "environment 'base'", "build"),
+    ("entrypoint: [x, 'https://a:hunter2@h/']", "argument 'https://***@h/' in environment 'base'", "runtime"),
+    ("cmd: ['https://a:hunter2@h/']", "argument 'https://***@h/' in environment 'base'", "runtime"),
+])
+def test_credentials_in_written_values_are_located_errors(tmp_path: Path, field: str, value: str,
+                                                          message: str) -> None:
+    from compiler.schema import RUNTIME_SECRET_HINT, credentials_hint
+
+    (tmp_path / "dockwright.yaml").write_text(f'version: 1\nproject: s\nenvironments:\n  base:\n    python: "3.11"\n'
+                                              f"    {field}\nrunner: {{environment: base}}\n")
+    with pytest.raises(ConfigError) as info:
+        compile_project(tmp_path / "dockwright.yaml")
+    (d,) = info.value.diagnostics
+    hint = RUNTIME_SECRET_HINT if message == "runtime" else credentials_hint("the Dockerfile and the image history")
+    assert d.message == f"{value} carries credentials"
+    assert d.hint == hint
+    assert "hunter2" not in d.format()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+import string
 import threading
+from dataclasses import replace
+from urllib.parse import unquote, urlsplit
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
@@ -169,3 +174,42 @@ class Builder(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+_ANY_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<userinfo>[^/?#\s@]+)@")
+
+
+class Scrubber:
+    """Takes every secret out of a line the build printed, before it leaves the schedule: the user part of
+    any URL becomes '***', and so does each expanded builder proxy value's user name, password and user part
+    (the build sees them as http_proxy=..., and a command may print them in any form)."""
+
+    def __init__(self, proxy: Mapping[str, str], environ: Mapping[str, str] | None = None) -> None:
+        env = dict(os.environ if environ is None else environ)
+        found: set[str] = set()
+        for value in proxy.values():
+            expanded = string.Template(value).safe_substitute(env)
+            try:
+                parts = urlsplit(expanded if "://" in expanded else f"http://{expanded}")
+                userinfo = parts.netloc.rpartition("@")[0]
+                pieces = [userinfo, *userinfo.split(":", 1)] if userinfo else []
+            except ValueError:
+                pieces = []
+            for piece in pieces:
+                for form in (piece, unquote(piece)):
+                    if len(form) >= 3:
+                        found.add(form)
+        self.secrets = sorted(found, key=len, reverse=True)  # the whole user part before its pieces
+
+    def line(self, text: str) -> str:
+        text = _ANY_USERINFO.sub(lambda m: f"{m.group('scheme')}://***@", text)
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def progress(self, event: Progress) -> Progress:
+        return replace(event, detail=self.line(event.detail)) if event.detail else event
+
+    def outcome(self, outcome: Outcome) -> Outcome:
+        return replace(outcome, message=self.line(outcome.message), log=[self.line(x) for x in outcome.log],
+                       instruction=self.line(outcome.instruction) if outcome.instruction else outcome.instruction)

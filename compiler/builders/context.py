@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Iterator, Mapping, Sequence
 
 from ..dockerignore import Matcher, parse
+from ..inputs import PRIVATE_KEY_RE
 from .base import ImageFailed, Job
 
 # Bump when the build key's recipe changes, so that no image is reused under a key meaning something else.
@@ -101,11 +102,20 @@ def _ignore_patterns(context: Path) -> list[str]:
     return parse(path.read_text(encoding="utf-8", errors="replace"))
 
 
+class _PrivateKey(Exception):
+    """A file the build would send holds a private key."""
+
+
 def _digest(path: Path) -> str:
+    """The file's sha256; _PrivateKey when it holds a private key (PEM, OpenSSH, PGP, PuTTY) anywhere."""
     h = hashlib.sha256()
+    tail = b""
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
+            if PRIVATE_KEY_RE.search(tail + chunk):
+                raise _PrivateKey(path)
+            tail = chunk[-64:]  # a marker split between two chunks
     return h.hexdigest()
 
 
@@ -144,6 +154,20 @@ def snapshot(root: Path, job: Job) -> Snapshot:
         dockerfile_bytes = dockerfile.read_bytes()
     except OSError as exc:
         raise ImageFailed(f"cannot read {job.dockerfile}: {exc.strerror}; run 'dockwright compile'") from exc
+    try:
+        return _snapshot(root, job, context, dockerfile, dockerfile_bytes)
+    except _PrivateKey as exc:
+        path = Path(exc.args[0])
+        base = root.resolve()
+        shown = path.relative_to(base).as_posix() if path.is_relative_to(base) else path.as_posix()
+        ignore = (context / ".dockerignore").relative_to(base).as_posix() if context.is_relative_to(base) \
+            else ".dockerignore"
+        raise ImageFailed(f"{shown} holds a private key, and building {job.dockerfile} would copy it into the image; "
+                          f"nothing was sent to the engine\nhint: add '{path.relative_to(context).as_posix()}' to "
+                          f"{ignore}, or move the key out of what copy and local_packages name") from None
+
+
+def _snapshot(root: Path, job: Job, context: Path, dockerfile: Path, dockerfile_bytes: bytes) -> Snapshot:
     try:
         in_context = dockerfile.relative_to(context).as_posix()
     except ValueError:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from .base import Builder, Cancelled, ImageFailed, Job, Outcome, Progress
+from .base import Builder, Cancelled, ImageFailed, Job, Outcome, Progress, Scrubber
 from .context import from_lines, instruction_at, snapshot
 
 CHECK_LOG_TAIL = 15
@@ -59,6 +59,9 @@ class _Run:
         self.keys: dict[str, str] = {}
         self.cancel = threading.Event()
         self.events: queue.Queue[Progress | Outcome] = queue.Queue()
+        # Every line and message of a build passes through here on its way out (live view, -v, the failure's
+        # log tail, --json): the one place secrets are taken out of it.
+        self.scrub = Scrubber(builder.endpoint.proxy)
 
     # -- one image, on a worker thread ------------------------------------------------------------
 
@@ -191,8 +194,9 @@ class _Run:
                 except queue.Empty:
                     continue
                 if isinstance(event, Progress):
-                    self.report(event)
+                    self.report(self.scrub.progress(event))
                     continue
+                event = self.scrub.outcome(event)
                 outcomes[event.name] = event
                 self.report(Progress(event.name, event.status, detail=event.message))
                 if event.status == "failed":
