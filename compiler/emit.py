@@ -195,7 +195,7 @@ def _sides(data: bytes) -> list[bytes]:
 def _manifest(data: bytes) -> dict[str, object] | None:
     try:
         parsed = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python's stack
         return None
     return parsed if isinstance(parsed, dict) and parsed.get("generator") == "dockwright" else None
 

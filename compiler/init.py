@@ -51,6 +51,9 @@ def _read_toml(path: Path, found: Found) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         found.notes.append(f"{path.name} was not read: {exc}")
         return {}
+    except RecursionError:  # tomllib recurses once per nested array or table
+        found.notes.append(f"{path.name} was not read: not valid TOML: arrays or tables nested too deeply")
+        return {}
     return data
 
 
