@@ -221,8 +221,8 @@ def explain(ctx: click.Context, file: str | None, environment: str, as_json: boo
 @click.option("--builder", "builder_name", metavar="NAME", default=None,
               help="A builder from the builders: section (default: default_builder).")
 @click.option("--push", is_flag=True, help="Push every image to the project's registry.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Images built at the same time (default: the number of CPUs, at most 4).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1, max=64), default=None, metavar="N",
+              help="Images built at the same time, 1 to 64 (default: the number of CPUs, at most 4).")
 @click.option("--no-reuse", is_flag=True, help="Build every image again, ignoring reuse and the layer cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every line the builds print, as plain lines.")

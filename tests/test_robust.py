@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from compiler import lockfile
 from compiler.errors import ConfigError
+from helpers import run_cli
 
 
 def _lock_error(text: str) -> str:
@@ -39,3 +42,68 @@ def test_a_deeply_nested_manifest_is_not_ours() -> None:
     from compiler.emit import _manifest
 
     assert _manifest(b"[" * 100000 + b"]" * 100000) is None
+
+
+# -- build --jobs: never more threads than images, a sane maximum, a thread that cannot start ------
+
+def _jobs(n: int) -> list[Any]:
+    from compiler.builders.base import Job
+
+    return [Job(name=f"i{k}", tag=f"p-i{k}:0", push_tag=None, dockerfile=f"out/images/i{k}/Dockerfile", context=".",
+                inputs=(), parent=None, checks=(), project="p") for k in range(n)]
+
+
+class _Quick:
+    """A schedule whose images are all reused at once: only the threads matter."""
+
+    @staticmethod
+    def run(n: int, jobs: int) -> list[str]:
+        from compiler.builders.base import Outcome
+        from compiler.builders.schedule import Options, _Run
+
+        class Quick(_Run):
+            def one(self, job: Any) -> Outcome:
+                return Outcome(job.name, job.tag, "reused")
+
+        return [o.status for o in Quick(None, _jobs(n), Path("."), Options(jobs=jobs), lambda p: None).run()]  # type: ignore[arg-type]
+
+
+def test_workers_never_outnumber_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[str] = []
+    real = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        started.append(self.name)
+        real(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    assert _Quick.run(1, 64) == ["reused"]
+    assert started == ["dockwright-build-0"]
+    started.clear()
+    assert _Quick.run(3, 2) == ["reused"] * 3
+    assert started == ["dockwright-build-0", "dockwright-build-1"]
+
+
+def test_a_thread_that_cannot_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    from compiler.errors import BuildError
+
+    real = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        if not self.name.endswith("-0") or refuse_all:
+            raise RuntimeError("can't start new thread")
+        real(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    refuse_all = False
+    assert _Quick.run(5, 4) == ["reused"] * 5  # the one that started builds them all
+    refuse_all = True
+    with pytest.raises(BuildError) as err:
+        _Quick.run(5, 4)
+    assert str(err.value) == "cannot start a build thread: can't start new thread"
+
+
+def test_jobs_has_a_maximum(tmp_path: Path) -> None:
+    done = run_cli("build", "--jobs", "100000", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines()[-1] == "Error: Invalid value for '--jobs' / '-j': 100000 is not in the range 1<=x<=64."
