@@ -142,7 +142,7 @@ def _names(text: str, names: list[str]) -> list[str]:
 
 def _resolve_error(t: Target, platforms: list[str], err: resolve.ResolveError,
                    parent: LockedImage | None) -> Diagnostic:
-    lines = err.text.splitlines()
+    lines = err.text.split("\n")
     head = lines[0].rstrip(":").strip() if lines else "uv failed"
     head = head[0].lower() + head[1:] if head else head
     notes: list[tuple[str, Location | None]] = [(re.sub(r"^cause:\s*", "", line.strip()), None)

@@ -107,3 +107,32 @@ def test_jobs_has_a_maximum(tmp_path: Path) -> None:
     done = run_cli("build", "--jobs", "100000", cwd=tmp_path)
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.splitlines()[-1] == "Error: Invalid value for '--jobs' / '-j': 100000 is not in the range 1<=x<=64."
+
+
+# -- only "\n" ends a Dockerfile line; the header's command pastes into a shell ---------------------
+
+@pytest.mark.parametrize("odd", ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1e"])
+def test_the_failing_instruction_is_counted_by_newlines_only(odd: str) -> None:
+    from compiler.builders.context import instruction_at
+
+    dockerfile = f'FROM python:3.12-slim\nENV A="a{odd}z" \\\n    B=b\nRUN false\n'.encode()
+    assert instruction_at(dockerfile, 3) == (4, "RUN false")
+    assert instruction_at(dockerfile, 2) == (2, f'ENV A="a{odd}z" B=b')
+
+
+@pytest.mark.parametrize("output", ["build out", "a ~b", "plain"])
+def test_the_header_command_pastes_into_a_shell(output: str, tmp_path: Path) -> None:
+    import shlex
+
+    from compiler.pipeline import compile_project
+
+    main = tmp_path / "dockwright.yaml"
+    main.write_text(f"version: 1\nproject: p\noutput: \"{output}\"\nrunner: {{environment: a}}\n"
+                    "environments:\n  a:\n    python: '3.12'\n", encoding="utf-8")
+    compiled = compile_project(main)
+    header = compiled.files["images/a/Dockerfile"].split("\n")[1]
+    prefix = "# Build from the project root: "
+    assert header.startswith(prefix)
+    tag = compiled.plan.images["a"].tag
+    assert shlex.split(header[len(prefix):]) == ["docker", "build", "-f", f"{output}/images/a/Dockerfile", "-t", tag,
+                                                 "."]

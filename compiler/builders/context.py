@@ -184,7 +184,7 @@ def from_lines(dockerfile: bytes) -> list[str]:
     stages: set[str] = set()
     refs: list[str] = []
     text = dockerfile.decode("utf-8", errors="replace").replace("\\\n", " ")
-    for line in text.splitlines():
+    for line in text.split("\n"):  # only "\n" ends a Dockerfile line (not U+2028 and the like)
         words = line.split()
         if not words or words[0].upper() != "FROM":
             continue
@@ -205,7 +205,7 @@ def instructions(dockerfile: bytes) -> list[tuple[int, str]]:
     """The line number and text of every instruction, as the classic builder counts steps."""
     found: list[tuple[int, str]] = []
     continued = False
-    lines = dockerfile.decode("utf-8", errors="replace").splitlines()
+    lines = dockerfile.decode("utf-8", errors="replace").split("\n")  # as BuildKit: only "\n" ends a line
     start, parts = 0, list[str]()
     for number, line in enumerate(lines, 1):
         stripped = line.strip()
