@@ -18,7 +18,7 @@ from typing import Callable, Mapping
 from packaging.utils import canonicalize_name
 
 from . import lockfile, registry, resolve
-from .errors import ConfigError, Diagnostic, Location, UsageError, shown_path
+from .errors import ConfigError, Diagnostic, Location, UsageError, read_regular, shown_path
 from .lockfile import File, Lock, LockedImage, Package, Parent
 from .plan import Plan
 
@@ -394,7 +394,7 @@ def describe(old: Lock, new: Lock) -> list[str]:
 
 def _read_text(path: Path) -> str | None:
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path)
     except FileNotFoundError:
         return None
     except OSError as exc:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError, Diagnostic, Location, shown_path
+from .errors import ConfigError, Diagnostic, Location, read_regular, shown_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -299,7 +299,7 @@ def parse(path: Path, text: str) -> Lock:
 def read(path: Path) -> Lock | None:
     """The lock beside the project file, or None when there is none."""
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path)
     except FileNotFoundError:
         return None
     except OSError as exc:

@@ -189,3 +189,62 @@ def test_ctrl_c_during_compile_leaves_the_old_output_or_the_new(tmp_path: Path) 
             assert err.splitlines()[-1] == "interrupted"
         got = tree(project / "generated")
         assert got in (old, new), sorted(set(got) ^ set(old))[:5]
+
+
+# -- a FIFO (or a device, a socket) where a file should be: one clear line, never a hang ------------
+
+def _project(folder: Path) -> None:
+    (folder / "dockwright.yaml").write_text("version: 1\nproject: p\nrunner: {environment: a}\nenvironments:\n"
+                                            "  a:\n    python: '3.12'\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("args", [["lock"], ["lock", "--check"]])
+def test_a_fifo_lock_file(args: list[str], tmp_path: Path) -> None:
+    import os
+
+    _project(tmp_path)
+    os.mkfifo(tmp_path / "dockwright.lock")
+    done = run_cli(*args, cwd=tmp_path, timeout=60)
+    assert done.returncode != 0
+    assert done.stderr.splitlines()[-1] == \
+        "error: cannot read dockwright.lock: it is a named pipe (FIFO), not a regular file"
+
+
+def test_read_regular_says_what_is_there(tmp_path: Path) -> None:
+    import os
+
+    from compiler.errors import read_regular
+
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(OSError) as err:
+        read_regular(tmp_path / "fifo")
+    assert err.value.strerror == "it is a named pipe (FIFO), not a regular file"
+    with pytest.raises(OSError) as err:
+        read_regular("/dev/null")
+    assert err.value.strerror == "it is a character device, not a regular file"
+    with pytest.raises(IsADirectoryError):
+        read_regular(tmp_path)
+    (tmp_path / "f").write_bytes(b"x")
+    assert read_regular(tmp_path / "f") == b"x"
+
+
+def test_a_fifo_run_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    pytest.importorskip("zenml")
+    from compiler.zenml_import import ImportFailed, read_target
+
+    os.mkfifo(tmp_path / "run.yaml")
+    with pytest.raises(ImportFailed) as err:
+        read_target("run.yaml", tmp_path)
+    assert str(err.value) == "cannot read run.yaml: it is a named pipe (FIFO), not a regular file"
+
+
+def test_a_fifo_python_version_is_a_note(tmp_path: Path) -> None:
+    import os
+
+    from compiler.init import detect
+
+    os.mkfifo(tmp_path / ".python-version")
+    found = detect(tmp_path)
+    assert ".python-version was not read: it is a named pipe (FIFO), not a regular file" in found.notes

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Iterator, Mapping, Sequence
 
 from ..dockerignore import Matcher, parse
+from ..errors import read_regular
 from .base import ImageFailed, Job
 
 # Bump when the build key's recipe changes, so that no image is reused under a key meaning something else.
@@ -98,7 +99,7 @@ def _ignore_patterns(context: Path) -> list[str]:
     path = context / ".dockerignore"
     if not path.is_file():
         return []
-    return parse(path.read_text(encoding="utf-8", errors="replace"))
+    return parse(read_regular(path).decode("utf-8", errors="replace"))
 
 
 def _digest(path: Path) -> str:
