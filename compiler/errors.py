@@ -195,8 +195,12 @@ def _suggest(word: str, choices: tuple[str, ...]) -> str | None:
     return f"did you mean '{matches[0]}'?" if matches else None
 
 
+MAX_ERRORS = 10_000  # then compile stops looking: time and memory stay bounded on hostile input
+TOO_MANY = f"too many errors: stopped looking after {MAX_ERRORS:,}"
+
+
 class Collector:
-    """Gathers diagnostics so that every stage reports all problems at once."""
+    """Gathers diagnostics so that every stage reports all problems at once (up to MAX_ERRORS)."""
 
     def __init__(self) -> None:
         self.errors: list[Diagnostic] = []
@@ -205,9 +209,13 @@ class Collector:
     def error(self, location: Location | None, message: str, hint: str | None = None, *,
               notes: tuple[tuple[str, Location | None], ...] = ()) -> None:
         self.errors.append(Diagnostic(location, message, hint, notes=notes))
+        if len(self.errors) >= MAX_ERRORS:
+            raise ConfigError([*_unique(self.errors), Diagnostic(None, TOO_MANY, "fix these first")],
+                              _unique(self.warnings))
 
     def warn(self, location: Location | None, message: str, hint: str | None = None) -> None:
-        self.warnings.append(Diagnostic(location, message, hint, severity="warning"))
+        if len(self.warnings) < MAX_ERRORS:
+            self.warnings.append(Diagnostic(location, message, hint, severity="warning"))
 
     def raise_if_errors(self) -> None:
         if self.errors:
