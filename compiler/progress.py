@@ -47,7 +47,8 @@ class PlainView:
         elif p.state in ("pulling", "pushing"):
             line = f"{p.state} {p.detail}"
         elif p.state in ("failed", "skipped"):
-            line = f"{p.state}: {_short(p.detail.split('\n')[0] if p.detail else '')}"
+            first = p.detail.split("\n")[0] if p.detail else ""
+            line = f"{p.state}: {_short(first)}"
         else:
             line = p.state
         print(f"{p.name:<{self.width}}  {line}", file=self.stream, flush=True)
