@@ -98,6 +98,10 @@ def _handled(func: F) -> F:
             sys.exit(EXIT_INTERRUPT)
         except OSError as exc:  # the machine, not the project: a disk error, a file gone while reading
             where = f"{exc.filename}: " if exc.filename else ""
+            try:
+                os.getcwd()
+            except FileNotFoundError:  # Path.cwd() with no filename to say: the current directory is gone
+                where = "" if exc.filename else "the current directory no longer exists: "
             click.echo(f"error: {where}{exc.strerror or exc}", err=True)
             sys.exit(EXIT_INVALID)
 

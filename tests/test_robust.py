@@ -248,3 +248,57 @@ def test_a_fifo_python_version_is_a_note(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / ".python-version")
     found = detect(tmp_path)
     assert ".python-version was not read: it is a named pipe (FIFO), not a regular file" in found.notes
+
+
+# -- messages: say what is wrong ---------------------------------------------------------------------
+
+def test_dash_f_says_what_is_there(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "empty").mkdir()
+    os.mkfifo(tmp_path / "fifo.yaml")
+    done = run_cli("validate", "-f", "empty", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (2, "error: no dockwright.yaml in directory empty\n")
+    done = run_cli("validate", "-f", "fifo.yaml", cwd=tmp_path, timeout=60)
+    assert (done.returncode, done.stderr) == (2, "error: project file fifo.yaml is not a regular file\n")
+    done = run_cli("validate", "-f", "none.yaml", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (2, "error: no such project file: none.yaml\n")
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("-r", "requirements.txt:1:1: error: option '-r' needs a file name (write -r FILE)"),
+    ("--requirement=", "requirements.txt:1:1: error: option '--requirement' needs a file name (write --requirement FILE)"),
+    ("-rmissing.txt", "requirements.txt:1:1: error: requirements file 'missing.txt' does not exist (a -r path is "
+                      "relative to the file that names it)"),
+])
+def test_dash_r_says_what_is_wrong(line: str, message: str, tmp_path: Path) -> None:
+    (tmp_path / "dockwright.yaml").write_text("version: 1\nproject: p\nrunner: {environment: a}\nenvironments:\n"
+                                              "  a:\n    python: '3.12'\n    requirements_files: [requirements.txt]\n",
+                                              encoding="utf-8")
+    (tmp_path / "requirements.txt").write_text(line + "\n", encoding="utf-8")
+    done = run_cli("validate", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[0] == message
+
+
+def test_the_rfile_form_is_read_as_pip_reads_it(tmp_path: Path) -> None:
+    (tmp_path / "dockwright.yaml").write_text("version: 1\nproject: p\nrunner: {environment: a}\nenvironments:\n"
+                                              "  a:\n    python: '3.12'\n    requirements_files: [requirements.txt]\n",
+                                              encoding="utf-8")
+    (tmp_path / "requirements.txt").write_text("-rmore.txt\n", encoding="utf-8")
+    (tmp_path / "more.txt").write_text("pandas==2.2.2\n", encoding="utf-8")
+    done = run_cli("validate", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("args", ["init", "import zenml run.yaml"])
+def test_a_deleted_current_directory_is_named(args: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "gone").mkdir()
+    done = subprocess.run(["sh", "-c", f'cd gone && rmdir ../gone && exec "$0" -m compiler {args}', sys.executable],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert (done.returncode, done.stderr) == (1, "error: the current directory no longer exists: No such file or "
+                                                 "directory\n")
