@@ -298,10 +298,10 @@ def _from_run_config(path: Path, shown: str) -> _Pipeline:
         config = PipelineRunConfiguration.model_validate(data)
     except ValidationError as exc:
         raise ImportFailed(f"{shown}: not a valid ZenML run configuration: {_problems(exc)}") from None
+    pipeline_settings = _docker(config.settings, shown)
     if not config.steps:  # absent, null or empty: nothing to make an environment of
         raise ImportFailed(f"{shown}: the run configuration lists no steps: import makes one environment per step "
                            "under 'steps:'; import the pipeline's .py file or module instead")
-    pipeline_settings = _docker(config.settings, shown)
     steps: list[tuple[str, Any, list[str]]] = [(str(name), _docker(step.settings, f"{shown}: step '{name}'"), [])
                                                for name, step in sorted(config.steps.items())]
     return _Pipeline(path.stem, pipeline_settings, steps, ordered=False)

@@ -184,11 +184,14 @@ def test_ctrl_c_during_compile_leaves_the_old_output_or_the_new(tmp_path: Path) 
         time.sleep(whole * rng.uniform(0.7, 1.0))
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=600)
+        got = tree(project / "generated")
+        assert got in (old, new), sorted(set(got) ^ set(old))[:5]
+        if proc.returncode == -signal.SIGINT:  # a busy machine: still starting up, before the CLI's handler
+            assert got == old
+            continue
         assert proc.returncode in (0, 130), err
         if proc.returncode == 130:
             assert err.splitlines()[-1] == "interrupted"
-        got = tree(project / "generated")
-        assert got in (old, new), sorted(set(got) ^ set(old))[:5]
 
 
 # -- a FIFO (or a device, a socket) where a file should be: one clear line, never a hang ------------
