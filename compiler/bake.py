@@ -25,7 +25,7 @@ from typing import Any, Mapping
 
 from .builders.base import IMAGE_LABEL, PROJECT_LABEL
 from .emit import OutputError
-from .errors import shown_path
+from .errors import read_regular, shown_path
 
 BAKE_FILE = "docker-bake.json"
 # bake's target names: letters, digits, '_' and '-' (its reference: "[a-zA-Z0-9_-]+").
@@ -73,7 +73,7 @@ def write(path: Path, text: str, *, root: Path) -> bool:
     if path.is_symlink():
         raise OutputError(f"{shown_path(path)} is a symbolic link: dockwright writes no file through one")
     try:
-        if path.read_bytes() == data:
+        if read_regular(path) == data:
             return False
     except FileNotFoundError:
         pass

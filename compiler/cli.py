@@ -103,6 +103,10 @@ def _handled(func: F) -> F:
             sys.exit(EXIT_INTERRUPT)
         except OSError as exc:  # the machine, not the project: a disk error, a file gone while reading
             where = f"{exc.filename}: " if exc.filename else ""
+            try:
+                os.getcwd()
+            except FileNotFoundError:  # Path.cwd() with no filename to say: the current directory is gone
+                where = "" if exc.filename else "the current directory no longer exists: "
             click.echo(f"error: {where}{exc.strerror or exc}", err=True)
             sys.exit(EXIT_INVALID)
 
@@ -349,8 +353,8 @@ def explain(ctx: click.Context, file: str | None, environment: str, as_json: boo
 @click.option("--builder", "builder_name", metavar="NAME", default=None,
               help="A builder from the builders: section (default: default_builder).")
 @click.option("--push", is_flag=True, help="Push every image to the project's registry.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Images built at the same time (default: the number of CPUs, at most 4).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1, max=64), default=None, metavar="N",
+              help="Images built at the same time, 1 to 64 (default: the number of CPUs, at most 4).")
 @click.option("--no-reuse", is_flag=True, help="Build every image again, ignoring reuse and the layer cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every line the builds print, as plain lines.")

@@ -1,4 +1,5 @@
-""".dockerignore matching, as docker-py's PatternMatcher does it (no I/O): used by compile, to warn
+""".dockerignore matching, as the Docker CLI does it (moby's ignorefile reader and patternmatcher; the
+rules of docker-py's PatternMatcher, but case-sensitive as on Linux) (no I/O): used by compile, to warn
 when .dockerignore leaves out what a generated Dockerfile copies, and by the builders' build context."""
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ FILE = ".dockerignore"
 
 
 def parse(text: str) -> list[str]:
-    """The patterns of a .dockerignore file: one a line, blank lines and # comments left out."""
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    """The patterns of a .dockerignore file as the Docker CLI reads them: a UTF-8 BOM dropped, one pattern
+    a line ("\n" ends a line), a comment only with `#` in its first column, blanks left out, the rest
+    stripped of white space."""
+    lines = text.removeprefix("\ufeff").split("\n")
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
 def _split(path: str) -> list[str]:
@@ -86,11 +90,11 @@ class Pattern:
                 i += 1
         self.dirs = parts
         self.cleaned_pattern = "/".join(parts)
-        # docker-py compares lowercased names and patterns.
-        self._regex = re.compile(_translate(self.cleaned_pattern.lower()), re.DOTALL)
+        # Case-sensitive, as the Docker CLI on Linux (docker-py lowercases both sides).
+        self._regex = re.compile(_translate(self.cleaned_pattern), re.DOTALL)
 
     def match(self, path: str) -> bool:
-        return self._regex.fullmatch(path.lower()) is not None
+        return self._regex.fullmatch(path) is not None
 
 
 class Matcher:

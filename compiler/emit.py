@@ -14,10 +14,12 @@ import json
 import os
 import re
 import secrets
+import signal
 import stat
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Iterable
 
 from .errors import ConfigError, Diagnostic, DockwrightError, Location, shown_path
 
@@ -195,7 +197,7 @@ def _sides(data: bytes) -> list[bytes]:
 def _manifest(data: bytes) -> dict[str, object] | None:
     try:
         parsed = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python's stack
         return None
     return parsed if isinstance(parsed, dict) and parsed.get("generator") == "dockwright" else None
 
@@ -383,6 +385,28 @@ def _quietly(func: Callable[..., object], name: str, dir_fd: int) -> bool:
         return False
 
 
+@contextmanager
+def _whole() -> Iterator[None]:
+    """Ctrl-C waits until the step inside is done and recorded (it then arrives as KeyboardInterrupt), so an
+    undo always knows every temp file, rename and folder made."""
+    if not hasattr(signal, "pthread_sigmask"):  # not on Windows
+        yield
+        return
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _each(items: Iterable[Change]) -> Iterator[Change]:
+    """items, each one's step done whole (see _whole)."""
+    for item in items:
+        with _whole():
+            yield item
+
+
 def write(out_dir: Path, plan: list[Change], *, root: Path | None = None) -> None:
     """Apply changes, all or nothing: leftovers go first, every new file is written to a temp file, then
     the temps are renamed into place and stale files removed, manifest.json last. When a step fails, the
@@ -428,7 +452,7 @@ def write(out_dir: Path, plan: list[Change], *, root: Path | None = None) -> Non
 
             step, current = "write", ""
             try:
-                for change in todo:
+                for change in _each(todo):
                     current = change.path
                     if change.status == "leftover":
                         step = "remove"
@@ -439,7 +463,7 @@ def write(out_dir: Path, plan: list[Change], *, root: Path | None = None) -> Non
                         step = "write"
                         fd, name = where(change.path)
                         temps[change.path] = (fd, _write_temp(fd, name, change.new))
-                for change in todo:
+                for change in _each(todo):
                     current = change.path
                     if change.status == "leftover":
                         continue
@@ -457,14 +481,17 @@ def write(out_dir: Path, plan: list[Change], *, root: Path | None = None) -> Non
                         if _kind(fd, name) == "file":
                             os.unlink(name, dir_fd=fd)
                     done.append((change, fd))
-            except OSError as exc:
-                restored = undo()
+            except BaseException as exc:  # OSError, and Ctrl-C (KeyboardInterrupt) or any other: undo, all or nothing
+                with _whole():
+                    restored = undo()
+                if not isinstance(exc, OSError):
+                    raise
                 target = out_dir / current if current else out_dir
                 if step == "write" and exc.errno in (errno.ENOTDIR, errno.ELOOP) and exc.filename:
                     raise OutputError(f"error: cannot write {_shown(target)}: {exc.filename} is a link or a file "
                                       f"({_MOVE_HINT}; nothing was changed)") from None
                 raise _error(step, target, exc, restored=restored) from None
-            for change in todo:
+            for change in _each(todo):
                 if change.status == "removed":
                     _prune(tree, (*prefix, *change.path.split("/")[:-1]), len(prefix))
     except OSError as exc:  # the output directory itself cannot be opened

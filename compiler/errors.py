@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
+
+
+_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"))
+
+
+def read_regular(path: Path | str) -> bytes:
+    """A regular file's bytes. Opened without blocking, so a FIFO or a device in a file's place is an
+    OSError saying what it is, never a hang; a directory is IsADirectoryError."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "it is a directory, not a file", str(path))
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+            raise OSError(errno.EINVAL, f"it is {kind}, not a regular file", str(path))
+        return handle.read()
 
 
 def shown_path(path: Path, cwd: Path | None = None) -> str:
@@ -175,8 +195,12 @@ def _suggest(word: str, choices: tuple[str, ...]) -> str | None:
     return f"did you mean '{matches[0]}'?" if matches else None
 
 
+MAX_ERRORS = 10_000  # then compile stops looking: time and memory stay bounded on hostile input
+TOO_MANY = f"too many errors: stopped looking after {MAX_ERRORS:,}"
+
+
 class Collector:
-    """Gathers diagnostics so that every stage reports all problems at once."""
+    """Gathers diagnostics so that every stage reports all problems at once (up to MAX_ERRORS)."""
 
     def __init__(self) -> None:
         self.errors: list[Diagnostic] = []
@@ -185,9 +209,13 @@ class Collector:
     def error(self, location: Location | None, message: str, hint: str | None = None, *,
               notes: tuple[tuple[str, Location | None], ...] = ()) -> None:
         self.errors.append(Diagnostic(location, message, hint, notes=notes))
+        if len(self.errors) >= MAX_ERRORS:
+            raise ConfigError([*_unique(self.errors), Diagnostic(None, TOO_MANY, "fix these first")],
+                              _unique(self.warnings))
 
     def warn(self, location: Location | None, message: str, hint: str | None = None) -> None:
-        self.warnings.append(Diagnostic(location, message, hint, severity="warning"))
+        if len(self.warnings) < MAX_ERRORS:
+            self.warnings.append(Diagnostic(location, message, hint, severity="warning"))
 
     def raise_if_errors(self) -> None:
         if self.errors:

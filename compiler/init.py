@@ -17,6 +17,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+from .errors import read_regular
 from .schema import masked_credentials, requirement_problem
 
 DEFAULT_PYTHON = "3.12"
@@ -49,9 +50,12 @@ def project_name(raw: str) -> str:
 
 def _read_toml(path: Path, found: Found) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_regular(path).decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         found.notes.append(f"{path.name} was not read: {exc}")
+        return {}
+    except RecursionError:  # tomllib recurses once per nested array or table
+        found.notes.append(f"{path.name} was not read: not valid TOML: arrays or tables nested too deeply")
         return {}
     return data
 
@@ -185,7 +189,7 @@ def _add_requirement(found: Found, text: str, origin: str) -> None:
 def _from_requirements_txt(path: Path, found: Found) -> None:
     """Name the file, unless it holds options dockwright refuses there: then take its lines apart."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_regular(path).decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         found.notes.append(f"{path.name} was not read: {exc}")
         return
@@ -224,8 +228,13 @@ def detect(root: Path, *, project: str | None = None, python: str | None = None)
     found = Found(project=project_name(project or root.resolve().name), python=python or DEFAULT_PYTHON,
                   python_from="--python" if python else None)
     version_file = root / ".python-version"
-    if python is None and version_file.is_file():
-        match = _MINOR.match(version_file.read_text(encoding="utf-8", errors="replace").strip())
+    if python is None and version_file.exists():  # a FIFO or a folder there is a note
+        try:
+            text = read_regular(version_file).decode("utf-8", errors="replace")
+        except OSError as exc:
+            found.notes.append(f"{version_file.name} was not read: {exc.strerror}")
+            text = ""
+        match = _MINOR.match(text.strip())
         if match and f"3.{match.group(1)}" in KNOWN_PYTHONS:
             found.python, found.python_from = f"3.{match.group(1)}", ".python-version"
     _from_pyproject(root, found, named=project is not None)

@@ -377,7 +377,12 @@ def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, si
         if stripped.startswith("-"):
             option, _, value = stripped.replace("=", " ", 1).partition(" ")
             value = value.strip()
-            if option in ("-r", "--requirement") and value:
+            if option.startswith("-r") and len(option) > 2 and not value:  # -rFILE, as pip reads it
+                option, value = "-r", option[2:]
+            if option in ("-r", "--requirement") and not value:
+                sink.error(loc, f"option '{option}' needs a file name", f"write {option} FILE")
+                continue
+            if option in ("-r", "--requirement"):
                 child = posixpath.normpath(posixpath.join(posixpath.dirname(rel), value))
                 if child == ".." or child.startswith("../") or value.startswith("/"):
                     sink.error(loc, f"'{value}' points outside the project directory",

@@ -14,7 +14,7 @@ from typing import Any, Union
 import yaml
 
 from . import reads
-from .errors import Collector, ConfigError, Location
+from .errors import Collector, ConfigError, Location, read_regular
 
 Key = Union[str, int]
 NodePath = tuple[Key, ...]
@@ -330,7 +330,7 @@ def _dotted(parts: list[Key]) -> str:
 def read_text(path: Path, sink: Collector, *, at: Location | None = None) -> str | None:
     """A project file as UTF-8 text, or None with a located error."""
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
         reads.note(path, data)
     except FileNotFoundError:
         sink.error(at, f"file not found: {path.name}")

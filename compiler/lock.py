@@ -18,7 +18,7 @@ from typing import Callable, Mapping
 from packaging.utils import canonicalize_name
 
 from . import lockfile, registry, resolve
-from .errors import ConfigError, Diagnostic, Location, UsageError, shown_path
+from .errors import ConfigError, Diagnostic, Location, UsageError, read_regular, shown_path
 from .lockfile import File, Lock, LockedImage, Package, Parent
 from .plan import Plan
 
@@ -141,7 +141,7 @@ def _names(text: str, names: list[str]) -> list[str]:
 
 def _resolve_error(t: Target, platforms: list[str], err: resolve.ResolveError,
                    parent: LockedImage | None) -> Diagnostic:
-    lines = err.text.splitlines()
+    lines = err.text.split("\n")
     head = lines[0].rstrip(":").strip() if lines else "uv failed"
     head = head[0].lower() + head[1:] if head else head
     notes: list[tuple[str, Location | None]] = [(re.sub(r"^cause:\s*", "", line.strip()), None)
@@ -399,7 +399,7 @@ def describe(old: Lock, new: Lock) -> list[str]:
 
 def _read_text(path: Path) -> str | None:
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path)
     except FileNotFoundError:
         return None
     except OSError as exc:

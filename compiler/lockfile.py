@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError, Diagnostic, Location, shown_path
+from .errors import ConfigError, Diagnostic, Location, read_regular, shown_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -149,8 +149,23 @@ class _Bad(Exception):
         self.message, self.needle, self.line, self.col = message, needle, line, col
 
 
+def too_deep(text: str, limit: int = 100) -> tuple[int, int]:
+    """Where brackets first nest `limit` deep (1-based line and column), or (1, 1): locates a RecursionError."""
+    depth, line, start = 0, 1, 0
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            line, start = line + 1, i + 1
+        elif ch in "[{":
+            depth += 1
+            if depth >= limit:
+                return line, i - start + 1
+        elif ch in "]}":
+            depth -= 1
+    return 1, 1
+
+
 def _locate(path: Path, text: str, needle: str | None, line: int | None, col: int) -> Location:
-    lines = text.splitlines() or [""]
+    lines = text.split("\n")  # TOML's only line break
     if line is None:
         line, col = 1, 1
         if needle:
@@ -340,6 +355,10 @@ def parse(path: Path, text: str) -> Lock:
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)) or "not valid TOML"
         raise error(path, text, f"{LOCK_FILE} is not valid TOML: {message}",
                     line=int(found.group(1)) if found else None, col=int(found.group(2)) if found else 1) from None
+    except RecursionError:  # tomllib recurses once per nested array or table
+        line, col = too_deep(text)
+        raise error(path, text, f"{LOCK_FILE} is not valid TOML: arrays or tables nested too deeply",
+                    line=line, col=col) from None
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise error(path, text, f"{LOCK_FILE} has no format version", needle="version")
@@ -368,7 +387,7 @@ def parse(path: Path, text: str) -> Lock:
 def read(path: Path) -> Lock | None:
     """The lock beside the project file, or None when there is none."""
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path)
     except FileNotFoundError:
         return None
     except OSError as exc:

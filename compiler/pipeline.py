@@ -61,7 +61,11 @@ def locate(file: str | None, cwd: Path | None = None) -> Path:
             path = Path(file)
             if path.is_dir():
                 path = path / PROJECT_FILE
+                if not path.exists():
+                    raise UsageError(f"no {PROJECT_FILE} in directory {file}")
             if not path.is_file():
+                if path.exists():  # a FIFO, a socket, a device, or a folder named dockwright.yaml
+                    raise UsageError(f"project file {file} is not a regular file")
                 raise UsageError(f"no such project file: {file}")
             return path
         for folder in (here, *here.parents):

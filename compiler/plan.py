@@ -311,7 +311,7 @@ _HEREDOC = re.compile(r"<<-?([\"']?)([A-Za-z_][A-Za-z0-9_]*)\1")
 def _instructions(text: str) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) of a Dockerfile: directives, comments, continuations and heredoc bodies
     handled as BuildKit reads them."""
-    lines = text.splitlines()
+    lines = text.split("\n")  # only "\n" ends a Dockerfile line (not U+2028 and the like)
     escape, i = "\\", 0
     while i < len(lines) and (m := _DIRECTIVE.fullmatch(lines[i])):
         if m.group(1).lower() == "escape" and m.group(2) in ("\\", "`"):
@@ -540,6 +540,7 @@ def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inp
     env_image: dict[str, str] = {}
     by_hash: dict[str, str] = {}
     custom: dict[tuple[str, str], str] = {}
+    attached: dict[str, list[Environment]] = {}  # applied once at the end: linear in the number served
     out = project.output.rstrip("/")
 
     derived = sorted(n for n, e in envs.items() if e.kind != "environment")
@@ -556,7 +557,7 @@ def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inp
             spec = _layered_spec(env, parent, images[parent_image].tag, inputs, parent_user)
             if spec is None:  # adds nothing: it is its parent's image
                 env_image[name] = parent_image
-                _attach(images, parent_image, env)
+                attached.setdefault(parent_image, []).append(env)
                 continue
             image_parent: str | None = parent_image
             layering = f"built FROM image '{parent_image}', adding only its own layers"
@@ -581,7 +582,7 @@ def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inp
         spec_hash = _hash(spec, salt)
         if spec_hash in by_hash:
             env_image[name] = by_hash[spec_hash]
-            _attach(images, by_hash[spec_hash], env)
+            attached.setdefault(by_hash[spec_hash], []).append(env)
             continue
         by_hash[spec_hash] = name
         declared, base_ref, unpinned = spec.requirements, spec.from_ref, False
@@ -610,16 +611,22 @@ def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inp
             base_ref=base_ref if image_parent is None else "", unpinned=unpinned,
         )
         env_image[name] = name
+    _attach(images, attached)
     return Plan(project=project, environments=envs, env_image=env_image, images=images, steps=dict(step_graphs),
                 lock=lock)
 
 
-def _attach(images: dict[str, Image], name: str, env: Environment) -> None:
-    """env is served by image `name`: record it and add its checks."""
-    img = images[name]
-    checks = list(img.checks) + [c.value for c in env.checks if c.value not in img.checks]
-    images[name] = Image(**{**img.__dict__, "environments": tuple(sorted({*img.environments, env.name})),
-                            "files": tuple(sorted({*img.files, env.file})), "checks": tuple(checks)})
+def _attach(images: dict[str, Image], attached: Mapping[str, list[Environment]]) -> None:
+    """Each image also serves the environments attached to it: record them and add their checks."""
+    for name, envs in attached.items():
+        img = images[name]
+        checks = dict.fromkeys(img.checks)
+        for env in envs:
+            checks.update(dict.fromkeys(c.value for c in env.checks if c.value not in checks))
+        images[name] = Image(**{**img.__dict__,
+                                "environments": tuple(sorted({*img.environments, *(e.name for e in envs)})),
+                                "files": tuple(sorted({*img.files, *(e.file for e in envs)})),
+                                "checks": tuple(checks)})
 
 
 def _custom_parent(project: Project, env: Environment, dockerfile: str, context: str, inputs: Inputs,

@@ -47,7 +47,8 @@ class PlainView:
         elif p.state in ("pulling", "pushing"):
             line = f"{p.state} {p.detail}"
         elif p.state in ("failed", "skipped"):
-            line = f"{p.state}: {_short(p.detail.splitlines()[0] if p.detail else '')}"
+            first = p.detail.split("\n")[0] if p.detail else ""
+            line = f"{p.state}: {_short(first)}"
         else:
             line = p.state
         print(f"{p.name:<{self.width}}  {line}", file=self.stream, flush=True)
@@ -100,7 +101,7 @@ class LiveView:
             step = f"{p.step}/{p.steps}" if p.steps else ""
             since = self.started.get(name)
             seconds = f"{(self.ended.get(name, now) - since):.0f}s" if since is not None else ""
-            doing = "" if p.state in ("built", "reused") else _short(p.detail.splitlines()[0] if p.detail else "", 60)
+            doing = "" if p.state in ("built", "reused") else _short(p.detail.split("\n")[0] if p.detail else "", 60)
             table.add_row(name, Text(p.state, style=STYLE.get(p.state, "")), step, doing, seconds)
         return table
 
@@ -165,7 +166,7 @@ def failure(o: Outcome) -> str:
     lines = [f"error: image '{o.name}' failed" + (f" at {o.where}" if o.where else "")]
     if o.instruction:
         lines.append(f"  {_short(o.instruction, WIDTH)}")
-    lines.extend(f"  {line}" for line in o.message.splitlines())
+    lines.extend(f"  {line}" for line in (o.message.rstrip("\n").split("\n") if o.message else []))
     if o.log:
         lines.append("  last lines of the log:")
         lines.extend(f"  | {line}" for line in o.log)

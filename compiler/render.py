@@ -153,7 +153,7 @@ def render(plan: Plan, inputs: Any) -> dict[str, str]:
             continue
         context = dict(
             header=HEADER, image=image, spec=image.spec, sources=", ".join(image.files),
-            described=_describe(image, plan), dockerfile=image.dockerfile,
+            described=_describe(image, plan), dockerfile=sh(image.dockerfile),
             requirements_src=f"{out}/images/{name}/requirements.txt", requirements_dst=REQUIREMENTS_IN_IMAGE,
             venv=VENV, uv_version=UV_VERSION, uv_home=UV_HOME, ca_bundle=CA_BUNDLE, system_ca_bundle=SYSTEM_CA_BUNDLE,
             local_home=LOCAL_IN_IMAGE, heavy_src=f"{out}/images/{name}/requirements-heavy.txt",

@@ -25,7 +25,7 @@ from packaging.utils import canonicalize_name
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 
-from .errors import DockwrightError, UsageError
+from .errors import DockwrightError, UsageError, read_regular
 
 INSTALL_HINT = "ZenML is not installed: pip install 'dockwright[zenml]'"
 _YAML_WORDS = {"null", "true", "false", "yes", "no", "on", "off", "y", "n"}
@@ -279,11 +279,12 @@ def _from_run_config(path: Path, shown: str) -> _Pipeline:
     from zenml.utils import yaml_utils
 
     try:
+        read_regular(path)  # a FIFO or a device in its place is an error, not a hang in ZenML's reader
         data = yaml_utils.read_yaml(str(path))
     except FileNotFoundError:
         raise ImportFailed(f"cannot read {shown}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ImportFailed(f"cannot read {shown}: {exc}") from None
+        raise ImportFailed(f"cannot read {shown}: {exc.strerror if isinstance(exc, OSError) else exc}") from None
     except Exception as exc:  # yaml's errors, through ZenML's own reader
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
@@ -298,6 +299,9 @@ def _from_run_config(path: Path, shown: str) -> _Pipeline:
     except ValidationError as exc:
         raise ImportFailed(f"{shown}: not a valid ZenML run configuration: {_problems(exc)}") from None
     pipeline_settings = _docker(config.settings, shown)
+    if not config.steps:  # absent, null or empty: nothing to make an environment of
+        raise ImportFailed(f"{shown}: the run configuration lists no steps: import makes one environment per step "
+                           "under 'steps:'; import the pipeline's .py file or module instead")
     steps: list[tuple[str, Any, list[str]]] = [(str(name), _docker(step.settings, f"{shown}: step '{name}'"), [])
                                                for name, step in sorted(config.steps.items())]
     return _Pipeline(path.stem, pipeline_settings, steps, ordered=False)

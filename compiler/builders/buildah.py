@@ -99,7 +99,7 @@ class BuildahBuilder:
 
     @staticmethod
     def _words(stderr: str) -> str:
-        lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+        lines = [line.strip() for line in stderr.split("\n") if line.strip()]
         if not lines:
             return "no message"
         m = ERROR.match(lines[-1])

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Iterator, Mapping, Sequence
 
 from ..dockerignore import Matcher, parse
+from ..errors import read_regular
 from ..inputs import PRIVATE_KEY_RE
 from .base import ImageFailed, Job
 
@@ -99,7 +100,7 @@ def _ignore_patterns(context: Path) -> list[str]:
     path = context / ".dockerignore"
     if not path.is_file():
         return []
-    return parse(path.read_text(encoding="utf-8", errors="replace"))
+    return parse(read_regular(path).decode("utf-8", errors="replace"))
 
 
 class _PrivateKey(Exception):
@@ -208,7 +209,7 @@ def from_lines(dockerfile: bytes) -> list[str]:
     stages: set[str] = set()
     refs: list[str] = []
     text = dockerfile.decode("utf-8", errors="replace").replace("\\\n", " ")
-    for line in text.splitlines():
+    for line in text.split("\n"):  # only "\n" ends a Dockerfile line (not U+2028 and the like)
         words = line.split()
         if not words or words[0].upper() != "FROM":
             continue
@@ -229,7 +230,7 @@ def instructions(dockerfile: bytes) -> list[tuple[int, str]]:
     """The line number and text of every instruction, as the classic builder counts steps."""
     found: list[tuple[int, str]] = []
     continued = False
-    lines = dockerfile.decode("utf-8", errors="replace").splitlines()
+    lines = dockerfile.decode("utf-8", errors="replace").split("\n")  # as BuildKit: only "\n" ends a line
     start, parts = 0, list[str]()
     for number, line in enumerate(lines, 1):
         stripped = line.strip()

@@ -421,7 +421,7 @@ class DockerBuilder:
                     text = chunk.get("stream")
                     if not isinstance(text, str):
                         continue
-                    for line in text.splitlines():
+                    for line in text.split("\n"):
                         line = line.rstrip()
                         if not line:
                             continue
@@ -476,7 +476,7 @@ class DockerBuilder:
                     if "timed out" not in str(exc).lower():
                         raise
             output = container.logs(stdout=True, stderr=True).decode("utf-8", errors="replace")
-            return int(result.get("StatusCode", 1)), output.splitlines()
+            return int(result.get("StatusCode", 1)), output.rstrip("\n").split("\n") if output else []
         except GONE as exc:
             if isinstance(exc, APIError):
                 raise

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from ..errors import BuildError
 from .base import Builder, Cancelled, ImageFailed, Job, Outcome, Progress, Scrubber
 from .context import from_lines, instruction_at, snapshot
 
@@ -165,10 +166,16 @@ class _Run:
 
     def run(self) -> list[Outcome]:
         work: queue.Queue[Job | None] = queue.Queue()
-        threads = [threading.Thread(target=self.worker, args=(work,), daemon=True, name=f"dockwright-build-{i}")
-                   for i in range(max(1, self.options.jobs))]
-        for thread in threads:
-            thread.start()
+        threads: list[threading.Thread] = []
+        for i in range(max(1, min(self.options.jobs, len(self.order)))):  # never more workers than images
+            thread = threading.Thread(target=self.worker, args=(work,), daemon=True, name=f"dockwright-build-{i}")
+            try:
+                thread.start()
+            except RuntimeError as exc:  # the system's limit on threads: build with those that started
+                if not threads:
+                    raise BuildError(f"cannot start a build thread: {exc}") from None
+                break
+            threads.append(thread)
         outcomes: dict[str, Outcome] = {}
         started: set[str] = set()
 
