@@ -82,13 +82,13 @@ def _valid_name(name: str) -> bool:
 
 
 def valid_image(ref: str) -> bool:
-    name, _, digest = ref.partition("@")
-    if digest and not _DIGEST_RE.match(digest):
+    name, at, digest = ref.partition("@")
+    if at and not _DIGEST_RE.fullmatch(digest):  # "image@" names no digest
         return False
     last = name.rsplit("/", 1)[-1]
     if ":" in last:
         name, _, tag = name.rpartition(":")
-        if not _TAG_RE.match(tag):
+        if not _TAG_RE.fullmatch(tag):
             return False
     return _valid_name(name)
 

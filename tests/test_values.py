@@ -177,3 +177,16 @@ def test_a_section_of_the_wrong_kind_in_an_included_file_is_located_there(tmp_pa
     assert errors(tmp_path, text, {"a.yaml": "environments:\npipelines: []\n"}) == [
         "a.yaml:2:12: 'pipelines' must be a mapping of names to entries, not a list (write pipelines: {name: {...}}, "
         "or remove it)"]
+
+
+@pytest.mark.parametrize("ref", ["python@", "python:3.11-slim@", "python@sha256:", "python:3.11@sha256:abc"])
+def test_an_image_reference_with_an_at_sign_names_a_whole_digest(tmp_path: Path, ref: str) -> None:
+    got = errors(tmp_path, f"""
+        version: 1
+        project: p
+        environments:
+          base: {{parent_image: "{ref}"}}
+        runner: {{environment: base}}
+        """)
+    assert got == [f"dockwright.yaml:5:24: invalid image reference '{ref}' in environment 'base' "
+                   f"(write name:tag, like python:3.11-slim)"]
