@@ -57,6 +57,7 @@ def platform(tmp_path: Path) -> Path:
 def test_an_unchanged_project_is_answered_exactly_as_the_full_compile(tmp_path: Path) -> None:
     root = tmp_path / "p"
     shutil.copytree(EXAMPLES / "quickstart", root)
+    (root / "dockwright.lock").unlink()  # unlocked: the note is printed, and 'spare' needs no lock entry
     text = (root / "dockwright.yaml").read_text().replace("environments:\n", "environments:\n  spare: {python: '3.12'}\n")
     (root / "dockwright.yaml").write_text(text)  # a warning: 'spare' is used by nothing
     assert run_cli("compile", cwd=root, env=NO_CACHE).returncode == 0
@@ -141,6 +142,7 @@ def test_any_change_falls_through_to_the_full_compile(platform: Path, name: str)
 def test_requirements_changes_fall_through(tmp_path: Path, name: str) -> None:
     root = tmp_path / "ml"
     shutil.copytree(EXAMPLES / "ml-training", root)
+    (root / "dockwright.lock").unlink()  # a changed requirement would make the lock stale: an error, not a compile
     _falls_through(root, REQUIREMENTS[name])
     if name == "new -r child":  # the child is an input, too
         assert slow(root, "compile")[0] == 0 and fast(root, "compile", "--check")[0] == 0
