@@ -277,7 +277,10 @@ def _local_install(spec: ImageSpec, ins: Any) -> None:
     assert words[-4:] == ["&&", "rm", "-rf", LOCAL_IN_IMAGE], ins.original
     packages = [dst for _, dst in spec.local_packages]
     assert words[-4 - len(packages):-4] == packages, f"packages {packages!r} read as {words!r}"
-    assert (words[-5 - len(packages)] == "--no-deps") == spec.locked, ins.original  # locked: deps come from the lock
+    # locked: deps come from the lock, so --no-deps stands right before the packages (a user's own --no-deps
+    # among installer_args stands there too when it is their last one)
+    user_no_deps = bool(spec.installer_args) and spec.installer_args[-1] == "--no-deps"
+    assert (words[-5 - len(packages)] == "--no-deps") == (spec.locked or user_no_deps), ins.original
     if spec.locked:
         words = words[:-5 - len(packages)] + words[-4 - len(packages):]
     args = [*(["--index-url", spec.index_url] if spec.index_url else []),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import types
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,10 @@ def test_a_deeply_nested_manifest_is_not_ours() -> None:
 
 # -- build --jobs: never more threads than images, a sane maximum, a thread that cannot start ------
 
+# The schedule reads only the builder's endpoint (its proxies, for the scrubber) before it starts workers.
+_NO_ENGINE = types.SimpleNamespace(endpoint=types.SimpleNamespace(proxy={}))
+
+
 def _jobs(n: int) -> list[Any]:
     from compiler.builders.base import Job
 
@@ -65,7 +70,7 @@ class _Quick:
             def one(self, job: Any) -> Outcome:
                 return Outcome(job.name, job.tag, "reused")
 
-        return [o.status for o in Quick(None, _jobs(n), Path("."), Options(jobs=jobs), lambda p: None).run()]  # type: ignore[arg-type]
+        return [o.status for o in Quick(_NO_ENGINE, _jobs(n), Path("."), Options(jobs=jobs), lambda p: None).run()]  # type: ignore[arg-type]
 
 
 def test_workers_never_outnumber_images(monkeypatch: pytest.MonkeyPatch) -> None:

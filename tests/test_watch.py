@@ -50,6 +50,8 @@ class Lines:
 def test_watch_recompiles_on_every_change_and_ends_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     root = tmp_path / "q"
     shutil.copytree(EXAMPLES / "quickstart", root)
+    (root / "dockwright.lock").unlink()  # the watch changes a pinned requirement: unlocked, that is a recompile
+    subprocess.run([sys.executable, "-m", "compiler", "-q", "compile"], cwd=root, check=True, timeout=60)
     project = root / "dockwright.yaml"
     dockerfile = root / "generated" / "images" / "base" / "Dockerfile"
     env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
