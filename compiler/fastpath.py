@@ -35,13 +35,19 @@ _PACKAGE_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 
 
 def run() -> None:
-    """The console script and `python -m compiler`."""
-    code = answer(sys.argv[1:])
-    if code is not None:
-        sys.exit(code)
-    from .cli import run as full
+    """The console script and `python -m compiler`. Ctrl-C at any moment, even while the process is
+    already leaving (a KeyboardInterrupt that replaces the SystemExit on its way out), is one line and
+    exit 130, never a traceback; the output is the old tree or the new one either way (emit.py)."""
+    try:
+        code = answer(sys.argv[1:])
+        if code is not None:
+            sys.exit(code)
+        from .cli import run as full
 
-    full()
+        full()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
 
 
 # ----- the key: which command, where, printed how -----
