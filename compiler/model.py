@@ -205,7 +205,7 @@ EMPTY = Environment(
 
 
 # ---------------------------------------------------------------------------------------------
-# Merge rules (DESIGN.md "Merging"); pure and pinned by tests/test_merge.py.
+# Merge rules (docs/language.md, "Merging"); pure and pinned by tests/test_merge.py.
 
 
 @cache

@@ -261,7 +261,7 @@ def _index(env: Environment, *, install: bool) -> tuple[str | None, tuple[str, .
 
 
 def _layering(env: Environment, parent: Environment) -> str | None:
-    """None when env can be built FROM parent's image (DESIGN.md: same parent image, installer and
+    """None when env can be built FROM parent's image (docs/language.md, "Layering": same parent image, installer and
     user, the same certificates, and nothing removed that the parent set); else why not."""
     def val(s: Sourced[Any] | None) -> Any:
         return s.value if s is not None else None

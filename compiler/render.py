@@ -1,5 +1,5 @@
 """Jinja2 over templates/ -> {path: text}. Pure. The quoting filters that keep every value inside its
-instruction (DESIGN.md promise 5) live here; templates use nothing else to print a value."""
+instruction (a value never escapes its instruction) live here; templates use nothing else to print a value."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""STYLE.md habits a test can hold: one library per module, data flowing one way, no docker in compile."""
+"""Code habits a test can hold: one library per module, data flowing one way, no docker in compile."""
 
 from __future__ import annotations
 

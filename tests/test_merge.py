@@ -1,4 +1,4 @@
-"""Each merge and layering rule of DESIGN.md, pinned on small in-memory projects."""
+"""Each merge and layering rule (docs/language.md), pinned on small in-memory projects."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Property-based tests (hypothesis) for two of dockwright's promises (DESIGN.md):
+"""Property-based tests (hypothesis) for two of dockwright's promises:
 
 * promise 3: a user mistake is a ConfigError whose diagnostics are all located
   (`file:line:col`, the offending line, a caret), never any other exception;
@@ -178,7 +178,7 @@ _DOLLAR = re.compile(r"\$\$|\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*
 
 
 def intended(value: str) -> str:
-    """What an ENV/LABEL/ARG value must read as (DESIGN: `$NAME` and `${NAME}` expand as in any
+    """What an ENV/LABEL/ARG value must read as (by design: `$NAME` and `${NAME}` expand as in any
     Dockerfile; `$$` and every other `$` are a literal dollar), references marked with REF."""
     return _DOLLAR.sub(lambda m: "$" if m.group(0) in ("$$", "$") else REF + m.group(0)[1:], value)
 

@@ -128,7 +128,7 @@ def test_example_builds_for_real(example: str, infra: Infra, docker_client: dock
 
 def test_committed_dockerfile_builds_by_hand(infra: Infra, docker_client: docker.DockerClient,
                                             local_parents: None, tmp_path: Path) -> None:
-    """DESIGN.md promise 2: plain `docker build -f <output>/images/<name>/Dockerfile .` from the project root."""
+    """Every generated Dockerfile builds by hand: plain `docker build -f <output>/images/<name>/Dockerfile .` from the project root."""
     root = tmp_path / "quickstart"
     shutil.copytree(EXAMPLES / "quickstart", root)
     shutil.copy(infra.ca_bundle, root / "certs" / "proxy-ca.pem")
