@@ -15,7 +15,7 @@ from compiler.plan import CA_BUNDLE, HEAVY_REQUIREMENTS_IN_IMAGE, LOCAL_IN_IMAGE
 
 LOCAL_DONE = f"  && rm -rf {LOCAL_IN_IMAGE}"  # how the parser joins the last line of the local packages' RUN
 
-# hadolint rules we do not follow, and why (README "Linting the output" repeats this list):
+# hadolint rules we do not follow, and why (docs/language.md, "Linting the output", repeats this list):
 #   DL3008 apt version pins: pins are the user's choice (`pkg=version` in apt_packages); pinning distro
 #          versions by default breaks every build when the mirror moves on.
 #   DL3059 consecutive RUNs: each `run:` entry is its own RUN on purpose (one entry, one cached layer,

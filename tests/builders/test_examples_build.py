@@ -1,7 +1,7 @@
 """Every example builds end to end on a real engine: apt and pip installs, checks, then a no-op second build.
 
 No image can be pulled here, so the parent images the examples name are local tags of a Debian bookworm image
-with Python made by debootstrap (the README's "Parent images" explains the mechanism). pip inside a container
+with Python made by debootstrap (docs/building.md, "Parent images", explains the mechanism). pip inside a container
 reaches PyPI only when it trusts this machine's CA bundle: the examples' `certificates:` file gets it.
 """
 
