@@ -10,14 +10,15 @@ import json
 import posixpath
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from . import graph
 from .errors import Collector
 from .inputs import Inputs
 from .schema import indentation_hint
 from .lockfile import Lock, LockedImage, Package
-from .model import EMPTY, Environment, Fragment, Project, Sourced, apply, inherit, requirement_name
+from .fields import FIELDS, Field, Layer, Merge, requirement_name
+from .model import EMPTY, Environment, Fragment, Project, Sourced, apply, inherit
 
 UV_VERSION = "0.13.9"
 VENV = "/opt/venv"
@@ -260,23 +261,24 @@ def _index(env: Environment, *, install: bool) -> tuple[str | None, tuple[str, .
             tuple(u.value for u in env.extra_index_urls))
 
 
-def _layering(env: Environment, parent: Environment) -> str | None:
-    """None when env can be built FROM parent's image (docs/language.md, "Layering": same parent image, installer and
-    user, the same certificates, and nothing removed that the parent set); else why not."""
-    def val(s: Sourced[Any] | None) -> Any:
-        return s.value if s is not None else None
+def _plain(value: Any) -> Any:
+    """A field's value without origins: a mapping's sorted keys (what it holds), a Sourced's value."""
+    if isinstance(value, Mapping):
+        return sorted(value)
+    return value.value if value is not None else None
 
-    if val(env.base) != val(parent.base):
-        return f"another base than '{parent.name}'"
-    if env.installer.value != parent.installer.value:
-        return f"installer {env.installer.value}, not {parent.installer.value} as in '{parent.name}'"
-    if val(env.user) != val(parent.user):
-        return f"user {val(env.user)}, not {val(parent.user)} as in '{parent.name}'"
-    if sorted(env.certificates) != sorted(parent.certificates):
-        # The CA bundle is made before the parent's installs; a new one must come before them, too.
-        return f"other certificates than '{parent.name}'"
+
+def _layering(env: Environment, parent: Environment) -> str | None:
+    """None when env can be built FROM parent's image (docs/language.md, "Layering": every field with a
+    `match` rule in fields.FIELDS is the parent's, and nothing removed that the parent set); else why not."""
+    for f in FIELDS:
+        if f.match is None:
+            continue
+        mine, theirs = _plain(getattr(env, f.name)), _plain(getattr(parent, f.name))
+        if mine != theirs:
+            return f.match.format(child=mine, parent=theirs, name=parent.name)
     if env.removed:
-        removed = ", ".join(sorted(r.replace(":", " ") for r in env.removed))
+        removed = ", ".join(sorted(str(r) for r in env.removed))
         return f"removes {removed} that '{parent.name}' sets, which an image cannot unset"
     return None
 
@@ -390,76 +392,95 @@ def _ends_as(env: Environment, parent_user: str | None, as_root: bool) -> str | 
     return parent_user if parent_user is not None else ("root" if as_root else None)
 
 
+# How an environment's fields read in a spec, where not by their merge rule (_rendered).
+_RENDER: dict[str, Callable[[Environment, Inputs], Any]] = {
+    "certificates": lambda env, inputs: _certificates(env),
+    "copy": lambda env, inputs: tuple(_copies(env, inputs)),
+    "local_packages": lambda env, inputs: tuple(_local_packages(env)),
+}
+_SPEC_FIELDS = tuple(f for f in FIELDS if f.layer not in (Layer.NONE, Layer.OWN))  # each an ImageSpec field, too
+
+
+def _empty(f: Field) -> Any:
+    return None if f.merge is Merge.CHILD_WINS else ()
+
+
+def _render(f: Field, env: Environment, inputs: Inputs) -> Any:
+    """The whole value an image says for field f: a scalar's value, a mapping's (key, value) pairs sorted by
+    key, entries merged by name in name order, a list's values in order."""
+    if f.name in _RENDER:
+        return _RENDER[f.name](env, inputs)
+    value = getattr(env, f.name)
+    if f.merge is Merge.CHILD_WINS:
+        return value.value if value is not None else None
+    if f.merge is Merge.BY_KEY:
+        return _sorted_pairs(_values(value))
+    if f.mapping:
+        return tuple(value[k].value for k in sorted(value))
+    return tuple(item.value for item in value)
+
+
+def _rendered(env: Environment, inputs: Inputs) -> dict[str, Any]:
+    return {f.name: _render(f, env, inputs) for f in _SPEC_FIELDS}
+
+
 def _whole_spec(env: Environment, from_ref: str, inputs: Inputs, parent_user: str | None) -> ImageSpec:
-    reqs = _requirements(env)
+    values = _rendered(env, inputs)
+    install = _has_python(env)
+    for f in _SPEC_FIELDS:
+        if f.layer is Layer.WITH_INSTALL and not install:
+            values[f.name] = _empty(f)  # index URLs say nothing where nothing is installed
     owner = _run_as(env)
     create_user = owner is not None and not owner.isdigit()
     workdir_owner = owner if env.workdir is not None else None
-    runs = tuple(r.value for r in env.run)
-    needs_root = bool(env.apt or env.certificates or reqs or _has_python(env) or runs or create_user or workdir_owner)
+    needs_root = bool(env.apt or env.certificates or values["requirements"] or install or values["run"]
+                      or create_user or workdir_owner)
     as_root = needs_root and not is_root(parent_user)
     # The environment's user; else, after a switch to root, the parent's own user (when known).
     user = env.user.value if env.user is not None else (parent_user if as_root else None)
-    index_url, extra_index_urls = _index(env, install=_has_python(env))
-    return ImageSpec(
-        from_ref=from_ref, layered=False, build_args=_sorted_pairs(_values(env.build_args)), apt=_apt(env),
-        certificates=_certificates(env), python_setup=_has_python(env), installer=env.installer.value,
-        installer_args=env.installer_args.value, index_url=index_url, extra_index_urls=extra_index_urls,
-        requirements=reqs, env=_sorted_pairs(_values(env.env)), run=runs,
-        as_root=as_root, create_user=create_user, workdir_owner=workdir_owner, user=user,
-        workdir=env.workdir.value if env.workdir is not None else None,
-        labels=_sorted_pairs(_values(env.labels)), copy=tuple(_copies(env, inputs)),
-        owner=owner,
-        entrypoint=env.entrypoint.value if env.entrypoint is not None else None,
-        cmd=env.cmd.value if env.cmd is not None else None,
-        local_packages=tuple(_local_packages(env)),
-    )
+    return ImageSpec(from_ref=from_ref, layered=False, python_setup=install, as_root=as_root,
+                     create_user=create_user, workdir_owner=workdir_owner, user=user, owner=owner, **values)
+
+
+def _delta(f: Field, mine: Any, theirs: Any) -> Any:
+    """What a layered image says of f, for the rules that need nothing but the two values."""
+    if f.layer is Layer.PARENT:
+        return _empty(f)
+    if f.layer is Layer.CHANGED:
+        return mine if mine != theirs else _empty(f)
+    if f.layer is Layer.NEW:
+        known = set(theirs)
+        return tuple(item for item in mine if item not in known)
+    return mine
 
 
 def _layered_spec(env: Environment, parent: Environment, from_ref: str, inputs: Inputs,
                   parent_user: str | None) -> ImageSpec | None:
-    """Only what env adds to parent; None when it adds nothing that a Dockerfile would say."""
-    reqs = _requirements(env)
-    install = reqs != _requirements(parent)
-    apt = tuple(v for k, v in sorted(_values(env.apt).items()) if parent.apt.get(k) is None
-                or parent.apt[k].value != v)
-    penv, plabels = _values(parent.env), _values(parent.labels)
-    env_delta = tuple((k, v) for k, v in _sorted_pairs(_values(env.env)) if penv.get(k) != v)
-    labels_delta = tuple((k, v) for k, v in _sorted_pairs(_values(env.labels)) if plabels.get(k) != v)
-    parent_runs = {r.value for r in parent.run}
-    runs = tuple(r.value for r in env.run if r.value not in parent_runs)
-    parent_copies = set(_copies(parent, inputs))
-    copies = tuple(c for c in _copies(env, inputs) if c not in parent_copies)
-    parent_packages = set(_local_packages(parent))
-    packages = tuple(p for p in _local_packages(env) if p not in parent_packages)
-    workdir = env.workdir.value if env.workdir is not None else None
-    pworkdir = parent.workdir.value if parent.workdir is not None else None
-    entry = env.entrypoint.value if env.entrypoint is not None else None
-    pentry = parent.entrypoint.value if parent.entrypoint is not None else None
-    cmd = env.cmd.value if env.cmd is not None else None
-    pcmd = parent.cmd.value if parent.cmd is not None else None
+    """Only what env adds to parent (each field by its fields.Layer rule); None when it adds nothing that a
+    Dockerfile would say."""
+    mine, theirs = _rendered(env, inputs), _rendered(parent, inputs)
+    values = {f.name: _delta(f, mine[f.name], theirs[f.name]) for f in _SPEC_FIELDS}
+    install = mine["requirements"] != theirs["requirements"]
+    python = install or bool(values["local_packages"])
+    steps = bool(values["apt"] or values["run"]) or python
     # Setting ENTRYPOINT resets an inherited CMD, so a new entrypoint repeats the cmd.
-    emit_cmd = cmd if (cmd != pcmd or (entry != pentry and cmd is not None)) else None
+    entrypoint = mine["entrypoint"] != theirs["entrypoint"]
+    for f in _SPEC_FIELDS:
+        repeat = {Layer.WITH_INSTALL: python, Layer.WITH_STEPS: steps,
+                  Layer.WITH_ENTRYPOINT: mine[f.name] != theirs[f.name] or (entrypoint and mine[f.name] is not None)}
+        if not repeat.get(f.layer, True):
+            values[f.name] = _empty(f)
+    if not any(values[f.name] != _empty(f) for f in _SPEC_FIELDS
+               if f.layer in (Layer.NEW, Layer.CHANGED, Layer.WITH_ENTRYPOINT)):
+        return None
     user = _run_as(env)
-    new_workdir = workdir if workdir != pworkdir else None
-    needs_root = bool(apt or install or runs or packages or (new_workdir and user))
-    as_root = needs_root and not is_root(parent_user)
-    index_url, extra_index_urls = _index(env, install=install or bool(packages))
-    spec = ImageSpec(
-        from_ref=from_ref, layered=True,
-        build_args=_sorted_pairs(_values(env.build_args)) if (apt or install or runs or packages) else (),
-        apt=apt, certificates=(),  # the same as the parent's (_layering), which made the bundle
-        python_setup=(install or bool(packages)) and not _has_python(parent), installer=env.installer.value,
-        installer_args=env.installer_args.value, index_url=index_url, extra_index_urls=extra_index_urls,
-        requirements=reqs if install else (), env=env_delta,
-        run=runs, as_root=as_root, create_user=False,
-        workdir_owner=user if new_workdir else None, user=parent_user if as_root else None,
-        workdir=new_workdir, labels=labels_delta, copy=copies, owner=user if copies else None,
-        entrypoint=entry if entry != pentry else None, cmd=emit_cmd, local_packages=packages,
+    new_workdir = values["workdir"]
+    as_root = bool(steps or (new_workdir and user)) and not is_root(parent_user)
+    return ImageSpec(
+        from_ref=from_ref, layered=True, python_setup=python and not _has_python(parent), as_root=as_root,
+        create_user=False, workdir_owner=user if new_workdir else None, user=parent_user if as_root else None,
+        owner=user if values["copy"] else None, **values,
     )
-    empty = not (spec.apt or spec.requirements or spec.env or spec.run or spec.workdir or spec.labels
-                 or spec.copy or spec.local_packages or spec.entrypoint is not None or spec.cmd is not None)
-    return None if empty else spec
 
 
 _LOCK_ONLY = ("locked", "heavy")  # ImageSpec fields that only a lock sets: left out of the hash while unset
