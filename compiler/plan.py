@@ -9,7 +9,7 @@ import hashlib
 import json
 import posixpath
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
 from . import graph
@@ -98,10 +98,6 @@ class Image:
     runs_as: str | None = None  # the user the image ends as, when compile knows it
     layering: str = ""  # why it is, or is not, built FROM its parent environment's image
 
-    @property
-    def has_requirements(self) -> bool:
-        return self.spec is not None and bool(self.spec.requirements)
-
 
 @dataclass
 class Plan:
@@ -110,7 +106,6 @@ class Plan:
     env_image: dict[str, str]  # environment name -> image name
     images: dict[str, Image]
     steps: dict[str, Any]  # pipeline -> step DAG
-    warnings: list[Any] = field(default_factory=list)
     lock: Lock | None = None  # dockwright.lock, when the project has one
 
 
