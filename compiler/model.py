@@ -381,6 +381,24 @@ class _Builder:
         return tuple(seen.values())
 
     def base(self, data: dict[str, Any], path: NodePath, kind: str, name: str) -> Sourced[Base] | None:
+        given = self.base_keys(data, path, kind, name)
+        if not given:
+            return None
+        key = given[0]
+        origin = self.origin(path + (key,))
+        stated = _minor(self.text(data["python"], path + ("python",))) if data.get("python") is not None else None
+        if key == "parent_image":
+            self.check_tag(data[key], origin)
+            return Sourced(Base(image=data[key], python=stated), origin)
+        if key == "python":
+            version = self.text(data[key], path + (key,))
+            return Sourced(Base(image=f"python:{version}-slim", python=_minor(version)), origin)
+        context_at = self.doc.at(path + ("context",)) if data.get("context") is not None else None
+        return Sourced(Base(dockerfile=data["dockerfile"], context=data.get("context") or ".", context_at=context_at,
+                            python=stated), origin)
+
+    def base_keys(self, data: dict[str, Any], path: NodePath, kind: str, name: str) -> list[str]:
+        """The keys that set the base (the first one decides); two that compete, or a stray context, are errors."""
         given = [k for k in ("parent_image", "python", "dockerfile") if data.get(k) is not None]
         if len(given) == 2 and "python" in given:
             given.remove("python")  # beside parent_image or dockerfile, python states that parent's Python version
@@ -391,26 +409,15 @@ class _Builder:
         if data.get("context") is not None and data.get("dockerfile") is None:
             self.sink.error(self.doc.key_at(path + ("context",)), f"'context' in {kind} '{name}' needs 'dockerfile'",
                             "context is the build context of a custom parent Dockerfile")
-        if not given:
-            return None
-        key = given[0]
-        origin = self.origin(path + (key,))
-        stated = _minor(self.text(data["python"], path + ("python",))) if data.get("python") is not None else None
-        if key == "parent_image":
-            image = data[key]
-            if ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
-                self.sink.warn(origin.location, f"parent image '{image}' has no tag",
-                               f"pin it, like {image}:<version>, so that builds are reproducible")
-            elif image.endswith(":latest"):
-                self.sink.warn(origin.location, f"parent image '{image}' follows 'latest'",
-                               "pin a version, so that builds are reproducible")
-            return Sourced(Base(image=image, python=stated), origin)
-        if key == "python":
-            version = self.text(data[key], path + (key,))
-            return Sourced(Base(image=f"python:{version}-slim", python=_minor(version)), origin)
-        context_at = self.doc.at(path + ("context",)) if data.get("context") is not None else None
-        return Sourced(Base(dockerfile=data["dockerfile"], context=data.get("context") or ".", context_at=context_at,
-                            python=stated), origin)
+        return given
+
+    def check_tag(self, image: str, origin: Origin) -> None:
+        if ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
+            self.sink.warn(origin.location, f"parent image '{image}' has no tag",
+                           f"pin it, like {image}:<version>, so that builds are reproducible")
+        elif image.endswith(":latest"):
+            self.sink.warn(origin.location, f"parent image '{image}' follows 'latest'",
+                           "pin a version, so that builds are reproducible")
 
     def build(self) -> Project:
         d = self.doc.data
@@ -526,21 +533,8 @@ class _Builder:
                 self.ref(integ, p.integrations, "integration", "no integrations are defined")
         for pipe in p.pipelines.values():
             self.ref(pipe.environment, p.environments, "environment", no_envs)
-            names = {s.name for s in pipe.steps}
             for step in pipe.steps:
-                if step.environment is None:
-                    self.sink.error(step.location, f"step '{step.name}' of pipeline '{pipe.name}' has no environment",
-                                    "set 'environment' on the step or on the pipeline")
-                elif step.environment is not pipe.environment:
-                    self.ref(step.environment, p.environments, "environment", no_envs)
-                for after in step.after:
-                    if after.value == step.name:
-                        self.sink.error(after.origin.location, f"step '{step.name}' runs after itself",
-                                        "remove it from 'after'")
-                    elif after.value not in names:
-                        self.sink.error(after.origin.location,
-                                        f"unknown step '{after.value}' in pipeline '{pipe.name}'",
-                                        suggest(after.value, names) or f"steps: {', '.join(sorted(names))}")
+                self.check_step(p, pipe, step, no_envs)
         for target in (p.runner, p.server):
             if target is not None:
                 self.ref(target.environment, p.environments, "environment", no_envs)
@@ -550,6 +544,23 @@ class _Builder:
             if frag.extends is not None and frag.extends.value == name:
                 self.sink.error(frag.extends.origin.location, f"environment '{name}' extends itself",
                                 "name another environment, or remove 'extends'")
+
+    def check_step(self, p: Project, pipe: Pipeline, step: Step, no_envs: str) -> None:
+        """A step's environment, and the steps it runs after."""
+        if step.environment is None:
+            self.sink.error(step.location, f"step '{step.name}' of pipeline '{pipe.name}' has no environment",
+                            "set 'environment' on the step or on the pipeline")
+        elif step.environment is not pipe.environment:
+            self.ref(step.environment, p.environments, "environment", no_envs)
+        names = {s.name for s in pipe.steps}
+        for after in step.after:
+            if after.value == step.name:
+                self.sink.error(after.origin.location, f"step '{step.name}' runs after itself",
+                                "remove it from 'after'")
+            elif after.value not in names:
+                self.sink.error(after.origin.location,
+                                f"unknown step '{after.value}' in pipeline '{pipe.name}'",
+                                suggest(after.value, names) or f"steps: {', '.join(sorted(names))}")
 
     @staticmethod
     def settings_of(p: Project) -> list[Fragment]:
