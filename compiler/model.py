@@ -136,7 +136,9 @@ class Target:
 
 
 @dataclass(frozen=True)
-class Builder:
+class BuilderConfig:
+    """A builder as the project configures it (`builders:`); the backends that build are compiler/builders."""
+
     name: str
     location: Location | None
     type: str
@@ -157,7 +159,7 @@ class Project:
     pipelines: Mapping[str, Pipeline]
     runner: Target | None
     server: Target | None
-    builders: Mapping[str, Builder]
+    builders: Mapping[str, BuilderConfig]
     default_builder: Sourced[str] | None
     broken: frozenset[tuple[str, str]] = frozenset()  # entries with schema errors, kept as empty stand-ins
     platforms: tuple[str, ...] = ("linux/amd64",)  # what `dockwright lock` locks for, sorted
@@ -291,7 +293,9 @@ def _copy(item: str | dict[str, Any]) -> Copy:
     return Copy(item, None) if isinstance(item, str) else Copy(item["from"], item.get("to"))
 
 
-class _Builder:
+class _ModelReader:
+    """Reads the validated document into the model's typed records, reporting what only the model can see."""
+
     def __init__(self, source: Source, sink: Collector, broken: frozenset[Any] = frozenset()) -> None:
         self.broken = broken
         self.source = source
@@ -433,7 +437,7 @@ class _Builder:
         pipelines = {n: self.pipeline(n, v or {}) for n, v in sorted((d.get("pipelines") or {}).items())}
         builders = {n: self.builder(n, v or {}) for n, v in sorted((d.get("builders") or {}).items())}
         if not builders:
-            builders = {DEFAULT_BUILDER: Builder(DEFAULT_BUILDER, None, "docker", None, ())}
+            builders = {DEFAULT_BUILDER: BuilderConfig(DEFAULT_BUILDER, None, "docker", None, ())}
         default = d.get("default_builder")
         project = Project(
             name=d["project"], file=main, output=d.get("output") or DEFAULT_OUTPUT,
@@ -479,7 +483,7 @@ class _Builder:
         return Target(role, self.doc.key_at(path), Sourced(data["environment"], self.origin(path + ("environment",))),
                       settings)
 
-    def builder(self, name: str, data: dict[str, Any]) -> Builder:
+    def builder(self, name: str, data: dict[str, Any]) -> BuilderConfig:
         if data.get("type") == "buildah":
             for key in ("url", "tls"):
                 if data.get(key) is not None:
@@ -491,8 +495,8 @@ class _Builder:
         self.builder_tls(name, data)
         tls = tuple(sorted((data.get("tls") or {}).items()))
         proxy = tuple(sorted((data.get("proxy") or {}).items()))
-        return Builder(name, self.doc.key_at(("builders", name)), data.get("type") or "docker", data.get("url"), tls,
-                       proxy, data.get("network"))
+        return BuilderConfig(name, self.doc.key_at(("builders", name)), data.get("type") or "docker", data.get("url"),
+                             tls, proxy, data.get("network"))
 
     def builder_tls(self, name: str, data: dict[str, Any]) -> None:
         """A tls section that the engine connection would ignore, or could not use, is an error."""
@@ -571,13 +575,13 @@ class _Builder:
 
 def build_model(source: Source, sink: Collector, *, broken: frozenset[Any] = frozenset()) -> Project:
     """The validated document as typed records; unknown references go to sink."""
-    return _Builder(source, sink, broken).build()
+    return _ModelReader(source, sink, broken).build()
 
 
 def referenced_files(project: Project) -> list[tuple[str, str, Location | None]]:
     """(kind, project-relative path, where it is referenced) for every file the project points at."""
     out: list[tuple[str, str, Location | None]] = []
-    frags = [*project.integrations.values(), *project.environments.values(), *_Builder.settings_of(project)]
+    frags = [*project.integrations.values(), *project.environments.values(), *_ModelReader.settings_of(project)]
     for frag in frags:
         for r in frag.requirements_files:
             out.append(("requirements", r.value, r.origin.location))
@@ -593,5 +597,5 @@ def referenced_files(project: Project) -> list[tuple[str, str, Location | None]]
     return out
 
 
-__all__ = ["Base", "Builder", "Copy", "Environment", "Fragment", "Origin", "Pipeline", "Project", "Removal", "Sourced",
-           "Step", "Target", "EMPTY", "apply", "inherit", "build_model", "referenced_files"]
+__all__ = ["Base", "BuilderConfig", "Copy", "Environment", "Fragment", "Origin", "Pipeline", "Project", "Removal",
+           "Sourced", "Step", "Target", "EMPTY", "apply", "inherit", "build_model", "referenced_files"]
