@@ -12,7 +12,7 @@ from packaging.utils import canonicalize_name
 
 from . import engine_url
 from .errors import Collector, Location, suggest
-from .fields import FIELDS, Field, Merge, Read, apt_name, cert_path, package_path, requirement_name
+from .fields import FIELDS, Field, Merge, Read
 from .load import Located, NodePath, Source
 
 T = TypeVar("T")
