@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .errors import UsageError, mask_credentials, suggest
-from .model import Environment, Origin, Sourced
+from .fields import FIELDS, Field, Show
+from .model import Base, Copy, Environment, Origin
 from .pipeline import Compiled
 
 
@@ -19,51 +20,43 @@ def _where(origin: Origin, root: Path) -> str:
     return place + (f"  via {' → '.join(chain)}" if chain else "")
 
 
+def _base(b: Base) -> str:
+    return b.image if b.image else f"dockerfile {b.dockerfile} (context {b.context})"
+
+
+def _entry(value: Any) -> str:
+    if isinstance(value, Copy):
+        return value.source + (f" -> {value.dest}" if value.dest else "")
+    return str(value)
+
+
+# How each fields.Show kind shows a scalar (Sourced) value; None: not shown.
+_SCALAR: dict[Show, Callable[[Any], str | None]] = {
+    Show.VALUE: str,
+    Show.BASE: _base,
+    Show.WORDS: lambda words: " ".join(words) if words else None,
+    Show.JSON: lambda words: json.dumps(list(words)),
+}
+
+
+def _field_rows(f: Field, value: Any) -> list[tuple[str, str, Origin | None]]:
+    """One field's rows: a scalar on one line; a collection under a heading, one entry a line."""
+    if f.show is Show.HIDDEN or not value:
+        return []
+    if f.show in _SCALAR:
+        shown = _SCALAR[f.show](value.value)
+        return [] if shown is None else [(f.label, shown, value.origin)]
+    if f.show is Show.PAIRS:
+        entries = [(f"  {key}", value[key].value, value[key].origin) for key in sorted(value)]
+    else:
+        items = [value[key] for key in sorted(value)] if f.mapping else list(value)
+        entries = [(f"  {_entry(item.value)}", "", item.origin) for item in items]
+    return [(f.label, "", None), *entries]
+
+
 def _rows(env: Environment) -> list[tuple[str, str, Origin | None]]:
-    rows: list[tuple[str, str, Origin | None]] = []
-
-    def one(label: str, item: Sourced[Any] | None, show: Any = None) -> None:
-        if item is not None:
-            rows.append((label, show(item.value) if show else str(item.value), item.origin))
-
-    def base(b: Any) -> str:
-        return b.image if b.image else f"dockerfile {b.dockerfile} (context {b.context})"
-
-    one("base", env.base, base)
-    one("installer", env.installer)
-    if env.installer_args.value:
-        one("installer_args", env.installer_args, lambda v: " ".join(v))
-    one("index_url", env.index_url)
-    one("user", env.user)
-    one("workdir", env.workdir)
-    one("entrypoint", env.entrypoint, lambda v: json.dumps(list(v)))
-    one("cmd", env.cmd, lambda v: json.dumps(list(v)))
-    for title, mapping in (("apt_packages", env.apt), ("certificates", env.certificates),
-                           ("requirements", env.requirements)):
-        if mapping:
-            rows.append((title, "", None))
-            for key in sorted(mapping):
-                rows.append((f"  {mapping[key].value}", "", mapping[key].origin))
-    for title, kv in (("env", env.env), ("build_args", env.build_args), ("labels", env.labels)):
-        if kv:
-            rows.append((title, "", None))
-            for key in sorted(kv):
-                rows.append((f"  {key}", kv[key].value, kv[key].origin))
-    for title, items in (("extra_index_urls", env.extra_index_urls),
-                         ("requirements_files", env.requirements_files), ("integrations", env.integrations),
-                         ("run", env.run), ("checks", env.checks)):
-        if items:
-            rows.append((title, "", None))
-            for item in items:
-                rows.append((f"  {item.value}", "", item.origin))
-    if env.copy:
-        rows.append(("copy", "", None))
-        for c in env.copy:
-            rows.append((f"  {c.value.source}" + (f" -> {c.value.dest}" if c.value.dest else ""), "", c.origin))
-    if env.local_packages:
-        rows.append(("local_packages", "", None))
-        for package in env.local_packages:
-            rows.append((f"  {package.value}", "", package.origin))
+    """Every field of the effective environment, in the order and the way fields.FIELDS says."""
+    rows = [row for f in FIELDS for row in _field_rows(f, getattr(env, f.name))]
     # validate refuses URL credentials in every value written into a generated file; explain masks them anyway.
     return [(mask_credentials(label)[0], mask_credentials(value)[0], origin) for label, value, origin in rows]
 

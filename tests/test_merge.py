@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from compiler.model import Removal
 from compiler.pipeline import compile_project
 
 
@@ -46,7 +47,7 @@ def test_env_labels_build_args_merge_by_key_and_null_removes(project) -> None:
     assert values(child.env) == {"B": "3", "C": "4"}
     assert values(child.labels) == {"x": "1"}
     assert values(child.build_args) == {"P": "1", "Q": "9"}
-    assert child.removed == frozenset({"env:A", "labels:y"})
+    assert child.removed == frozenset({Removal("env", "A"), Removal("labels", "y")})
 
 
 def test_requirements_merge_by_normalised_name_child_specifier_wins(project) -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from compiler.errors import ConfigError, Diagnostic, Location, mask_credentials
 from compiler.pipeline import compile_project
 from tests.test_line_breaks import FILES, place, sample, schema_fields
-from tests.test_properties import props
+from tests.property_support import props
 
 SECRET_CHARS = st.sampled_from(list("abcXYZ019-._~%!*+,;=") + ["$$", "é"])
 secrets = st.lists(SECRET_CHARS, min_size=6, max_size=16).map(lambda cs: "Zq" + "".join(cs))
