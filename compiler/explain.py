@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError, mask_credentials, suggest
+from .credentials import mask_credentials
+from .errors import UsageError, suggest
 from .model import Environment, Origin, Sourced
 from .pipeline import Compiled
 
