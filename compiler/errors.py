@@ -140,6 +140,10 @@ class ConfigError(DockwrightError):
         return "\n".join(d.format(cwd=cwd, color=color) for d in self.diagnostics)
 
 
+class OutputConflict(ConfigError):
+    """Something that dockwright did not write is where its output belongs (exit 1)."""
+
+
 class UsageError(DockwrightError):
     """The command line or the environment it ran in is wrong (exit 2)."""
 

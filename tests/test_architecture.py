@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import EXAMPLES, ROOT
 
 PACKAGE = ROOT / "compiler"
@@ -14,7 +16,7 @@ OWNERS = {"yaml": {"load"}, "cerberus": {"schema"}, "networkx": {"graph"}, "jinj
           "zenml": {"zenml_import"}}
 # load -> schema -> model -> inputs -> graph -> plan -> render -> emit -> pipeline -> explain -> builders -> cli
 # (the lock file, uv and registry modules come early: compile will read the lock; lock works on the plan)
-FLOW = ["errors", "resources", "engine_url", "dockerignore", "lockfile", "resolve", "registry", "load", "schema",
+FLOW = ["credentials", "errors", "resources", "engine_url", "dockerignore", "lockfile", "resolve", "registry", "load", "schema",
         "model", "inputs", "graph", "plan", "lock", "render", "emit", "pipeline", "explain", "builders", "progress",
         "cli"]
 
@@ -100,3 +102,52 @@ def test_a_cerberus_regex_rule_is_a_full_match() -> None:
 
     v = _Validator({"x": {"type": "string", "regex": "[a-z]+"}})
     assert v.validate({"x": "abc"}) and not v.validate({"x": "abc\n"}) and not v.validate({"x": "ab1"})
+
+
+# The three information separators (FS, GS, RS): once used inside message texts to carry a hint, a key or a
+# place through Cerberus. A finding is data (schema.Problem in the error's info), never a code in a string.
+_SEPARATORS = {"\x1d": "GS", "\x1e": "RS", "\x1f": "US"}
+# The one way their escapes may stand in the source: as the end of a range of control characters in a pattern.
+_RANGE = re.compile(r"\\x00-\\x1f", re.IGNORECASE)
+_ESCAPE = re.compile(r"\\(?:x1[def]|u001[def]|U0000001[def]|N\{(?:INFORMATION SEPARATOR|GROUP SEPARATOR|"
+                     r"RECORD SEPARATOR|UNIT SEPARATOR)[^}]*\})|\b(?:chr\(0x1[def]\)|chr\(29\)|chr\(30\)|chr\(31\))",
+                     re.IGNORECASE)
+
+
+def separator_uses(text: str) -> list[str]:
+    """Where text, a Python source, writes FS, GS, RS or US: as a character, an escape or a chr() call."""
+    found = [f"{_SEPARATORS[c]} character" for c in _SEPARATORS if c in text]
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found += [f"line {node.lineno}: {_SEPARATORS[c]} in a string" for c in _SEPARATORS if c in node.value]
+    for number, line in enumerate(text.splitlines(), 1):
+        found += [f"line {number}: {m.group(0)}" for m in _ESCAPE.finditer(_RANGE.sub("", line))]
+    return found
+
+
+def test_no_control_character_separates_parts_of_a_text() -> None:
+    bad = [f"compiler/{name}.py {use}" for name, path in sorted(modules().items())
+           for use in separator_uses(path.read_text(encoding="utf-8"))]
+    assert not bad, "control characters used as separators:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("source,found", [
+    ('TEXT = "message\\x1fhint"\n', ["line 1: US in a string", "line 1: \\x1f"]),
+    ("SEP = '\\x1E'\n", ["line 1: RS in a string", "line 1: \\x1E"]),
+    ("SEP = '\\u001d'\n", ["line 1: GS in a string", "line 1: \\u001d"]),
+    ("SEP = chr(0x1f)\n", ["line 1: chr(0x1f)"]),
+    ("SEP = '\x1e'\n", ["RS character", "line 1: RS in a string"]),
+    ('CONTROL = re.compile(r"[\\x00-\\x1f\\x7f]")\n', []),
+])
+def test_the_separator_check_finds_each_way_of_writing_one(source: str, found: list[str]) -> None:
+    assert separator_uses(source) == found
+
+
+def test_no_private_name_of_cerberus_is_read_outside_the_validator() -> None:
+    """Reporting reads Cerberus's public error list (Validator.errors), not its private `_errors`."""
+    text = (PACKAGE / "schema.py").read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    uses = [node.lineno for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr == "_errors"
+            and not (isinstance(node.value, ast.Name) and node.value.id == "self")]
+    assert uses == [], f"compiler/schema.py reads a validator's _errors at lines {uses}"
