@@ -529,6 +529,11 @@ _ACCEPTS: dict[str, tuple[type, ...]] = {
     for name, check in vars(_Validator).items() if name.startswith("_check_with_")}
 
 
+def _bad_destination(dst: str) -> bool:
+    parts = dst.split("/")
+    return not dst.strip() or not SAFE_PATH_RE.match(dst) or ".." in parts or any(p.startswith("-") for p in parts)
+
+
 def _copy_entry_problems(value: dict[Any, Any]) -> list[Problem]:
     """What is wrong with a `{from, to}` copy entry, each problem at the key it is about."""
     out = [Problem(f"unknown key '{key}' in a copy entry", suggest(key, ["from", "to"])
@@ -543,8 +548,7 @@ def _copy_entry_problems(value: dict[Any, Any]) -> list[Problem]:
         problem = _wildcard(src) or check_path(src, what="copy source")
         if problem:
             out.append(replace(problem, key="from"))
-    if isinstance(dst, str) and (not dst.strip() or not SAFE_PATH_RE.match(dst) or ".." in dst.split("/")
-                                 or any(part.startswith("-") for part in dst.split("/"))):
+    if isinstance(dst, str) and _bad_destination(dst):
         out.append(Problem(f"invalid copy destination '{_show(dst)}'",
                            "use an absolute path like /app/conf.yaml (letters, digits, . _ - / only)", key="to"))
     return out

@@ -104,11 +104,12 @@ def test_a_cerberus_regex_rule_is_a_full_match() -> None:
     assert v.validate({"x": "abc"}) and not v.validate({"x": "abc\n"}) and not v.validate({"x": "ab1"})
 
 
-# The three information separators (FS, GS, RS): once used inside message texts to carry a hint, a key or a
+# Three of the information separators (GS, RS, US): once used inside message texts to carry a hint, a key or a
 # place through Cerberus. A finding is data (schema.Problem in the error's info), never a code in a string.
 _SEPARATORS = {"\x1d": "GS", "\x1e": "RS", "\x1f": "US"}
-# The one way their escapes may stand in the source: as the end of a range of control characters in a pattern.
-_RANGE = re.compile(r"\\x00-\\x1f", re.IGNORECASE)
+# The one way their escapes may stand in the source: as the end of a range of control characters in a pattern
+# (`\\x00-\\x1f` in Python's, `\\u0000-\\u001f` in the ECMA patterns of the JSON Schema).
+_RANGE = re.compile(r"\\x00-\\x1f|\\u0000-\\u001f", re.IGNORECASE)
 _ESCAPE = re.compile(r"\\(?:x1[def]|u001[def]|U0000001[def]|N\{(?:INFORMATION SEPARATOR|GROUP SEPARATOR|"
                      r"RECORD SEPARATOR|UNIT SEPARATOR)[^}]*\})|\b(?:chr\(0x1[def]\)|chr\(29\)|chr\(30\)|chr\(31\))",
                      re.IGNORECASE)
@@ -151,3 +152,40 @@ def test_no_private_name_of_cerberus_is_read_outside_the_validator() -> None:
             if isinstance(node, ast.Attribute) and node.attr == "_errors"
             and not (isinstance(node.value, ast.Name) and node.value.id == "self")]
     assert uses == [], f"compiler/schema.py reads a validator's _errors at lines {uses}"
+
+
+# Where compiler/ may use another object's private name (`x._name`), each with the comment saying why:
+# the docker SDK's, each behind one function, and Cerberus's rule methods, whose docstrings carry their
+# argument schemas (Cerberus's documented way to add rules).
+PRIVATE_USES = {("builders/docker_engine", "_set_api_version"), ("builders/docker_engine", "_post_stream"),
+                ("schema", "_Validator")}
+
+
+def private_uses(tree: ast.AST) -> set[str]:
+    """The functions and classes (innermost) that read a private name of an object other than self or cls."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST, owner: str) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            owner = node.name
+        if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+                and not (isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)
+                         and node.value.func.id == "super")):
+            found.add(owner)
+        for child in ast.iter_child_nodes(node):
+            visit(child, owner)
+
+    visit(tree, "<module>")
+    return found
+
+
+def test_private_names_of_other_objects_are_used_in_few_commented_places() -> None:
+    uses = {(name, owner) for name, path in modules().items()
+            for owner in private_uses(ast.parse(path.read_text(encoding="utf-8")))}
+    assert uses <= PRIVATE_USES, f"private names used in {sorted(uses - PRIVATE_USES)}"
+
+
+def test_the_private_name_check_finds_one() -> None:
+    assert private_uses(ast.parse("def f(client):\n    client.api._version = '1.41'\n")) == {"f"}
+    assert private_uses(ast.parse("class C:\n    def f(self):\n        return self._x, super()._y()\n")) == set()
