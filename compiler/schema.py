@@ -29,7 +29,7 @@ from .load import Located, NodePath, describe, parse_resource
 from .resources import data_dir
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Problem:
     """What a check found wrong with a value. The message is `subject`, then where the value is
     (" in environment 'base'", added when it is reported), then `rest`; `key` names the key inside the
