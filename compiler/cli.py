@@ -215,8 +215,7 @@ def _watch_once(path: Path) -> tuple[object, ...]:
         compiled = compile_project(path)
     except ConfigError as exc:
         seen = _watched(path, None)
-        _print_diagnostics([*exc.diagnostics, *([] if _quiet() else exc.warnings)])
-        click.echo(f"{_plural(len(exc.diagnostics), 'error')}; nothing was written", err=True)
+        _watch_invalid(exc)
         return seen
     except (DockwrightError, OSError) as exc:
         seen = _watched(path, None)
@@ -229,9 +228,16 @@ def _watch_once(path: Path) -> tuple[object, ...]:
         plan = _changes(compiled)
         emit.write(compiled.out_dir, plan, root=compiled.source.root)
         _say(f"{shown_path(compiled.out_dir)}/: {emit.summary(plan)}")
+    except ConfigError as exc:  # an OutputConflict: located, like any invalid input
+        _watch_invalid(exc)
     except (DockwrightError, OSError) as exc:
         _watch_error(exc)
     return seen
+
+
+def _watch_invalid(exc: ConfigError) -> None:
+    _print_diagnostics([*exc.diagnostics, *([] if _quiet() else exc.warnings)])
+    click.echo(f"{_plural(len(exc.diagnostics), 'error')}; nothing was written", err=True)
 
 
 def _watch_error(exc: DockwrightError | OSError) -> None:

@@ -115,11 +115,19 @@ def _rule(rule: dict[str, Any]) -> dict[str, Any]:
         out["enum"] = list(rule["allowed"])
     if check is not None:
         out.update(CHECKS[check])
+    out.update(_nested(rule))
+    if rule.get("empty") is False:
+        out["minProperties"] = 1
+    return out
+
+
+def _nested(rule: dict[str, Any]) -> dict[str, Any]:
+    """What a rule says of the values inside its value: a named schema, list items, keys and values."""
+    out: dict[str, Any] = {}
     nested = rule.get("schema")
     if isinstance(nested, str):
         out["$ref"] = f"#/$defs/{nested}"
-    elif isinstance(nested, dict) and "type" in rule and "list" in (rule["type"] if isinstance(rule["type"], list)
-                                                                    else [rule["type"]]):
+    elif isinstance(nested, dict) and "list" in _listed(rule.get("type", [])):
         out["items"] = _rule(nested)
     elif isinstance(nested, dict):
         out.update(_mapping(nested))
@@ -127,9 +135,11 @@ def _rule(rule: dict[str, Any]) -> dict[str, Any]:
         out["propertyNames"] = {k: v for k, v in _rule(rule["keysrules"]).items() if k != "type"}
     if "valuesrules" in rule:
         out["additionalProperties"] = _rule(rule["valuesrules"])
-    if rule.get("empty") is False:
-        out["minProperties"] = 1
     return out
+
+
+def _listed(types: Any) -> list[Any]:
+    return types if isinstance(types, list) else [types]
 
 
 def _mapping(rules: dict[str, Any]) -> dict[str, Any]:

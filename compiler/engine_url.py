@@ -31,6 +31,16 @@ def problem(url: str, *, bare: bool = False) -> str | None:
     scheme = scheme.lower()
     if scheme not in SCHEMES:
         return f"Docker engines listen on tcp://, unix://, ssh:// or npipe://, not {scheme}://"
+    netloc, _, path = rest.partition("/")
+    userinfo = netloc.rpartition("@")[0] if "@" in netloc else None
+    why = _form_problem(scheme, rest) or _password_problem(scheme, userinfo)
+    if why is not None or scheme in ("unix", "npipe"):
+        return why  # unix:// and npipe:// take a path; unix:// alone is the default socket
+    return _network_problem(scheme, rest, netloc, path, userinfo)
+
+
+def _form_problem(scheme: str, rest: str) -> str | None:
+    """What no engine address may hold, whatever its scheme."""
     if any(ord(c) < 32 or ord(c) == 127 for c in rest):
         return "it holds a control character"
     if "?" in rest or "#" in rest or ";" in rest:
@@ -39,14 +49,19 @@ def problem(url: str, *, bare: bool = False) -> str | None:
         urlsplit(f"{scheme}://{rest}")
     except ValueError as exc:  # an unclosed [ of an IPv6 address
         return f"{str(exc)[0].lower()}{str(exc)[1:]}"
-    netloc, _, path = rest.partition("/")
-    userinfo = netloc.rpartition("@")[0] if "@" in netloc else None
-    if userinfo is not None and ":" in userinfo:
-        keys = {"ssh": "your ssh client's keys", "tcp": "tls files", "http": "tls files", "https": "tls files"}
-        return f"it holds a password, which {scheme}:// engines do not take" + (
-            f" (they take {keys[scheme]})" if scheme in keys else "")
-    if scheme in ("unix", "npipe"):
-        return None  # a path; unix:// alone is the default socket
+    return None
+
+
+def _password_problem(scheme: str, userinfo: str | None) -> str | None:
+    if userinfo is None or ":" not in userinfo:
+        return None
+    keys = {"ssh": "your ssh client's keys", "tcp": "tls files", "http": "tls files", "https": "tls files"}
+    return f"it holds a password, which {scheme}:// engines do not take" + (
+        f" (they take {keys[scheme]})" if scheme in keys else "")
+
+
+def _network_problem(scheme: str, rest: str, netloc: str, path: str, userinfo: str | None) -> str | None:
+    """What is wrong with the host and port of a tcp://, http(s):// or ssh:// address."""
     if any(c.isspace() or c in "\\\"'" for c in rest):
         return "it holds a space, a quote or a backslash"
     if userinfo is not None and scheme != "ssh":
@@ -66,12 +81,14 @@ def problem(url: str, *, bare: bool = False) -> str | None:
         return f"'{host_part}' is not a host name or address"
     if not port_part and scheme != "ssh":  # ssh defaults to 22; the SDK requires the others
         return "it names no port (engines listen on 2375, or 2376 with TLS)"
-    if port_part:
-        port = port_part[1:]
-        if not port:
-            return "a ':' with no port after it"
-        if not _PORT.fullmatch(port):
-            return f"port '{port}' is not a number"
-        if not 1 <= int(port) <= 65535:
-            return f"port {int(port)} is out of range (1-65535)"
+    return _port_problem(port_part[1:]) if port_part else None
+
+
+def _port_problem(port: str) -> str | None:
+    if not port:
+        return "a ':' with no port after it"
+    if not _PORT.fullmatch(port):
+        return f"port '{port}' is not a number"
+    if not 1 <= int(port) <= 65535:
+        return f"port {int(port)} is out of range (1-65535)"
     return None

@@ -12,6 +12,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from .credentials import mask_credentials
+
 
 _KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"))
@@ -99,39 +101,6 @@ class Diagnostic:
 
 
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-# The user part of a URL (`scheme://user:pass@`, `scheme://token@`); greedy, so `u:p@ss@` is one.
-USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<userinfo>[^/?#\s]*)@")
-_REFERENCES_ONLY = re.compile(r"(?:\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)*(?::(?:\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)*)?\Z")
-
-
-def is_credential(scheme: str, userinfo: str) -> bool:
-    """Any user part of an http(s) URL is a credential (a password, or a token as the user); for other
-    schemes, such as git+ssh://git@host, only a password is."""
-    return scheme.lower().rsplit("+", 1)[-1] in ("http", "https") or ":" in userinfo
-
-
-def mask_credentials(text: str, col: int = 1) -> tuple[str, int]:
-    """text with the user part of every URL that carries a credential shown as `***`, and where 1-based col
-    of text now stands. A user part made only of $NAME / ${NAME} references holds no secret and stays, and so
-    does one masked already (`***`, `user:***`)."""
-    out: list[str] = []
-    last = 0
-    new_col = col
-    for m in USERINFO_RE.finditer(text):
-        userinfo = m.group("userinfo")
-        if (not is_credential(m.group("scheme"), userinfo) or _REFERENCES_ONLY.match(userinfo)
-                or userinfo == "***" or userinfo.endswith(":***")):  # masked already
-            continue
-        start, end = m.span("userinfo")
-        out += [text[last:start], "***"]
-        last = end
-        if col - 1 >= end:
-            new_col -= (end - start) - 3
-        elif col - 1 > start:
-            new_col -= col - 1 - start
-    if not out:
-        return text, col
-    return "".join(out) + text[last:], new_col
 
 
 def _safe(text: str) -> str:
@@ -169,6 +138,10 @@ class ConfigError(DockwrightError):
 
     def render(self, *, cwd: Path | None = None, color: bool = False) -> str:
         return "\n".join(d.format(cwd=cwd, color=color) for d in self.diagnostics)
+
+
+class OutputConflict(ConfigError):
+    """Something that dockwright did not write is where its output belongs (exit 1)."""
 
 
 class UsageError(DockwrightError):

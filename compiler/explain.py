@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import UsageError, mask_credentials, suggest
+from .credentials import mask_credentials
+from .errors import UsageError, suggest
 from .fields import FIELDS, Field, Show
 from .model import Base, Copy, Environment, Origin
 from .pipeline import Compiled

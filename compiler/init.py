@@ -18,7 +18,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from .errors import read_regular
-from .schema import masked_credentials, requirement_problem
+from .credentials import masked_credentials
+from .schema import requirement_problem
 
 DEFAULT_PYTHON = "3.12"
 # The Python versions init proposes: CPython 3 minors with official python:X-slim images.

@@ -19,7 +19,8 @@ from . import dockerignore, reads
 from .errors import Collector, Location
 from .load import Located, read_text
 from .model import Origin, Project, Sourced, referenced_files
-from .schema import LOCAL_HINT, REQUIREMENTS_WRITTEN, credentials_hint, local_requirement, masked_credentials
+from .credentials import REQUIREMENTS_WRITTEN, credentials_hint, masked_credentials
+from .schema import LOCAL_HINT, local_requirement
 
 _INDEX_HINT = "set index_url or extra_index_urls on the environment in dockwright.yaml instead"
 _LINKS_HINT = "pass it to the installer instead: installer_args: [--find-links, URL]"

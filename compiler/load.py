@@ -20,7 +20,6 @@ Key = Union[str, int]
 NodePath = tuple[Key, ...]
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-LIBYAML = _Loader is not yaml.SafeLoader
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -34,7 +33,6 @@ _MAX_NODES = 2_000_000
 MAX_ALIAS_VALUES = 100_000
 # Sections whose entries are named things that included files may add to.
 NAMED_SECTIONS = ("integrations", "environments", "pipelines", "builders")
-FRAGMENT_KEYS = frozenset(("version", "include", *NAMED_SECTIONS))
 PROJECT_ONLY_KEYS = frozenset(("project", "description", "output", "registry", "runner", "server", "default_builder"))
 PROJECT_FILE = "dockwright.yaml"
 
@@ -369,32 +367,8 @@ def parse(text: str, file: Path, sink: Collector) -> Located:
     loader = _Loader(text) if text.count("[") + text.count("{") < 500 or _flow_depth(text) < 500 \
         else yaml.SafeLoader(text)
     try:
-        try:
-            node = loader.get_single_node()
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line if mark else 0
-            col = mark.column if mark else 0
-            src = lines[line] if line < len(lines) else ""
-            problem = exc.problem or "invalid YAML"
-            notes: tuple[tuple[str, Location | None], ...] = ()
-            if exc.context and "expected a single document" in exc.context:
-                problem = "more than one YAML document ('---') in one file"
-            elif exc.context and exc.context_mark is not None and exc.context_mark is not mark:
-                cm = exc.context_mark
-                ctx_src = lines[cm.line] if cm.line < len(lines) else ""
-                notes = ((exc.context, Location(file, cm.line + 1, cm.column + 1, ctx_src)),)
-            sink.error(Location(file, line + 1, col + 1, src), f"YAML syntax error: {problem}", notes=notes)
-            return out
-        except yaml.YAMLError as exc:
-            sink.error(Location(file, 1, 1, lines[0] if lines else ""), f"YAML error: {exc}")
-            return out
-        except RecursionError:
-            sink.error(Location(file, 1, 1, lines[0] if lines else ""), "nesting too deep to read",
-                       f"dockwright reads at most {_MAX_DEPTH} levels")
-            return out
+        node = _single_node(loader, file, lines, sink)
         if node is None:
-            out.data = None
             return out
         bomb = _alias_bomb(node) if "*" in text else None  # no alias, no bomb
         if bomb is not None:
@@ -415,6 +389,36 @@ def parse(text: str, file: Path, sink: Collector) -> Located:
         return out
     finally:
         loader.dispose()
+
+
+def _single_node(loader: Any, file: Path, lines: list[str], sink: Collector) -> Any:
+    """The document's root node; None for an empty document, or with an error in sink when YAML cannot read it."""
+    first = Location(file, 1, 1, lines[0] if lines else "")
+    try:
+        return loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        _syntax_error(exc, file, lines, sink)
+    except yaml.YAMLError as exc:
+        sink.error(first, f"YAML error: {exc}")
+    except RecursionError:
+        sink.error(first, "nesting too deep to read", f"dockwright reads at most {_MAX_DEPTH} levels")
+    return None
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, file: Path, lines: list[str], sink: Collector) -> None:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line if mark else 0
+    col = mark.column if mark else 0
+    src = lines[line] if line < len(lines) else ""
+    problem = exc.problem or "invalid YAML"
+    notes: tuple[tuple[str, Location | None], ...] = ()
+    if exc.context and "expected a single document" in exc.context:
+        problem = "more than one YAML document ('---') in one file"
+    elif exc.context and exc.context_mark is not None and exc.context_mark is not mark:
+        cm = exc.context_mark
+        ctx_src = lines[cm.line] if cm.line < len(lines) else ""
+        notes = ((exc.context, Location(file, cm.line + 1, cm.column + 1, ctx_src)),)
+    sink.error(Location(file, line + 1, col + 1, src), f"YAML syntax error: {problem}", notes=notes)
 
 
 def parse_resource(text: str) -> Any:
@@ -513,61 +517,80 @@ def _expand_include(pattern: str, loc: Location | None, base: Path, root: Path, 
 
 def _merge_into(merged: Located, origin: dict[NodePath, Path], doc: Located, path: Path, *,
                 is_main: bool, sink: Collector) -> None:
-    data = merged.data
-    if is_main and not data:  # the first file: everything in it is merged as it is, tables and all
-        data.update(doc.data)
+    if is_main and not merged.data:  # the first file: everything in it is merged as it is, tables and all
+        merged.data.update(doc.data)
         for key, value in doc.data.items():
-            origin[(key,)] = path
-            if key in NAMED_SECTIONS and isinstance(value, dict):
-                for name in value:
-                    origin[(key, name)] = path
+            _note_origin(origin, key, value, path)
         merged.keys.update(doc.keys)
         merged.values.update((p, loc) for p, loc in doc.values.items() if p)
         merged.raw.update(doc.raw)
         return
     for key, value in doc.data.items():
-        kloc = doc.keys.get((key,))
-        if not is_main and key in PROJECT_ONLY_KEYS:
-            sink.error(kloc, f"'{key}' can only be set in the project file, not in an included file",
-                       f"move it to {PROJECT_FILE}")
+        if not is_main and not _fragment_key(merged, doc, key, value, sink):
             continue
-        if key == "include" and not is_main:
-            continue
-        if key == "version" and not is_main:
-            if "version" in data and data["version"] != value:
-                sink.error(doc.at((key,)), f"included file says version {value!r} but the project says "
-                           f"{data['version']!r}")
-            continue
-        if key in NAMED_SECTIONS and value is None:  # an empty section (`environments:`) adds nothing
-            continue
-        if key in NAMED_SECTIONS and not isinstance(value, dict):
-            sink.error(doc.at((key,)), f"'{key}' must be a mapping of names to entries, not {_a(_kind(value))}",
-                       f"write {key}: {{name: {{...}}}}, or remove it")
-            continue
-        if key in NAMED_SECTIONS and data.get(key, {}) is None:  # the project file's section is empty
-            data[key] = {}
-        if key in NAMED_SECTIONS and key in data and isinstance(value, dict) and isinstance(data[key], dict):
-            for name, entry in value.items():
-                if name in data[key]:
-                    first = merged.keys.get((key, name))
-                    where = f"{_short(first)}" if first else "another file"
-                    sink.error(doc.keys.get((key, name)),
-                               f"{describe((key, name))} is defined twice", f"first defined at {where}")
-                    continue
-                data[key][name] = entry
-                origin[(key, name)] = path
-                _copy_locations(merged, doc, (key, name))
-            continue
-        if key in data:
+        if key in NAMED_SECTIONS:
+            _merge_section(merged, origin, doc, path, key, value, sink)
+        elif key in merged.data:
             first = merged.keys.get((key,))
-            sink.error(kloc, f"'{key}' is defined twice", f"first defined at {_short(first)}" if first else None)
-            continue
+            sink.error(doc.keys.get((key,)), f"'{key}' is defined twice",
+                       f"first defined at {_short(first)}" if first else None)
+        else:
+            merged.data[key] = value
+            origin[(key,)] = path
+            _copy_locations(merged, doc, (key,))
+
+
+def _note_origin(origin: dict[NodePath, Path], key: str, value: Any, path: Path) -> None:
+    origin[(key,)] = path
+    if key in NAMED_SECTIONS and isinstance(value, dict):
+        for name in value:
+            origin[(key, name)] = path
+
+
+def _fragment_key(merged: Located, doc: Located, key: str, value: Any, sink: Collector) -> bool:
+    """Whether an included file's top-level key is merged: project-only keys are errors, `include` is read
+    elsewhere, and `version` only has to agree with the project's."""
+    if key in PROJECT_ONLY_KEYS:
+        sink.error(doc.keys.get((key,)), f"'{key}' can only be set in the project file, not in an included file",
+                   f"move it to {PROJECT_FILE}")
+        return False
+    if key == "version" and "version" in merged.data and merged.data["version"] != value:
+        sink.error(doc.at((key,)), f"included file says version {value!r} but the project says "
+                   f"{merged.data['version']!r}")
+    return key not in ("include", "version")
+
+
+def _merge_section(merged: Located, origin: dict[NodePath, Path], doc: Located, path: Path, key: str, value: Any,
+                   sink: Collector) -> None:
+    """A named section (`environments:`, ...): its entries join the project's, each defined once."""
+    data = merged.data
+    if value is None:  # an empty section (`environments:`) adds nothing
+        return
+    if not isinstance(value, dict):
+        sink.error(doc.at((key,)), f"'{key}' must be a mapping of names to entries, not {_a(_kind(value))}",
+                   f"write {key}: {{name: {{...}}}}, or remove it")
+        return
+    if key in data and data[key] is None:  # the project file's section is empty
+        data[key] = {}
+    if key not in data:
         data[key] = value
-        origin[(key,)] = path
-        if key in NAMED_SECTIONS and isinstance(value, dict):
-            for name in value:
-                origin[(key, name)] = path
+        _note_origin(origin, key, value, path)
         _copy_locations(merged, doc, (key,))
+        return
+    if not isinstance(data[key], dict):
+        first = merged.keys.get((key,))
+        sink.error(doc.keys.get((key,)), f"'{key}' is defined twice",
+                   f"first defined at {_short(first)}" if first else None)
+        return
+    for name, entry in value.items():
+        if name in data[key]:
+            first = merged.keys.get((key, name))
+            where = f"{_short(first)}" if first else "another file"
+            sink.error(doc.keys.get((key, name)), f"{describe((key, name))} is defined twice", f"first defined at {where}")
+            continue
+        data[key][name] = entry
+        origin[(key, name)] = path
+        _copy_locations(merged, doc, (key, name))
 
 
 def _copy_locations(merged: Located, doc: Located, prefix: NodePath) -> None:
@@ -615,4 +638,4 @@ def _kind(value: Any) -> str:
 
 
 __all__ = ["ConfigError", "Located", "Source", "load_project", "parse", "parse_resource", "read_text",
-           "describe", "find_project_file", "LIBYAML", "PROJECT_FILE"]
+           "describe", "find_project_file", "PROJECT_FILE"]

@@ -1,16 +1,19 @@
-"""Cerberus schemas from schemas/, one reused validator, every error mapped to a located Diagnostic.
+"""Cerberus schemas from schemas/, a validator per document, every error mapped to a located Diagnostic.
 
 This is the only module that imports cerberus. Checks here are syntactic (no file system):
 values that reach a Dockerfile are either validated to a safe pattern here or quoted in render.
+A check's finding travels as data: a Problem in the info of Cerberus's ValidationError.
 """
 
 from __future__ import annotations
 
 import bisect
+import datetime
 import posixpath
 import re
+from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from cerberus import Validator, errors as cerr
@@ -19,12 +22,27 @@ from cerberus.utils import TypeDefinition
 from packaging.requirements import InvalidRequirement, Requirement
 
 from . import engine_url
-from .errors import USERINFO_RE, Collector, is_credential, suggest
+from .credentials import (IN_DOCKERFILE, PROXY_CREDENTIAL_HINT, REQUIREMENTS_WRITTEN, RUNTIME_SECRET_HINT,
+                          credentials_hint, masked_credentials, proxy_secret, shown_proxy)
+from .errors import Collector, Location, suggest
 from .load import Located, NodePath, describe, parse_resource
 from .resources import data_dir
 
-_SEP = "\x1f"  # between a custom message and its hint
-_KEY = "\x1d"  # after the key, inside the checked mapping, that a custom message is about
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """What a check found wrong with a value. The message is `subject`, then where the value is
+    (" in environment 'base'", added when it is reported), then `rest`; `key` names the key inside the
+    checked mapping that the problem is about (the error points at it)."""
+
+    subject: str
+    hint: str | None = None
+    rest: str = ""
+    key: str | None = None
+
+    def message(self, where: str = "") -> str:
+        return f"{self.subject}{where}{self.rest}"
+
 
 MAX_NAME = 63  # names become image names, directories and tags
 MAX_PROJECT = 64
@@ -44,23 +62,7 @@ LINE_BREAK_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 URL_RE = re.compile(r"^(?:tcp|unix|ssh|npipe|http|https)://[^\s'\"\\]+\Z")
 INDEX_URL_RE = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+\Z")  # RFC 3986 characters, ASCII
 NO_PROXY_RE = re.compile(r"^[A-Za-z0-9._:*/,\[\]% -]*\Z")
-_USERINFO_RE = USERINFO_RE
 _REF_RE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
-_VARIABLES_RE = re.compile(r"^(?:\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)+\Z")  # ${NAME} or $NAME, meant as references
-
-
-
-def credentials_hint(written: str) -> str:
-    """Why a credential in a URL is refused, and what to do instead."""
-    return (f"it would be written into {written}; instead, use a mirror that needs no token, or an "
-            "authenticating proxy set in builders.<name>.proxy: the builder passes it as Docker's predefined "
-            "proxy build args, which docker history does not record")
-
-
-_IN_DOCKERFILE = "the Dockerfile and the image history"
-RUNTIME_SECRET_HINT = ("it would be written into the Dockerfile and the image; give the secret when the container runs "
-                       "instead (docker run -e NAME=..., or a secret store), not in dockwright.yaml")
-REQUIREMENTS_WRITTEN = "the generated requirements.txt and the image"
 
 _DOMAIN = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
@@ -109,22 +111,23 @@ def _kind(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def check_path(value: str, *, what: str) -> tuple[str, str] | None:
-    """(message, hint) when value is not a relative path that stays inside the project."""
+def check_path(value: str, *, what: str) -> Problem | None:
+    """What is wrong when value is not a relative path that stays inside the project."""
     if not value.strip():
-        return f"{what} is empty", "give a path relative to the project directory"
+        return Problem(f"{what} is empty", "give a path relative to the project directory")
     if CONTROL_RE.search(value) or "\\" in value:
-        return f"{what} '{_show(value)}' contains a control character or backslash", "use plain '/' paths"
+        return Problem(f"{what} '{_show(value)}' contains a control character or backslash", "use plain '/' paths")
     if value.startswith("/"):
-        return f"{what} '{value}' is absolute", "give a path relative to the project directory"
+        return Problem(f"{what} '{value}' is absolute", "give a path relative to the project directory")
     if any(part.startswith("-") for part in value.split("/")):
-        return f"{what} '{value}' has a part starting with '-'", "rename it; such names read as options"
+        return Problem(f"{what} '{value}' has a part starting with '-'", "rename it; such names read as options")
     if not SAFE_PATH_RE.match(value):
         bad = next(c for c in value if not SAFE_PATH_RE.match(c))
-        return f"{what} '{value}' contains '{bad}'", "use letters, digits and . _ - + @ = , ~ / and spaces"
+        return Problem(f"{what} '{value}' contains '{bad}'", "use letters, digits and . _ - + @ = , ~ / and spaces")
     norm = posixpath.normpath(value)
     if norm == ".." or norm.startswith("../"):
-        return f"{what} '{value}' points outside the project directory", "keep it under the directory of dockwright.yaml"
+        return Problem(f"{what} '{value}' points outside the project directory",
+                       "keep it under the directory of dockwright.yaml")
     return None
 
 
@@ -141,17 +144,17 @@ def _requirement_problem(value: str) -> str | None:
 PYTHON_VERSIONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
 
 
-def python_problem(text: str, *, quoted: bool) -> tuple[str, str] | None:
-    """(message, hint) unless text names a CPython minor of PYTHON_VERSIONS, like 3.11 or 3.11.9."""
+def python_problem(text: str, *, quoted: bool) -> Problem | None:
+    """What is wrong unless text names a CPython minor of PYTHON_VERSIONS, like 3.11 or 3.11.9."""
     if PYTHON_RE.match(text) and ".".join(text.split(".")[:2]) in PYTHON_VERSIONS:
         return None
     known = f"versions {PYTHON_VERSIONS[0]} to {PYTHON_VERSIONS[-1]}"
     if not quoted:  # YAML read a number: 3.1 may have been meant as 3.10
-        return (f"invalid Python version {text}: YAML reads it as a number",
-                f"dockwright knows {known}; write the version in quotes, like python: \"3.10\"")
+        return Problem(f"invalid Python version {text}: YAML reads it as a number",
+                       f"dockwright knows {known}; write the version in quotes, like python: \"3.10\"")
     if PYTHON_RE.match(text):
-        return f"unknown Python version '{text}'", f"dockwright knows {known}"
-    return f"invalid Python version '{_show(text)}'", "write it like \"3.11\""
+        return Problem(f"unknown Python version '{text}'", f"dockwright knows {known}")
+    return Problem(f"invalid Python version '{_show(text)}'", "write it like \"3.11\"")
 
 
 LOCAL_HINT = "list the package directory under `local_packages:` instead"
@@ -174,31 +177,31 @@ def local_requirement(value: str) -> bool:
     return ("/" in text or "\\" in text) and _requirement_problem(value) is not None and "://" not in text
 
 
-def requirement_problem(value: str) -> tuple[str, str] | None:
-    """(message, hint) when value is not one PEP 508 requirement that pip reads back as exactly that line of
-    requirements.txt (no line break, option, comment or continuation), without credentials or local paths;
-    `\\x1e` marks where the place goes."""
+def requirement_problem(value: str) -> Problem | None:
+    """What is wrong when value is not one PEP 508 requirement that pip reads back as exactly that line of
+    requirements.txt (no line break, option, comment or continuation), without credentials or local paths."""
     masked = masked_credentials(value)
     shown = _show(masked or value)
     if local_requirement(value):
-        return f"requirement '{shown}'\x1e is a local path", LOCAL_HINT
+        return Problem(f"requirement '{shown}'", LOCAL_HINT, rest=" is a local path")
     if LINE_BREAK_RE.search(value) or value.lstrip().startswith("-"):
-        return (f"invalid requirement '{shown}'",
-                "write one PEP 508 requirement, like 'pandas==2.2.2'; options go in installer_args")
+        return Problem(f"invalid requirement '{shown}'",
+                       "write one PEP 508 requirement, like 'pandas==2.2.2'; options go in installer_args")
     if masked is not None:
-        return f"requirement '{shown}'\x1e carries credentials", credentials_hint(REQUIREMENTS_WRITTEN)
+        return Problem(f"requirement '{shown}'", credentials_hint(REQUIREMENTS_WRITTEN), rest=" carries credentials")
     detail = _requirement_problem(value)
     if detail is not None:
-        return f"invalid requirement '{value}'\x1e: {detail}", "write it like 'pandas==2.2.2'"
+        return Problem(f"invalid requirement '{value}'", "write it like 'pandas==2.2.2'", rest=f": {detail}")
     if _PIP_OPTION_RE.search(value) or _PIP_COMMENT_RE.search(value) or value.rstrip().endswith("\\"):
-        return (f"invalid requirement '{shown}'\x1e: pip would read part of it as an option, a comment or a "
-                "line continuation", "remove the ' -', ' #' or trailing '\\'")
+        return Problem(f"invalid requirement '{shown}'", "remove the ' -', ' #' or trailing '\\'",
+                       rest=": pip would read part of it as an option, a comment or a line continuation")
     return None
 
 
-def _wildcard(value: str) -> tuple[str, str] | None:
+def _wildcard(value: str) -> Problem | None:
     if any(c in value for c in "*?["):
-        return f"copy source '{_show(value)}' contains a wildcard", "copy a directory, or list the files one by one"
+        return Problem(f"copy source '{_show(value)}' contains a wildcard",
+                       "copy a directory, or list the files one by one")
     return None
 
 
@@ -206,42 +209,23 @@ def _show(value: str) -> str:
     return value.encode("unicode_escape").decode("ascii")
 
 
-def masked_credentials(text: str) -> str | None:
-    """text with the credentials of each URL in it shown as '***', or None when no URL carries any.
-
-    Any user part of an http(s) URL is a credential (`user:pass@`, or a token as `token@`); for other
-    schemes, such as git+ssh://git@host, only a password is.
-    """
-    found = False
-
-    def mask(match: re.Match[str]) -> str:
-        nonlocal found
-        scheme, userinfo = match.group("scheme"), match.group("userinfo")
-        if is_credential(scheme, userinfo):
-            found = True
-            return f"{scheme}://***@"
-        return match.group(0)
-
-    masked = _USERINFO_RE.sub(mask, text)
-    return masked if found else None
-
-
-def index_url_problem(value: str) -> tuple[str, str] | None:
-    """(message, hint) when value is not a credential-free http(s) URL; `\x1e` marks where the place goes."""
+def index_url_problem(value: str) -> Problem | None:
+    """What is wrong when value is not a credential-free http(s) URL."""
     masked = masked_credentials(value)
     shown = _show(masked or value)
     hint = "write an http(s) URL, like https://pypi.example.com/simple"
     if not INDEX_URL_RE.match(value):
-        return f"invalid index URL '{shown}'\x1e", hint + ", with spaces and non-ASCII characters percent-encoded"
+        return Problem(f"invalid index URL '{shown}'",
+                       hint + ", with spaces and non-ASCII characters percent-encoded")
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
     except ValueError:
-        return f"invalid index URL '{shown}'\x1e", hint
+        return Problem(f"invalid index URL '{shown}'", hint)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return f"index URL '{shown}'\x1e is not an http(s) URL", hint
+        return Problem(f"index URL '{shown}'", hint, rest=" is not an http(s) URL")
     if masked is not None:
-        return f"index URL '{shown}'\x1e carries credentials", credentials_hint(_IN_DOCKERFILE)
+        return Problem(f"index URL '{shown}'", credentials_hint(IN_DOCKERFILE), rest=" carries credentials")
     return None
 
 
@@ -258,58 +242,68 @@ _DOLLAR_HINT = ("the builder expands ${NAME} from its environment when it builds
                 "or $$ for a literal '$'")
 
 
-def proxy_problem(value: str) -> tuple[str, str] | None:
-    """(message, hint) when value is not an http(s) proxy URL whose credentials, if any, are ${NAME} references.
+def proxy_problem(value: str) -> Problem | None:
+    """What is wrong when value is not an http(s) proxy URL whose credentials, if any, are ${NAME} references.
 
     A literal credential is an error, not a warning: the value is copied into the committed manifest.
     """
-    userinfo = _USERINFO_RE.match(value)
-    user, colon, password = userinfo.group("userinfo").partition(":") if userinfo else ("", "", "")
-    secret = password if colon else user  # a user name alone is taken for a token
-    shown = _show(value)
-    if userinfo is not None and secret and not _VARIABLES_RE.match(secret):  # a literal secret is never shown
-        masked = f"{user}:***" if colon else "***"
-        shown = _show(f"{userinfo.group('scheme')}://{masked}@{value[userinfo.end():]}")
+    shown = f"proxy '{_show(shown_proxy(value))}'"  # a literal secret is never shown
     if CONTROL_RE.search(value) or any(c.isspace() for c in value):
-        return f"proxy '{shown}'\x1e contains a space or control character", "write one URL, like http://proxy:3128"
+        return Problem(shown, "write one URL, like http://proxy:3128", rest=" contains a space or control character")
     if _stray_dollar(value):
-        return (f"proxy '{shown}'\x1e has a '$' that is not a ${{NAME}} reference", _DOLLAR_HINT)
+        return Problem(shown, _DOLLAR_HINT, rest=" has a '$' that is not a ${NAME} reference")
     if _only_refs(value):  # the whole URL comes from the build host, like ${HTTPS_PROXY}
         return None
+    return _proxy_url_problem(value, shown)
+
+
+def _proxy_url_problem(value: str, shown: str) -> Problem | None:
     hint = "write http://host:port, or ${NAME} to take it from the build host's environment"
     try:
         parts = urlsplit(_REF_RE.sub("1", value))
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
     except ValueError:
-        return f"invalid proxy '{shown}'\x1e", hint
+        return Problem(f"invalid {shown}", hint)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return f"proxy '{shown}'\x1e is not an http(s) URL", hint
+        return Problem(shown, hint, rest=" is not an http(s) URL")
+    userinfo, secret, _ = proxy_secret(value)
     if userinfo is not None and not _only_refs(secret):
-        return (f"proxy '{shown}'\x1e holds a literal credential",
-                ("dockwright.yaml and manifest.json are committed; write ${NAME} references, like "
-                 "http://${PROXY_USER}:${PROXY_PASSWORD}@proxy:3128, which the builder expands from its "
-                 "environment when it builds"))
+        return Problem(shown, PROXY_CREDENTIAL_HINT, rest=" holds a literal credential")
     return None
 
 
-class _Validator(Validator):  # type: ignore[misc]
-    """Cerberus with dockwright's named checks (`check_with: name` in schemas/)."""
+_Check = Callable[..., None]
+# What YAML reads as one scalar (a bool is an int, a datetime a date): every type but None, list, set and dict.
+_SCALARS: tuple[type, ...] = (str, int, float, bytes, datetime.date)
 
-    raw: dict[NodePath, str] = {}
+
+def _accepts(*types: type) -> Callable[[_Check], _Check]:
+    """The types of value a check reads (a check without this reads strings). Any other value has its own
+    error already (type, nullable) and is not checked twice."""
+    def mark(check: _Check) -> _Check:
+        check.accepts = types  # type: ignore[attr-defined]
+        return check
+    return mark
+
+
+class _Validator(Validator):  # type: ignore[misc]
+    """Cerberus with dockwright's named checks (`check_with: name` in schemas/). `raw` (the source text of
+    scalars YAML read as something else than a string) is a validator argument, which Cerberus hands on to
+    the child validators it makes for nested mappings."""
+
     # bool is an int in Python: `version: true` is no 1, and `python: yes` no number.
     types_mapping = {**Validator.types_mapping,
                      "integer": TypeDefinition("integer", (int,), (bool,)),
                      "float": TypeDefinition("float", (float, int), (bool,))}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.raw: dict[NodePath, str] = kwargs.get("raw", {})
+        super().__init__(*args, **kwargs)
+
     def _validate_check_with(self, checks: Any, field: Any, value: Any) -> None:
-        # A null or wrongly typed value already has its own error (type, nullable); don't check it twice.
-        if value is None or isinstance(value, (list, set)):
-            return
-        if not isinstance(value, (str, dict)) and checks not in ("python_version", "single_line", "user"):
-            return
-        if isinstance(value, dict) and checks != "copy_item":
-            return
-        super()._validate_check_with(checks, field, value)
+        accepts = _ACCEPTS.get(checks) if isinstance(checks, str) else None
+        if accepts is None or isinstance(value, accepts):
+            super()._validate_check_with(checks, field, value)
 
     # Cerberus reads a rule's argument schema from the rule method's docstring.
     _validate_check_with.__doc__ = Validator._validate_check_with.__doc__
@@ -320,6 +314,8 @@ class _Validator(Validator):  # type: ignore[misc]
             return
         # Cerberus re-sorts the whole list (and the schema error tree, which nothing reads) on every insert:
         # quadratic in the number of errors. Inserting each in place gives the same order in O(log n) compares.
+        # _errors is where Cerberus's rules read a child validator's errors from (its documented store for
+        # _error); this override is the one place here that touches it.
         for error in args[0]:
             bisect.insort_right(self._errors, error)
             self.document_error_tree.add(error)
@@ -345,9 +341,10 @@ class _Validator(Validator):  # type: ignore[misc]
 
     _validate_regex.__doc__ = Validator._validate_regex.__doc__
 
-    def _fail(self, field: Any, message: str, hint: str | None = None, *, key: str | None = None) -> None:
-        text = message if hint is None else f"{message}{_SEP}{hint}"
-        self._error(field, text if key is None else f"{key}{_KEY}{text}")
+    def _problem(self, field: Any, problem: Problem | None) -> None:
+        """A check's finding, as the info of a custom Cerberus error."""
+        if problem is not None:
+            self._error(field, cerr.CUSTOM, problem)
 
     def _raw(self, field: Any, value: Any) -> str:
         if isinstance(value, str):
@@ -356,54 +353,51 @@ class _Validator(Validator):  # type: ignore[misc]
         return self.raw.get(path, str(value))
 
     def _check_with_name(self, field: Any, value: Any) -> None:
-        if not isinstance(value, str):
-            return
         if len(value) > MAX_NAME:
-            self._fail(field, f"name '{_show(value[:24])}...'\x1e is {len(value):,} characters long",
-                       f"names are at most {MAX_NAME} characters: they become image names and directories")
+            self._problem(field, Problem(
+                f"name '{_show(value[:24])}...'",
+                f"names are at most {MAX_NAME} characters: they become image names and directories",
+                rest=f" is {len(value):,} characters long"))
         elif not NAME_RE.match(value):
-            self._fail(field, f"invalid name '{_show(value)}'",
-                       "use lowercase letters and digits, separated by '-' or '_'")
+            self._problem(field, Problem(f"invalid name '{_show(value)}'",
+                                         "use lowercase letters and digits, separated by '-' or '_'"))
 
     def _check_with_project_name(self, field: Any, value: Any) -> None:
         if len(value) > MAX_PROJECT:
-            self._fail(field, f"project name '{_show(value[:24])}...' is {len(value):,} characters long",
-                       f"a project name is at most {MAX_PROJECT} characters: it prefixes every image name")
+            self._problem(field, Problem(
+                f"project name '{_show(value[:24])}...' is {len(value):,} characters long",
+                f"a project name is at most {MAX_PROJECT} characters: it prefixes every image name"))
         elif not PROJECT_RE.match(value):
-            self._fail(field, f"invalid project name '{_show(value)}'",
-                       "use lowercase letters, digits and '-', starting with a letter or digit")
+            self._problem(field, Problem(f"invalid project name '{_show(value)}'",
+                                         "use lowercase letters, digits and '-', starting with a letter or digit"))
 
     def _check_with_output_dir(self, field: Any, value: Any) -> None:
         problem = check_path(value, what="output directory")
         if problem is None and posixpath.normpath(value) == ".":
-            problem = ("output directory '.' is the project directory itself", "use a subdirectory like 'generated'")
-        if problem:
-            self._fail(field, *problem)
+            problem = Problem("output directory '.' is the project directory itself",
+                              "use a subdirectory like 'generated'")
+        self._problem(field, problem)
 
     def _check_with_project_file(self, field: Any, value: Any) -> None:
-        problem = check_path(value, what="path")
-        if problem:
-            self._fail(field, *problem)
+        self._problem(field, check_path(value, what="path"))
 
     _check_with_project_path = _check_with_project_file
 
     def _check_with_registry(self, field: Any, value: Any) -> None:
         if not _valid_name(value):
-            self._fail(field, f"invalid registry '{_show(value)}'",
-                       "write host[:port]/path, like localhost:5000/ml, without a tag")
+            self._problem(field, Problem(f"invalid registry '{_show(value)}'",
+                                         "write host[:port]/path, like localhost:5000/ml, without a tag"))
 
     def _check_with_image_ref(self, field: Any, value: Any) -> None:
         if not valid_image(value):
             hint = "write name:tag, like python:3.11-slim"
             if value != value.lower() and valid_image(value.lower()):
                 hint = "image names are lowercase"
-            self._fail(field, f"invalid image reference '{_show(value)}'", hint)
+            self._problem(field, Problem(f"invalid image reference '{_show(value)}'", hint))
 
+    @_accepts(*_SCALARS)
     def _check_with_python_version(self, field: Any, value: Any) -> None:
-        text = self._raw(field, value)
-        problem = python_problem(text, quoted=isinstance(value, str))
-        if problem:
-            self._fail(field, *problem)
+        self._problem(field, python_problem(self._raw(field, value), quoted=isinstance(value, str)))
 
     def _credentials(self, field: Any, what: str, value: str, *, runtime: bool = False) -> bool:
         """A located error when value, written into the Dockerfile, carries URL credentials. A user part made
@@ -412,139 +406,152 @@ class _Validator(Validator):  # type: ignore[misc]
         masked = masked_credentials(value)
         if masked is None:
             return False
-        hint = (RUNTIME_SECRET_HINT if runtime else credentials_hint(_IN_DOCKERFILE))
-        self._fail(field, f"{what} '{_show(masked)}'\x1e carries credentials", hint)
+        hint = (RUNTIME_SECRET_HINT if runtime else credentials_hint(IN_DOCKERFILE))
+        self._problem(field, Problem(f"{what} '{_show(masked)}'", hint, rest=" carries credentials"))
         return True
 
     def _check_with_argument(self, field: Any, value: Any) -> None:
         if self._credentials(field, "argument", value, runtime=True):
             return
         if "\x00" in value:
-            self._fail(field, f"'{_show(value)}' contains a NUL character", "remove it")
+            self._problem(field, Problem(f"'{_show(value)}' contains a NUL character", "remove it"))
 
     def _check_with_installer_arg(self, field: Any, value: Any) -> None:
         masked = masked_credentials(value)
         if CONTROL_RE.search(value):
-            self._fail(field, f"installer argument '{_show(masked or value)}' contains a newline or control character",
-                       "write one argument per list entry, on one line")
+            self._problem(field, Problem(
+                f"installer argument '{_show(masked or value)}' contains a newline or control character",
+                "write one argument per list entry, on one line"))
         elif masked is not None:
-            self._fail(field, f"installer argument '{_show(masked)}'\x1e carries credentials",
-                       credentials_hint(_IN_DOCKERFILE))
+            self._problem(field, Problem(f"installer argument '{_show(masked)}'", credentials_hint(IN_DOCKERFILE),
+                                         rest=" carries credentials"))
 
     def _check_with_index_url(self, field: Any, value: Any) -> None:
-        problem = index_url_problem(value)
-        if problem:
-            self._fail(field, *problem)
+        self._problem(field, index_url_problem(value))
 
     def _check_with_certificate(self, field: Any, value: Any) -> None:
         problem = check_path(value, what="certificate")
         if any(c in value for c in "*?["):
-            problem = (f"certificate '{_show(value)}' contains a wildcard", "list the files one by one")
-        if problem:
-            self._fail(field, *problem)
+            problem = Problem(f"certificate '{_show(value)}' contains a wildcard", "list the files one by one")
+        self._problem(field, problem)
 
     def _check_with_proxy_url(self, field: Any, value: Any) -> None:
-        problem = proxy_problem(value)
-        if problem:
-            self._fail(field, *problem)
+        self._problem(field, proxy_problem(value))
 
     def _check_with_no_proxy(self, field: Any, value: Any) -> None:
         if _stray_dollar(value):
-            self._fail(field, f"no_proxy '{_show(value)}'\x1e has a '$' that is not a ${{NAME}} reference", _DOLLAR_HINT)
+            self._problem(field, Problem(f"no_proxy '{_show(value)}'", _DOLLAR_HINT,
+                                         rest=" has a '$' that is not a ${NAME} reference"))
         elif not NO_PROXY_RE.match(_REF_RE.sub("", value)):
-            self._fail(field, f"invalid no_proxy '{_show(value)}'",
-                       "list hosts, domains and addresses separated by commas, like localhost,.corp.example,10.0.0.0/8")
+            self._problem(field, Problem(
+                f"invalid no_proxy '{_show(value)}'",
+                "list hosts, domains and addresses separated by commas, like localhost,.corp.example,10.0.0.0/8"))
 
     def _check_with_command(self, field: Any, value: Any) -> None:
         if self._credentials(field, "command", value):
             return
         if not value.strip():
-            self._fail(field, "empty command", "remove the entry or write a command")
+            self._problem(field, Problem("empty command", "remove the entry or write a command"))
         elif value.lstrip().startswith("-"):
-            self._fail(field, f"command '{_show(value)}' starts with '-'",
-                       "RUN flags such as --mount or --network are not supported; write a shell command")
+            self._problem(field, Problem(
+                f"command '{_show(value)}' starts with '-'",
+                "RUN flags such as --mount or --network are not supported; write a shell command"))
         elif "\x00" in value:
-            self._fail(field, f"command '{_show(value)}' contains a NUL character", "remove it")
+            self._problem(field, Problem(f"command '{_show(value)}' contains a NUL character", "remove it"))
 
     def _check_with_apt_package(self, field: Any, value: Any) -> None:
         if not APT_RE.match(value):
-            self._fail(field, f"invalid Debian package '{_show(value)}'",
-                       "write a package name, optionally with '=version', like 'libgomp1' or 'git=1:2.39.5-0+deb12u1'")
+            self._problem(field, Problem(
+                f"invalid Debian package '{_show(value)}'",
+                "write a package name, optionally with '=version', like 'libgomp1' or 'git=1:2.39.5-0+deb12u1'"))
 
     def _check_with_package_name(self, field: Any, value: Any) -> None:
         if not PACKAGE_RE.fullmatch(value):
-            self._fail(field, f"invalid Python package name '{_show(value)}'", "write a name like 'torch'")
+            self._problem(field, Problem(f"invalid Python package name '{_show(value)}'", "write a name like 'torch'"))
 
     def _check_with_requirement(self, field: Any, value: Any) -> None:
-        problem = requirement_problem(value)
-        if problem:
-            self._fail(field, *problem)
+        self._problem(field, requirement_problem(value))
 
     def _check_with_env_key(self, field: Any, value: Any) -> None:
         if not ENV_KEY_RE.match(value):
-            self._fail(field, f"invalid variable name '{_show(value)}'",
-                       "use letters, digits and '_', not starting with a digit")
+            self._problem(field, Problem(f"invalid variable name '{_show(value)}'",
+                                         "use letters, digits and '_', not starting with a digit"))
 
     def _check_with_label_key(self, field: Any, value: Any) -> None:
         if not LABEL_KEY_RE.match(value):
-            self._fail(field, f"invalid label key '{_show(value)}'",
-                       "use letters, digits, '.', '-', '_' and '/', like 'org.opencontainers.image.title'")
+            self._problem(field, Problem(
+                f"invalid label key '{_show(value)}'",
+                "use letters, digits, '.', '-', '_' and '/', like 'org.opencontainers.image.title'"))
 
+    @_accepts(*_SCALARS)
     def _check_with_single_line(self, field: Any, value: Any) -> None:
-        if value is None:
-            return
         text = self._raw(field, value)
         if self._credentials(field, f"value of '{field}':", text, runtime=True):
             return
         if CONTROL_RE.search(text):
-            self._fail(field, f"value of '{field}'\x1e contains a newline or control character: '{_show(text)}'",
-                       "a Dockerfile ENV, ARG or LABEL holds one line; put the text in a file and copy it")
+            self._problem(field, Problem(
+                f"value of '{field}'", "a Dockerfile ENV, ARG or LABEL holds one line; put the text in a file and copy it",
+                rest=f" contains a newline or control character: '{_show(text)}'"))
 
+    @_accepts(*_SCALARS)
     def _check_with_user(self, field: Any, value: Any) -> None:
         value = self._raw(field, value)
         if not USER_RE.match(value):
-            self._fail(field, f"invalid user name '{_show(value)}'",
-                       "use a lowercase name like 'app' (letters, digits, '_', '-'), or a numeric uid")
+            self._problem(field, Problem(f"invalid user name '{_show(value)}'",
+                                         "use a lowercase name like 'app' (letters, digits, '_', '-'), or a numeric uid"))
 
     def _check_with_abs_path(self, field: Any, value: Any) -> None:
         if not value.startswith("/"):
-            self._fail(field, f"workdir '{_show(value)}' is not absolute", "write it like /app")
+            self._problem(field, Problem(f"workdir '{_show(value)}' is not absolute", "write it like /app"))
         elif not SAFE_PATH_RE.match(value) or " " in value or ".." in value.split("/"):
-            self._fail(field, f"invalid workdir '{_show(value)}'", "use letters, digits and . _ - / only")
+            self._problem(field, Problem(f"invalid workdir '{_show(value)}'", "use letters, digits and . _ - / only"))
 
     def _check_with_engine_url(self, field: Any, value: Any) -> None:
+        hint = "write tcp://host:port, ssh://user@host or unix:///var/run/docker.sock"
+        subject = f"invalid engine url '{_show(engine_url.shown(value))}'"
         if not URL_RE.match(value):
-            self._fail(field, f"invalid engine url '{_show(engine_url.shown(value))}'",
-                       "write tcp://host:port, ssh://user@host or unix:///var/run/docker.sock")
+            self._problem(field, Problem(subject, hint))
         elif (why := engine_url.problem(value)) is not None:
-            self._fail(field, f"invalid engine url '{_show(engine_url.shown(value))}'\x1e: {why}",
-                       "write tcp://host:port, ssh://user@host or unix:///var/run/docker.sock")
+            self._problem(field, Problem(subject, hint, rest=f": {why}"))
 
+    @_accepts(str, dict)
     def _check_with_copy_item(self, field: Any, value: Any) -> None:
         if isinstance(value, str):
-            problem = _wildcard(value) or check_path(value, what="copy source")
-            if problem:
-                self._fail(field, *problem)
+            self._problem(field, _wildcard(value) or check_path(value, what="copy source"))
             return
-        unknown = sorted(set(value) - {"from", "to"})
-        for key in unknown:
-            self._fail(field, f"unknown key '{key}' in a copy entry",
-                       suggest(key, ["from", "to"]) or "a copy entry has 'from' and 'to'", key=key)
-        if "from" not in value:
-            self._fail(field, "copy entry is missing 'from'", "write {from: conf/prod.yaml, to: /app/conf.yaml}")
-        for key in ("from", "to"):
-            if key in value and not isinstance(value[key], str):
-                self._fail(field, f"copy '{key}' must be a string, not {_kind(value[key])}", key=key)
-        src, dst = value.get("from"), value.get("to")
-        if isinstance(src, str):
-            problem = _wildcard(src) or check_path(src, what="copy source")
-            if problem:
-                self._fail(field, *problem, key="from")
-        if isinstance(dst, str):
-            if (not dst.strip() or not SAFE_PATH_RE.match(dst) or ".." in dst.split("/")
-                    or any(part.startswith("-") for part in dst.split("/"))):
-                self._fail(field, f"invalid copy destination '{_show(dst)}'",
-                           "use an absolute path like /app/conf.yaml (letters, digits, . _ - / only)", key="to")
+        for problem in _copy_entry_problems(value):
+            self._problem(field, problem)
+
+
+# What each check reads, as declared beside it; Cerberus itself reports a check_with name it does not know.
+_ACCEPTS: dict[str, tuple[type, ...]] = {
+    name.removeprefix("_check_with_"): getattr(check, "accepts", (str,))
+    for name, check in vars(_Validator).items() if name.startswith("_check_with_")}
+
+
+def _bad_destination(dst: str) -> bool:
+    parts = dst.split("/")
+    return not dst.strip() or not SAFE_PATH_RE.match(dst) or ".." in parts or any(p.startswith("-") for p in parts)
+
+
+def _copy_entry_problems(value: dict[Any, Any]) -> list[Problem]:
+    """What is wrong with a `{from, to}` copy entry, each problem at the key it is about."""
+    out = [Problem(f"unknown key '{key}' in a copy entry", suggest(key, ["from", "to"])
+                   or "a copy entry has 'from' and 'to'", key=key)
+           for key in sorted(set(value) - {"from", "to"})]
+    if "from" not in value:
+        out.append(Problem("copy entry is missing 'from'", "write {from: conf/prod.yaml, to: /app/conf.yaml}"))
+    out += [Problem(f"copy '{key}' must be a string, not {_kind(value[key])}", key=key)
+            for key in ("from", "to") if key in value and not isinstance(value[key], str)]
+    src, dst = value.get("from"), value.get("to")
+    if isinstance(src, str):
+        problem = _wildcard(src) or check_path(src, what="copy source")
+        if problem:
+            out.append(replace(problem, key="from"))
+    if isinstance(dst, str) and _bad_destination(dst):
+        out.append(Problem(f"invalid copy destination '{_show(dst)}'",
+                           "use an absolute path like /app/conf.yaml (letters, digits, . _ - / only)", key="to"))
+    return out
 
 
 # Exactly the values a check_with accepts (or fewer): used only to skip Cerberus for entries that pass.
@@ -610,12 +617,14 @@ def source_schemas() -> dict[str, dict[str, Any]]:
 
 
 @cache
-def _validator() -> _Validator:
+def _project_schema() -> Any:
+    """The project schema, checked by Cerberus once (with the named schemas it refers to registered); each
+    validation makes a validator of its own from it, which costs microseconds."""
     schemas = _schemas()
     for name, definition in schemas.items():
         if name != "project":
             schema_registry.add(name, definition)
-    return _Validator(schemas["project"])
+    return _Validator(schemas["project"]).schema
 
 
 def indentation_hint(environment: str) -> str | None:
@@ -633,6 +642,16 @@ def section_keys(name: str) -> list[str]:
 NAMED = ("integrations", "environments", "pipelines", "builders")
 
 
+class _Leaves(cerr.BaseErrorHandler):  # type: ignore[misc]
+    """Validator.errors as the list of Cerberus's ValidationErrors, groups (such as a list's items) opened."""
+
+    def __call__(self, errors: Any) -> list[Any]:
+        out: list[Any] = []
+        for error in errors:
+            out.extend(self(error.child_errors) if error.is_group_error else [error])
+        return out
+
+
 def validate(doc: Located, sink: Collector) -> set[NodePath]:
     """Report every schema violation in doc to sink, located.
 
@@ -641,11 +660,10 @@ def validate(doc: Located, sink: Collector) -> set[NodePath]:
     """
     if not isinstance(doc.data, dict):
         return {()}
-    v = _validator()
-    _Validator.raw = doc.raw  # on the class: child validators (one per nested mapping) read it, too
+    v = _Validator(_project_schema(), raw=doc.raw, error_handler=_Leaves)
     v.validate(doc.data, normalize=False)
     broken: set[NodePath] = set()
-    for error in _leaves(v._errors):
+    for error in v.errors:
         _report(error, doc, sink)
         path = tuple(error.document_path)
         if len(path) >= 2 and path[0] in NAMED and isinstance(doc.data.get(path[0]), dict):
@@ -655,41 +673,24 @@ def validate(doc: Located, sink: Collector) -> set[NodePath]:
     return broken
 
 
-def _leaves(errs: Any) -> list[Any]:
-    out = []
-    for e in errs:
-        if e.is_group_error:
-            out.extend(_leaves(e.child_errors))
-        else:
-            out.append(e)
-    return out
-
-
-_SCHEMA_FOR = {
-    "environments": "environment", "integrations": "integration", "pipelines": "pipeline",
-    "builders": "builder",
-}
+_ANY = object()  # any one part of a path
+# Which named schema governs the mapping at a path (for unknown-key suggestions); a path not here has none.
+_SCHEMA_AT: tuple[tuple[tuple[Any, ...], str], ...] = (
+    ((), "project"),
+    (("runner",), "target"), (("server",), "target"),
+    (("runner", "settings"), "settings"), (("server", "settings"), "settings"),
+    (("environments", _ANY), "environment"), (("integrations", _ANY), "integration"),
+    (("pipelines", _ANY), "pipeline"), (("builders", _ANY), "builder"),
+    (("pipelines", _ANY, "steps", _ANY), "step"),
+    (("pipelines", _ANY, "steps", _ANY, "settings"), "settings"),
+)
 
 
 def _schema_at(path: NodePath) -> str | None:
     """Which named schema governs the mapping at path (for unknown-key suggestions)."""
-    p = list(path)
-    if not p:
-        return "project"
-    if p[0] in ("runner", "server"):
-        if len(p) == 1:
-            return "target"
-        if len(p) == 2 and p[1] == "settings":
-            return "settings"
-        return None
-    if p[0] in _SCHEMA_FOR and len(p) == 2:
-        return _SCHEMA_FOR[str(p[0])]
-    if p[0] == "pipelines" and len(p) == 4 and p[2] == "steps":
-        return "step"
-    if p[0] == "pipelines" and len(p) == 5 and p[2] == "steps" and p[4] == "settings":
-        return "settings"
-    if p[0] == "builders" and len(p) == 3 and p[2] == "tls":
-        return None
+    for pattern, name in _SCHEMA_AT:
+        if len(pattern) == len(path) and all(want is _ANY or want == part for want, part in zip(pattern, path)):
+            return name
     return None
 
 
@@ -725,59 +726,76 @@ def _in(path: NodePath) -> str:
     return f" in {describe(container)}" if container else ""
 
 
-def _report(error: Any, doc: Located, sink: Collector) -> None:
-    path: NodePath = tuple(error.document_path)
-    code = error.code
-    value = error.value
-    if code == cerr.UNKNOWN_FIELD.code:
-        key = str(path[-1])
-        schema = _schema_at(path[:-1])
-        hint = suggest(key, section_keys(schema)) if schema else _nested_key_hint(key, path[:-1])
-        if schema == "settings" and key == "extends":
-            hint = "settings always derive from the step's environment"
-        if schema == "project" and key in ("pipeline", "environment", "integration", "builder"):
-            hint = f"did you mean '{key}s'?"
-        if schema == "environment":
-            hint = indentation_hint(str(path[-2])) or hint
-        sink.error(doc.key_at(path), f"unknown key '{key}'{_where(path[:-1])}", hint)
-    elif code == cerr.REQUIRED_FIELD.code:
-        parent = path[:-1]
-        where = f" in {describe(parent)}" if parent else ""
-        loc = doc.key_at(parent) if parent else doc.at(())
-        sink.error(loc, f"missing required key '{path[-1]}'{where}", _required_hint(str(path[-1])))
-    elif code == cerr.BAD_TYPE.code:
-        expected = error.constraint if isinstance(error.constraint, list) else [error.constraint]
-        want = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in expected)
-        hint = _type_hint(expected, value, doc.raw.get(path))
-        sink.error(doc.at(path), f"'{_field(path)}'{_in(path)} must be {want}, not {_kind(value)}", hint)
-    elif code == cerr.UNALLOWED_VALUE.code:
-        allowed = [str(a) for a in error.constraint]
-        hint = suggest(str(value), allowed) if isinstance(value, str) else None
-        sink.error(doc.at(path), f"'{_field(path)}'{_in(path)} must be one of {', '.join(allowed)}, not {value!r}",
-                   hint)
-    elif code == cerr.EMPTY_NOT_ALLOWED.code:
-        sink.error(doc.at(path), f"'{_field(path)}'{_in(path)} is empty", "add at least one entry")
-    elif code == cerr.NOT_NULLABLE.code:
-        sink.error(doc.at(path), f"'{_field(path)}'{_in(path)} is empty (null)", "give it a value or remove the key")
-    elif code == cerr.CUSTOM.code:
-        text = str(error.info[0])
-        location = _custom_location(error, path, doc)
-        where = _in(path)
-        if _KEY in text:  # about a key inside the checked mapping: point at that key
-            sub, _, text = text.partition(_KEY)
-            location = doc.key_at(path + (sub,))
-        message, _, hint = text.partition(_SEP)
-        message = message.replace("\x1e", where) if "\x1e" in message else message + where
-        sink.error(location, message, hint or None)
+_Reported = tuple["Location | None", str, "str | None"]  # where, message, hint
+
+
+def _unknown_field(error: Any, path: NodePath, doc: Located) -> _Reported:
+    key = str(path[-1])
+    schema = _schema_at(path[:-1])
+    hint = suggest(key, section_keys(schema)) if schema else _nested_key_hint(key, path[:-1])
+    if schema == "settings" and key == "extends":
+        hint = "settings always derive from the step's environment"
+    if schema == "project" and key in ("pipeline", "environment", "integration", "builder"):
+        hint = f"did you mean '{key}s'?"
+    if schema == "environment":
+        hint = indentation_hint(str(path[-2])) or hint
+    return doc.key_at(path), f"unknown key '{key}'{_where(path[:-1])}", hint
+
+
+def _required_field(error: Any, path: NodePath, doc: Located) -> _Reported:
+    parent = path[:-1]
+    where = f" in {describe(parent)}" if parent else ""
+    loc = doc.key_at(parent) if parent else doc.at(())
+    return loc, f"missing required key '{path[-1]}'{where}", _required_hint(str(path[-1]))
+
+
+def _bad_type(error: Any, path: NodePath, doc: Located) -> _Reported:
+    expected = error.constraint if isinstance(error.constraint, list) else [error.constraint]
+    want = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in expected)
+    hint = _type_hint(expected, error.value, doc.raw.get(path))
+    return doc.at(path), f"'{_field(path)}'{_in(path)} must be {want}, not {_kind(error.value)}", hint
+
+
+def _unallowed_value(error: Any, path: NodePath, doc: Located) -> _Reported:
+    allowed = [str(a) for a in error.constraint]
+    hint = suggest(str(error.value), allowed) if isinstance(error.value, str) else None
+    return (doc.at(path), f"'{_field(path)}'{_in(path)} must be one of {', '.join(allowed)}, not {error.value!r}",
+            hint)
+
+
+def _empty(error: Any, path: NodePath, doc: Located) -> _Reported:
+    return doc.at(path), f"'{_field(path)}'{_in(path)} is empty", "add at least one entry"
+
+
+def _null(error: Any, path: NodePath, doc: Located) -> _Reported:
+    return doc.at(path), f"'{_field(path)}'{_in(path)} is empty (null)", "give it a value or remove the key"
+
+
+def _custom(error: Any, path: NodePath, doc: Located) -> _Reported:
+    problem: Problem = error.info[0]
+    if problem.key is not None:  # about a key inside the checked mapping: point at that key
+        location = doc.key_at(path + (problem.key,))
+    elif error.schema_path and "keysrules" in error.schema_path:  # keysrules errors are about the key itself
+        location = doc.key_at(path)
     else:
-        sink.error(doc.at(path), f"invalid value for '{_field(path)}'{_in(path)}: {error.rule} {error.constraint}")
+        location = doc.at(path)
+    return location, problem.message(_in(path)), problem.hint
 
 
-def _custom_location(error: Any, path: NodePath, doc: Located) -> Any:
-    # keysrules errors are about the key itself.
-    if error.schema_path and "keysrules" in error.schema_path:
-        return doc.key_at(path)
-    return doc.at(path)
+def _other(error: Any, path: NodePath, doc: Located) -> _Reported:
+    return doc.at(path), f"invalid value for '{_field(path)}'{_in(path)}: {error.rule} {error.constraint}", None
+
+
+_REPORTS: dict[int, Callable[[Any, NodePath, Located], _Reported]] = {
+    cerr.UNKNOWN_FIELD.code: _unknown_field, cerr.REQUIRED_FIELD.code: _required_field,
+    cerr.BAD_TYPE.code: _bad_type, cerr.UNALLOWED_VALUE.code: _unallowed_value,
+    cerr.EMPTY_NOT_ALLOWED.code: _empty, cerr.NOT_NULLABLE.code: _null, cerr.CUSTOM.code: _custom,
+}
+
+
+def _report(error: Any, doc: Located, sink: Collector) -> None:
+    location, message, hint = _REPORTS.get(error.code, _other)(error, tuple(error.document_path), doc)
+    sink.error(location, message, hint)
 
 
 def _where(path: NodePath) -> str:

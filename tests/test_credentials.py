@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from compiler.schema import index_url_problem, masked_credentials, proxy_problem
+from compiler.credentials import masked_credentials
+from compiler.schema import index_url_problem, proxy_problem
 
 
 @pytest.mark.parametrize("text,masked", [
@@ -30,17 +31,17 @@ def test_good_index_urls(url: str) -> None:
 
 
 @pytest.mark.parametrize("url,message", [
-    ("https://t@x/simple", "index URL 'https://***@x/simple'\x1e carries credentials"),
-    ("ftp://x/simple", "index URL 'ftp://x/simple'\x1e is not an http(s) URL"),
-    ("pypi.example.com/simple", "index URL 'pypi.example.com/simple'\x1e is not an http(s) URL"),
-    ("https://", "index URL 'https://'\x1e is not an http(s) URL"),
-    ("https://x:99999/", "invalid index URL 'https://x:99999/'\x1e"),
-    ("https://x/a b", "invalid index URL 'https://x/a b'\x1e"),
-    ("https://x/\nFROM evil", "invalid index URL 'https://x/\\nFROM evil'\x1e"),
+    ("https://t@x/simple", "index URL 'https://***@x/simple' <where> carries credentials"),
+    ("ftp://x/simple", "index URL 'ftp://x/simple' <where> is not an http(s) URL"),
+    ("pypi.example.com/simple", "index URL 'pypi.example.com/simple' <where> is not an http(s) URL"),
+    ("https://", "index URL 'https://' <where> is not an http(s) URL"),
+    ("https://x:99999/", "invalid index URL 'https://x:99999/' <where>"),
+    ("https://x/a b", "invalid index URL 'https://x/a b' <where>"),
+    ("https://x/\nFROM evil", "invalid index URL 'https://x/\\nFROM evil' <where>"),
 ])
 def test_bad_index_urls(url: str, message: str) -> None:
     problem = index_url_problem(url)
-    assert problem is not None and problem[0] == message
+    assert problem is not None and problem.message(" <where>") == message
 
 
 @pytest.mark.parametrize("value", ["http://proxy:3128", "https://proxy.corp.example", "${HTTPS_PROXY}",
@@ -51,16 +52,16 @@ def test_good_proxies(value: str) -> None:
 
 
 @pytest.mark.parametrize("value,message", [
-    ("http://jdoe:hunter2@proxy:3128", "proxy 'http://jdoe:***@proxy:3128'\x1e holds a literal credential"),
-    ("http://token@proxy:3128", "proxy 'http://***@proxy:3128'\x1e holds a literal credential"),
-    ("http://${USER}:hunter2@proxy:3128", "proxy 'http://${USER}:***@proxy:3128'\x1e holds a literal credential"),
-    ("http://${U}:pa$$w@proxy:3128", "proxy 'http://${U}:***@proxy:3128'\x1e holds a literal credential"),
-    ("http://$USER@proxy:3128", "proxy 'http://$USER@proxy:3128'\x1e has a '$' that is not a ${NAME} reference"),
-    ("http://${U}:p$w@proxy:3128", "proxy 'http://${U}:***@proxy:3128'\x1e has a '$' that is not a ${NAME} reference"),
-    ("proxy:3128", "proxy 'proxy:3128'\x1e is not an http(s) URL"),
-    ("socks5://proxy:1080", "proxy 'socks5://proxy:1080'\x1e is not an http(s) URL"),
-    ("http://proxy:3128\nx", "proxy 'http://proxy:3128\\nx'\x1e contains a space or control character"),
+    ("http://jdoe:hunter2@proxy:3128", "proxy 'http://jdoe:***@proxy:3128' <where> holds a literal credential"),
+    ("http://token@proxy:3128", "proxy 'http://***@proxy:3128' <where> holds a literal credential"),
+    ("http://${USER}:hunter2@proxy:3128", "proxy 'http://${USER}:***@proxy:3128' <where> holds a literal credential"),
+    ("http://${U}:pa$$w@proxy:3128", "proxy 'http://${U}:***@proxy:3128' <where> holds a literal credential"),
+    ("http://$USER@proxy:3128", "proxy 'http://$USER@proxy:3128' <where> has a '$' that is not a ${NAME} reference"),
+    ("http://${U}:p$w@proxy:3128", "proxy 'http://${U}:***@proxy:3128' <where> has a '$' that is not a ${NAME} reference"),
+    ("proxy:3128", "proxy 'proxy:3128' <where> is not an http(s) URL"),
+    ("socks5://proxy:1080", "proxy 'socks5://proxy:1080' <where> is not an http(s) URL"),
+    ("http://proxy:3128\nx", "proxy 'http://proxy:3128\\nx' <where> contains a space or control character"),
 ])
 def test_bad_proxies(value: str, message: str) -> None:
     problem = proxy_problem(value)
-    assert problem is not None and problem[0] == message
+    assert problem is not None and problem.message(" <where>") == message

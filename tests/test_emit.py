@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from compiler import emit
-from compiler.emit import OutputConflict
+from compiler.errors import OutputConflict
 
 
 def files(**kw: str) -> dict[str, str]:

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compiler.errors import ConfigError, Diagnostic, Location, mask_credentials
+from compiler.credentials import mask_credentials
+from compiler.errors import ConfigError, Diagnostic, Location
 from compiler.pipeline import compile_project
 from tests.test_line_breaks import FILES, place, sample, schema_fields
 from tests.property_support import props
@@ -125,7 +126,7 @@ def test_no_generated_file_holds_a_secret(root: Path, field: tuple[str, tuple[st
 ])
 def test_credentials_in_written_values_are_located_errors(tmp_path: Path, field: str, value: str,
                                                           message: str) -> None:
-    from compiler.schema import RUNTIME_SECRET_HINT, credentials_hint
+    from compiler.credentials import RUNTIME_SECRET_HINT, credentials_hint
 
     (tmp_path / "dockwright.yaml").write_text(f'version: 1\nproject: s\nenvironments:\n  base:\n    python: "3.11"\n'
                                               f"    {field}\nrunner: {{environment: base}}\n")

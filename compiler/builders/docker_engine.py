@@ -82,6 +82,24 @@ def _broken(exc: BaseException) -> str:
     return _reason(exc)
 
 
+# The docker SDK's private names, each used in one place. The SDK has no public way to give a client the API
+# version it already asked for (a thread's new client would ask again), nor to call an endpoint it does not
+# wrap (podman's libpod pull and push, which take tlsVerify); these follow docker 7.x's APIClient.
+def _set_api_version(client: docker.DockerClient, version: str) -> None:
+    """Make client speak version, as `version="auto"` would after asking the engine (docker 7.x: _version)."""
+    client.api._version = version
+
+
+def _post_stream(client: docker.DockerClient, path: str, *args: str, params: dict[str, str]) -> Iterable[dict[str, Any]]:
+    """POST to an engine endpoint the SDK does not wrap; its decoded JSON progress messages (docker 7.x:
+    _post, _url, _raise_for_status, _stream_helper)."""
+    api = client.api
+    response = api._post(api._url(path, *args), params=params, stream=True)
+    api._raise_for_status(response)
+    chunks: Iterable[dict[str, Any]] = api._stream_helper(response, decode=True)
+    return chunks
+
+
 def proxy_args(proxy: dict[str, str] | Any, environ: dict[str, str] | None = None) -> dict[str, str]:
     """builders.<b>.proxy as Docker's predefined proxy build args, ${NAME} read from this machine now."""
     env = dict(os.environ if environ is None else environ)
@@ -135,11 +153,8 @@ class DockerBuilder:
         if not self._registry_params(ref):
             return self.client.images.pull(ref)
         # podman's compat pull ignores tlsVerify; its own (libpod) pull, on the same socket, takes it
-        api = self.client.api
-        response = api._post(api._url("/libpod/images/pull"), params={"reference": ref, **self._registry_params(ref)},
-                             stream=True)
-        api._raise_for_status(response)
-        for chunk in api._stream_helper(response, decode=True):
+        for chunk in _post_stream(self.client, "/libpod/images/pull",
+                                  params={"reference": ref, **self._registry_params(ref)}):
             if "error" in chunk:
                 raise DockerException(str(chunk["error"]).strip())
         return self.client.images.get(ref)
@@ -203,7 +218,7 @@ class DockerBuilder:
                 known = str(client.api.version(api_version=False)["ApiVersion"])
                 with self._lock:
                     self._api_version = known
-            client.api._version = known
+            _set_api_version(client, known)
         else:
             try:
                 client = docker.from_env(timeout=600)
@@ -505,11 +520,8 @@ class DockerBuilder:
         try:
             params = self._registry_params(tag)
             if params:
-                api = self.client.api
-                response = api._post(api._url("/images/{0}/push", repository), params={"tag": version, **params},
-                                     stream=True)
-                api._raise_for_status(response)
-                chunks: Iterable[dict[str, Any]] = api._stream_helper(response, decode=True)
+                chunks: Iterable[dict[str, Any]] = _post_stream(self.client, "/images/{0}/push", repository,
+                                                                params={"tag": version, **params})
             else:
                 chunks = self.client.api.push(repository, version, stream=True, decode=True)
             for chunk in chunks:
