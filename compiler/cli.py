@@ -12,7 +12,7 @@ from typing import Any, Callable, TypeVar
 
 import click
 
-from . import emit, fastpath, graph, reads
+from . import diagrams, emit, fastpath, reads
 from .errors import ConfigError, Diagnostic, DockwrightError, UsageError, shown_path
 from .load import PROJECT_FILE
 from .pipeline import Compiled, compile_project, locate
@@ -325,8 +325,7 @@ def diff(ctx: click.Context, file: str | None, exit_code: bool) -> None:
 def graph_(ctx: click.Context, file: str | None, fmt: str) -> None:
     """Print the pipeline step DAGs and the image DAG."""
     compiled = _compile(ctx, file)
-    render = {"mermaid": graph.to_mermaid, "dot": graph.to_dot, "json": graph.to_json}[fmt]
-    click.echo(render(compiled.manifest), nl=False)
+    click.echo(diagrams.FORMATS[fmt](compiled.manifest), nl=False)
 
 
 @main.command()
@@ -376,10 +375,10 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
 
     compiled = _compile(ctx, file)
     manifest = compiled.manifest
-    if push and not manifest.get("registry"):
+    if push and not manifest.registry:
         raise UsageError(f"--push needs a registry: add `registry: host:port/path` to "
                          f"{compiled.source.rel(compiled.source.main)}")
-    todo = builders.select(builders.jobs(manifest), images, manifest)
+    todo = builders.jobs(manifest, images)
     where = builders.endpoint(manifest, compiled.source.root, builder_name)
     backend = builders.open_builder(where)
     out = compiled.out_dir
@@ -615,7 +614,7 @@ def export_bake(ctx: click.Context, file: str | None, output: str | None) -> Non
         _say(f"{shown_path(compiled.out_dir)}/: {emit.summary(changes)}", err=True)
     path = Path(output) if output else compiled.out_dir / bake.BAKE_FILE
     path = path if path.is_absolute() else Path.cwd() / path
-    wrote = bake.write(path, bake.render(compiled.manifest), root=root)
+    wrote = bake.write(path, bake.render(compiled.manifest.as_data()), root=root)
     _say(f"{shown_path(path)}: {'written' if wrote else 'unchanged'}")
 
 

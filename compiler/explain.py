@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError, mask_credentials, suggest
+from .errors import mask_credentials
+from .manifest import environment
 from .model import Environment, Origin, Sourced
 from .pipeline import Compiled
 
@@ -69,24 +70,9 @@ def _rows(env: Environment) -> list[tuple[str, str, Origin | None]]:
 
 
 def find(compiled: Compiled, name: str) -> tuple[Environment, str | None]:
-    """The environment `name` means, and a note when it was reached through a step or target."""
-    envs = compiled.plan.environments
-    if name in envs:
-        return envs[name], None
-    project = compiled.project
-    pipe_name, _, step_name = name.partition(".")
-    pipe = project.pipelines.get(pipe_name)
-    step = next((s for s in pipe.steps if s.name == step_name), None) if pipe else None
-    if step is not None and step.environment is not None and step.environment.value in envs:
-        return envs[step.environment.value], (f"step '{step_name}' of pipeline '{pipe_name}' has no settings; "
-                                             f"it runs in environment '{step.environment.value}'")
-    target = {"runner.settings": project.runner, "server.settings": project.server}.get(name)
-    if target is not None and target.environment.value in envs:
-        return envs[target.environment.value], (f"the {target.role} has no settings; it runs in environment "
-                                                f"'{target.environment.value}'")
-    names = set(envs) | {f"{p.name}.{s.name}" for p in project.pipelines.values() for s in p.steps}
-    hint = suggest(name, names) or f"environments: {', '.join(sorted(envs))}"
-    raise UsageError(f"unknown environment '{name}'\nhint: {hint}")
+    """The environment `name` means (manifest.names), and a note when it was reached through a step or target."""
+    env_name, note = environment(compiled.manifest, name)
+    return compiled.plan.environments[env_name], note
 
 
 def explain(compiled: Compiled, name: str) -> str:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import posixpath
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from . import graph, lockfile, render, schema
 from .errors import Collector, ConfigError, Diagnostic, Location, UsageError
@@ -13,6 +13,7 @@ from .inputs import Inputs, gather, ignored_output
 from .load import PROJECT_FILE, Located, NodePath, Source, find_project_file, load_project
 from .model import Project, build_model
 from .lockfile import LOCK_FILE, Lock
+from .manifest import FILE as MANIFEST_FILE, Manifest
 from .plan import Plan, plan
 
 
@@ -35,12 +36,10 @@ class Compiled:
         """Where `output:` is written, else the project file itself (for errors about the output)."""
         return output_location(self.source)
 
-    @property
-    def manifest(self) -> dict[str, Any]:
-        import json
-
-        data: dict[str, Any] = json.loads(self.files["manifest.json"])
-        return data
+    @functools.cached_property
+    def manifest(self) -> Manifest:
+        """manifest.json as compile wrote it, read back."""
+        return Manifest.parse(self.files[MANIFEST_FILE])
 
 
 def output_location(source: Source) -> Location | None:

@@ -9,7 +9,6 @@ import os
 import re
 import socket
 import struct
-import string
 import tempfile
 import threading
 import time
@@ -25,8 +24,9 @@ from docker.tls import TLSConfig
 from docker.types import Ulimit
 
 from .. import engine_url
-from ..errors import BuildError, UsageError
-from .base import IMAGE_LABEL, KEY_LABEL, PROJECT_LABEL, Cancelled, Endpoint, ImageFailed, Job, Progress, Report
+from ..errors import BuildError
+from .base import (IMAGE_LABEL, KEY_LABEL, PROJECT_LABEL, Cancelled, Endpoint, ImageFailed, Job, Progress, Report,
+                   loopback, proxy_args)
 from .context import Snapshot, instructions
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -43,10 +43,6 @@ REMOVED = re.compile(r"Removing intermediate container ([0-9a-f]{12,64})\Z")  # 
 GONE = (OSError, urllib3.exceptions.HTTPError, http.client.HTTPException)
 LOG_TAIL = 15
 REMOVE_SECONDS = 6  # how long the containers of a lost build are tried to be removed
-# Docker leaves these build args out of `docker history`, which is why proxies (often with
-# credentials in them) travel this way and nothing else does.
-PROXY_ARGS = {"http": ("HTTP_PROXY", "http_proxy"), "https": ("HTTPS_PROXY", "https_proxy"),
-              "no_proxy": ("NO_PROXY", "no_proxy")}
 
 
 def _reason(exc: BaseException) -> str:
@@ -80,30 +76,6 @@ def _broken(exc: BaseException) -> str:
                                      "Connection aborted", "reset by peer", "Broken pipe")):
         return "the connection broke"
     return _reason(exc)
-
-
-def proxy_args(proxy: dict[str, str] | Any, environ: dict[str, str] | None = None) -> dict[str, str]:
-    """builders.<b>.proxy as Docker's predefined proxy build args, ${NAME} read from this machine now."""
-    env = dict(os.environ if environ is None else environ)
-    args: dict[str, str] = {}
-    missing: dict[str, list[str]] = {}
-    for key, value in sorted(dict(proxy or {}).items()):
-        template = string.Template(value)
-        unset = [n for n in template.get_identifiers() if n not in env]
-        if unset:
-            for name in unset:
-                missing.setdefault(name, []).append(key)
-            continue
-        # compile has already refused any '$' that is neither ${NAME} nor $$, so substitute cannot fail
-        expanded = template.substitute(env)
-        for name in PROXY_ARGS.get(key, ()):
-            args[name] = expanded
-    if missing:
-        names = sorted(missing)
-        listed = ", ".join(f"${{{n}}} (in '{', '.join(missing[n])}')" for n in names)
-        raise UsageError(f"builder proxy uses {listed}, not set in this environment\n"
-                         f"hint: export {' '.join(f'{n}=...' for n in names)} before 'dockwright build'")
-    return args
 
 
 class DockerBuilder:
@@ -602,6 +574,4 @@ class PodmanBuilder(DockerBuilder):
         return super().start_failed(exc)
 
     def _registry_params(self, ref: str) -> dict[str, str]:
-        from .buildah import loopback
-
         return {"tlsVerify": "false"} if loopback(ref) else {}

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from ..errors import BuildError
-from .base import Builder, Cancelled, ImageFailed, Job, Outcome, Progress, Scrubber
+from .base import Cancelled, ImageFailed, Job, Outcome, Progress, Scrubber
 from .context import from_lines, instruction_at, snapshot
+from .protocol import Builder
 
 CHECK_LOG_TAIL = 15
 
