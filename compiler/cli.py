@@ -12,7 +12,7 @@ from typing import Any, Callable, TypeVar
 
 import click
 
-from . import diagrams, emit, fastpath, reads
+from . import diagrams, emit, reads, record
 from .errors import ConfigError, Diagnostic, DockwrightError, UsageError, shown_path
 from .load import PROJECT_FILE
 from .pipeline import Compiled, compile_project, locate
@@ -253,49 +253,54 @@ def _watched(path: Path, before: tuple[object, ...] | None) -> tuple[object, ...
         return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode)
 
     root = str(path.absolute().parent)
-    read = sorted(reads.files.items()) if before is None else [(n, fastpath.sha(n)) for n, _ in before[0]]  # type: ignore[attr-defined]
+    read = sorted(reads.files.items()) if before is None else [(n, record.sha(n)) for n, _ in before[0]]  # type: ignore[attr-defined]
     looked = sorted({*reads.probed, str(path.absolute()), os.path.join(root, ".dockerignore"),
                      os.path.join(root, "dockwright.lock")} - set(reads.files))
     if before is None:
         globs = tuple((base, pattern, matches) for base, pattern, matches in reads.globs)
     else:
-        globs = tuple((base, pattern, tuple(m for m, _, _ in fastpath.glob_state(base, pattern)))
+        globs = tuple((base, pattern, tuple(m for m, _, _ in record.glob_state(base, pattern)))
                       for base, pattern, _ in before[2])  # type: ignore[attr-defined]
     return (tuple(read), tuple((n, state(n)) for n in looked), globs)
 
 
 def _forget(ctx: click.Context, file: str | None) -> None:
     if ctx.obj.get("record"):
-        fastpath.forget(quiet=_quiet(), file=file or ctx.obj.get("file"))
+        record.forget(quiet=_quiet(), file=file or ctx.obj.get("file"))
 
 
 def _remember(ctx: click.Context, file: str | None, compiled: Compiled, plan: list[emit.Change]) -> None:
     """After a full compile that leaves the output up to date: the record the fast path answers from."""
     if not ctx.obj.get("record"):  # only a real process (the console script), not an in-process call
         return
+    import hashlib
+
     from .model import referenced_files
 
     project, root = compiled.project, compiled.source.root
-    probes = {rel: "" for _, rel, _ in referenced_files(project)}
-    probes.update({value: "" for b in project.builders.values() for _, value in b.tls if isinstance(value, str)})
-    probes[".dockerignore"] = ""
-    for rel in probes:
-        probes[rel] = fastpath.probe(str(root), rel)
-    packages = sorted({rel for kind, rel, _ in referenced_files(project) if kind == "local_package"})
-    quiet = _quiet()
-    warnings = [] if quiet else [(True, line) for line in _diagnostic_lines(compiled.warnings)]
+    referenced = referenced_files(project)
+    probes = [rel for _, rel, _ in referenced]
+    probes += [value for b in project.builders.values() for _, value in b.tls if isinstance(value, str)]
     unchanged = [emit.Change(c.path, "unchanged", c.old, c.new) if c.status != "unchanged" else c for c in plan
                  if c.status not in ("removed", "leftover")]
-    label = shown_path(compiled.out_dir)
-    import hashlib
+    check_lines, compile_lines = _recorded_lines(compiled, unchanged)
+    record.save(expected={c.path: hashlib.sha256(c.new).hexdigest() for c in unchanged if c.new is not None},
+                quiet=_quiet(), file=file or ctx.obj.get("file"), main=str(compiled.source.main), root=str(root),
+                output=project.output, probes={rel: record.probe(str(root), rel) for rel in [*probes, ".dockerignore"]},
+                packages=sorted({rel for kind, rel, _ in referenced if kind == "local_package"}),
+                reads=dict(reads.files), globs=list(reads.globs), check_lines=check_lines, compile_lines=compile_lines)
 
-    expected = {c.path: hashlib.sha256(c.new).hexdigest() for c in unchanged if c.new is not None}
-    fastpath.save(expected=expected, quiet=quiet, file=file or ctx.obj.get("file"), main=str(compiled.source.main), root=str(root),
-                  output=compiled.project.output, probes=probes, packages=packages, reads=dict(reads.files),
-                  globs=list(reads.globs),
-                  check_lines=warnings + ([] if quiet else [(False, f"{label}/ is up to date ({len(unchanged)} files)")]),
-                  compile_lines=warnings + ([] if quiet else [(False, f"{label}/: {emit.summary(unchanged)}")])
-                  + ([] if quiet or compiled.locked else [(True, UNLOCKED)]))
+
+def _recorded_lines(compiled: Compiled, unchanged: list[emit.Change]) \
+        -> tuple[list[tuple[bool, str]], list[tuple[bool, str]]]:
+    """What `compile --check` and `compile` print on the unchanged project: (on stderr, line), each."""
+    if _quiet():
+        return [], []
+    warnings = [(True, line) for line in _diagnostic_lines(compiled.warnings)]
+    label = shown_path(compiled.out_dir)
+    check = [*warnings, (False, f"{label}/ is up to date ({len(unchanged)} files)")]
+    done = [*warnings, (False, f"{label}/: {emit.summary(unchanged)}"), *([] if compiled.locked else [(True, UNLOCKED)])]
+    return check, done
 
 
 @main.command()
