@@ -8,7 +8,7 @@ import io
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
 
@@ -17,9 +17,14 @@ from .errors import ConfigError, Diagnostic, DockwrightError, UsageError, shown_
 from .load import PROJECT_FILE
 from .pipeline import Compiled, compile_project, locate
 
+if TYPE_CHECKING:
+    from .builders.base import Job, Outcome
+    from .builders.protocol import Builder
+    from .builders.schedule import Options
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_INVALID, EXIT_USAGE, EXIT_BUILD, EXIT_INTERRUPT = 1, 2, 3, 130
+EXIT_INVALID, EXIT_BUILD, EXIT_INTERRUPT = 1, 3, 130  # usage errors exit 2: UsageError.exit_code
 
 
 def _color(stream: Any) -> bool:
@@ -372,11 +377,9 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
     environment, a pipeline (every image it runs), PIPELINE.STEP, runner or server.
     The output is compiled first, as `dockwright compile` would.
     """
-    import json
-    import time
-
-    from . import builders, progress
-    from .builders.schedule import Interrupted, Options, build_all
+    from . import builders
+    from .builders.schedule import Options
+    from .lockfile import LOCK_FILE
 
     compiled = _compile(ctx, file)
     manifest = compiled.manifest
@@ -394,20 +397,40 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
     stream: Any = sys.stderr if as_json else sys.stdout
     if _quiet():
         stream = io.StringIO()
-    color = _color(stream)
-    from .lockfile import LOCK_FILE
     options = Options(jobs=jobs or min(4, os.cpu_count() or 1), push=push, fresh=no_reuse,
                       locked=builders.locked_parents(compiled.source.main.parent / LOCK_FILE))
+    outcomes, seconds = _build_all(backend, todo, compiled.source.root, options, stream, verbose)
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"builder": where.name, "endpoint": backend.describe(), "seconds": round(seconds, 2),
+                               "images": [o.as_json() for o in outcomes]}, indent=2, sort_keys=True))
+    else:
+        from . import progress
+
+        progress.table(outcomes, stream, color=_color(stream))
+    _finish(outcomes, seconds, where.name, as_json)
+
+
+def _build_all(backend: Builder, todo: list[Job], root: Path, options: Options, stream: Any, verbose: bool) \
+        -> tuple[list[Outcome], float]:
+    """Build on the backend with the live view: the outcomes and the seconds it took; exit 130 on Ctrl-C."""
+    import time
+
+    from . import progress
+    from .builders.schedule import Interrupted, build_all
+
+    started = time.monotonic()
     try:
         backend.connect()
-        shown = progress.view(stream, color=color, verbose=verbose)
+        shown = progress.view(stream, color=_color(stream), verbose=verbose)
         shown.start([j.name for j in todo])
         started = time.monotonic()
         try:
-            outcomes = build_all(backend, todo, compiled.source.root, options, shown)
+            outcomes = build_all(backend, todo, root, options, shown)
         finally:
             shown.stop()
-        seconds = time.monotonic() - started
+        return outcomes, time.monotonic() - started
     except Interrupted as stop:
         click.echo(f"interrupted after {time.monotonic() - started:.1f} s: {progress.counts(stop.outcomes)}, "
                    f"{len(todo) - len(stop.outcomes)} not finished (what was built is kept and reused next time)",
@@ -415,15 +438,16 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
         sys.exit(EXIT_INTERRUPT)
     finally:
         backend.close()
-    if as_json:
-        click.echo(json.dumps({"builder": where.name, "endpoint": backend.describe(), "seconds": round(seconds, 2),
-                               "images": [o.as_json() for o in outcomes]}, indent=2, sort_keys=True))
-    else:
-        progress.table(outcomes, stream, color=color)
+
+
+def _finish(outcomes: list[Outcome], seconds: float, builder: str, as_json: bool) -> None:
+    """Each failure's story, the summary line, and exit 3 when an image failed or was skipped."""
+    from . import progress
+
     for o in outcomes:
         if o.status == "failed":
             click.echo(progress.failure(o), err=True)
-    _say(progress.summary(outcomes, seconds=seconds, builder=where.name), err=as_json)
+    _say(progress.summary(outcomes, seconds=seconds, builder=builder), err=as_json)
     if any(o.status in ("failed", "skipped") for o in outcomes):
         sys.exit(EXIT_BUILD)
 
