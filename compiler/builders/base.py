@@ -1,4 +1,5 @@
-"""What every builder backend shares: the jobs read from manifest.json, progress, outcomes, the scrubber."""
+"""What every builder backend shares: jobs (from manifest.json), progress, outcomes, the scrubber, the proxy
+build args, and which registries are spoken to in plain HTTP (loopback)."""
 
 from __future__ import annotations
 
