@@ -424,18 +424,23 @@ def names(m: Manifest) -> dict[str, Meaning]:
         images = [i for i in (pipe.image, *(s.image for s in pipe.steps.values())) if i]
         found.setdefault(pname, Meaning(tuple(images)))
         for sname, step in pipe.steps.items():
-            env_name = step.environment if step.environment in m.environments else None
-            note = (f"step '{sname}' of pipeline '{pname}' has no settings; it runs in environment '{env_name}'"
-                    if env_name is not None and env_name != f"{pname}.{sname}" else None)
-            found.setdefault(f"{pname}.{sname}", Meaning(_some(step.image), env_name, note))
+            found.setdefault(f"{pname}.{sname}", _step(m, pname, sname, step))
     for role, target in (("runner", m.runner), ("server", m.server)):
-        if target is not None:
-            found.setdefault(role, Meaning(_some(target.image)))
-            if target.environment in m.environments:
-                found.setdefault(f"{role}.settings", Meaning(
-                    _some(target.image), target.environment,
-                    f"the {role} has no settings; it runs in environment '{target.environment}'"))
+        if target is not None and target.image:
+            found.setdefault(role, Meaning((target.image,)))
+        if target is not None and target.environment in m.environments:
+            found.setdefault(f"{role}.settings", Meaning(
+                _some(target.image), target.environment,
+                f"the {role} has no settings; it runs in environment '{target.environment}'"))
     return found
+
+
+def _step(m: Manifest, pname: str, sname: str, step: StepRecord) -> Meaning:
+    """A step without settings of its own runs in an environment: explain shows that one, with a note."""
+    env_name = step.environment if step.environment in m.environments else None
+    note = (f"step '{sname}' of pipeline '{pname}' has no settings; it runs in environment '{env_name}'"
+            if env_name is not None and env_name != f"{pname}.{sname}" else None)
+    return Meaning(_some(step.image), env_name, note)
 
 
 def _some(image: str | None) -> tuple[str, ...]:
