@@ -16,6 +16,7 @@ Stdlib only, plus the dockwright package itself (installed, or importable from t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import gc
 import io
@@ -25,6 +26,7 @@ import pstats
 import random
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -559,65 +561,34 @@ def import_time(runs: int) -> dict[str, Any]:
             "importtime_top_packages_s": {k: v / 1e6 for k, v in top}}
 
 
-STAGES = ["load", "schema", "model", "inputs", "graph", "plan", "render", "emit-changes"]
+def _stages() -> list[str]:
+    from compiler.pipeline import STAGES
+
+    return [*STAGES, "emit-changes"]
 
 
 def staged_compile(path: Path, out_dir: Path) -> tuple[dict[str, float], Any]:
-    """compile_project, stage by stage, exactly as compiler/pipeline.py calls them; plus emit.changes."""
-    from compiler import emit, graph, render, schema
-    from compiler.errors import Collector
-    from compiler.inputs import gather
-    from compiler.load import load_project
-    from compiler.model import build_model
-    from compiler.pipeline import _without
-    from compiler.plan import plan
+    """compile_project with the seconds of each of its stages, plus emit.changes."""
+    from compiler import emit
+    from compiler.pipeline import compile_project
 
     times: dict[str, float] = {}
-    clock = time.perf_counter
-    t = clock()
-    source = load_project(path)
-    times["load"] = clock() - t
-    t = clock()
-    sink = Collector()
-    broken = schema.validate(source.doc, sink)
-    if () in broken:
-        sink.raise_if_errors()
-    source = _without(source, broken)
-    times["schema"] = clock() - t
-    t = clock()
-    project = build_model(source, sink, broken=frozenset(broken))
-    times["model"] = clock() - t
-    t = clock()
-    inputs = gather(project, source.root, sink)
-    times["inputs"] = clock() - t
-    t = clock()
-    order = graph.inheritance(project, sink)
-    step_graphs = graph.steps(project, sink)
-    sink.raise_if_errors()
-    times["graph"] = clock() - t
-    t = clock()
-    the_plan = plan(project, order, step_graphs, inputs, sink, salt=render.digest())
-    sink.raise_if_errors()
-    times["plan"] = clock() - t
-    t = clock()
-    files = render.render(the_plan, inputs)
-    times["render"] = clock() - t
-    t = clock()
-    changes = emit.changes(out_dir, files)
-    times["emit-changes"] = clock() - t
-    times["total"] = sum(times[s] for s in STAGES)
-    return times, (source, project, the_plan, files, changes)
+    compiled = compile_project(path, timings=times)
+    t = time.perf_counter()
+    emit.changes(out_dir, compiled.files)
+    times["emit-changes"] = time.perf_counter() - t
+    times["total"] = sum(times[s] for s in _stages())
+    return times, compiled
 
 
 def in_process(project: Path, runs: int) -> tuple[dict[str, Any], Any]:
     from compiler import emit
-    from compiler.pipeline import compile_project
 
     out_dir = project / "generated"
     all_times: list[dict[str, float]] = []
-    result = None
+    compiled = None
     for _ in range(runs):
-        times, result = staged_compile(project / "dockwright.yaml", out_dir)
+        times, compiled = staged_compile(project / "dockwright.yaml", out_dir)
         all_times.append(times)
     # The same with the cyclic garbage collector off (a short-lived CLI can afford it): how much is GC.
     nogc = []
@@ -627,31 +598,28 @@ def in_process(project: Path, runs: int) -> tuple[dict[str, Any], Any]:
             nogc.append(staged_compile(project / "dockwright.yaml", out_dir)[0]["total"])
     finally:
         gc.enable()
-    # Sanity: the staged run produces what compile_project produces.
-    assert result is not None
-    if compile_project(project / "dockwright.yaml").files != result[3]:
-        raise SystemExit("bench: staged compile differs from compile_project")
+    assert compiled is not None
     # Cold write of every file into an empty directory beside the project, for reference.
     writes = []
     for _ in range(runs):
-        scratch = Path(tempfile.mkdtemp(prefix="dockwright-bench-write-", dir=project.parent))
+        scratch = Path(tempfile.mkdtemp(prefix="dockwright-bench-write-", dir=project.parent))  # the same disk
         try:
             t = time.perf_counter()
-            emit.write(scratch, emit.changes(scratch, result[3]))
+            emit.write(scratch, emit.changes(scratch, compiled.files))
             writes.append(time.perf_counter() - t)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-    keys = [*STAGES, "total"]
+    keys = [*_stages(), "total"]
     return {
         "first_s": {k: all_times[0][k] for k in keys},
         "median_s": {k: _median([t[k] for t in all_times]) for k in keys},
         "emit_write_cold_s": _median(writes),
         "total_gc_disabled_s": _median(nogc),
-    }, result
+    }, compiled
 
 
-def sizes(project: Path, result: Any) -> dict[str, Any]:
-    source, proj, the_plan, files, _ = result
+def sizes(project: Path, compiled: Any) -> dict[str, Any]:
+    source, proj, the_plan, files = compiled.source, compiled.project, compiled.plan, compiled.files
     yaml_lines = sum(len(f.read_text(encoding="utf-8").splitlines()) for f in source.files)
     steps = sum(len(p.steps) for p in proj.pipelines.values())
     return {
@@ -730,7 +698,7 @@ def report_text(r: dict[str, Any]) -> str:
         lines.append(f"    {k:<34}{_ms(v)}")
     ip = r["in_process"]
     lines += ["", f"in-process stages  {'first run':>12}  {'median':>12}"]
-    for k in [*STAGES, "total"]:
+    for k in [*_stages(), "total"]:
         lines.append(f"  {k:<16}{_ms(ip['first_s'][k]):>13}  {_ms(ip['median_s'][k]):>12}")
     lines.append(f"  {'total, gc disabled':<30}{_ms(ip['total_gc_disabled_s'])}")
     lines.append(f"  {'emit.write, cold, all files':<30}{_ms(ip['emit_write_cold_s'])}")
@@ -827,6 +795,10 @@ def write_lock(project: Path) -> dict[str, Any]:
     return {"lock_images": result.images, "lock_bytes": len(text.encode()), "lock_lines": text.count("\n")}
 
 
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -846,23 +818,21 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.runs < 1:
         ap.error("--runs must be at least 1")
+    signal.signal(signal.SIGTERM, _interrupt)  # temp folders are removed on the way out, as on Ctrl-C
     if args.limits:
         result = limits(args.runs)
         sys.stdout.write(json.dumps(result, indent=2, sort_keys=True) + "\n" if args.json else limits_text(result))
         return 0
 
-    tmp = None
-    if args.out is not None:
-        project = args.out.absolute()
-    else:
-        # Under bench/out (git-ignored), not /tmp: a project lives on the project's disk, and on
-        # some machines /tmp is far slower at creating files, which would dominate the figures.
-        scratch_root = Path(__file__).resolve().parent / "out"
-        scratch_root.mkdir(exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix="dockwright-bench-", dir=scratch_root)
-        project = Path(tmp) / "project"
-    # The compile fast path's records (compiler/fastpath.py) go beside the project, not into the user's cache.
-    os.environ["DOCKWRIGHT_CACHE_DIR"] = str(project.parent / "cache")
+    # Everything bench makes besides a --out project (the project itself otherwise, the fast path's records, a
+    # copy of the quickstart) goes into one folder under bench/out (git-ignored), not /tmp: a project lives on
+    # the project's disk, and on some machines /tmp is far slower at creating files, which would dominate the
+    # figures. It is removed at the end, on failure, Ctrl-C and SIGTERM too.
+    scratch_root = Path(__file__).resolve().parent / "out"
+    scratch_root.mkdir(exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="dockwright-bench-", dir=scratch_root))
+    project = args.out.absolute() if args.out is not None else scratch / "project"
+    os.environ["DOCKWRIGHT_CACHE_DIR"] = str(scratch / "cache")
     try:
         facts = generate(project, n_envs=args.environments, n_pipelines=args.pipelines, n_steps=args.steps)
         _, proc = _run([sys.executable, "-m", "compiler", "validate"], project)
@@ -883,7 +853,7 @@ def main(argv: list[str] | None = None) -> int:
                              f"{whole['compile_noop_s']:.3f} s, locked {locked['compile_noop_s']:.3f} s; --check: "
                              f"unlocked {whole['compile_check_s']:.3f} s, locked {locked['compile_check_s']:.3f} s\n")
             return 0
-        fast = fast_path(project, args.runs, project.parent)
+        fast = fast_path(project, args.runs, scratch)
         imports = import_time(args.runs)
         ip, result = in_process(project, args.runs)
         report = {
@@ -899,9 +869,14 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write("\n" + profile(project, args.profile))
         return 0
     finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            scratch_root.rmdir()  # when nothing else is in it
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.stderr.write("bench: interrupted (its temporary folders are removed)\n")
+        sys.exit(130)

@@ -8,18 +8,23 @@ import io
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
 
-from . import emit, fastpath, graph, reads
+from . import diagrams, emit, reads, record
 from .errors import ConfigError, Diagnostic, DockwrightError, UsageError, shown_path
 from .load import PROJECT_FILE
 from .pipeline import Compiled, compile_project, locate
 
+if TYPE_CHECKING:
+    from .builders.base import Job, Outcome
+    from .builders.protocol import Builder
+    from .builders.schedule import Options
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_INVALID, EXIT_USAGE, EXIT_BUILD, EXIT_INTERRUPT = 1, 2, 3, 130
+EXIT_INVALID, EXIT_BUILD, EXIT_INTERRUPT = 1, 3, 130  # usage errors exit 2: UsageError.exit_code
 
 
 def _color(stream: Any) -> bool:
@@ -259,49 +264,54 @@ def _watched(path: Path, before: tuple[object, ...] | None) -> tuple[object, ...
         return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode)
 
     root = str(path.absolute().parent)
-    read = sorted(reads.files.items()) if before is None else [(n, fastpath.sha(n)) for n, _ in before[0]]  # type: ignore[attr-defined]
+    read = sorted(reads.files.items()) if before is None else [(n, record.sha(n)) for n, _ in before[0]]  # type: ignore[attr-defined]
     looked = sorted({*reads.probed, str(path.absolute()), os.path.join(root, ".dockerignore"),
                      os.path.join(root, "dockwright.lock")} - set(reads.files))
     if before is None:
         globs = tuple((base, pattern, matches) for base, pattern, matches in reads.globs)
     else:
-        globs = tuple((base, pattern, tuple(m for m, _, _ in fastpath.glob_state(base, pattern)))
+        globs = tuple((base, pattern, tuple(m for m, _, _ in record.glob_state(base, pattern)))
                       for base, pattern, _ in before[2])  # type: ignore[attr-defined]
     return (tuple(read), tuple((n, state(n)) for n in looked), globs)
 
 
 def _forget(ctx: click.Context, file: str | None) -> None:
     if ctx.obj.get("record"):
-        fastpath.forget(quiet=_quiet(), file=file or ctx.obj.get("file"))
+        record.forget(quiet=_quiet(), file=file or ctx.obj.get("file"))
 
 
 def _remember(ctx: click.Context, file: str | None, compiled: Compiled, plan: list[emit.Change]) -> None:
     """After a full compile that leaves the output up to date: the record the fast path answers from."""
     if not ctx.obj.get("record"):  # only a real process (the console script), not an in-process call
         return
+    import hashlib
+
     from .model import referenced_files
 
     project, root = compiled.project, compiled.source.root
-    probes = {rel: "" for _, rel, _ in referenced_files(project)}
-    probes.update({value: "" for b in project.builders.values() for _, value in b.tls if isinstance(value, str)})
-    probes[".dockerignore"] = ""
-    for rel in probes:
-        probes[rel] = fastpath.probe(str(root), rel)
-    packages = sorted({rel for kind, rel, _ in referenced_files(project) if kind == "local_package"})
-    quiet = _quiet()
-    warnings = [] if quiet else [(True, line) for line in _diagnostic_lines(compiled.warnings)]
+    referenced = referenced_files(project)
+    probes = [rel for _, rel, _ in referenced]
+    probes += [value for b in project.builders.values() for _, value in b.tls if isinstance(value, str)]
     unchanged = [emit.Change(c.path, "unchanged", c.old, c.new) if c.status != "unchanged" else c for c in plan
                  if c.status not in ("removed", "leftover")]
-    label = shown_path(compiled.out_dir)
-    import hashlib
+    check_lines, compile_lines = _recorded_lines(compiled, unchanged)
+    record.save(expected={c.path: hashlib.sha256(c.new).hexdigest() for c in unchanged if c.new is not None},
+                quiet=_quiet(), file=file or ctx.obj.get("file"), main=str(compiled.source.main), root=str(root),
+                output=project.output, probes={rel: record.probe(str(root), rel) for rel in [*probes, ".dockerignore"]},
+                packages=sorted({rel for kind, rel, _ in referenced if kind == "local_package"}),
+                reads=dict(reads.files), globs=list(reads.globs), check_lines=check_lines, compile_lines=compile_lines)
 
-    expected = {c.path: hashlib.sha256(c.new).hexdigest() for c in unchanged if c.new is not None}
-    fastpath.save(expected=expected, quiet=quiet, file=file or ctx.obj.get("file"), main=str(compiled.source.main), root=str(root),
-                  output=compiled.project.output, probes=probes, packages=packages, reads=dict(reads.files),
-                  globs=list(reads.globs),
-                  check_lines=warnings + ([] if quiet else [(False, f"{label}/ is up to date ({len(unchanged)} files)")]),
-                  compile_lines=warnings + ([] if quiet else [(False, f"{label}/: {emit.summary(unchanged)}")])
-                  + ([] if quiet or compiled.locked else [(True, UNLOCKED)]))
+
+def _recorded_lines(compiled: Compiled, unchanged: list[emit.Change]) \
+        -> tuple[list[tuple[bool, str]], list[tuple[bool, str]]]:
+    """What `compile --check` and `compile` print on the unchanged project: (on stderr, line), each."""
+    if _quiet():
+        return [], []
+    warnings = [(True, line) for line in _diagnostic_lines(compiled.warnings)]
+    label = shown_path(compiled.out_dir)
+    check = [*warnings, (False, f"{label}/ is up to date ({len(unchanged)} files)")]
+    done = [*warnings, (False, f"{label}/: {emit.summary(unchanged)}"), *([] if compiled.locked else [(True, UNLOCKED)])]
+    return check, done
 
 
 @main.command()
@@ -331,8 +341,7 @@ def diff(ctx: click.Context, file: str | None, exit_code: bool) -> None:
 def graph_(ctx: click.Context, file: str | None, fmt: str) -> None:
     """Print the pipeline step DAGs and the image DAG."""
     compiled = _compile(ctx, file)
-    render = {"mermaid": graph.to_mermaid, "dot": graph.to_dot, "json": graph.to_json}[fmt]
-    click.echo(render(compiled.manifest), nl=False)
+    click.echo(diagrams.FORMATS[fmt](compiled.manifest), nl=False)
 
 
 @main.command()
@@ -374,18 +383,16 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
     environment, a pipeline (every image it runs), PIPELINE.STEP, runner or server.
     The output is compiled first, as `dockwright compile` would.
     """
-    import json
-    import time
-
-    from . import builders, progress
-    from .builders.schedule import Interrupted, Options, build_all
+    from . import builders
+    from .builders.schedule import Options
+    from .lockfile import LOCK_FILE
 
     compiled = _compile(ctx, file)
     manifest = compiled.manifest
-    if push and not manifest.get("registry"):
+    if push and not manifest.registry:
         raise UsageError(f"--push needs a registry: add `registry: host:port/path` to "
                          f"{compiled.source.rel(compiled.source.main)}")
-    todo = builders.select(builders.jobs(manifest), images, manifest)
+    todo = builders.jobs(manifest, images)
     where = builders.endpoint(manifest, compiled.source.root, builder_name)
     backend = builders.open_builder(where)
     out = compiled.out_dir
@@ -396,20 +403,40 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
     stream: Any = sys.stderr if as_json else sys.stdout
     if _quiet():
         stream = io.StringIO()
-    color = _color(stream)
-    from .lockfile import LOCK_FILE
     options = Options(jobs=jobs or min(4, os.cpu_count() or 1), push=push, fresh=no_reuse,
                       locked=builders.locked_parents(compiled.source.main.parent / LOCK_FILE))
+    outcomes, seconds = _build_all(backend, todo, compiled.source.root, options, stream, verbose)
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"builder": where.name, "endpoint": backend.describe(), "seconds": round(seconds, 2),
+                               "images": [o.as_json() for o in outcomes]}, indent=2, sort_keys=True))
+    else:
+        from . import progress
+
+        progress.table(outcomes, stream, color=_color(stream))
+    _finish(outcomes, seconds, where.name, as_json)
+
+
+def _build_all(backend: Builder, todo: list[Job], root: Path, options: Options, stream: Any, verbose: bool) \
+        -> tuple[list[Outcome], float]:
+    """Build on the backend with the live view: the outcomes and the seconds it took; exit 130 on Ctrl-C."""
+    import time
+
+    from . import progress
+    from .builders.schedule import Interrupted, build_all
+
+    started = time.monotonic()
     try:
         backend.connect()
-        shown = progress.view(stream, color=color, verbose=verbose)
+        shown = progress.view(stream, color=_color(stream), verbose=verbose)
         shown.start([j.name for j in todo])
         started = time.monotonic()
         try:
-            outcomes = build_all(backend, todo, compiled.source.root, options, shown)
+            outcomes = build_all(backend, todo, root, options, shown)
         finally:
             shown.stop()
-        seconds = time.monotonic() - started
+        return outcomes, time.monotonic() - started
     except Interrupted as stop:
         click.echo(f"interrupted after {time.monotonic() - started:.1f} s: {progress.counts(stop.outcomes)}, "
                    f"{len(todo) - len(stop.outcomes)} not finished (what was built is kept and reused next time)",
@@ -417,15 +444,16 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
         sys.exit(EXIT_INTERRUPT)
     finally:
         backend.close()
-    if as_json:
-        click.echo(json.dumps({"builder": where.name, "endpoint": backend.describe(), "seconds": round(seconds, 2),
-                               "images": [o.as_json() for o in outcomes]}, indent=2, sort_keys=True))
-    else:
-        progress.table(outcomes, stream, color=color)
+
+
+def _finish(outcomes: list[Outcome], seconds: float, builder: str, as_json: bool) -> None:
+    """Each failure's story, the summary line, and exit 3 when an image failed or was skipped."""
+    from . import progress
+
     for o in outcomes:
         if o.status == "failed":
             click.echo(progress.failure(o), err=True)
-    _say(progress.summary(outcomes, seconds=seconds, builder=where.name), err=as_json)
+    _say(progress.summary(outcomes, seconds=seconds, builder=builder), err=as_json)
     if any(o.status in ("failed", "skipped") for o in outcomes):
         sys.exit(EXIT_BUILD)
 
@@ -621,7 +649,7 @@ def export_bake(ctx: click.Context, file: str | None, output: str | None) -> Non
         _say(f"{shown_path(compiled.out_dir)}/: {emit.summary(changes)}", err=True)
     path = Path(output) if output else compiled.out_dir / bake.BAKE_FILE
     path = path if path.is_absolute() else Path.cwd() / path
-    wrote = bake.write(path, bake.render(compiled.manifest), root=root)
+    wrote = bake.write(path, bake.render(compiled.manifest.as_data()), root=root)
     _say(f"{shown_path(path)}: {'written' if wrote else 'unchanged'}")
 
 

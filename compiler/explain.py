@@ -9,6 +9,7 @@ from typing import Any, Callable
 from .credentials import mask_credentials
 from .errors import UsageError, suggest
 from .fields import FIELDS, Field, Show
+from .manifest import environment
 from .model import Base, Copy, Environment, Origin
 from .pipeline import Compiled
 
@@ -63,36 +64,35 @@ def _rows(env: Environment) -> list[tuple[str, str, Origin | None]]:
 
 
 def find(compiled: Compiled, name: str) -> tuple[Environment, str | None]:
-    """The environment `name` means, and a note when it was reached through a step or target."""
-    envs = compiled.plan.environments
-    if name in envs:
-        return envs[name], None
-    project = compiled.project
-    pipe_name, _, step_name = name.partition(".")
-    pipe = project.pipelines.get(pipe_name)
-    step = next((s for s in pipe.steps if s.name == step_name), None) if pipe else None
-    if step is not None and step.environment is not None and step.environment.value in envs:
-        return envs[step.environment.value], (f"step '{step_name}' of pipeline '{pipe_name}' has no settings; "
-                                             f"it runs in environment '{step.environment.value}'")
-    target = {"runner.settings": project.runner, "server.settings": project.server}.get(name)
-    if target is not None and target.environment.value in envs:
-        return envs[target.environment.value], (f"the {target.role} has no settings; it runs in environment "
-                                                f"'{target.environment.value}'")
-    names = set(envs) | {f"{p.name}.{s.name}" for p in project.pipelines.values() for s in p.steps}
-    hint = suggest(name, names) or f"environments: {', '.join(sorted(envs))}"
-    raise UsageError(f"unknown environment '{name}'\nhint: {hint}")
+    """The environment `name` means (manifest.names), and a note when it was reached through a step or target."""
+    env_name, note = environment(compiled.manifest, name)
+    return compiled.plan.environments[env_name], note
 
 
 def explain(compiled: Compiled, name: str) -> str:
     env, note = find(compiled, name)
-    name = env.name
     root = compiled.source.root
-    image_name = compiled.plan.env_image.get(name)
+    image_name = compiled.plan.env_image.get(env.name)
     lines = [note] if note else []
+    lines += _head(compiled, env, image_name)
+    lines.append("")
+    lines += _table(_rows(env), root)
+    locked = _locked(compiled, env, image_name)
+    if locked:
+        lines.append("locked packages (dockwright.lock)")
+        label_w = min(max(len(label) for label, _, _ in locked), 40)
+        for label, req, o in locked:
+            lines.append(f"{label.ljust(label_w)}  via {req}" + (f"  {_where(o, root)}" if o is not None else ""))
+    return "\n".join(lines) + "\n"
+
+
+def _head(compiled: Compiled, env: Environment, image_name: str | None) -> list[str]:
+    """What the environment is, and the image it runs in."""
+    name = env.name
     head = {"step": "step environment", "runner": "runner environment", "server": "server environment"}.get(
         env.kind, "environment")
-    where = env.location.short(root) if env.location else ""
-    lines.append(f"{head} '{name}'  ({where})" + (f", derived from '{env.parent}'" if env.parent else ""))
+    where = env.location.short(compiled.source.root) if env.location else ""
+    lines = [f"{head} '{name}'  ({where})" + (f", derived from '{env.parent}'" if env.parent else "")]
     if image_name:
         image = compiled.plan.images[image_name]
         parent = f", FROM image '{image.parent}'" if image.parent else f", FROM {image.from_ref}"
@@ -101,13 +101,17 @@ def explain(compiled: Compiled, name: str) -> str:
             lines.append(f"  (the same image as '{image_name}': nothing it adds changes the Dockerfile)")
         elif image.layering:
             lines.append(f"  {image.layering}")
-    lines.append("")
-    rows = _rows(env)
+    return lines
+
+
+def _table(rows: list[tuple[str, str, Origin | None]], root: Path) -> list[str]:
+    """The rows aligned: key, value, where it comes from (a title row has no origin)."""
     valued = [(k, v) for k, v, o in rows if o is not None and v]
     key_w = min(max((len(k) for k, _ in valued), default=0), 32)
     val_w = min(max((len(v) for _, v in valued), default=0), 40)
     item_w = min(max((len(k) for k, v, o in rows if o is not None and not v), default=0), 48)
     width = max(key_w + 2 + val_w, item_w)
+    lines = []
     for key, value, origin in rows:
         if origin is None:
             lines.append(key)
@@ -115,13 +119,7 @@ def explain(compiled: Compiled, name: str) -> str:
             lines.append(f"{key.ljust(key_w)}  {value}".ljust(width) + f"  {_where(origin, root)}")
         else:
             lines.append(f"{key.ljust(width)}  {_where(origin, root)}")
-    locked = _locked(compiled, env, image_name)
-    if locked:
-        lines.append("locked packages (dockwright.lock)")
-        label_w = min(max(len(label) for label, _, _ in locked), 40)
-        for label, req, o in locked:
-            lines.append(f"{label.ljust(label_w)}  via {req}" + (f"  {_where(o, root)}" if o is not None else ""))
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _locked(compiled: Compiled, env: Environment, image_name: str | None) -> list[tuple[str, str, Origin | None]]:

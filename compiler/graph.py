@@ -3,8 +3,7 @@ reported as a path with the location of each edge; every order is deterministic.
 
 from __future__ import annotations
 
-import json
-from typing import Any, Mapping
+from typing import Mapping
 
 import networkx as nx
 
@@ -65,7 +64,7 @@ def step_order(graph: nx.DiGraph) -> list[str]:
     return _order(graph)
 
 
-def image_dag(parents: Mapping[str, str | None]) -> nx.DiGraph:
+def _image_dag(parents: Mapping[str, str | None]) -> nx.DiGraph:
     """Images, with an edge parent -> child for every image built FROM another."""
     g = nx.DiGraph()
     g.add_nodes_from(parents)
@@ -76,83 +75,10 @@ def image_dag(parents: Mapping[str, str | None]) -> nx.DiGraph:
 
 
 def image_order(parents: Mapping[str, str | None]) -> list[str]:
-    return _order(image_dag(parents))
-
-
-def descendants(parents: Mapping[str, str | None], name: str) -> set[str]:
-    return set(nx.descendants(image_dag(parents), name))
-
-
-# -- export ----------------------------------------------------------------------------------------
-
-
-def _mermaid_id(name: str) -> str:
-    """A node id that is unique per name: every character but letters and digits is hex-escaped."""
-    return "n_" + "".join(c if c.isascii() and c.isalnum() else f"_{ord(c):x}_" for c in name)
-
-
-def to_mermaid(manifest: Mapping[str, Any]) -> str:
-    lines = ["flowchart LR"]
-    for pname, pipe in sorted(manifest["pipelines"].items()):
-        lines.append(f"  subgraph {_mermaid_id('p_' + pname)}[\"pipeline {pname}\"]")
-        for sname, step in sorted(pipe["steps"].items()):
-            lines.append(f"    {_mermaid_id(pname + '.' + sname)}[\"{sname}<br/>image: {step['image']}\"]")
-        for a, b in pipe["edges"]:
-            lines.append(f"    {_mermaid_id(pname + '.' + a)} --> {_mermaid_id(pname + '.' + b)}")
-        lines.append("  end")
-    lines.append("  subgraph images[\"images\"]")
-    for name in sorted(manifest["images"]):
-        lines.append(f"    {_mermaid_id('i_' + name)}[\"{name}\"]")
-    for name, image in sorted(manifest["images"].items()):
-        if image.get("parent"):
-            lines.append(f"    {_mermaid_id('i_' + image['parent'])} --> {_mermaid_id('i_' + name)}")
-    lines.append("  end")
-    return "\n".join(lines) + "\n"
-
-
-def _dot_quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
-
-
-def to_dot(manifest: Mapping[str, Any]) -> str:
-    lines = ["digraph dockwright {", "  rankdir=LR;"]
-    for pname, pipe in sorted(manifest["pipelines"].items()):
-        lines.append(f"  subgraph {_dot_quote('cluster_' + pname)} {{")
-        lines.append(f"    label={_dot_quote('pipeline ' + pname)};")
-        for sname, step in sorted(pipe["steps"].items()):
-            label = f"{sname}\\nimage: {step['image']}"
-            lines.append(f"    {_dot_quote(pname + '.' + sname)} [label=\"{label}\"];")
-        for a, b in pipe["edges"]:
-            lines.append(f"    {_dot_quote(pname + '.' + a)} -> {_dot_quote(pname + '.' + b)};")
-        lines.append("  }")
-    lines.append(f"  subgraph {_dot_quote('cluster_images')} {{")
-    lines.append("    label=\"images\";")
-    for name in sorted(manifest["images"]):
-        lines.append(f"    {_dot_quote('image:' + name)} [label={_dot_quote(name)}, shape=box];")
-    for name, image in sorted(manifest["images"].items()):
-        if image.get("parent"):
-            lines.append(f"    {_dot_quote('image:' + image['parent'])} -> {_dot_quote('image:' + name)};")
-    lines.append("  }")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-def to_json(manifest: Mapping[str, Any]) -> str:
-    data = {
-        "pipelines": {
-            name: {"nodes": sorted(p["steps"]), "edges": p["edges"], "order": p["order"],
-                   "images": {s: v["image"] for s, v in sorted(p["steps"].items())}}
-            for name, p in sorted(manifest["pipelines"].items())
-        },
-        "images": {
-            "nodes": sorted(manifest["images"]),
-            "edges": sorted([img["parent"], name] for name, img in manifest["images"].items() if img.get("parent")),
-            "order": manifest["build_order"],
-        },
-    }
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return _order(_image_dag(parents))
 
 
 def edges(graph: nx.DiGraph) -> list[list[str]]:
+    """The DAG's edges (before, after), sorted."""
     return sorted([u, v] for u, v in graph.edges)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import posixpath
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from . import graph, lockfile, render, schema
 from .errors import Collector, ConfigError, Diagnostic, Location, UsageError
@@ -13,6 +14,7 @@ from .inputs import Inputs, gather, ignored_output
 from .load import PROJECT_FILE, Located, NodePath, Source, find_project_file, load_project
 from .model import Project, build_model
 from .lockfile import LOCK_FILE, Lock
+from .manifest import FILE as MANIFEST_FILE, Manifest
 from .plan import Plan, plan
 
 
@@ -35,12 +37,10 @@ class Compiled:
         """Where `output:` is written, else the project file itself (for errors about the output)."""
         return output_location(self.source)
 
-    @property
-    def manifest(self) -> dict[str, Any]:
-        import json
-
-        data: dict[str, Any] = json.loads(self.files["manifest.json"])
-        return data
+    @functools.cached_property
+    def manifest(self) -> Manifest:
+        """manifest.json as compile wrote it, read back."""
+        return Manifest.parse(self.files[MANIFEST_FILE])
 
 
 def output_location(source: Source) -> Location | None:
@@ -131,12 +131,32 @@ def _stale(the_plan: Plan, root: Path, the_lock: Lock, sink: Collector) -> None:
                    "run `dockwright lock`, then compile again")
 
 
-def compile_project(path: Path, *, use_lock: bool = True) -> Compiled:
+class _Stages:
+    """Seconds each stage of compile_project took, into a dict when one is given (bench/bench.py reads them)."""
+
+    def __init__(self, into: dict[str, float] | None) -> None:
+        self.into = into
+        self.last = time.perf_counter()
+
+    def done(self, stage: str) -> None:
+        if self.into is not None:
+            now = time.perf_counter()
+            self.into[stage] = now - self.last
+            self.last = now
+
+
+STAGES = ("load", "schema", "model", "inputs", "graph", "plan", "render", "checks")
+
+
+def compile_project(path: Path, *, use_lock: bool = True, timings: dict[str, float] | None = None) -> Compiled:
     """Load, validate, plan and render a project; raise ConfigError with every problem found.
 
     use_lock: read dockwright.lock beside the project file, when there is one (`lock` itself does not).
+    timings: filled with the seconds of each of STAGES.
     """
+    clock = _Stages(timings)
     source = load_project(path)
+    clock.done("load")
     sink = Collector()
     broken = schema.validate(source.doc, sink)
     if () in broken:
@@ -144,10 +164,14 @@ def compile_project(path: Path, *, use_lock: bool = True) -> Compiled:
     # Entries with schema errors become empty stand-ins, so that references to them still resolve
     # and every other problem (unknown names, cycles, missing files) is reported in the same run.
     source = _without(source, broken)
+    clock.done("schema")
     project = build_model(source, sink, broken=frozenset(broken))
+    clock.done("model")
     inputs = gather(project, source.root, sink, source.doc)
+    clock.done("inputs")
     order = graph.inheritance(project, sink)
     step_graphs = graph.steps(project, sink)
+    clock.done("graph")
     lock_file = source.main.parent / LOCK_FILE
     the_lock = None
     try:
@@ -167,7 +191,9 @@ def compile_project(path: Path, *, use_lock: bool = True) -> Compiled:
                     sink.warn(at, f"parent image '{img.base_ref}' of image '{img.name}' is not pinned to a digest "
                               f"in {LOCK_FILE}", "run `dockwright lock` where its registry can be reached")
     sink.raise_if_errors()
+    clock.done("plan")
     files = render.render(the_plan, inputs)
+    clock.done("render")
     _output_problems(source, project, inputs, files, sink)
     sink.raise_if_errors()
     left_out = ignored_output(inputs.dockerignore, project.output, files)
@@ -176,4 +202,5 @@ def compile_project(path: Path, *, use_lock: bool = True) -> Compiled:
         sink.warn(output_location(source), f".dockerignore leaves out '{left_out}', which the generated Dockerfiles "
                   "copy, so building them fails", f"remove the pattern that matches it, or add '!{out}/' after it")
     warnings = sorted(sink.warnings, key=Diagnostic.sort_key)
+    clock.done("checks")
     return Compiled(source, project, inputs, the_plan, files, warnings, locked=the_lock is not None)

@@ -1,6 +1,6 @@
 """Effective environments, layering, dedupe and the image plan: the intermediate representation.
 
-Pure: takes the model, the graphs' orders and what inputs read; returns records and the manifest.
+Pure: takes the model, the graphs' orders and what inputs read; returns records (manifest.py writes the manifest from them).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
-from . import graph
 from .errors import Collector
 from .inputs import Inputs
 from .schema import indentation_hint
@@ -31,7 +30,6 @@ CERTS_IN_IMAGE = "/opt/dockwright/certs"  # certificates keep their project-rela
 CA_BUNDLE = "/opt/dockwright/ca-certificates.crt"  # the image's own bundle plus the project's certificates
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's, and BusyBox/Alpine's
 LOCAL_IN_IMAGE = "/opt/dockwright/local"  # local packages are staged below it (project-relative), then removed
-MANIFEST_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -753,68 +751,5 @@ def _custom_parent(project: Project, env: Environment, dockerfile: str, context:
 # -- manifest ------------------------------------------------------------------------------------
 
 
-def manifest(p: Plan, generated_files: list[str], inputs: Inputs) -> dict[str, Any]:
-    """The intermediate representation written to manifest.json: sorted, no timestamps, no host paths."""
-    project = p.project
-    parents = {name: img.parent for name, img in p.images.items()}
-    images = {}
-    for name, img in sorted(p.images.items()):
-        entry: dict[str, Any] = {
-            "name": name, "generated": img.generated, "repository": img.repository, "tag": img.tag,
-            "push_tag": img.push_tag,
-            "spec_hash": f"sha256:{img.spec_hash}", "parent": img.parent, "from": img.from_ref or None,
-            "dockerfile": img.dockerfile, "context": img.context, "inputs": list(img.inputs),
-            "environments": list(img.environments), "checks": list(img.checks), "sources": list(img.files),
-        }
-        if img.spec is not None:
-            entry["requirements"] = list(img.requirements)
-            entry["user"] = img.user
-            if img.spec.assumes_root_parent:  # build checks that the parent runs as root
-                entry["needs_root_parent"] = True
-        images[name] = entry
-    envs = {
-        name: {"image": p.env_image.get(name), "kind": env.kind, "parent": env.parent, "source": env.file}
-        for name, env in sorted(p.environments.items())
-    }
-    pipelines: dict[str, Any] = {}
-    for pname, pipe in sorted(project.pipelines.items()):
-        g = p.steps.get(pname)
-        steps = {}
-        for step in pipe.steps:
-            env_name = step.settings.name if step.settings is not None else (
-                step.environment.value if step.environment is not None else None)
-            steps[step.name] = {
-                "after": sorted(a.value for a in step.after), "environment": env_name,
-                "image": p.env_image.get(env_name) if env_name else None,
-            }
-        pipe_env = pipe.environment.value if pipe.environment is not None else None
-        pipelines[pname] = {
-            "environment": pipe_env, "image": p.env_image.get(pipe_env) if pipe_env else None, "source": pipe.file,
-            "steps": steps, "edges": graph.edges(g) if g is not None else [],
-            "order": graph.step_order(g) if g is not None else sorted(steps),
-        }
-
-    def target(t: Any) -> Any:
-        if t is None:
-            return None
-        name = t.settings.name if t.settings is not None else t.environment.value
-        return {"environment": name, "image": p.env_image.get(name)}
-
-    builders = {
-        name: {"type": b.type, "url": b.url, "tls": dict(b.tls), "proxy": dict(b.proxy),
-               **({"network": b.network} if b.network else {})}
-        for name, b in sorted(project.builders.items())
-    }
-    default = project.default_builder.value if project.default_builder else (
-        "local" if "local" in project.builders else sorted(project.builders)[0])
-    return {
-        "format": MANIFEST_FORMAT, "generator": "dockwright", "project": project.name, "registry": project.registry,
-        "output": project.output, "source": project.file, "images": images, "environments": envs,
-        "build_order": graph.image_order(parents), "pipelines": pipelines, "runner": target(project.runner),
-        "server": target(project.server), "builders": builders, "default_builder": default,
-        "files": sorted(generated_files), "inputs": sorted(inputs.files),
-    }
-
-
-__all__ = ["Image", "ImageSpec", "Plan", "plan", "manifest", "effective", "requirement_name", "UV_VERSION", "VENV",
+__all__ = ["Image", "ImageSpec", "Plan", "plan", "effective", "requirement_name", "UV_VERSION", "VENV",
            "REQUIREMENTS_IN_IMAGE", "HEAVY_REQUIREMENTS_IN_IMAGE", "HEAVY_BYTES", "pin_line", "is_heavy", "CERTS_IN_IMAGE", "CA_BUNDLE", "SYSTEM_CA_BUNDLE", "LOCAL_IN_IMAGE"]

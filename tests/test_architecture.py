@@ -17,7 +17,7 @@ OWNERS = {"yaml": {"load"}, "cerberus": {"schema"}, "networkx": {"graph"}, "jinj
 # load -> schema -> model -> inputs -> graph -> plan -> render -> emit -> pipeline -> explain -> builders -> cli
 # (the lock file, uv and registry modules come early: compile will read the lock; lock works on the plan)
 FLOW = ["credentials", "errors", "resources", "engine_url", "dockerignore", "lockfile", "resolve", "registry", "load", "schema",
-        "model", "inputs", "graph", "plan", "lock", "render", "emit", "pipeline", "explain", "builders", "progress",
+        "model", "inputs", "graph", "plan", "lock", "manifest", "render", "emit", "pipeline", "explain", "diagrams", "builders", "progress",
         "cli"]
 
 
@@ -60,6 +60,48 @@ def test_data_flows_one_way() -> None:
             target = imported.lstrip(".").split(".")[0]
             if target in FLOW:
                 assert FLOW.index(target) < FLOW.index(name), f"{name} imports {target}, which comes later"
+
+
+def _target(module: str, imported: str) -> str | None:
+    """The module of compiler/ (as modules() names it) that `imported`, written in `module`, means; None outside."""
+    if imported.startswith("."):
+        level = len(imported) - len(imported.lstrip("."))
+        package = module.split("/")[:-1]  # builders/base -> [builders]; cli -> []
+        if level > 1:
+            package = package[:len(package) - (level - 1)]
+        parts = [*package, *[p for p in imported.lstrip(".").split(".") if p]]
+    elif imported == "compiler" or imported.startswith("compiler."):
+        parts = imported.split(".")[1:]
+    else:
+        return None
+    known = modules()
+    for candidate in ("/".join(parts), "/".join([*parts, "__init__"])):
+        if candidate in known:
+            return candidate
+    return None
+
+
+def test_no_import_cycles_inside_compiler() -> None:
+    """Every import counts (at the top, in a function, under TYPE_CHECKING): the modules form a DAG, so each
+    one can be read, tested and moved without the ones that import it."""
+    edges = {name: sorted({t for i in imports(path) if (t := _target(name, i)) and t != name})
+             for name, path in modules().items()}
+    assert "builders/base" in edges["builders/context"] and "manifest" in edges["builders/__init__"]  # it resolves
+    state: dict[str, str] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = "open"
+        for nxt in edges[name]:
+            if state.get(nxt) == "open":
+                cycle = [*path[path.index(nxt):], nxt]
+                raise AssertionError("import cycle: " + " -> ".join(f"compiler/{m}.py" for m in cycle))
+            if nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[name] = "done"
+
+    for name in sorted(edges):
+        if name not in state:
+            visit(name, [name])
 
 
 def test_every_module_says_what_it_owns() -> None:

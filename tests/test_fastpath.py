@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from compiler import cli, fastpath
+from compiler import cli, fastpath, record
 from helpers import EXAMPLES, run_cli
 
 NO_CACHE = {"DOCKWRIGHT_NO_CACHE": "1"}
@@ -154,16 +154,16 @@ def test_another_dockwright_falls_through(platform: Path) -> None:
     assert slow(platform, "compile")[0] == 0
     assert fast(platform, "compile", "--check")[0] == 0
     with _in(platform):
-        where = fastpath.cache_path(fastpath.key(os.getcwd(), False, None))
+        where = record.cache_path(record.key(os.getcwd(), False, None))
     assert where is not None
-    record = marshal.loads(Path(where).read_bytes())
-    version, files = record["identity"]
+    kept = marshal.loads(Path(where).read_bytes())
+    version, files = kept["identity"]
     path, size, mtime = files[0]
-    record["identity"] = (version, ((path, size + 1, mtime), *files[1:]))  # one file of dockwright differs
-    Path(where).write_bytes(marshal.dumps(record))
+    kept["identity"] = (version, ((path, size + 1, mtime), *files[1:]))  # one file of dockwright differs
+    Path(where).write_bytes(marshal.dumps(kept))
     assert fast(platform, "compile", "--check")[0] is None
-    record["identity"] = ("3.0.0 (another Python)", files)
-    Path(where).write_bytes(marshal.dumps(record))
+    kept["identity"] = ("3.0.0 (another Python)", files)
+    Path(where).write_bytes(marshal.dumps(kept))
     assert fast(platform, "compile", "--check")[0] is None
     Path(where).write_bytes(b"not a record")
     assert fast(platform, "compile", "--check")[0] is None
@@ -220,7 +220,7 @@ def test_an_output_edited_while_compiling_is_not_recorded(platform: Path) -> Non
     assert fast(platform, "compile", "--check")[0] == 0
     # What cli.py records after the full run, had manifest.json changed between compiling and recording:
     with _in(platform):
-        fastpath.save(quiet=False, file=None, main=str(platform / "dockwright.yaml"), root=str(platform),
+        record.save(quiet=False, file=None, main=str(platform / "dockwright.yaml"), root=str(platform),
                       output="build/docker", probes={}, packages=[], reads={}, globs=[], check_lines=[],
                       compile_lines=[], expected={"manifest.json": "0" * 64})
     assert fast(platform, "compile", "--check")[0] is None
@@ -229,7 +229,7 @@ def test_an_output_edited_while_compiling_is_not_recorded(platform: Path) -> Non
 def test_a_file_changed_while_compiling_is_not_recorded(platform: Path) -> None:
     assert slow(platform, "compile")[0] == 0
     with _in(platform):
-        fastpath.save(quiet=False, file=None, main=str(platform / "dockwright.yaml"), root=str(platform),
+        record.save(quiet=False, file=None, main=str(platform / "dockwright.yaml"), root=str(platform),
                       output="build/docker", probes={}, packages=[], reads={str(platform / "dockwright.yaml"): "0" * 64},
                       globs=[], check_lines=[], compile_lines=[], expected={})
     assert fast(platform, "compile", "--check")[0] is None

@@ -79,8 +79,8 @@ server: {environment: fast}
     assert ("&& /opt/dockwright/uv/bin/uv pip install --python /opt/venv/bin/python --no-cache --index-url "
             "https://m.example/simple --pre /opt/dockwright/local/libs/a/ \\\n && rm -rf /opt/dockwright/local\n") in uv
     # The package's directory is an input of the image (its files feed the build key), not part of the tag.
-    assert c.manifest["images"]["base"]["inputs"] == [
-        "generated/images/base/Dockerfile", "generated/images/base/requirements.txt", "libs/a/", "src/"]
+    assert c.manifest.images["base"].inputs == (
+        "generated/images/base/Dockerfile", "generated/images/base/requirements.txt", "libs/a/", "src/")
 
 
 def test_packages_alone_get_the_venv_and_the_index_flags(project) -> None:
@@ -96,7 +96,7 @@ runner: {environment: pkg}
     assert "python3 -m venv --system-site-packages /opt/venv" in text
     assert "COPY . /opt/dockwright/local/\n" in text
     assert "images/pkg/requirements.txt" not in c.files
-    assert c.manifest["images"]["pkg"]["inputs"] == ["generated/images/pkg/Dockerfile", "."]
+    assert c.manifest.images["pkg"].inputs == ("generated/images/pkg/Dockerfile", ".")
 
 
 def test_a_child_repeating_its_parents_packages_is_its_parents_image(project) -> None:

@@ -94,8 +94,8 @@ def test_compile_pins_every_package_with_hashes_and_the_parent_by_digest(project
             f"{index.url} --require-hashes --no-deps -r /opt/dockwright/requirements.txt\n") in dockerfile
     compiled = compile_project(root / "dockwright.yaml")
     check_output(compiled)  # BuildKit and pip read back exactly the spec, hashes included
-    assert compiled.manifest["images"]["base"]["requirements"] == ["beta", "delta"]  # as the YAML asks
-    assert compiled.manifest["images"]["base"]["from"] == f"python:3.11-slim@{digest}"
+    assert compiled.manifest.images["base"].requirements == ("beta", "delta")  # as the YAML asks
+    assert compiled.manifest.images["base"].from_ref == f"python:3.11-slim@{digest}"
     # The tag follows the lock: the same project unlocked has other tags.
     (root / "dockwright.lock").rename(root / "away.lock")
     unlocked = compile_project(root / "dockwright.yaml")

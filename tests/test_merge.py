@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from compiler.manifest import StepRecord
 from compiler.model import Removal
 from compiler.pipeline import compile_project
 
@@ -98,7 +99,7 @@ pipelines:
     env = c.plan.environments["p.s"]
     assert env.parent == "other" and env.kind == "step"
     assert values(env.requirements) == {"b": "b==1", "c": "c==1"}
-    assert c.manifest["pipelines"]["p"]["steps"]["s"] == {"after": [], "environment": "p.s", "image": "p.s"}
+    assert c.manifest.pipelines["p"].steps["s"] == StepRecord(after=(), environment="p.s", image="p.s")
     assert c.plan.images["p.s"].parent == "other"
 
 
@@ -261,8 +262,8 @@ pipelines:
     assert [src for src, _ in images["more"].spec.certificates] == ["certs/a.pem", "certs/b.pem"]
     assert images["more"].inputs == ("generated/images/more/Dockerfile", "generated/images/more/requirements.txt",
                                      "certs/a.pem", "certs/b.pem")
-    assert c.manifest["inputs"] == ["certs/a.pem", "certs/b.pem", "certs/c.pem"]
-    assert c.manifest["images"]["more"]["inputs"][-2:] == ["certs/a.pem", "certs/b.pem"]
+    assert c.manifest.inputs == ("certs/a.pem", "certs/b.pem", "certs/c.pem")
+    assert c.manifest.images["more"].inputs[-2:] == ("certs/a.pem", "certs/b.pem")
 
 
 def test_certificates_take_part_in_dedupe(project) -> None:
@@ -288,10 +289,10 @@ builders:
     proxy: {no_proxy: "localhost,.corp", https: "http://${U}:${P}@proxy:3128", http: "http://proxy:3128"}
   other: {type: docker}
 """)
-    builders = c.manifest["builders"]
-    assert list(builders["local"]["proxy"]) == ["http", "https", "no_proxy"]
-    assert builders["local"]["proxy"]["https"] == "http://${U}:${P}@proxy:3128"
-    assert builders["other"]["proxy"] == {}
+    builders = c.manifest.builders
+    assert list(builders["local"].proxy) == ["http", "https", "no_proxy"]
+    assert builders["local"].proxy["https"] == "http://${U}:${P}@proxy:3128"
+    assert builders["other"].proxy == {}
     assert c.project.builders["local"].proxy == (("http", "http://proxy:3128"),
                                                  ("https", "http://${U}:${P}@proxy:3128"),
                                                  ("no_proxy", "localhost,.corp"))
@@ -300,4 +301,4 @@ builders:
 
 def test_default_builder_has_an_empty_proxy(project) -> None:
     c = compiled(project, "environments:\n  e: {python: '3.11'}\nrunner: {environment: e}\n")
-    assert c.manifest["builders"] == {"local": {"proxy": {}, "tls": {}, "type": "docker", "url": None}}
+    assert c.manifest.as_data()["builders"] == {"local": {"proxy": {}, "tls": {}, "type": "docker", "url": None}}

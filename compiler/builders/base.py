@@ -1,24 +1,31 @@
-"""What every builder backend shares: the jobs read from manifest.json, the Builder protocol, outcomes."""
+"""What every builder backend shares: jobs (from manifest.json), progress, outcomes, the scrubber, the proxy
+build args, and which registries are spoken to in plain HTTP (loopback)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import string
-import threading
 from dataclasses import replace
 from urllib.parse import unquote, urlsplit
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from ..errors import UsageError
 
 if TYPE_CHECKING:
-    from .context import Snapshot
+    from ..manifest import ImageRecord
 
 # The label that records why an image is what it is: `docker inspect` shows it.
 KEY_LABEL = "io.dockwright.build-key"
 IMAGE_LABEL = "io.dockwright.image"
 PROJECT_LABEL = "io.dockwright.project"
+# Docker leaves these build args out of `docker history`, which is why proxies (often with
+# credentials in them) travel this way and nothing else does.
+PROXY_ARGS = {"http": ("HTTP_PROXY", "http_proxy"), "https": ("HTTPS_PROXY", "https_proxy"),
+              "no_proxy": ("NO_PROXY", "no_proxy")}
 
 
 @dataclass(frozen=True)
@@ -39,13 +46,12 @@ class Job:
     needs_root_parent: bool = False  # right only on a parent that runs as root (compile did not know its user)
 
     @classmethod
-    def from_manifest(cls, project: str, entry: Mapping[str, Any]) -> Job:
+    def of(cls, project: str, image: ImageRecord) -> Job:
         return cls(
-            name=entry["name"], tag=entry["tag"], push_tag=entry.get("push_tag"), dockerfile=entry["dockerfile"],
-            context=entry["context"], inputs=tuple(entry["inputs"]), parent=entry.get("parent"),
-            checks=tuple(entry.get("checks") or ()), project=project, from_ref=entry.get("from") or "",
-            environments=tuple(entry.get("environments") or ()),
-            needs_root_parent=bool(entry.get("needs_root_parent")),
+            name=image.name, tag=image.tag, push_tag=image.push_tag, dockerfile=image.dockerfile,
+            context=image.context, inputs=image.inputs, parent=image.parent, checks=image.checks, project=project,
+            from_ref=image.from_ref or "", environments=image.environments,
+            needs_root_parent=image.needs_root_parent,
         )
 
 
@@ -114,68 +120,6 @@ class Outcome:
                 "log": list(self.log)}
 
 
-class Builder(Protocol):
-    """A backend. Every method may be called from several worker threads at once.
-
-    Backends: docker (dockerd, classic builder API), podman (its Docker-compatible API, same SDK), buildah (CLI).
-    Build keys are engine-independent (base IDs are config digests with `sha256:`, or lock-pinned registry
-    digests), so find/fetch on any backend agree about an image built on another. What comes next fits here:
-    - `type: pool`: a PoolBuilder holding member Builders behind this same protocol is not enough, since the
-      schedule must place each job: give the schedule a placement step (member holding the parent by `find`,
-      else least busy), one worker group of `--jobs` per member, and have `fetch` (pull by push_tag, key label
-      checked) carry parents between members; an ImageFailed raised by a `_lost` engine needs a flag
-      (`engine_down`) so the job is re-queued on another member instead of failing.
-    - cache mounts and secrets: a class attribute `features: frozenset[str]` ({"mounts", "secrets"} on buildah,
-      podman and BuildKit; none on the classic docker builder), read before `connect` so a project needing them
-      fails naming the engines that can; secrets reach `build` as a separate argument (id -> env var or file of
-      this machine: buildah `--secret id=ID,src=FILE|env=VAR`, podman's build `secrets` parameter), never as
-      part of the Snapshot, so they stay out of the build key, the context tar and the log.
-    """
-
-    endpoint: Endpoint
-
-    def describe(self) -> str:
-        """The endpoint as users know it: `unix:///var/run/docker.sock`, `tcp://host:2376`."""
-
-    def connect(self) -> None:
-        """Reach the engine or raise BuildError with a one-line reason and what to try."""
-
-    def base_id(self, ref: str, report: Report, name: str) -> str:
-        """The ID of an image from outside the project, pulled when missing; ImageFailed otherwise."""
-
-    def digests(self, ref: str) -> set[str]:
-        """The registry manifest digests the engine knows the image by (its RepoDigests); may be empty."""
-
-    def user_of(self, ref: str) -> str:
-        """The user an image on the engine runs as (its Config.User; "" for root)."""
-
-    def find(self, job: Job, key: str) -> str | None:
-        """The ID of an image built with this key (tagged as job.tag if it was not); None when there is none."""
-
-    def fetch(self, job: Job, key: str, report: Report) -> str | None:
-        """The image with this key from the registry (job.push_tag), tagged as job.tag; None otherwise."""
-
-    def build(self, job: Job, key: str, snap: Snapshot, *, fresh: bool, report: Report,
-              cancel: threading.Event) -> str:
-        """Build the image untagged; return its ID, or raise ImageFailed / Cancelled."""
-
-    def check(self, image_id: str, command: str, cancel: threading.Event) -> tuple[int, list[str]]:
-        """Run one check in a throwaway container: exit status and output lines."""
-
-    def tag(self, image_id: str, tag: str) -> None:
-        """Point tag at the image."""
-
-    def discard(self, image_id: str) -> None:
-        """Remove an image that failed its checks, so that its key never counts as built."""
-
-    def push(self, image_id: str, tag: str, report: Report, name: str) -> str | None:
-        """Tag and push to the registry; the registry digest of what it stored (None: not told).
-        ImageFailed when the registry refuses."""
-
-    def close(self) -> None:
-        """Release connections."""
-
-
 _ANY_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<userinfo>[^/?#\s@]+)@")
 
 
@@ -213,3 +157,38 @@ class Scrubber:
     def outcome(self, outcome: Outcome) -> Outcome:
         return replace(outcome, message=self.line(outcome.message), log=[self.line(x) for x in outcome.log],
                        instruction=self.line(outcome.instruction) if outcome.instruction else outcome.instruction)
+
+
+def proxy_args(proxy: dict[str, str] | Any, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """builders.<b>.proxy as Docker's predefined proxy build args, ${NAME} read from this machine now."""
+    env = dict(os.environ if environ is None else environ)
+    args: dict[str, str] = {}
+    missing: dict[str, list[str]] = {}
+    for key, value in sorted(dict(proxy or {}).items()):
+        template = string.Template(value)
+        unset = [n for n in template.get_identifiers() if n not in env]
+        if unset:
+            for name in unset:
+                missing.setdefault(name, []).append(key)
+            continue
+        # compile has already refused any '$' that is neither ${NAME} nor $$, so substitute cannot fail
+        expanded = template.substitute(env)
+        for name in PROXY_ARGS.get(key, ()):
+            args[name] = expanded
+    if missing:
+        names = sorted(missing)
+        listed = ", ".join(f"${{{n}}} (in '{', '.join(missing[n])}')" for n in names)
+        raise UsageError(f"builder proxy uses {listed}, not set in this environment\n"
+                         f"hint: export {' '.join(f'{n}=...' for n in names)} before 'dockwright build'")
+    return args
+
+
+def loopback(tag: str) -> bool:
+    """A registry on this machine, which Docker and this backend speak plain HTTP to."""
+    host = tag.split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -14,7 +14,6 @@ Where buildah differs from a Docker engine, on purpose:
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
@@ -30,9 +29,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import BuildError
-from .base import IMAGE_LABEL, KEY_LABEL, PROJECT_LABEL, Cancelled, Endpoint, ImageFailed, Job, Progress, Report
+from .base import (IMAGE_LABEL, KEY_LABEL, PROJECT_LABEL, Cancelled, Endpoint, ImageFailed, Job, Progress, Report,
+                   loopback, proxy_args)
 from .context import Snapshot, instructions
-from .docker_engine import proxy_args
 
 STEP = re.compile(r"STEP (\d+)/(\d+): (.*)\Z")
 EXIT = re.compile(r".*\bexit status (\d+)\s*\Z")
@@ -43,17 +42,6 @@ QUICK = 120.0  # seconds for a call that does not build, run or move an image
 LONG = 3600.0  # seconds for a build, a check, a pull or a push
 # chroot isolation runs rootful without user namespaces or a network setup: what CI containers allow.
 ISOLATION = ("--isolation", "chroot")
-
-
-def loopback(tag: str) -> bool:
-    """A registry on this machine, which Docker and this backend speak plain HTTP to."""
-    host = tag.split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def sha(image_id: str) -> str:

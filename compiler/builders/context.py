@@ -178,30 +178,31 @@ def _snapshot(root: Path, job: Job, context: Path, dockerfile: Path, dockerfile_
         raise ImageFailed(f"{(context / '.dockerignore').relative_to(root).as_posix()}: {matcher.errors[0]}")
     seen: dict[str, Entry] = {}
     for item in job.inputs:
-        start = (root / item).resolve() if not (root / item).is_symlink() else root / item
-        if start == dockerfile:
-            continue
-        try:
-            start.relative_to(context)
-        except ValueError:
-            continue  # a parent Dockerfile kept outside its own context
-        if not start.exists() and not start.is_symlink():
-            raise ImageFailed(f"{item} is copied by {job.dockerfile} but does not exist")
-        rel = start.relative_to(context).as_posix()
-        if rel != "." and matcher.matches(rel):
-            ignore = (context / ".dockerignore").relative_to(root)
-            raise ImageFailed(f"{item} is copied by {job.dockerfile}, but {ignore.as_posix()} leaves it out of the "
-                              f"build context\nhint: remove the pattern that matches it, or add '!{rel}' after it")
-        # The directories above an input are part of the context too (COPY src/app/ needs src/).
-        for parent in reversed(start.relative_to(context).parents[:-1]):
-            path = context / parent
-            if parent.as_posix() not in seen and not matcher.matches(parent.as_posix()):
-                seen[parent.as_posix()] = _entry(context, path)
-        for e in _walk(context, start, matcher):
-            seen.setdefault(e.path, e)
+        _add(seen, root, job, item, context, dockerfile, matcher)
     if in_context != OUTSIDE_DOCKERFILE:
         seen[in_context] = _entry(context, dockerfile)
     return Snapshot(in_context, dockerfile_bytes, tuple(seen[k] for k in sorted(seen)))
+
+
+def _add(seen: dict[str, Entry], root: Path, job: Job, item: str, context: Path, dockerfile: Path,
+         matcher: Matcher) -> None:
+    """One input of the job, with the folders above it and everything below it that .dockerignore keeps."""
+    start = (root / item).resolve() if not (root / item).is_symlink() else root / item
+    if start == dockerfile or not start.is_relative_to(context):
+        return  # the Dockerfile counts apart; a parent Dockerfile may be kept outside its own context
+    if not start.exists() and not start.is_symlink():
+        raise ImageFailed(f"{item} is copied by {job.dockerfile} but does not exist")
+    rel = start.relative_to(context).as_posix()
+    if rel != "." and matcher.matches(rel):
+        ignore = (context / ".dockerignore").relative_to(root)
+        raise ImageFailed(f"{item} is copied by {job.dockerfile}, but {ignore.as_posix()} leaves it out of the "
+                          f"build context\nhint: remove the pattern that matches it, or add '!{rel}' after it")
+    # The directories above an input are part of the context too (COPY src/app/ needs src/).
+    for parent in reversed(start.relative_to(context).parents[:-1]):
+        if parent.as_posix() not in seen and not matcher.matches(parent.as_posix()):
+            seen[parent.as_posix()] = _entry(context, context / parent)
+    for e in _walk(context, start, matcher):
+        seen.setdefault(e.path, e)
 
 
 def from_lines(dockerfile: bytes) -> list[str]:

@@ -9,7 +9,6 @@ import os
 import re
 import socket
 import struct
-import string
 import tempfile
 import threading
 import time
@@ -25,8 +24,9 @@ from docker.tls import TLSConfig
 from docker.types import Ulimit
 
 from .. import engine_url
-from ..errors import BuildError, UsageError
-from .base import IMAGE_LABEL, KEY_LABEL, PROJECT_LABEL, Cancelled, Endpoint, ImageFailed, Job, Progress, Report
+from ..errors import BuildError
+from .base import (IMAGE_LABEL, KEY_LABEL, PROJECT_LABEL, Cancelled, Endpoint, ImageFailed, Job, Progress, Report,
+                   loopback, proxy_args)
 from .context import Snapshot, instructions
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -43,10 +43,6 @@ REMOVED = re.compile(r"Removing intermediate container ([0-9a-f]{12,64})\Z")  # 
 GONE = (OSError, urllib3.exceptions.HTTPError, http.client.HTTPException)
 LOG_TAIL = 15
 REMOVE_SECONDS = 6  # how long the containers of a lost build are tried to be removed
-# Docker leaves these build args out of `docker history`, which is why proxies (often with
-# credentials in them) travel this way and nothing else does.
-PROXY_ARGS = {"http": ("HTTP_PROXY", "http_proxy"), "https": ("HTTPS_PROXY", "https_proxy"),
-              "no_proxy": ("NO_PROXY", "no_proxy")}
 
 
 def _reason(exc: BaseException) -> str:
@@ -100,28 +96,53 @@ def _post_stream(client: docker.DockerClient, path: str, *args: str, params: dic
     return chunks
 
 
-def proxy_args(proxy: dict[str, str] | Any, environ: dict[str, str] | None = None) -> dict[str, str]:
-    """builders.<b>.proxy as Docker's predefined proxy build args, ${NAME} read from this machine now."""
-    env = dict(os.environ if environ is None else environ)
-    args: dict[str, str] = {}
-    missing: dict[str, list[str]] = {}
-    for key, value in sorted(dict(proxy or {}).items()):
-        template = string.Template(value)
-        unset = [n for n in template.get_identifiers() if n not in env]
-        if unset:
-            for name in unset:
-                missing.setdefault(name, []).append(key)
-            continue
-        # compile has already refused any '$' that is neither ${NAME} nor $$, so substitute cannot fail
-        expanded = template.substitute(env)
-        for name in PROXY_ARGS.get(key, ()):
-            args[name] = expanded
-    if missing:
-        names = sorted(missing)
-        listed = ", ".join(f"${{{n}}} (in '{', '.join(missing[n])}')" for n in names)
-        raise UsageError(f"builder proxy uses {listed}, not set in this environment\n"
-                         f"hint: export {' '.join(f'{n}=...' for n in names)} before 'dockwright build'")
-    return args
+class _BuildStream:
+    """What the build API's stream says, one chunk at a time: the step, the log tail, the image ID, the classic
+    builder's containers still there (to clean up if the engine goes away); progress goes to report."""
+
+    def __init__(self, builder: DockerBuilder, job: Job, steps: int, report: Report) -> None:
+        self.builder, self.job, self.steps, self.report = builder, job, steps, report
+        self.log: deque[str] = deque(maxlen=LOG_TAIL)
+        self.step: int | None = None
+        self.image_id: str | None = None
+        self.containers: list[str] = []
+
+    def chunk(self, chunk: dict[str, Any]) -> None:
+        if "error" in chunk:
+            detail = chunk.get("errorDetail") or {}
+            message = self.builder.error_words(str(detail.get("message") or chunk["error"]).strip())
+            raise ImageFailed(message, step=self.step, log=list(self.log))
+        aux = chunk.get("aux")
+        if isinstance(aux, dict) and aux.get("ID"):
+            self.image_id = str(aux["ID"])
+        text = chunk.get("stream")
+        if isinstance(text, str):
+            for line in text.split("\n"):
+                line = line.rstrip()
+                if line:
+                    self.line(line)
+
+    def line(self, line: str) -> None:
+        running, removed = RUNNING.match(line), REMOVED.match(line)
+        if running:
+            self.containers.append(running.group(1))
+        elif removed and removed.group(1) in self.containers:
+            self.containers.remove(removed.group(1))
+        m = self.builder.step_line.match(line)
+        hidden = self.builder.label_steps_hidden
+        if m and hidden and int(m.group(1)) > self.steps:
+            return  # podman's step for the labels, which the Dockerfile does not have
+        if m:
+            self.step = int(m.group(1))
+            self.log.clear()  # what matters is the output of the step that failed
+            total = self.steps if hidden else int(m.group(2))
+            self.report(Progress(self.job.name, "building", int(m.group(1)), total, m.group(3)))
+        elif not self.builder.noise(line):
+            self.log.append(line)
+            self.report(Progress(self.job.name, "output", detail=line))
+        done = re.match(r"^Successfully built ([0-9a-f]+)$", line)
+        if done and self.image_id is None:
+            self.image_id = done.group(1)
 
 
 class DockerBuilder:
@@ -411,11 +432,7 @@ class DockerBuilder:
     def build(self, job: Job, key: str, snap: Snapshot, *, fresh: bool, report: Report,
               cancel: threading.Event) -> str:
         labels = {KEY_LABEL: key, IMAGE_LABEL: job.name, PROJECT_LABEL: job.project}
-        log: deque[str] = deque(maxlen=LOG_TAIL)
-        step: int | None = None
-        image_id: str | None = None
-        containers: list[str] = []  # the classic builder's containers for RUN steps, to clean up if it goes away
-        steps = len(instructions(snap.dockerfile_bytes))
+        seen = _BuildStream(self, job, len(instructions(snap.dockerfile_bytes)), report)
         with tempfile.TemporaryFile() as tar:
             snap.write_tar(tar)
             try:
@@ -426,51 +443,21 @@ class DockerBuilder:
                 for chunk in stream:
                     if cancel.is_set():
                         raise Cancelled()
-                    if "error" in chunk:
-                        detail = chunk.get("errorDetail") or {}
-                        message = self.error_words(str(detail.get("message") or chunk["error"]).strip())
-                        raise ImageFailed(message, step=step, log=list(log))
-                    aux = chunk.get("aux")
-                    if isinstance(aux, dict) and aux.get("ID"):
-                        image_id = str(aux["ID"])
-                    text = chunk.get("stream")
-                    if not isinstance(text, str):
-                        continue
-                    for line in text.split("\n"):
-                        line = line.rstrip()
-                        if not line:
-                            continue
-                        running, removed = RUNNING.match(line), REMOVED.match(line)
-                        if running:
-                            containers.append(running.group(1))
-                        elif removed and removed.group(1) in containers:
-                            containers.remove(removed.group(1))
-                        m = self.step_line.match(line)
-                        if m and self.label_steps_hidden and int(m.group(1)) > steps:
-                            continue  # podman's step for the labels, which the Dockerfile does not have
-                        if m:
-                            step = int(m.group(1))
-                            log.clear()  # what matters is the output of the step that failed
-                            total = steps if self.label_steps_hidden else int(m.group(2))
-                            report(Progress(job.name, "building", int(m.group(1)), total, m.group(3)))
-                        elif not self.noise(line):
-                            log.append(line)
-                            report(Progress(job.name, "output", detail=line))
-                        done = re.match(r"^Successfully built ([0-9a-f]+)$", line)
-                        if done and image_id is None:
-                            image_id = done.group(1)
+                    seen.chunk(chunk)
             except (APIError, DockerException) as exc:
-                raise ImageFailed(f"the engine refused the build: {_reason(exc)}", step=step,
-                                  log=list(log)) from None
+                raise ImageFailed(f"the engine refused the build: {_reason(exc)}", step=seen.step,
+                                  log=list(seen.log)) from None
             except GONE as exc:
-                raise self._lost(exc, "during the build", containers, step=step, log=list(log)) from None
-        if image_id is None:
+                raise self._lost(exc, "during the build", seen.containers, step=seen.step, log=list(seen.log)) \
+                    from None
+        if seen.image_id is None:
             try:
                 self.client.ping()
             except (DockerException, *GONE) as exc:  # the stream ended because the engine went away
-                raise self._lost(exc, "during the build", containers, step=step, log=list(log)) from None
-            raise ImageFailed("the engine ended the build without an image", step=step, log=list(log))
-        return image_id
+                raise self._lost(exc, "during the build", seen.containers, step=seen.step,
+                                 log=list(seen.log)) from None
+            raise ImageFailed("the engine ended the build without an image", step=seen.step, log=list(seen.log))
+        return seen.image_id
 
     def check(self, image_id: str, command: str, cancel: threading.Event) -> tuple[int, list[str]]:
         with self._answering("while starting a check"):
@@ -614,6 +601,4 @@ class PodmanBuilder(DockerBuilder):
         return super().start_failed(exc)
 
     def _registry_params(self, ref: str) -> dict[str, str]:
-        from .buildah import loopback
-
         return {"tlsVerify": "false"} if loopback(ref) else {}

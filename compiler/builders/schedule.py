@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from ..errors import BuildError
-from .base import Builder, Cancelled, ImageFailed, Job, Outcome, Progress, Scrubber
-from .context import from_lines, instruction_at, snapshot
+from .base import Cancelled, ImageFailed, Job, Outcome, Progress, Scrubber
+from .context import Snapshot, from_lines, instruction_at, snapshot
+from .protocol import Builder
 
 CHECK_LOG_TAIL = 15
 
@@ -60,6 +61,8 @@ class _Run:
         self.keys: dict[str, str] = {}
         self.cancel = threading.Event()
         self.events: queue.Queue[Progress | Outcome] = queue.Queue()
+        self.outcomes: dict[str, Outcome] = {}  # by image, as they finish (or are skipped)
+        self.started: set[str] = set()  # images handed to a worker
         # Every line and message of a build passes through here on its way out (live view, -v, the failure's
         # log tail, --json): the one place secrets are taken out of it.
         self.scrub = Scrubber(builder.endpoint.proxy)
@@ -68,54 +71,61 @@ class _Run:
 
     def one(self, job: Job) -> Outcome:
         started = time.monotonic()
-        emit = self.events.put
         key: str | None = None
         snap = None
         try:
-            emit(Progress(job.name, "resolving"))
+            self.events.put(Progress(job.name, "resolving"))
             snap = snapshot(self.root, job)
-            parent_tag = self.jobs[job.parent].tag if job.parent else None
-            bases = {ref: self.base_key(ref, job.name)
-                     for ref in from_lines(snap.dockerfile_bytes) if ref != parent_tag}
-            key = snap.key(parent_key=self.keys.get(job.parent) if job.parent else None, base_ids=bases,
-                           checks=job.checks)
-            self.keys[job.name] = key
+            key = self.key(job, snap)
             if job.needs_root_parent:
                 self.check_parent_user(job)
-            status, image_id = "reused", None
-            if not self.options.fresh:
-                image_id = self.builder.find(job, key)
-                if image_id is None and self.options.push:
-                    image_id = self.builder.fetch(job, key, emit)
-                    status = "pulled"
-            if image_id is None:
-                status = "built"
-                image_id = self.builder.build(job, key, snap, fresh=self.options.fresh, report=emit,
-                                              cancel=self.cancel)
-                try:
-                    self.run_checks(job, image_id)
-                except (ImageFailed, Cancelled):
-                    self.builder.discard(image_id)
-                    raise
-                self.builder.tag(image_id, job.tag)
+            status, image_id = self.image(job, key, snap)
             pushed = job.push_tag if status == "pulled" else None
             digest = None
             if self.options.push and job.push_tag and status != "pulled":  # pulled: it is there already
-                digest = self.builder.push(image_id, job.push_tag, emit, job.name)
+                digest = self.builder.push(image_id, job.push_tag, self.events.put, job.name)
                 pushed = job.push_tag
             return Outcome(job.name, job.tag, status, key, time.monotonic() - started, image_id, pushed, digest)
         except ImageFailed as exc:
-            where = instruction = None
             found = instruction_at(snap.dockerfile_bytes, exc.step) if snap and exc.step else None
-            if found:
-                where, instruction = f"{job.dockerfile}:{found[0]}", found[1]
             return Outcome(job.name, job.tag, "failed", key, time.monotonic() - started, message=str(exc),
-                           where=where, instruction=instruction, log=exc.log)
+                           where=f"{job.dockerfile}:{found[0]}" if found else None,
+                           instruction=found[1] if found else None, log=exc.log)
         except Cancelled:
             raise
         except Exception as exc:  # an engine error we did not foresee fails this image, not the run
             return Outcome(job.name, job.tag, "failed", key, time.monotonic() - started,
                            message=f"{type(exc).__name__}: {exc}")
+
+    def key(self, job: Job, snap: Snapshot) -> str:
+        """The job's build key (its parents' keys are known: parents finish first)."""
+        parent_tag = self.jobs[job.parent].tag if job.parent else None
+        bases = {ref: self.base_key(ref, job.name) for ref in from_lines(snap.dockerfile_bytes) if ref != parent_tag}
+        key = snap.key(parent_key=self.keys.get(job.parent) if job.parent else None, base_ids=bases,
+                       checks=job.checks)
+        self.keys[job.name] = key
+        return key
+
+    def image(self, job: Job, key: str, snap: Snapshot) -> tuple[str, str]:
+        """(reused | pulled | built, the image's ID): one with this key on the engine, else from the registry
+        (with --push), else built now and checked (discarded when a check fails), then tagged."""
+        if not self.options.fresh:
+            image_id = self.builder.find(job, key)
+            if image_id is not None:
+                return "reused", image_id
+            if self.options.push:
+                image_id = self.builder.fetch(job, key, self.events.put)
+                if image_id is not None:
+                    return "pulled", image_id
+        image_id = self.builder.build(job, key, snap, fresh=self.options.fresh, report=self.events.put,
+                                      cancel=self.cancel)
+        try:
+            self.run_checks(job, image_id)
+        except (ImageFailed, Cancelled):
+            self.builder.discard(image_id)
+            raise
+        self.builder.tag(image_id, job.tag)
+        return "built", image_id
 
     def base_key(self, ref: str, name: str) -> str:
         """What the build key records for a parent from outside the project: a value every engine agrees on.
@@ -164,10 +174,10 @@ class _Run:
 
     # -- the schedule, on the main thread ---------------------------------------------------------
 
-    def run(self) -> list[Outcome]:
-        work: queue.Queue[Job | None] = queue.Queue()
+    def workers(self, work: queue.Queue[Job | None]) -> list[threading.Thread]:
+        """The worker threads, started: never more than images, fewer when the system allows no more."""
         threads: list[threading.Thread] = []
-        for i in range(max(1, min(self.options.jobs, len(self.order)))):  # never more workers than images
+        for i in range(max(1, min(self.options.jobs, len(self.order)))):
             thread = threading.Thread(target=self.worker, args=(work,), daemon=True, name=f"dockwright-build-{i}")
             try:
                 thread.start()
@@ -176,26 +186,41 @@ class _Run:
                     raise BuildError(f"cannot start a build thread: {exc}") from None
                 break
             threads.append(thread)
-        outcomes: dict[str, Outcome] = {}
-        started: set[str] = set()
+        return threads
 
-        def submit_ready() -> None:
-            for name in self.order:
-                job = self.jobs[name]
-                if name in started or name in outcomes:
-                    continue
-                parent = outcomes.get(job.parent) if job.parent else None
-                if job.parent and job.parent in self.jobs and (parent is None or parent.status in ("failed",
-                                                                                                     "skipped")):
-                    continue
-                started.add(name)
-                work.put(job)
+    def submit_ready(self, work: queue.Queue[Job | None]) -> None:
+        """Each job not started whose parent (when it is one of the jobs) has been built, reused or pulled."""
+        for name in self.order:
+            job = self.jobs[name]
+            if name in self.started or name in self.outcomes:
+                continue
+            parent = self.outcomes.get(job.parent) if job.parent else None
+            if job.parent and job.parent in self.jobs and (parent is None or parent.status in ("failed", "skipped")):
+                continue
+            self.started.add(name)
+            work.put(job)
 
+    def finished(self, event: Outcome) -> None:
+        """An image's outcome; a failed one skips its descendants."""
+        event = self.scrub.outcome(event)
+        self.outcomes[event.name] = event
+        self.report(Progress(event.name, event.status, detail=event.message))
+        if event.status != "failed":
+            return
+        for child in descendants(list(self.jobs.values()), event.name):
+            if child not in self.outcomes:
+                self.outcomes[child] = Outcome(child, self.jobs[child].tag, "skipped",
+                                               message=f"its parent image {event.name} failed")
+                self.report(Progress(child, "skipped", detail=self.outcomes[child].message))
+
+    def run(self) -> list[Outcome]:
+        work: queue.Queue[Job | None] = queue.Queue()
+        threads = self.workers(work)
         for name in self.order:
             self.report(Progress(name, "queued"))
         try:
-            submit_ready()
-            while len(outcomes) < len(self.order):
+            self.submit_ready(work)
+            while len(self.outcomes) < len(self.order):
                 try:
                     event = self.events.get(timeout=0.2)
                 except queue.Empty:
@@ -203,26 +228,18 @@ class _Run:
                 if isinstance(event, Progress):
                     self.report(self.scrub.progress(event))
                     continue
-                event = self.scrub.outcome(event)
-                outcomes[event.name] = event
-                self.report(Progress(event.name, event.status, detail=event.message))
-                if event.status == "failed":
-                    for child in descendants(list(self.jobs.values()), event.name):
-                        if child not in outcomes:
-                            outcomes[child] = Outcome(child, self.jobs[child].tag, "skipped",
-                                                      message=f"its parent image {event.name} failed")
-                            self.report(Progress(child, "skipped", detail=outcomes[child].message))
-                submit_ready()
+                self.finished(event)
+                self.submit_ready(work)
         except KeyboardInterrupt:
             self.cancel.set()
             deadline = time.monotonic() + 3
             for thread in threads:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
-            raise Interrupted([outcomes[name] for name in self.order if name in outcomes]) from None
+            raise Interrupted([self.outcomes[name] for name in self.order if name in self.outcomes]) from None
         finally:
             for _ in threads:
                 work.put(None)
-        return [outcomes[name] for name in self.order]
+        return [self.outcomes[name] for name in self.order]
 
 
 def build_all(builder: Builder, jobs: Sequence[Job], root: Path, options: Options,

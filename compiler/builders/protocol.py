@@ -1,0 +1,71 @@
+"""The Builder protocol: what the schedule asks of every backend (docker, podman, buildah)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+from .base import Endpoint, Job, Report
+from .context import Snapshot
+
+
+class Builder(Protocol):
+    """A backend. Every method may be called from several worker threads at once.
+
+    Backends: docker (dockerd, classic builder API), podman (its Docker-compatible API, same SDK), buildah (CLI).
+    Build keys are engine-independent (base IDs are config digests with `sha256:`, or lock-pinned registry
+    digests), so find/fetch on any backend agree about an image built on another. What comes next fits here:
+    - `type: pool`: a PoolBuilder holding member Builders behind this same protocol is not enough, since the
+      schedule must place each job: give the schedule a placement step (member holding the parent by `find`,
+      else least busy), one worker group of `--jobs` per member, and have `fetch` (pull by push_tag, key label
+      checked) carry parents between members; an ImageFailed raised by a `_lost` engine needs a flag
+      (`engine_down`) so the job is re-queued on another member instead of failing.
+    - cache mounts and secrets: a class attribute `features: frozenset[str]` ({"mounts", "secrets"} on buildah,
+      podman and BuildKit; none on the classic docker builder), read before `connect` so a project needing them
+      fails naming the engines that can; secrets reach `build` as a separate argument (id -> env var or file of
+      this machine: buildah `--secret id=ID,src=FILE|env=VAR`, podman's build `secrets` parameter), never as
+      part of the Snapshot, so they stay out of the build key, the context tar and the log.
+    """
+
+    endpoint: Endpoint
+
+    def describe(self) -> str:
+        """The endpoint as users know it: `unix:///var/run/docker.sock`, `tcp://host:2376`."""
+
+    def connect(self) -> None:
+        """Reach the engine or raise BuildError with a one-line reason and what to try."""
+
+    def base_id(self, ref: str, report: Report, name: str) -> str:
+        """The ID of an image from outside the project, pulled when missing; ImageFailed otherwise."""
+
+    def digests(self, ref: str) -> set[str]:
+        """The registry manifest digests the engine knows the image by (its RepoDigests); may be empty."""
+
+    def user_of(self, ref: str) -> str:
+        """The user an image on the engine runs as (its Config.User; "" for root)."""
+
+    def find(self, job: Job, key: str) -> str | None:
+        """The ID of an image built with this key (tagged as job.tag if it was not); None when there is none."""
+
+    def fetch(self, job: Job, key: str, report: Report) -> str | None:
+        """The image with this key from the registry (job.push_tag), tagged as job.tag; None otherwise."""
+
+    def build(self, job: Job, key: str, snap: Snapshot, *, fresh: bool, report: Report,
+              cancel: threading.Event) -> str:
+        """Build the image untagged; return its ID, or raise ImageFailed / Cancelled."""
+
+    def check(self, image_id: str, command: str, cancel: threading.Event) -> tuple[int, list[str]]:
+        """Run one check in a throwaway container: exit status and output lines."""
+
+    def tag(self, image_id: str, tag: str) -> None:
+        """Point tag at the image."""
+
+    def discard(self, image_id: str) -> None:
+        """Remove an image that failed its checks, so that its key never counts as built."""
+
+    def push(self, image_id: str, tag: str, report: Report, name: str) -> str | None:
+        """Tag and push to the registry; the registry digest of what it stored (None: not told).
+        ImageFailed when the registry refuses."""
+
+    def close(self) -> None:
+        """Release connections."""
