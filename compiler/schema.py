@@ -676,6 +676,8 @@ def _schema_at(path: NodePath) -> str | None:
     p = list(path)
     if not p:
         return "project"
+    if p == ["zenml"]:
+        return "zenml"
     if p[0] in ("runner", "server"):
         if len(p) == 1:
             return "target"
