@@ -66,6 +66,11 @@ class _Run:
 
     # -- one image, on a worker thread ------------------------------------------------------------
 
+    def pulled_digest(self, pushed: str | None) -> str | None:
+        """The registry digest of an image pulled from its push tag, as the pull recorded it (None: not pulled)."""
+        found = self.builder.digests(pushed) if pushed else set()
+        return next(iter(found)) if len(found) == 1 else None
+
     def one(self, job: Job) -> Outcome:
         started = time.monotonic()
         emit = self.events.put
@@ -99,7 +104,7 @@ class _Run:
                     raise
                 self.builder.tag(image_id, job.tag)
             pushed = job.push_tag if status == "pulled" else None
-            digest = None
+            digest = self.pulled_digest(pushed)
             if self.options.push and job.push_tag and status != "pulled":  # pulled: it is there already
                 digest = self.builder.push(image_id, job.push_tag, emit, job.name)
                 pushed = job.push_tag
