@@ -170,7 +170,7 @@ _NAMES = st.one_of(st.from_regex(NAME_RE), st.sampled_from(["no", "on", "null", 
 def test_every_step_name_reads_back_as_written(steps: dict[str, str], own: str | None) -> None:
     """YAML words (no, on, null), numbers and the like are step names, never booleans or numbers; the file is
     sorted whatever the order of the manifest."""
-    manifest = {"source": "dockwright.yaml", "pipelines": {"p": {"image": own, "steps": {
+    manifest: dict[str, Any] = {"source": "dockwright.yaml", "pipelines": {"p": {"image": own, "steps": {
         name: {"image": image} for name, image in reversed(list(steps.items()))}}}}
     refs = {"a": "reg:5000/x-a:123456789012", "b": f"reg:5000/x-b:1@{DIGEST}", "c": "x-c:0"}
     text = zenml_config.render(manifest, "p", refs)
