@@ -653,6 +653,49 @@ def export_bake(ctx: click.Context, file: str | None, output: str | None) -> Non
     _say(f"{shown_path(path)}: {'written' if wrote else 'unchanged'}")
 
 
+# -- export zenml (ZenML run configurations) -----------------------------------------------------
+
+
+@export.command(name="zenml")
+@_file_option
+@click.argument("pipelines", nargs=-1, metavar="[PIPELINE]...")
+@click.option("--from", "build_file", metavar="FILE", default=None,
+              help="What `dockwright build --push --json` printed: images are named by registry digest.")
+@click.option("--local", "local", is_flag=True,
+              help="Name images by their local tags, for an orchestrator on the engine that built them.")
+@click.option("-o", "--output", "output", metavar="DIR", default=None,
+              help="Where to write <pipeline>.yaml (default: zenml/ in the output directory).")
+@click.pass_context
+@_handled
+def export_zenml(ctx: click.Context, file: str | None, pipelines: tuple[str, ...], build_file: str | None,
+                 local: bool, output: str | None) -> None:
+    """Write a ZenML run configuration per pipeline: every step runs in its dockwright image (skip_build).
+
+    With --from FILE (the output of `dockwright build --push --json`), an image that copies project files
+    is named by the digest the registry stored it under, any other by its push tag; an image the file does
+    not show pushed is an error. With --local, images are named by their local tags.
+    Use a file with `zenml pipeline run SOURCE --config FILE` or pipeline.with_options(config_path=FILE).
+    """
+    from . import bake, zenml_config
+
+    if (build_file is None) == (not local):
+        raise UsageError("give --from FILE (what `dockwright build --push --json` printed) or --local")
+    compiled = _compile(ctx, file)
+    manifest = compiled.manifest
+    chosen = zenml_config.select(manifest, pipelines)
+    build = zenml_config.read_build(Path(build_file)) if build_file is not None else None
+    if build is not None and not manifest.get("registry"):
+        raise UsageError(f"--from names pushed images, but {compiled.source.rel(compiled.source.main)} has no "
+                         "registry: add `registry: host:port/path`, or use --local")
+    refs = zenml_config.references(manifest, zenml_config.needed(manifest, chosen), build)
+    folder = Path(output) if output else compiled.out_dir / zenml_config.FOLDER
+    folder = folder if folder.is_absolute() else Path.cwd() / folder
+    for name in chosen:
+        path = folder / f"{name}.yaml"
+        wrote = bake.write(path, zenml_config.render(manifest, name, refs), root=compiled.source.root)
+        _say(f"{shown_path(path)}: {'written' if wrote else 'unchanged'}")
+
+
 def _lock_matches(compiled: Compiled) -> None:
     """`lock --check --offline`: exit 1 when dockwright.lock no longer matches the YAML (lock.stale), or is missing."""
     from . import lock as locking

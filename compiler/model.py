@@ -149,6 +149,15 @@ class BuilderConfig:
 
 
 @dataclass(frozen=True)
+class ZenML:
+    """The `zenml:` section: the ZenML version the project runs, and whether step images must contain it."""
+
+    version: Sourced[str]
+    in_images: bool
+    location: Location | None
+
+
+@dataclass(frozen=True)
 class Project:
     name: str
     file: str  # the project file, relative to the root
@@ -163,6 +172,7 @@ class Project:
     default_builder: Sourced[str] | None
     broken: frozenset[tuple[str, str]] = frozenset()  # entries with schema errors, kept as empty stand-ins
     platforms: tuple[str, ...] = ("linux/amd64",)  # what `dockwright lock` locks for, sorted
+    zenml: ZenML | None = None  # the `zenml:` section, when there is one
 
 
 @dataclass(frozen=True)
@@ -446,9 +456,17 @@ class _ModelReader:
             server=self.target("server", d.get("server")), builders=builders,
             default_builder=Sourced(default, self.origin(("default_builder",))) if default else None,
             broken=self.broken, platforms=tuple(sorted(set(d.get("platforms") or ("linux/amd64",)))),
+            zenml=self.zenml(d.get("zenml")),
         )
         self.check_references(project)
         return project
+
+    def zenml(self, data: dict[str, Any] | None) -> ZenML | None:
+        if not data or data.get("version") is None:
+            return None
+        in_images = data.get("in_images")
+        return ZenML(Sourced(self.text(data["version"], ("zenml", "version")), self.origin(("zenml", "version"))),
+                     in_images is not False, self.doc.key_at(("zenml",)))
 
     def pipeline(self, name: str, data: dict[str, Any]) -> Pipeline:
         path: NodePath = ("pipelines", name)
@@ -598,4 +616,4 @@ def referenced_files(project: Project) -> list[tuple[str, str, Location | None]]
 
 
 __all__ = ["Base", "BuilderConfig", "Copy", "Environment", "Fragment", "Origin", "Pipeline", "Project", "Removal",
-           "Sourced", "Step", "Target", "EMPTY", "apply", "inherit", "build_model", "referenced_files"]
+           "Sourced", "Step", "Target", "ZenML", "EMPTY", "apply", "inherit", "build_model", "referenced_files"]

@@ -182,6 +182,10 @@ def compile_project(path: Path, *, use_lock: bool = True, timings: dict[str, flo
     if order or not project.environments:  # no cycle: planning can find more problems in the same run
         the_plan = plan(project, order, step_graphs, inputs, sink, salt=render.digest(), lock=the_lock,
                         locked_salt=render.digest(locked=True))
+        if project.zenml is not None:
+            from . import zenml_checks
+
+            zenml_checks.check(project, the_plan, sink)
         if the_lock is not None and not sink.errors:
             _stale(the_plan, source.root, the_lock, sink)
             for img in the_plan.images.values():

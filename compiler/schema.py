@@ -676,7 +676,7 @@ def validate(doc: Located, sink: Collector) -> set[NodePath]:
 _ANY = object()  # any one part of a path
 # Which named schema governs the mapping at a path (for unknown-key suggestions); a path not here has none.
 _SCHEMA_AT: tuple[tuple[tuple[Any, ...], str], ...] = (
-    ((), "project"),
+    ((), "project"), (("zenml",), "zenml"),
     (("runner",), "target"), (("server",), "target"),
     (("runner", "settings"), "settings"), (("server", "settings"), "settings"),
     (("environments", _ANY), "environment"), (("integrations", _ANY), "integration"),

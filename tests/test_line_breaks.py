@@ -81,6 +81,7 @@ SAMPLES: dict[Any, str] = {
     ("copy", ITEM): "src/app.py", ("copy", ITEM, "from"): "conf/prod.yaml", ("copy", ITEM, "to"): "/app/c.yaml",
     ("local_packages", ITEM): "libs/feature lib", ("heavy_packages", ITEM): "torch", ("network",): "host",
     ("platforms", ITEM): "linux/arm64",
+    ("zenml", "version"): "0.98.0",
     ("run", ITEM): "echo hi", ("entrypoint", ITEM): "python", ("cmd", ITEM): "--port", ("checks", ITEM): "true",
     ("after", ITEM): "first", ("after",): "first", ("environment",): "base",
     ("type",): "docker", ("url",): "tcp://10.0.0.1:2376", ("tls", "ca"): "certs/ca.pem",
@@ -161,6 +162,9 @@ def place(schema: str, path: tuple[str, ...], text: str) -> dict[str, Any]:
         d["pipelines"] = {"p": {"environment": "base", "steps": {"first": {}, "s": {key: value}}}}
     elif schema == "target":
         d["runner"] = {"environment": "base", key: value}
+    elif schema == "zenml":  # the runner's image has zenml at the version, so the sample compiles
+        d["zenml"] = {key: value}
+        d["environments"]["base"]["requirements"].append("zenml[local]==0.98.0")
     elif schema == "builder":
         d["builders"] = {"b": {"type": "docker", key: value}}
         if key == "tls":  # tls needs a tcp:// url, and a cert goes with its key

@@ -69,6 +69,11 @@ class _Run:
 
     # -- one image, on a worker thread ------------------------------------------------------------
 
+    def pulled_digest(self, pushed: str | None) -> str | None:
+        """The registry digest of an image pulled from its push tag, as the pull recorded it (None: not pulled)."""
+        found = self.builder.digests(pushed) if pushed else set()
+        return next(iter(found)) if len(found) == 1 else None
+
     def one(self, job: Job) -> Outcome:
         started = time.monotonic()
         key: str | None = None
@@ -81,7 +86,7 @@ class _Run:
                 self.check_parent_user(job)
             status, image_id = self.image(job, key, snap)
             pushed = job.push_tag if status == "pulled" else None
-            digest = None
+            digest = self.pulled_digest(pushed)
             if self.options.push and job.push_tag and status != "pulled":  # pulled: it is there already
                 digest = self.builder.push(image_id, job.push_tag, self.events.put, job.name)
                 pushed = job.push_tag

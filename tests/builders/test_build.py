@@ -354,6 +354,7 @@ runner: {{environment: shipped}}
     assert second.returncode == 0, second.stderr
     assert statuses(second) == {"shipped": "pulled"}
     assert docker_client.images.get(item["tag"]).labels[KEY_LABEL] == item["build_key"]
+    assert json.loads(second.stdout)["images"][0]["digest"] == item["digest"]  # the pull's digest: the same image
 
     no_registry = write(tmp_path / "plain", {"dockwright.yaml": f"""
 version: 1
