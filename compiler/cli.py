@@ -684,7 +684,7 @@ def export_zenml(ctx: click.Context, file: str | None, pipelines: tuple[str, ...
     manifest = compiled.manifest
     chosen = zenml_config.select(manifest, pipelines)
     build = zenml_config.read_build(Path(build_file)) if build_file is not None else None
-    if build is not None and not manifest.get("registry"):
+    if build is not None and not manifest.registry:
         raise UsageError(f"--from names pushed images, but {compiled.source.rel(compiled.source.main)} has no "
                          "registry: add `registry: host:port/path`, or use --local")
     refs = zenml_config.references(manifest, zenml_config.needed(manifest, chosen), build)

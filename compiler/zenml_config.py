@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import DockwrightError, UsageError, read_regular, shown_path
+from .manifest import ImageRecord, Manifest
 
 FOLDER = "zenml"  # in the output directory, one <pipeline>.yaml each
 
@@ -63,42 +64,41 @@ def _entry(item: Any) -> bool:
             and isinstance(item.get("pushed"), (str, type(None))) and isinstance(item.get("digest"), (str, type(None))))
 
 
-def copies_project_files(manifest: Mapping[str, Any], image: str) -> bool:
+def copies_project_files(manifest: Manifest, image: str) -> bool:
     """Whether the image (or one it is built on) holds files of the project beyond its generated ones."""
-    images: Mapping[str, Any] = manifest["images"]
-    generated = f"{manifest['output'].rstrip('/')}/images/"
+    generated = f"{manifest.output.rstrip('/')}/images/"
     seen: set[str] = set()
     name: str | None = image
     while name is not None and name not in seen:
         seen.add(name)
-        entry = images[name]
-        if not entry["generated"] or any(not str(i).startswith(generated) for i in entry["inputs"]):
+        entry = manifest.images[name]
+        if not entry.generated or any(not i.startswith(generated) for i in entry.inputs):
             return True
-        name = entry.get("parent")
+        name = entry.parent
     return False
 
 
-def pipeline_images(manifest: Mapping[str, Any], pipeline: str) -> tuple[str | None, dict[str, str]]:
+def pipeline_images(manifest: Manifest, pipeline: str) -> tuple[str | None, dict[str, str]]:
     """The pipeline's image and, step -> image, each step that runs in another one."""
-    entry = manifest["pipelines"][pipeline]
-    own: str | None = entry.get("image")
-    steps = {step: data["image"] for step, data in sorted(entry["steps"].items())
-             if data.get("image") and data["image"] != own}
+    entry = manifest.pipelines[pipeline]
+    own = entry.image
+    steps = {step: data.image for step, data in sorted(entry.steps.items())
+             if data.image and data.image != own}
     return own, steps
 
 
-def references(manifest: Mapping[str, Any], images: list[str], build: Mapping[str, Pushed] | None) -> dict[str, str]:
+def references(manifest: Manifest, images: list[str], build: Mapping[str, Pushed] | None) -> dict[str, str]:
     """Image name -> the reference a run configuration names it by; NotPushed naming every image that has none."""
-    entries: Mapping[str, Any] = manifest["images"]
+    entries = manifest.images
     if build is None:
-        return {name: entries[name]["tag"] for name in images}
+        return {name: entries[name].tag for name in images}
     out: dict[str, str] = {}
     missing: list[str] = []
     for name in sorted(set(images)):
         entry, pushed = entries[name], build.get(name)
         by_digest = copies_project_files(manifest, name)
-        if pushed is None or pushed.push_tag is None or pushed.tag != entry["tag"] or \
-                pushed.push_tag != entry["push_tag"] or (by_digest and not pushed.digest):
+        if pushed is None or pushed.push_tag is None or pushed.tag != entry.tag or \
+                pushed.push_tag != entry.push_tag or (by_digest and not pushed.digest):
             missing.append(f"{name} ({_why(pushed, entry)})")
             continue
         out[name] = f"{pushed.push_tag}@{pushed.digest}" if pushed.digest else pushed.push_tag
@@ -110,22 +110,22 @@ def references(manifest: Mapping[str, Any], images: list[str], build: Mapping[st
     return out
 
 
-def _why(pushed: Pushed | None, entry: Mapping[str, Any]) -> str:
+def _why(pushed: Pushed | None, entry: ImageRecord) -> str:
     if pushed is None:
         return "not in the build summary"
-    if pushed.tag != entry["tag"]:
-        return f"the summary has {pushed.tag}, compiled now: {entry['tag']}"
-    if pushed.push_tag is None or pushed.push_tag != entry["push_tag"]:
+    if pushed.tag != entry.tag:
+        return f"the summary has {pushed.tag}, compiled now: {entry.tag}"
+    if pushed.push_tag is None or pushed.push_tag != entry.push_tag:
         return "not pushed"
     return "pushed without a digest; it copies project files, so only its digest names it"
 
 
-def render(manifest: Mapping[str, Any], pipeline: str, refs: Mapping[str, str]) -> str:
+def render(manifest: Manifest, pipeline: str, refs: Mapping[str, str]) -> str:
     """The run configuration's YAML text (JSON-quoted scalars, which YAML reads as they are)."""
     own, steps = pipeline_images(manifest, pipeline)
     lines = [
         f"# ZenML run configuration of pipeline '{pipeline}', written by `dockwright export zenml` from "
-        f"{manifest['source']}.",
+        f"{manifest.source}.",
         "# Every step runs in the image dockwright built for it, as it is (skip_build). Use it with",
         "#   zenml pipeline run <pipeline source> --config <this file>",
         "# or my_pipeline.with_options(config_path=\"<this file>\"). Do not edit: export again.",
@@ -140,19 +140,19 @@ def render(manifest: Mapping[str, Any], pipeline: str, refs: Mapping[str, str]) 
     return "\n".join(lines) + "\n"
 
 
-def select(manifest: Mapping[str, Any], pipelines: tuple[str, ...]) -> list[str]:
+def select(manifest: Manifest, pipelines: tuple[str, ...]) -> list[str]:
     """The pipelines asked for (all when none), sorted; an unknown one is a usage error."""
-    known = sorted(manifest["pipelines"])
+    known = sorted(manifest.pipelines)
     unknown = [p for p in pipelines if p not in known]
     if unknown:
         raise UsageError(f"unknown pipeline {', '.join(repr(p) for p in unknown)}; pipelines: "
                          f"{', '.join(known) or 'none'}")
     if not known:
-        raise UsageError(f"{manifest['source']} defines no pipelines")
+        raise UsageError(f"{manifest.source} defines no pipelines")
     return sorted(set(pipelines)) or known
 
 
-def needed(manifest: Mapping[str, Any], pipelines: list[str]) -> list[str]:
+def needed(manifest: Manifest, pipelines: list[str]) -> list[str]:
     """Every image the pipelines' run configurations name, sorted."""
     out: set[str] = set()
     for pipeline in pipelines:

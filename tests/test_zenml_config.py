@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import yaml
@@ -13,6 +14,7 @@ from zenml.config.docker_settings import DockerSettings
 from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
 
 from compiler import zenml_config
+from compiler.manifest import Manifest
 from compiler.pipeline import compile_project
 from compiler.schema import NAME_RE
 from helpers import CASES, copy_project, run_cli
@@ -45,11 +47,11 @@ def _project(tmp_path: Path, registry: bool = True) -> Path:
     return work
 
 
-def _summary(manifest: dict[str, Any], skip: tuple[str, ...] = (), no_digest: tuple[str, ...] = ()) -> str:
+def _summary(manifest: Manifest, skip: tuple[str, ...] = (), no_digest: tuple[str, ...] = ()) -> str:
     """What `dockwright build --push --json` prints for the manifest's images."""
-    images = [{"image": name, "tag": entry["tag"], "status": "built", "pushed": entry["push_tag"],
+    images = [{"image": name, "tag": entry.tag, "status": "built", "pushed": entry.push_tag,
                **({} if name in no_digest else {"digest": DIGEST})}
-              for name, entry in sorted(manifest["images"].items()) if name not in skip]
+              for name, entry in sorted(manifest.images.items()) if name not in skip]
     return json.dumps({"builder": "local", "images": images}, indent=2)
 
 
@@ -58,7 +60,7 @@ def test_local_tags(tmp_path: Path) -> None:
     result = run_cli("export", "zenml", "--local", cwd=work)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "generated/zenml/training.yaml: written\n"
-    tags = {name: entry["tag"] for name, entry in compile_project(work / "dockwright.yaml").manifest["images"].items()}
+    tags = {name: entry.tag for name, entry in compile_project(work / "dockwright.yaml").manifest.images.items()}
     text = (work / "generated/zenml/training.yaml").read_text(encoding="utf-8")
     assert text == f"""\
 # ZenML run configuration of pipeline 'training', written by `dockwright export zenml` from dockwright.yaml.
@@ -101,7 +103,7 @@ steps:
 def test_pushed_images_by_digest_when_they_copy_project_files(tmp_path: Path) -> None:
     work = _project(tmp_path)
     manifest = compile_project(work / "dockwright.yaml").manifest
-    push = {name: entry["push_tag"] for name, entry in manifest["images"].items()}
+    push = {name: entry.push_tag for name, entry in manifest.images.items()}
     # base copies src/; trainer and training.evaluate are built on it; hub and gpu copy nothing
     assert {n: zenml_config.copies_project_files(manifest, n) for n in push} == {
         "base": True, "trainer": True, "training.evaluate": True, "hub": False, "gpu": False}
@@ -133,9 +135,9 @@ def test_images_never_pushed_are_named(tmp_path: Path) -> None:
     (work / "build.json").write_text(json.dumps(stale), encoding="utf-8")
     old = run_cli("export", "zenml", "--from", "build.json", "-q", cwd=work)
     assert old.returncode == 1
-    first = sorted(manifest["images"])[0]
+    first = sorted(manifest.images)[0]
     assert f"{first} (the summary has {stale['images'][0]['tag']}, compiled now: " \
-           f"{manifest['images'][first]['tag']})" in old.stderr
+           f"{manifest.images[first].tag})" in old.stderr
 
 
 def test_bad_requests(tmp_path: Path) -> None:
@@ -170,8 +172,11 @@ _NAMES = st.one_of(st.from_regex(NAME_RE), st.sampled_from(["no", "on", "null", 
 def test_every_step_name_reads_back_as_written(steps: dict[str, str], own: str | None) -> None:
     """YAML words (no, on, null), numbers and the like are step names, never booleans or numbers; the file is
     sorted whatever the order of the manifest."""
-    manifest: dict[str, Any] = {"source": "dockwright.yaml", "pipelines": {"p": {"image": own, "steps": {
-        name: {"image": image} for name, image in reversed(list(steps.items()))}}}}
+    def record(steps: Any) -> Any:
+        return SimpleNamespace(source="dockwright.yaml", pipelines={"p": SimpleNamespace(image=own, steps={
+            name: SimpleNamespace(image=image) for name, image in steps})})
+
+    manifest = record(reversed(list(steps.items())))
     refs = {"a": "reg:5000/x-a:123456789012", "b": f"reg:5000/x-b:1@{DIGEST}", "c": "x-c:0"}
     text = zenml_config.render(manifest, "p", refs)
     data = yaml.safe_load(text)
@@ -180,5 +185,4 @@ def test_every_step_name_reads_back_as_written(steps: dict[str, str], own: str |
             for name, image in steps.items() if image != own}
     assert (data.get("steps") or {}) == want
     assert list(data.get("steps") or {}) == sorted(want)
-    assert text == zenml_config.render({**manifest, "pipelines": {"p": {"image": own, "steps": dict(
-        sorted(manifest["pipelines"]["p"]["steps"].items()))}}}, "p", refs)
+    assert text == zenml_config.render(record(sorted(steps.items())), "p", refs)
