@@ -12,6 +12,7 @@ from typing import Any
 import dockerfile
 
 from compiler.plan import CA_BUNDLE, HEAVY_REQUIREMENTS_IN_IMAGE, LOCAL_IN_IMAGE, REQUIREMENTS_IN_IMAGE, ImageSpec
+from helpers import tool
 
 LOCAL_DONE = f"  && rm -rf {LOCAL_IN_IMAGE}"  # how the parser joins the last line of the local packages' RUN
 
@@ -180,7 +181,7 @@ def check_dockerfile(path: Path, spec: ImageSpec, requirements_src: str) -> None
 
 
 def hadolint(path: Path) -> subprocess.CompletedProcess[str]:
-    args = ["hadolint", "--no-color"]
+    args = [tool("hadolint"), "--no-color"]
     for rule in HADOLINT_IGNORED:
         args += ["--ignore", rule]
     return subprocess.run([*args, str(path)], capture_output=True, text=True)

