@@ -18,8 +18,11 @@ from compiler.pipeline import compile_project
 from compiler.plan import HEAVY_BYTES
 from helpers import run_cli
 from lock.servers import Dist, Index, Registry
-from test_lock import lock_cli, uv_cache  # noqa: F401 - a fixture
+from test_lock import lock_cli
+from test_lock import uv_cache as _uv_cache
 from test_properties import check_output
+
+uv_cache = _uv_cache  # test_lock.py's fixture, used here under the same name
 
 TWO = "platforms: [linux/amd64, linux/arm64]\n"
 
