@@ -155,4 +155,3 @@ def to_json(manifest: Mapping[str, Any]) -> str:
 
 def edges(graph: nx.DiGraph) -> list[list[str]]:
     return sorted([u, v] for u, v in graph.edges)
-
