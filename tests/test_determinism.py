@@ -58,6 +58,7 @@ def _constraints(folder: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_installed_wheel_ships_schemas_and_templates_and_agrees(wheel: Path, tmp_path: Path) -> None:
     """The wheel and its declared dependencies, installed by pip into plain venvs (no site-packages but their
     own, no PATH but their own bin/): it imports from there, and compiles the same bytes from two places."""

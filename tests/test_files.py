@@ -459,6 +459,7 @@ def temps(folder: Path) -> set[str]:
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if TEMP.fullmatch(p.name)}
 
 
+@pytest.mark.slow
 def test_a_compile_killed_mid_write_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
     import random
 

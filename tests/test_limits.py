@@ -41,6 +41,7 @@ def _errors(text: str, tmp: Path) -> tuple[int, float]:
     return count, best
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [unknown_keys, typo_per_environment], ids=["unknown-keys", "typo-per-environment"])
 def test_error_reporting_is_near_linear(make: Callable[[int], str], tmp_path: Path) -> None:
     """8x the errors takes well under 64x (quadratic) the time: Cerberus re-sorted its whole error list on
@@ -136,6 +137,7 @@ def identical_environments(n: int) -> str:
         f"  e{i}:\n    python: '3.11'\n    requirements: [pandas]\n" for i in range(n))
 
 
+@pytest.mark.slow
 def test_deduplication_is_near_linear(tmp_path: Path) -> None:
     """8x identical environments (one image serving them all) takes well under 64x the time: each one
     attached re-sorted the image's growing list of environments (20,000 took over 120 s)."""
@@ -151,6 +153,7 @@ def test_deduplication_is_near_linear(tmp_path: Path) -> None:
     assert times[1] / times[0] < 16, f"1,000 environments {times[0]:.2f} s, 8,000 {times[1]:.2f} s"
 
 
+@pytest.mark.slow
 def test_compile_stops_looking_after_10000_errors(tmp_path: Path) -> None:
     """200,000 errors took 140 s and 1.7 GB: past 10,000 the rest are not collected."""
     main = tmp_path / "dockwright.yaml"

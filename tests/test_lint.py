@@ -8,6 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from helpers import ROOT, tool
 
 
@@ -25,6 +27,7 @@ def _not_sources(folder: str, names: list[str]) -> set[str]:
     return set(anywhere) | (top & set(names)) | bench
 
 
+@pytest.mark.slow
 def test_the_repositorys_pre_commit_hooks_pass(tmp_path: Path) -> None:
     """On a fresh git repository holding this checkout's files (end-of-file-fixer rewrites what it fixes: never
     the checkout itself), with this environment's commands first on PATH. The mypy hook runs `python -m mypy`,

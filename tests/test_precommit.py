@@ -7,6 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from helpers import EXAMPLES, ROOT, tool
 
 # pre-commit installs the hooks' environment once per version of this repository; keep it between runs.
@@ -23,6 +25,7 @@ def _try_repo(repo: Path, hook: str) -> subprocess.CompletedProcess[str]:
                           cwd=repo, env=env, capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.slow
 def test_check_and_validate_hooks(tmp_path: Path) -> None:
     repo = tmp_path / "proj"
     shutil.copytree(EXAMPLES / "quickstart", repo)
@@ -55,6 +58,7 @@ def test_check_and_validate_hooks(tmp_path: Path) -> None:
             "(did you mean 'requirements'?)") in invalid.stdout
 
 
+@pytest.mark.slow
 def test_lock_check_hook_is_offline_and_fails_on_a_stale_lock(tmp_path: Path) -> None:
     repo = tmp_path / "proj"
     repo.mkdir()
