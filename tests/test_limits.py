@@ -13,7 +13,7 @@ import pytest
 
 from compiler.errors import ConfigError, _suggest
 from compiler.pipeline import compile_project
-from helpers import run_cli
+from helpers import invoke
 
 
 def unknown_keys(n: int) -> str:
@@ -54,7 +54,7 @@ def test_error_reporting_is_near_linear(make: Callable[[int], str], tmp_path: Pa
 
 def test_cli_prints_the_first_200_diagnostics_then_a_count(tmp_path: Path) -> None:
     (tmp_path / "dockwright.yaml").write_text(unknown_keys(1000), encoding="utf-8")
-    proc = run_cli("validate", cwd=tmp_path)
+    proc = invoke("validate", cwd=tmp_path)
     assert proc.returncode == 1
     lines = proc.stderr.splitlines()
     heads = [ln for ln in lines if ": error: " in ln]
@@ -66,7 +66,7 @@ def test_cli_prints_the_first_200_diagnostics_then_a_count(tmp_path: Path) -> No
 
 def test_cli_prints_everything_up_to_200(tmp_path: Path) -> None:
     (tmp_path / "dockwright.yaml").write_text(unknown_keys(200), encoding="utf-8")
-    lines = run_cli("validate", cwd=tmp_path).stderr.splitlines()
+    lines = invoke("validate", cwd=tmp_path).stderr.splitlines()
     assert len(lines) == 3 * 200 + 1 and lines[-1] == "200 errors"
 
 
