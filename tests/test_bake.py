@@ -119,7 +119,7 @@ def test_example_bake_file(example: str, tmp_path: Path) -> None:
 def test_bake_through_the_entry_point(tmp_path: Path) -> None:
     """The command as a process (console script start, fast path, exit) prints and writes what invoke() sees."""
     root = copy_project(EXAMPLES / "quickstart", tmp_path / "quickstart")
-    warnings = run_cli("validate", cwd=root).stderr
+    warnings = invoke("validate", cwd=root).stderr
     done = run_cli("export", "bake", cwd=root)
     assert (done.returncode, done.stdout, done.stderr) == (0, "generated/docker-bake.json: written\n", warnings)
     assert (root / "generated/docker-bake.json").read_text() == (GOLDEN / "quickstart.json").read_text()
