@@ -347,7 +347,7 @@ def generate(root: Path, *, n_envs: int = 50, n_pipelines: int = 100, n_steps: i
 
         def take() -> str | None:
             # Environments nothing uses yet go first (every environment is used), own team's first.
-            for pick in [n for n in unused if env_domain[n] == domain] + unused:
+            for pick in [n for n in unused if env_domain[n] == domain] + unused:  # noqa: B023 - called in this round
                 unused.remove(pick)
                 return pick
             return None

@@ -493,7 +493,7 @@ def init(directory: str, project: str | None, python: str | None) -> None:
     click.echo(f"wrote {shown_path(target)}" + (f" from {', '.join(found.sources)}" if found.sources else ""))
     compiled = compile_project(target)
     _print_diagnostics(compiled.warnings)
-    click.echo(f"next: review it, then run 'dockwright compile'")
+    click.echo("next: review it, then run 'dockwright compile'")
 
 
 @main.command()

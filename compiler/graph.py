@@ -81,4 +81,3 @@ def image_order(parents: Mapping[str, str | None]) -> list[str]:
 def edges(graph: nx.DiGraph) -> list[list[str]]:
     """The DAG's edges (before, after), sorted."""
     return sorted([u, v] for u, v in graph.edges)
-

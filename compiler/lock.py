@@ -256,7 +256,7 @@ def run(plan: Plan, root: Path, path: Path, *, platforms: tuple[str, ...] | None
     refs = sorted({t.external for t in todo.values() if t.external})
     cafiles = {r: tuple(sorted({c for t in todo.values() if t.external == r for c in t.certificates})) for r in refs}
     previous = {i.parent.ref: i.parent for i in old.images.values()
-                if i.parent is not None and set(p for p, _ in i.parent.platforms) >= set(platforms)}
+                if i.parent is not None and {p for p, _ in i.parent.platforms} >= set(platforms)}
     digests: dict[str, Parent] = {}
     fetch = [r for r in refs if upgrade or r not in previous]
     if skip_parents:

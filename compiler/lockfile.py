@@ -275,6 +275,13 @@ def _fast(text: str) -> dict[str, Any] | None:
     """The data of a lock in exactly the shape `render` writes, as tomllib would read it, about 20 times
     faster (a big project's lock is megabytes); None for anything else, which tomllib then reads (and
     reports). parse still checks that the result renders back to the same text."""
+    try:
+        return _fast_shape(text)
+    except ValueError:  # a quoted string json cannot read (a bad escape, edited by hand): tomllib reports it
+        return None
+
+
+def _fast_shape(text: str) -> dict[str, Any] | None:
     def loads(raw: str) -> Any:
         # Most strings hold no escape: their text is between the quotes.
         return raw[1:-1] if raw[0] == '"' and "\\" not in raw else json.loads(raw)

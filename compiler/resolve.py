@@ -174,7 +174,7 @@ def _parse_pins(text: str) -> tuple[dict[str, str], dict[str, tuple[str, ...]], 
     lines: list[str] = []
     for raw in text.splitlines():
         line = raw.strip()
-        if not line or line.startswith("#") or line.startswith("--"):
+        if not line or line.startswith(("#", "--")):
             continue
         m = _PIN.fullmatch(line)
         if m is None:

@@ -168,7 +168,7 @@ def _run_user_code(what: str, action: Any) -> Any:
         return action()
     except KeyboardInterrupt:
         raise
-    except (Exception, SystemExit) as exc:  # the user's module may raise anything
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's module may raise anything
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise ImportFailed(f"cannot import {what}: {detail}") from None
 
@@ -261,7 +261,7 @@ def _from_pipeline(pipe: Any) -> _Pipeline:
         prepare()
     except KeyboardInterrupt:
         raise
-    except (Exception, SystemExit) as exc:
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's pipeline function may raise anything
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise ImportFailed(f"cannot read the steps of pipeline '{name}' (its function ran with no "
                            f"arguments): {detail}") from None
@@ -285,7 +285,7 @@ def _from_run_config(path: Path, shown: str) -> _Pipeline:
         raise ImportFailed(f"cannot read {shown}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ImportFailed(f"cannot read {shown}: {exc.strerror if isinstance(exc, OSError) else exc}") from None
-    except Exception as exc:  # yaml's errors, through ZenML's own reader
+    except Exception as exc:  # noqa: BLE001 - yaml's errors, through ZenML's own reader
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)

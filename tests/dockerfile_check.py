@@ -17,6 +17,7 @@ import dockerfile
 
 from compiler.pipeline import Compiled
 from compiler.plan import CA_BUNDLE, HEAVY_REQUIREMENTS_IN_IMAGE, LOCAL_IN_IMAGE, REQUIREMENTS_IN_IMAGE, VENV, ImageSpec
+from helpers import tool
 
 # hadolint rules we do not follow, and why (docs/language.md, "Linting the output", repeats this list):
 #   DL3008 apt version pins: pins are the user's choice (`pkg=version` in apt_packages); pinning distro
@@ -386,7 +387,7 @@ def check_instructions(text: str, spec: ImageSpec, requirements_src: str, where:
 
 
 def hadolint(path: Path) -> subprocess.CompletedProcess[str]:
-    args = ["hadolint", "--no-color"]
+    args = [tool("hadolint"), "--no-color"]
     for rule in HADOLINT_IGNORED:
         args += ["--ignore", rule]
     return subprocess.run([*args, str(path)], capture_output=True, text=True)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compiler import bake
-from helpers import EXAMPLES, UPDATE, copy_project, run_cli
+from helpers import EXAMPLES, UPDATE, copy_project, invoke, run_cli
 
 GOLDEN = Path(__file__).resolve().parent / "bake"
 EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if (p / "dockwright.yaml").is_file())
@@ -93,8 +93,8 @@ def test_example_bake_file(example: str, tmp_path: Path) -> None:
     root = copy_project(EXAMPLES / example, tmp_path / example)
     manifest = json.loads(next(root.rglob("manifest.json")).read_text())
     out = root / manifest["output"]
-    warnings = run_cli("validate", cwd=root).stderr  # the examples' parents are unpinned: warned about
-    done = run_cli("export", "bake", cwd=root)
+    warnings = invoke("validate", cwd=root).stderr  # the examples' parents are unpinned: warned about
+    done = invoke("export", "bake", cwd=root)
     assert (done.returncode, done.stderr) == (0, warnings)
     assert done.stdout == f"{manifest['output']}/docker-bake.json: written\n"
     text = (out / "docker-bake.json").read_text()
@@ -106,12 +106,23 @@ def test_example_bake_file(example: str, tmp_path: Path) -> None:
     assert validate(data) == []
     read_back(root, data, manifest)
 
-    again = run_cli("export", "bake", cwd=root)
+    again = invoke("export", "bake", cwd=root)
     assert (again.returncode, again.stdout) == (0, f"{manifest['output']}/docker-bake.json: unchanged\n")
-    elsewhere = run_cli("export", "bake", "-o", "ci/bake.json", cwd=root)
+    elsewhere = invoke("export", "bake", "-o", "ci/bake.json", cwd=root)
     assert (elsewhere.returncode, elsewhere.stdout) == (0, "ci/bake.json: written\n")
     assert (root / "ci/bake.json").read_text() == text
     # compile leaves the bake file alone, and is not stale because of it
+    check = invoke("compile", "--check", cwd=root)
+    assert check.returncode == 0, check.stderr
+
+
+def test_bake_through_the_entry_point(tmp_path: Path) -> None:
+    """The command as a process (console script start, fast path, exit) prints and writes what invoke() sees."""
+    root = copy_project(EXAMPLES / "quickstart", tmp_path / "quickstart")
+    warnings = invoke("validate", cwd=root).stderr
+    done = run_cli("export", "bake", cwd=root)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "generated/docker-bake.json: written\n", warnings)
+    assert (root / "generated/docker-bake.json").read_text() == (GOLDEN / "quickstart.json").read_text()
     check = run_cli("compile", "--check", cwd=root)
     assert check.returncode == 0, check.stderr
 
@@ -120,7 +131,7 @@ def test_bake_file_is_never_written_through_a_symlink(tmp_path: Path) -> None:
     root = copy_project(EXAMPLES / "quickstart", tmp_path / "q")
     (tmp_path / "victim.json").write_text("keep\n")
     (root / "generated/docker-bake.json").symlink_to(tmp_path / "victim.json")
-    done = run_cli("-q", "export", "bake", cwd=root)
+    done = invoke("-q", "export", "bake", cwd=root)
     assert (done.returncode, done.stdout, done.stderr) == (
         1, "", "error: generated/docker-bake.json is a symbolic link: dockwright writes no file through one\n")
     assert (tmp_path / "victim.json").read_text() == "keep\n"

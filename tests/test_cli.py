@@ -1,4 +1,7 @@
-"""The command line as users drive it: exit codes, exact messages, help, colour only on a terminal."""
+"""The command line as users drive it: exit codes, exact messages, help, colour only on a terminal.
+
+Exit codes, the usage errors click prints and the terminal run as a real process (run_cli); the rest in this
+process (invoke), which prints and exits alike (tests/test_cases.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from compiler import cli
-from helpers import EXAMPLES, run_cli
+from helpers import EXAMPLES, invoke, run_cli
 
 SIMPLE = """version: 1
 project: demo
@@ -32,7 +35,7 @@ pipelines:
 
 @pytest.mark.parametrize("command", ["", "validate", "compile", "diff", "graph", "explain"])
 def test_help_for_every_command(command: str, tmp_path: Path) -> None:
-    result = run_cli(*([command] if command else []), "--help", cwd=tmp_path)
+    result = invoke(*([command] if command else []), "--help", cwd=tmp_path)
     assert result.returncode == 0
     assert result.stdout.startswith(f"Usage: dockwright {command}".rstrip())
 
@@ -64,40 +67,40 @@ def test_invalid_project_exits_1_and_writes_nothing(project) -> None:
 
 def test_compile_check_and_diff_cycle(project) -> None:
     root = project({"dockwright.yaml": SIMPLE})
-    first = run_cli("compile", cwd=root)
+    first = invoke("compile", cwd=root)
     assert (first.returncode, first.stdout) == (0, "generated/: 3 created, 0 updated, 0 unchanged, 0 removed\n")
-    again = run_cli("compile", cwd=root)
+    again = invoke("compile", cwd=root)
     assert again.stdout == "generated/: 0 created, 0 updated, 3 unchanged, 0 removed\n"
-    ok = run_cli("compile", "--check", cwd=root)
+    ok = invoke("compile", "--check", cwd=root)
     assert (ok.returncode, ok.stdout) == (0, "generated/ is up to date (3 files)\n")
 
     (root / "dockwright.yaml").write_text(SIMPLE.replace("pandas==2.2.2", "pandas==2.2.3"))
-    stale = run_cli("compile", "--check", cwd=root)
+    stale = invoke("compile", "--check", cwd=root)
     assert stale.returncode == 1
     assert stale.stderr == (
         "stale: generated/images/base/Dockerfile\n"
         "stale: generated/images/base/requirements.txt\n"
         "stale: generated/manifest.json\n"
         "generated/ is out of date (0 to create, 3 to update, 0 unchanged, 0 to remove); run 'dockwright compile'\n")
-    diff = run_cli("diff", cwd=root)
+    diff = invoke("diff", cwd=root)
     assert diff.returncode == 0
     assert "-pandas==2.2.2\n+pandas==2.2.3\n" in diff.stdout
     assert diff.stdout.startswith("--- a/generated/images/base/Dockerfile\n+++ b/generated/images/base/Dockerfile\n")
-    assert run_cli("diff", "--exit-code", cwd=root).returncode == 1
-    run_cli("compile", cwd=root)
-    assert run_cli("diff", "--exit-code", cwd=root).stdout == ""
+    assert invoke("diff", "--exit-code", cwd=root).returncode == 1
+    invoke("compile", cwd=root)
+    assert invoke("diff", "--exit-code", cwd=root).stdout == ""
 
 
 def test_file_option_from_anywhere(project, tmp_path_factory) -> None:
     root = project({"dockwright.yaml": SIMPLE})
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     for args in (["-f", str(root / "dockwright.yaml"), "validate"], ["validate", "-f", str(root)]):
-        result = run_cli(*args, cwd=elsewhere)
+        result = invoke(*args, cwd=elsewhere)
         assert (result.returncode, result.stdout) == (0, "dockwright.yaml: ok: 1 environment, 1 pipeline, 1 image\n")
 
 
 def test_explain_shows_where_each_value_comes_from() -> None:
-    result = run_cli("explain", "server", cwd=EXAMPLES / "ml-training")
+    result = invoke("explain", "server", cwd=EXAMPLES / "ml-training")
     assert result.returncode == 0, result.stderr
     lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
     assert lines[0] == "environment 'server' (dockwright.yaml:56), derived from 'base'"
@@ -114,13 +117,13 @@ def test_explain_shows_where_each_value_comes_from() -> None:
 
 
 def test_explain_unknown_environment() -> None:
-    result = run_cli("-q", "explain", "sever", cwd=EXAMPLES / "ml-training")  # -q: no unpinned-parent warnings
+    result = invoke("-q", "explain", "sever", cwd=EXAMPLES / "ml-training")  # -q: no unpinned-parent warnings
     assert (result.returncode, result.stderr) == (2, "error: unknown environment 'sever'\nhint: did you mean 'server'?\n")
 
 
 def test_graph_formats(project) -> None:
     root = project({"dockwright.yaml": SIMPLE})
-    mermaid = run_cli("graph", cwd=root).stdout
+    mermaid = invoke("graph", cwd=root).stdout
     assert mermaid == (
         "flowchart LR\n"
         "  subgraph n_p_5f_p[\"pipeline p\"]\n"
@@ -131,9 +134,9 @@ def test_graph_formats(project) -> None:
         "  subgraph images[\"images\"]\n"
         "    n_i_5f_base[\"base\"]\n"
         "  end\n")
-    dot = run_cli("graph", "--format", "dot", cwd=root).stdout
+    dot = invoke("graph", "--format", "dot", cwd=root).stdout
     assert '"p.a" -> "p.b";' in dot and dot.startswith("digraph dockwright {")
-    js = run_cli("graph", "--format", "json", cwd=root).stdout
+    js = invoke("graph", "--format", "json", cwd=root).stdout
     assert js == ('{\n  "images": {\n    "edges": [],\n    "nodes": [\n      "base"\n    ],\n    "order": [\n'
                   '      "base"\n    ]\n  },\n  "pipelines": {\n    "p": {\n      "edges": [\n        [\n'
                   '          "a",\n          "b"\n        ]\n      ],\n      "images": {\n        "a": "base",\n'
@@ -144,7 +147,7 @@ def test_graph_formats(project) -> None:
 def test_warnings_do_not_fail(project) -> None:
     root = project({"dockwright.yaml": SIMPLE + "  spare:\n    python: '3.12'\n".replace("  spare", "  spare")
                     if False else SIMPLE.replace("runner:", "  spare: {python: '3.12'}\nrunner:")})
-    result = run_cli("validate", cwd=root)
+    result = invoke("validate", cwd=root)
     assert result.returncode == 0
     assert result.stderr == (
         "dockwright.yaml:7:3: warning: environment 'spare' is not used by the runner, the server or any pipeline "

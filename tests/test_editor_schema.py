@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,12 @@ from hypothesis import given, settings, strategies as st
 
 from compiler import editor_schema, schema as cerberus_schema
 from compiler.errors import Collector
+from helpers import tool
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "schemas" / "dockwright.schema.json"
 INCLUDED = ROOT / "schemas" / "dockwright-include.schema.json"
-CHECKER = shutil.which("check-jsonschema")
+CHECKER = tool("check-jsonschema")
 
 
 def test_committed_schemas_are_up_to_date() -> None:
@@ -29,9 +29,9 @@ def test_committed_schemas_are_up_to_date() -> None:
 
 
 def test_the_command_prints_it() -> None:
-    out = subprocess.run(["dockwright", "schema"], capture_output=True, text=True, check=True)
+    out = subprocess.run([tool("dockwright"), "schema"], capture_output=True, text=True, check=True)
     assert out.stdout == MAIN.read_text(encoding="utf-8") and out.stderr == ""
-    out = subprocess.run(["dockwright", "schema", "--include"], capture_output=True, text=True, check=True)
+    out = subprocess.run([tool("dockwright"), "schema", "--include"], capture_output=True, text=True, check=True)
     assert out.stdout == INCLUDED.read_text(encoding="utf-8")
 
 
@@ -67,7 +67,6 @@ def test_every_example_is_valid_under_the_schema() -> None:
 
 
 def _check(schema_file: Path, files: list[Path]) -> subprocess.CompletedProcess[str]:
-    assert CHECKER is not None
     return subprocess.run([CHECKER, "--schemafile", str(schema_file), *map(str, files)], capture_output=True, text=True)
 
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compiler.engine_url import problem
-from helpers import run_cli
+from helpers import invoke
 
 PROJECT = """version: 1
 project: urls
@@ -37,7 +37,7 @@ def test_builder_urls_are_checked_where_they_are_written(tmp_path: Path) -> None
   k: {type: docker, url: "tcp://build-host:2376", tls: {ca: ca.pem, key: key.pem}}
   ok: {type: docker, url: "tcp://[::1]:2376", tls: {ca: ca.pem, cert: cert.pem, key: key.pem}}
 """)
-    result = run_cli("validate", cwd=tmp_path, env={"NO_COLOR": "1"})
+    result = invoke("validate", cwd=tmp_path, env={"NO_COLOR": "1"})
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if ": error: " in line]
     assert errors == [
@@ -74,7 +74,7 @@ def test_builder_urls_are_checked_where_they_are_written(tmp_path: Path) -> None
 ])
 def test_malformed_docker_host_is_one_line(tmp_path: Path, host: str, why: str) -> None:
     (tmp_path / "dockwright.yaml").write_text(PROJECT)
-    result = run_cli("build", cwd=tmp_path, env={"NO_COLOR": "1", "DOCKER_HOST": host})
+    result = invoke("build", cwd=tmp_path, env={"NO_COLOR": "1", "DOCKER_HOST": host})
     assert result.returncode == 3
     shown = host.replace(":s3cret@", ":***@")
     assert result.stderr.splitlines()[1:] == [
@@ -85,7 +85,7 @@ def test_malformed_docker_host_is_one_line(tmp_path: Path, host: str, why: str) 
 
 def test_docker_tls_verify_without_certificates_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "dockwright.yaml").write_text(PROJECT)
-    result = run_cli("build", cwd=tmp_path, env={"NO_COLOR": "1", "DOCKER_HOST": "tcp://127.0.0.1:9",
+    result = invoke("build", cwd=tmp_path, env={"NO_COLOR": "1", "DOCKER_HOST": "tcp://127.0.0.1:9",
                                                  "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(tmp_path)})
     assert result.returncode == 3
     assert result.stderr.splitlines()[1:] == [

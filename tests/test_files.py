@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import re
 import shutil
@@ -29,6 +28,7 @@ from hypothesis import strategies as st
 from compiler import cli, emit
 from compiler.dockerignore import Matcher
 from helpers import ROOT, run_cli, tree
+from helpers import invoke as in_process
 
 SECRET = "secret-sentinel"
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -460,6 +460,7 @@ def temps(folder: Path) -> set[str]:
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if TEMP.fullmatch(p.name)}
 
 
+@pytest.mark.slow
 def test_a_compile_killed_mid_write_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
     import random
 
@@ -530,18 +531,18 @@ def test_merge_conflicts_in_generated_files_are_resolved_by_compiling(tmp_path: 
     root = write(tmp_path / "project", {"dockwright.yaml": MERGED})
     git(root, "init", "-q", "-b", "main")
     git(root, "config", "merge.conflictStyle", style)
-    assert run_cli("compile", cwd=root).returncode == 0
+    assert in_process("compile", cwd=root).returncode == 0
     git(root, "add", "-A")
     git(root, "commit", "-qm", "one")
     git(root, "checkout", "-qb", "other")
     # other: base gets another env value and a twin (one image, two environments: the first line changes)
     (root / "dockwright.yaml").write_text(MERGED.replace('{A: "1"}', '{A: "2"}').replace(
         "runner:", "  twin:\n    extends: base\nrunner:") + "pipelines:\n  p:\n    steps:\n      a: {environment: twin}\n")
-    assert run_cli("compile", cwd=root).returncode == 0
+    assert in_process("compile", cwd=root).returncode == 0
     git(root, "commit", "-qam", "twin")
     git(root, "checkout", "-q", "main")
     (root / "dockwright.yaml").write_text(MERGED.replace("pandas==2.2.2", "pandas==2.2.3"))
-    assert run_cli("compile", cwd=root).returncode == 0
+    assert in_process("compile", cwd=root).returncode == 0
     git(root, "commit", "-qam", "pins")
     merged = git(root, "merge", "other")
     assert "Automatic merge failed" in merged, merged
@@ -551,13 +552,13 @@ def test_merge_conflicts_in_generated_files_are_resolved_by_compiling(tmp_path: 
     assert any(data.startswith(b"<<<<<<<") for data in conflicted.values())  # a first line in conflict, too
     (root / "generated/images/old/notes.txt").write_text("mine")
 
-    result = run_cli("compile", cwd=root)
+    result = in_process("compile", cwd=root)
     assert result.returncode == 0, result.stderr
     for path in conflicted:
         assert b"<<<<<<<" not in (root / path).read_bytes()
-    assert run_cli("compile", "--check", cwd=root).returncode == 0
+    assert in_process("compile", "--check", cwd=root).returncode == 0
     clean = write(tmp_path / "clean", {"dockwright.yaml": (root / "dockwright.yaml").read_text()})
-    assert run_cli("compile", cwd=clean).returncode == 0
+    assert in_process("compile", cwd=clean).returncode == 0
     assert (root / "generated/images/old/notes.txt").read_text() == "mine"
     (root / "generated/images/old/notes.txt").unlink()
     assert tree(clean / "generated") == tree(root / "generated")
@@ -670,13 +671,13 @@ def test_dockerignore_reads_like_the_docker_cli(text: str, path: str, left_out: 
 
 def test_the_project_file_is_found_in_a_parent_directory(project) -> None:
     root = project({"dockwright.yaml": SIMPLE.format(output=""), "src/deep/er/x.py": ""})
-    result = run_cli("compile", cwd=root / "src/deep/er")
+    result = in_process("compile", cwd=root / "src/deep/er")
     assert (result.returncode, result.stdout) == (0, f"{root}/generated/: 5 created, 0 updated, 0 unchanged, 0 removed\n")
     (root / "dockwright.yaml").write_text(SIMPLE.format(output="").replace("requirements:", "requirments:"))
-    bad = run_cli("validate", cwd=root / "src")
+    bad = in_process("validate", cwd=root / "src")
     assert bad.returncode == 1 and bad.stderr.startswith(f"{root}/dockwright.yaml:6:5: error: unknown key")
     (root / "src/dockwright.yaml").write_text(SIMPLE.format(output=""))  # the nearest one wins
-    assert run_cli("validate", cwd=root / "src/deep").stdout == "dockwright.yaml: ok: 2 environments, 0 pipelines, 2 images\n"
+    assert in_process("validate", cwd=root / "src/deep").stdout == "dockwright.yaml: ok: 2 environments, 0 pipelines, 2 images\n"
 
 
 def test_no_traceback_when_the_project_file_cannot_be_looked_for(tmp_path: Path) -> None:
@@ -697,7 +698,7 @@ def test_quiet_prints_only_errors(project, where: str) -> None:
     root = project({"dockwright.yaml": text})
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return run_cli(*(["-q", *args] if where == "before" else [args[0], "--quiet", *args[1:]]), cwd=root)
+        return in_process(*(["-q", *args] if where == "before" else [args[0], "--quiet", *args[1:]]), cwd=root)
 
     for args in (["validate"], ["compile"], ["compile", "--check"], ["diff"]):
         result = run(*args)
@@ -708,7 +709,7 @@ def test_quiet_prints_only_errors(project, where: str) -> None:
     assert stale.returncode == 1 and stale.stderr.splitlines()[0] == "stale: generated/images/base/Dockerfile"
     (root / "dockwright.yaml").write_text("version: 1\nproject: demo\nenvironments:\n  base: {parent_image: debian}\n"
                                           "runner: {environment: nope}\n")
-    assert "warning" in run_cli("validate", cwd=root).stderr
+    assert "warning" in in_process("validate", cwd=root).stderr
     bad = run("validate")
     assert bad.returncode == 1 and "warning" not in bad.stderr and bad.stderr.endswith("\n1 error\n")
 
@@ -716,10 +717,10 @@ def test_quiet_prints_only_errors(project, where: str) -> None:
 def test_quiet_build_prints_only_the_error(project) -> None:
     root = project({"dockwright.yaml": SIMPLE.format(output="") + "builders:\n  local: {type: docker, url: "
                                                                    "'tcp://127.0.0.1:9'}\n"})
-    loud = run_cli("build", cwd=root)
+    loud = in_process("build", cwd=root)
     assert loud.returncode == 3 and loud.stderr.startswith("generated/: 5 created, 0 updated, 0 unchanged, 0 removed\n")
     (root / "dockwright.yaml").write_text((root / "dockwright.yaml").read_text().replace("2.2.2", "2.2.3"))
-    quiet = run_cli("-q", "build", cwd=root)
+    quiet = in_process("-q", "build", cwd=root)
     assert (quiet.returncode, quiet.stdout, len(quiet.stderr.splitlines())) == (3, "", 1), quiet.stderr
     assert quiet.stderr.startswith("error: cannot reach the Docker engine at tcp://127.0.0.1:9")
 

@@ -4,7 +4,6 @@ so a requirement could add an option line), and the header names the files an en
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from hypothesis import assume, given
 from hypothesis import strategies as st

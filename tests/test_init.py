@@ -1,4 +1,5 @@
-"""`dockwright init`: the exact file it writes from what a project has, and that the file is valid."""
+"""`dockwright init`: the exact file it writes from what a project has, and that the file is valid (the command
+runs in-process: helpers.invoke)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from compiler import init
 from compiler.pipeline import compile_project
-from helpers import run_cli
+from helpers import invoke
 
 FOOTER = """    workdir: /app
 
@@ -34,7 +35,7 @@ def _project(root: Path, files: dict[str, str]) -> Path:
 
 
 def _init(root: Path, *args: str) -> tuple[int, str, str]:
-    result = run_cli("init", *args, cwd=root)
+    result = invoke("init", *args, cwd=root)
     return result.returncode, result.stdout, result.stderr
 
 
@@ -63,8 +64,8 @@ def test_requirements_txt_and_pep621(tmp_path: Path) -> None:
         "    requirements:\n"
         '      - "requests>=2"\n'
         '      - "pydantic[email]>=2 ; python_version >= \'3.10\'"\n' + FOOTER)
-    assert run_cli("validate", cwd=root).returncode == 0
-    assert run_cli("compile", cwd=root).returncode == 0
+    assert invoke("validate", cwd=root).returncode == 0
+    assert invoke("compile", cwd=root).returncode == 0
     assert sorted(p.name for p in root.iterdir()) == [
         "dockwright.yaml", "generated", "pyproject.toml", "requirements-dev.txt", "requirements.txt"]
 
@@ -107,7 +108,7 @@ def test_dockerfile_is_the_parent_and_flags_win(tmp_path: Path) -> None:
     assert "project: billing-api\n" in text
     assert '    dockerfile: "Dockerfile"          # your Dockerfile, built first as the parent\n' in text
     assert "python:" not in text.split("environments:")[1]
-    assert run_cli("compile", cwd=root).returncode == 0
+    assert invoke("compile", cwd=root).returncode == 0
 
 
 def test_python_version_file(tmp_path: Path) -> None:
@@ -130,7 +131,7 @@ def test_requirements_with_options_are_taken_apart(tmp_path: Path) -> None:
     text = (root / "dockwright.yaml").read_text()
     assert "requirements_files" not in text
     assert '    requirements:\n      - "pandas==2.2.2"\n    local_packages: ["."]' in text
-    assert run_cli("validate", cwd=root).returncode == 0
+    assert invoke("validate", cwd=root).returncode == 0
 
 
 def test_refuses_to_overwrite(tmp_path: Path) -> None:
@@ -170,7 +171,7 @@ def test_credentials_are_masked_and_left_out(tmp_path: Path) -> None:
     text = (root / "dockwright.yaml").read_text()
     assert "pw" not in text + out + err and "tok123" not in text + out + err
     assert '    requirements:\n      - "pandas==2.2.2"\n' in text and "requirements_files" not in text
-    assert run_cli("validate", cwd=root).returncode == 0
+    assert invoke("validate", cwd=root).returncode == 0
 
 
 def test_a_credential_alone_is_not_named_through_requirements_files(tmp_path: Path) -> None:
@@ -180,7 +181,7 @@ def test_a_credential_alone_is_not_named_through_requirements_files(tmp_path: Pa
     assert err == ("note: requirements.txt: 'foo @ https://***@h/foo.whl' carries credentials and was left out; "
                    "install it from a mirror that needs no token, or through an authenticating proxy\n")
     assert "tok123" not in (root / "dockwright.yaml").read_text() + out
-    assert run_cli("validate", cwd=root).returncode == 0
+    assert invoke("validate", cwd=root).returncode == 0
 
 
 _LINES = ["pandas==2.2.2", "numpy", "requests[socks]>=2", "--index-url https://user:pw@pypi.corp.example/simple",

@@ -13,7 +13,7 @@ import pytest
 
 from compiler.errors import ConfigError, _suggest
 from compiler.pipeline import compile_project
-from helpers import run_cli
+from helpers import invoke
 
 
 def unknown_keys(n: int) -> str:
@@ -41,6 +41,7 @@ def _errors(text: str, tmp: Path) -> tuple[int, float]:
     return count, best
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [unknown_keys, typo_per_environment], ids=["unknown-keys", "typo-per-environment"])
 def test_error_reporting_is_near_linear(make: Callable[[int], str], tmp_path: Path) -> None:
     """8x the errors takes well under 64x (quadratic) the time: Cerberus re-sorted its whole error list on
@@ -53,7 +54,7 @@ def test_error_reporting_is_near_linear(make: Callable[[int], str], tmp_path: Pa
 
 def test_cli_prints_the_first_200_diagnostics_then_a_count(tmp_path: Path) -> None:
     (tmp_path / "dockwright.yaml").write_text(unknown_keys(1000), encoding="utf-8")
-    proc = run_cli("validate", cwd=tmp_path)
+    proc = invoke("validate", cwd=tmp_path)
     assert proc.returncode == 1
     lines = proc.stderr.splitlines()
     heads = [ln for ln in lines if ": error: " in ln]
@@ -65,7 +66,7 @@ def test_cli_prints_the_first_200_diagnostics_then_a_count(tmp_path: Path) -> No
 
 def test_cli_prints_everything_up_to_200(tmp_path: Path) -> None:
     (tmp_path / "dockwright.yaml").write_text(unknown_keys(200), encoding="utf-8")
-    lines = run_cli("validate", cwd=tmp_path).stderr.splitlines()
+    lines = invoke("validate", cwd=tmp_path).stderr.splitlines()
     assert len(lines) == 3 * 200 + 1 and lines[-1] == "200 errors"
 
 
@@ -136,6 +137,7 @@ def identical_environments(n: int) -> str:
         f"  e{i}:\n    python: '3.11'\n    requirements: [pandas]\n" for i in range(n))
 
 
+@pytest.mark.slow
 def test_deduplication_is_near_linear(tmp_path: Path) -> None:
     """8x identical environments (one image serving them all) takes well under 64x the time: each one
     attached re-sorted the image's growing list of environments (20,000 took over 120 s)."""
@@ -151,6 +153,7 @@ def test_deduplication_is_near_linear(tmp_path: Path) -> None:
     assert times[1] / times[0] < 16, f"1,000 environments {times[0]:.2f} s, 8,000 {times[1]:.2f} s"
 
 
+@pytest.mark.slow
 def test_compile_stops_looking_after_10000_errors(tmp_path: Path) -> None:
     """200,000 errors took 140 s and 1.7 GB: past 10,000 the rest are not collected."""
     main = tmp_path / "dockwright.yaml"

@@ -10,7 +10,7 @@ import pytest
 
 from compiler.errors import ConfigError
 from compiler.pipeline import compile_project
-from helpers import run_cli, tree
+from helpers import invoke, tree
 
 PYPROJECT = "[project]\nname = 'x'\nversion = '1'\n"
 PACKAGES = {"pyproject.toml": PYPROJECT, "libs/a/pyproject.toml": PYPROJECT, "libs/b/setup.py": "",
@@ -151,7 +151,7 @@ environments:
   base: {python: "3.11", local_packages: [libs/here, libs/away]}
 runner: {environment: base}
 """)
-    result = run_cli("compile", cwd=root, env={"NO_COLOR": "1"})
+    result = invoke("compile", cwd=root, env={"NO_COLOR": "1"})
     assert result.returncode == 1
     assert result.stderr == (
         "dockwright.yaml:4:54: error: local package 'libs/away' reaches outside the project directory (keep the "
@@ -162,7 +162,7 @@ runner: {environment: base}
     assert not (root / "generated").exists()
     (root / "libs/away").unlink()
     (root / "dockwright.yaml").write_text((root / "dockwright.yaml").read_text().replace(", libs/away", ""))
-    ok = run_cli("compile", cwd=root, env={"NO_COLOR": "1"})
+    ok = invoke("compile", cwd=root, env={"NO_COLOR": "1"})
     assert ok.returncode == 0, ok.stderr
     assert json.loads((root / "generated/manifest.json").read_text())["images"]["base"]["inputs"] == [
         "generated/images/base/Dockerfile", "libs/here/"]
@@ -181,7 +181,7 @@ environments:
   child: {extends: base, local_packages: [.]}
 runner: {environment: child}
 """)
-    result = run_cli("explain", "child", cwd=tmp_path, env={"NO_COLOR": "1"})
+    result = invoke("explain", "child", cwd=tmp_path, env={"NO_COLOR": "1"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[3:] == [
         "",

@@ -16,10 +16,13 @@ import pytest
 from compiler import lockfile
 from compiler.pipeline import compile_project
 from compiler.plan import HEAVY_BYTES
-from helpers import run_cli
+from helpers import invoke
 from lock.servers import Dist, Index, Registry
-from test_lock import lock_cli, uv_cache  # noqa: F401 - a fixture
 from dockerfile_check import check_output
+from test_lock import lock_cli
+from test_lock import uv_cache as _uv_cache
+
+uv_cache = _uv_cache  # test_lock.py's fixture, used here under the same name
 
 TWO = "platforms: [linux/amd64, linux/arm64]\n"
 
@@ -73,7 +76,7 @@ def test_compile_pins_every_package_with_hashes_and_the_parent_by_digest(project
     text = _project(index, BASE.format(url=index.url) + CHILD, top=TWO)
     root = _locked(project, index, registry, uv_cache, text)
     digest = registry.push("library/python", "3.11-slim", ("linux/amd64", "linux/arm64"))
-    done = run_cli("compile", cwd=root)
+    done = invoke("compile", cwd=root)
     assert (done.returncode, done.stderr) == (0, ""), done.stderr  # no "unlocked" note
     reqs = (root / "generated/images/base/requirements.txt").read_text()
     sha = {n: _sha(index, n) for n in index.files}
@@ -107,10 +110,10 @@ def test_a_stale_lock_is_a_located_error_at_each_changed_environment(project, in
                                                                      uv_cache: Path) -> None:
     text = _project(index, BASE.format(url=index.url) + CHILD)
     root = _locked(project, index, registry, uv_cache, text)
-    assert run_cli("compile", cwd=root).returncode == 0
+    assert invoke("compile", cwd=root).returncode == 0
     (root / "dockwright.yaml").write_text(text.replace("[small==1.0]", "[small==2.0]"))
     for args in (("compile",), ("compile", "--check"), ("validate",)):
-        done = run_cli(*args, cwd=root, env={"NO_COLOR": "1"})
+        done = invoke(*args, cwd=root, env={"NO_COLOR": "1"})
         assert (done.returncode, done.stdout) == (1, ""), done.stderr
         assert done.stderr.startswith(
             "dockwright.yaml:8:3: error: environment 'child' has changed since dockwright.lock was written (or is "
@@ -120,7 +123,7 @@ def test_a_stale_lock_is_a_located_error_at_each_changed_environment(project, in
             "1 error"), done.stderr
     # A parent's change makes its layered child stale, too.
     (root / "dockwright.yaml").write_text(text.replace("[beta, delta]", "[beta]"))
-    done = run_cli("compile", "--check", cwd=root, env={"NO_COLOR": "1"})
+    done = invoke("compile", "--check", cwd=root, env={"NO_COLOR": "1"})
     assert done.returncode == 1
     assert re.findall(r"error: (environment '\w+')", done.stderr) == ["environment 'base'", "environment 'child'"]
 
@@ -130,7 +133,7 @@ def test_a_malformed_lock_is_the_lock_files_located_error(project, index: Index,
     root = _locked(project, index, registry, uv_cache, _project(index, BASE.format(url=index.url) + CHILD))
     text = (root / "dockwright.lock").read_text()
     (root / "dockwright.lock").write_text(text.replace('name = "alpha"', 'name =  "alpha"', 1))
-    done = run_cli("compile", cwd=root, env={"NO_COLOR": "1"})
+    done = invoke("compile", cwd=root, env={"NO_COLOR": "1"})
     line = next(n for n, t in enumerate(text.splitlines(), 1) if t == 'name = "alpha"')
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr.startswith(f"dockwright.lock:{line}:1: error: dockwright.lock was edited by hand: line {line} "
@@ -152,7 +155,7 @@ def test_heavy_packages_get_their_own_layer_by_size_or_by_name(project, index: I
            for p in base.packages]
     sized = lockfile.Lock(images={**lock.images, "base": replace(base, packages=tuple(big))})
     (root / "dockwright.lock").write_text(lockfile.render(sized))
-    assert run_cli("compile", cwd=root).returncode == 0
+    assert invoke("compile", cwd=root).returncode == 0
     out = root / "generated/images/base"
     sha = {n: _sha(index, n) for n in index.files}
     assert (out / "requirements-heavy.txt").read_text().splitlines()[1:] == [
@@ -171,8 +174,8 @@ def test_heavy_packages_get_their_own_layer_by_size_or_by_name(project, index: I
         (root / "dockwright.yaml").write_text(text.replace("requirements: [big", f"heavy_packages: {key}\n    "
                                                                                  "requirements: [big"))
         # heavy_packages does not change what is resolved: the lock still matches.
-        assert run_cli("lock", cwd=root).stdout == "dockwright.lock: unchanged\n"
-        assert run_cli("compile", cwd=root).returncode == 0
+        assert invoke("lock", cwd=root).stdout == "dockwright.lock: unchanged\n"
+        assert invoke("compile", cwd=root).returncode == 0
         heavy_file = out / "requirements-heavy.txt"
         assert (heavy_file.read_text().splitlines()[1:] if heavy_file.exists() else None) == (
             None if heavy is None else [f"alpha==1.0 --hash={sha['alpha-1.0-py3-none-any.whl']}"])
@@ -202,7 +205,7 @@ def test_skip_parents_leaves_parents_unpinned_and_compile_says_which(project, in
     assert (code, err) == (0, ""), err
     assert '[images.base.parent]\nref = "python:3.11-slim"\n\n[[images.base.packages]]' in (
         root / "dockwright.lock").read_text()
-    done = run_cli("compile", cwd=root, env={"NO_COLOR": "1"})
+    done = invoke("compile", cwd=root, env={"NO_COLOR": "1"})
     assert done.returncode == 0
     assert done.stderr == (
         "dockwright.yaml:5:13: warning: parent image 'python:3.11-slim' of image 'base' is not pinned to a digest in "
@@ -215,10 +218,10 @@ def test_skip_parents_leaves_parents_unpinned_and_compile_says_which(project, in
 def test_without_a_lock_compile_says_so_in_one_line_unless_quiet(project) -> None:
     root = project({"dockwright.yaml": "version: 1\nproject: p\nenvironments:\n  e: {python: \"3.11\"}\n"
                                        "runner: {environment: e}\n"})
-    done = run_cli("compile", cwd=root)
+    done = invoke("compile", cwd=root)
     assert (done.returncode, done.stderr) == (0, "note: no dockwright.lock: packages and parent images are not "
                                                  "pinned (run `dockwright lock`)\n")
-    quiet = run_cli("--quiet", "compile", cwd=root)
+    quiet = invoke("--quiet", "compile", cwd=root)
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
 
 
@@ -227,7 +230,7 @@ def test_explain_shows_each_locked_package_and_the_requirement_that_pulled_it_in
                                                                                  uv_cache: Path) -> None:
     text = _project(index, BASE.format(url=index.url) + CHILD)
     root = _locked(project, index, registry, uv_cache, text)
-    done = run_cli("explain", "child", cwd=root)
+    done = invoke("explain", "child", cwd=root)
     assert done.returncode == 0, done.stderr
     locked = done.stdout[done.stdout.index("locked packages"):]
     assert locked == (
@@ -236,7 +239,7 @@ def test_explain_shows_each_locked_package_and_the_requirement_that_pulled_it_in
         "  beta==1.0   via beta  dockwright.yaml:7  via extends base\n"
         "  delta==1.0  via delta  dockwright.yaml:7  via extends base\n"
         "  small==1.0  via small==1.0  dockwright.yaml:10\n")
-    data = json.loads(run_cli("explain", "--json", "child", cwd=root).stdout)
+    data = json.loads(invoke("explain", "--json", "child", cwd=root).stdout)
     assert data["locked"][0] == {"name": "alpha", "version": "1.0", "platforms": ["linux/amd64"],
                                  "via": [{"requirement": "beta", "origin": {"file": "dockwright.yaml", "line": 7,
                                                                             "via": ["extends base"]}}]}

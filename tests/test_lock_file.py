@@ -87,6 +87,17 @@ def test_the_fast_reader_reads_what_tomllib_reads_or_leaves_it_to_tomllib(lock: 
                 lockfile.parse(PATH, edited)
 
 
+def test_a_bad_escape_in_a_quoted_key_is_tomllibs_located_error() -> None:
+    """The fast reader leaves to tomllib every string json cannot read (it raised JSONDecodeError: a traceback;
+    found by the test above)."""
+    image = LockedImage(name="a\\b", python=None, platforms=("linux/amd64",), inputs=H, parent=None, packages=())
+    text = lockfile.render(Lock(images={image.name: image})).replace('"a\\\\b"', '"a\\u00zz"')
+    assert lockfile._fast(text) is None
+    assert _error(text) == (
+        "dockwright.lock:5:13: error: dockwright.lock is not valid TOML: Invalid hex value (run `dockwright lock` "
+        "to write it again)\n    5 | [images.\"a\\u00zz\"]\n      |             ^")
+
+
 def _error(text: str) -> str:
     with pytest.raises(ConfigError) as err:
         lockfile.parse(PATH, text)

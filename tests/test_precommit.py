@@ -7,7 +7,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from helpers import EXAMPLES, ROOT
+import pytest
+
+from helpers import EXAMPLES, ROOT, tool
 
 # pre-commit installs the hooks' environment once per version of this repository; keep it between runs.
 CACHE = Path.home() / ".cache" / "dockwright-test" / "pre-commit"
@@ -19,10 +21,11 @@ def _git(repo: Path, *args: str) -> None:
 
 def _try_repo(repo: Path, hook: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PRE_COMMIT_HOME": str(CACHE), "NO_COLOR": "1"}
-    return subprocess.run(["pre-commit", "try-repo", str(ROOT), hook, "--all-files", "--color", "never"],
+    return subprocess.run([tool("pre-commit"), "try-repo", str(ROOT), hook, "--all-files", "--color", "never"],
                           cwd=repo, env=env, capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.slow
 def test_check_and_validate_hooks(tmp_path: Path) -> None:
     repo = tmp_path / "proj"
     shutil.copytree(EXAMPLES / "quickstart", repo)
@@ -55,6 +58,7 @@ def test_check_and_validate_hooks(tmp_path: Path) -> None:
             "(did you mean 'requirements'?)") in invalid.stdout
 
 
+@pytest.mark.slow
 def test_lock_check_hook_is_offline_and_fails_on_a_stale_lock(tmp_path: Path) -> None:
     repo = tmp_path / "proj"
     repo.mkdir()
@@ -63,7 +67,7 @@ def test_lock_check_hook_is_offline_and_fails_on_a_stale_lock(tmp_path: Path) ->
     project.write_text("version: 1\nproject: lk\nenvironments:\n  base:\n    dockerfile: Dockerfile\n"
                        "runner: {environment: base}\n")
     # An image with no requirements and a custom parent: `lock` needs neither uv nor a registry.
-    made = subprocess.run(["dockwright", "lock"], cwd=repo, capture_output=True, text=True)
+    made = subprocess.run([tool("dockwright"), "lock"], cwd=repo, capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
     _git(repo, "init", "-q")
     _git(repo, "add", "-A")

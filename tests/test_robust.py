@@ -150,6 +150,7 @@ def _big(n: int, python: str) -> str:
         f"  e{i}:\n    python: '{python}'\n    apt_packages: [pkg{i}]\n" for i in range(n))
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_compile_leaves_the_old_output_or_the_new(tmp_path: Path) -> None:
     """SIGINT at random moments late in a compile of 1,500 environments (when the writing happens): the
     output is byte for byte the old tree or the new one, with no temp file left (a mix, and up to 3,000

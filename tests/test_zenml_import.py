@@ -152,6 +152,7 @@ def test_without_zenml_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # a process that imports ZenML: seconds
 def test_console_script_imports_a_pipeline(tmp_path: Path, zenml_env: dict[str, str]) -> None:
     """The real command, in its own process: help says that importing runs the user's code."""
     project = tmp_path / "proj"

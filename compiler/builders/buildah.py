@@ -312,4 +312,3 @@ class BuildahBuilder:
             except (OSError, UnicodeDecodeError):
                 return None
         return digest if re.fullmatch(r"sha256:[0-9a-f]{64}", digest) else None
-

@@ -98,7 +98,7 @@ class _Run:
                            instruction=found[1] if found else None, log=exc.log)
         except Cancelled:
             raise
-        except Exception as exc:  # an engine error we did not foresee fails this image, not the run
+        except Exception as exc:  # noqa: BLE001 - an engine error we did not foresee fails this image, not the run
             return Outcome(job.name, job.tag, "failed", key, time.monotonic() - started,
                            message=f"{type(exc).__name__}: {exc}")
 

@@ -135,10 +135,10 @@ class _IndexHandler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._get(body=True)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._get(body=False)
 
     def _get(self, body: bool) -> None:
@@ -232,7 +232,7 @@ class _RegistryHandler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         reg: Registry = self.server.owner  # type: ignore[attr-defined]
         reg.requests.append(self.path)
         path = self.path.split("?")[0]

@@ -1,0 +1,57 @@
+"""ruff (configured in pyproject.toml) finds nothing in compiler/, tests/ and bench/, and the repository's own
+pre-commit hooks (.pre-commit-config.yaml, all local: nothing is downloaded) pass on a copy of it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT, tool
+
+
+def test_ruff_finds_nothing() -> None:
+    result = subprocess.run([tool("ruff"), "check", "--no-cache", "--output-format", "concise", "compiler", "tests",
+                             "bench"], cwd=ROOT, capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (0, "All checks passed!\n"), result.stdout + result.stderr
+
+
+def _not_sources(folder: str, names: list[str]) -> set[str]:
+    """What a checkout holds besides its files (git's own folder, caches, builds): not copied."""
+    anywhere = shutil.ignore_patterns("__pycache__", ".*_cache", ".hypothesis", "*.egg-info")(folder, names)
+    top = {".git", ".venv", "build", "dist"} if Path(folder) == ROOT else set()
+    bench = {n for n in names if n == "out" or n.startswith("tmp")} if Path(folder) == ROOT / "bench" else set()
+    return set(anywhere) | (top & set(names)) | bench
+
+
+@pytest.mark.slow
+def test_the_repositorys_pre_commit_hooks_pass(tmp_path: Path) -> None:
+    """On a fresh git repository holding this checkout's files (end-of-file-fixer rewrites what it fixes: never
+    the checkout itself), with this environment's commands first on PATH. The mypy hook runs `python -m mypy`,
+    which test_types.py runs already: skipped here (a cold mypy would double its time)."""
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT, repo, ignore=_not_sources)
+    for args in (["init", "-q"], ["add", "-A"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+    scripts = str(Path(tool("pre-commit")).parent)
+    env = {**os.environ, "PATH": scripts + os.pathsep + os.environ.get("PATH", ""), "SKIP": "mypy",
+           "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"), "NO_COLOR": "1"}
+
+    def run(*hook: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([tool("pre-commit"), "run", *hook, "--all-files", "--color", "never"], cwd=repo,
+                              env=env, capture_output=True, text=True, timeout=600)
+
+    result = run()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [line.rsplit(".", 1)[-1] for line in result.stdout.splitlines() if "..." in line] == [
+        "Passed", "Skipped", "Passed", "Passed", "Passed", "Passed"], result.stdout
+
+    project = repo / "examples" / "quickstart" / "dockwright.yaml"
+    project.write_text(project.read_text(encoding="utf-8").replace("PYTHONUNBUFFERED: 1", "PYTHONUNBUFFERED: 0"),
+                       encoding="utf-8")
+    stale = run("examples-compile-check")
+    assert stale.returncode == 1
+    assert "stale: examples/quickstart/generated/images/base/Dockerfile\n" in stale.stdout, stale.stdout
