@@ -12,9 +12,9 @@ from hypothesis import settings
 # The compile fast path's records (compiler/fastpath.py) of this test run: never the user's own cache.
 os.environ["DOCKWRIGHT_CACHE_DIR"] = tempfile.mkdtemp(prefix="dockwright-test-cache-")
 
-# Each property test names its own max_examples: CI (CI set, as .ci/run is run) and DOCKWRIGHT_FULL=1 run
-# exactly that many. Any other run (the quick loop on a developer's machine) runs a tenth, at least 10.
-FULL = bool(os.environ.get("CI")) or os.environ.get("DOCKWRIGHT_FULL") == "1"
+# Each property test names its own max_examples, and a whole run (`python -m pytest`, what CI runs) runs
+# exactly that many. The quick loop (a marker expression that leaves the slow tests out, as
+# `-m "not builder and not slow"` does) runs a tenth, at least 10; DOCKWRIGHT_FULL=1 runs them all there too.
 QUICK_SHARE, QUICK_MINIMUM = 10, 10
 
 
@@ -22,12 +22,19 @@ def quick_examples(n: int) -> int:
     return n if n <= QUICK_MINIMUM else max(QUICK_MINIMUM, n // QUICK_SHARE)
 
 
+def full_examples(config: pytest.Config) -> bool:
+    if os.environ.get("DOCKWRIGHT_FULL") == "1":
+        return True
+    return "not slow" not in " ".join(str(config.getoption("markexpr") or "").split())
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if FULL:
+    if full_examples(config):
         return
     for item in items:
         test = getattr(item, "obj", None)
-        own = getattr(test, "_hypothesis_internal_use_settings", None)  # what @settings gave @given's wrapper
+        # hypothesis has no public way to scale a test's own @settings; this is what @settings stores on @given's wrapper
+        own = getattr(test, "_hypothesis_internal_use_settings", None)
         if own is None or getattr(test, "_dockwright_quick", False):
             continue
         test._hypothesis_internal_use_settings = settings(own, max_examples=quick_examples(own.max_examples))
@@ -35,8 +42,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return ("hypothesis: every test's own max_examples" if FULL else
-            f"hypothesis: a {QUICK_SHARE}th of each test's max_examples (CI=1 or DOCKWRIGHT_FULL=1 runs them all)")
+    return ("hypothesis: every test's own max_examples" if full_examples(config) else
+            f"hypothesis: a {QUICK_SHARE}th of each test's max_examples (the quick loop; DOCKWRIGHT_FULL=1 runs them all)")
 
 
 @pytest.fixture
