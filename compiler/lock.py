@@ -249,8 +249,8 @@ class _Options:
 
 
 # One resolution to run: the image, the platform, uv's request, and the locked parent it is layered on.
-_Job = tuple[Target, str, resolve.Request, "LockedImage | None"]
-_Failures = dict[tuple[str, str], tuple[Target, list[str], resolve.ResolveError, "LockedImage | None"]]
+_Job = tuple[Target, str, resolve.Request, LockedImage | None]
+_Failures = dict[tuple[str, str], tuple[Target, list[str], resolve.ResolveError, LockedImage | None]]
 
 
 def run(plan: Plan, root: Path, path: Path, *, platforms: tuple[str, ...] | None = None, upgrade: bool = False,
