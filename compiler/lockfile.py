@@ -285,76 +285,77 @@ class _NotOurShape(Exception):
     """A line `render` does not write: the fast reader gives up and tomllib reads the text."""
 
 
-class _FastReader:
-    """Reads a lock's lines, in exactly the shape `render` writes, into the data tomllib would make."""
-
-    __slots__ = ("data", "table", "files")
-
-    def __init__(self, version: int) -> None:
-        self.data: dict[str, Any] = {"version": version}
-        self.table: dict[str, Any] | None = None  # the table lines go into
-        self.files: list[Any] | None = None  # the `files = [` list being read
-
-    def feed(self, line: str) -> None:
-        if self.files is not None:
-            self._file(line, self.files)
-        elif not line:
-            return
-        elif line[0] == "[":
-            self.table = self._header(line)
-        elif self.table is None:
-            raise _NotOurShape
-        elif line == "files = [":
-            self.files = self.table["files"] = []
-        else:
-            self._value(line, self.table)
-
-    def _file(self, line: str, files: list[Any]) -> None:
-        if line == "]":
-            self.files = None
-            return
-        f = _FILE_LINE.fullmatch(line)
+def _files(lines: list[str]) -> list[dict[str, Any]]:
+    """The lines of a `files = [` list: `    { name = "..", hash = "..", size = N, platforms = [..] },`."""
+    out: list[dict[str, Any]] = []
+    match = _FILE_LINE.fullmatch
+    for line in lines:
+        f = match(line)
         if f is None:
             raise _NotOurShape
-        item: dict[str, Any] = {"name": _loads(f.group(1)), "hash": _loads(f.group(2))}
-        if f.group(3) is not None:
-            item["size"] = int(f.group(3))
-        if f.group(4) is not None:
-            item["platforms"] = _loads(f.group(4))
-        files.append(item)
+        name, digest, size, platforms = f.groups()
+        # _loads, inline for the strings of each of a big lock's many file lines.
+        item: dict[str, Any] = {"name": name[1:-1] if "\\" not in name else json.loads(name),
+                                "hash": digest[1:-1] if "\\" not in digest else json.loads(digest)}
+        if size is not None:
+            item["size"] = int(size)
+        if platforms is not None:
+            item["platforms"] = _loads(platforms)
+        out.append(item)
+    return out
 
-    def _header(self, line: str) -> dict[str, Any]:
-        """The table a `[images.NAME...]` or `[[images.NAME.packages]]` header opens."""
-        h = _HEAD.fullmatch(line)
-        if h is None or bool(h.group(1)) != (h.group(3) == ".packages") or line.endswith("]]") != bool(h.group(1)):
+
+def _read_fast(lines: list[str], data: dict[str, Any]) -> dict[str, Any]:
+    """Lines in exactly the shape `render` writes, into data as tomllib would read them; _NotOurShape
+    for any other line, ValueError for a list not closed or an escape JSON does not know."""
+    table: dict[str, Any] | None = None  # the table lines go into
+    i, n = 0, len(lines)
+    while i < n:
+        line = lines[i]
+        i += 1
+        if not line:
+            continue
+        if line[0] == "[":
+            table = _open(data, line)
+            continue
+        if table is None:  # a value before the first header
             raise _NotOurShape
-        key = h.group(2)
-        image: dict[str, Any] = self.data.setdefault("images", {}).setdefault(
-            _loads(key) if key.startswith('"') else key, {})
-        kind = h.group(3)
-        if kind is None:
-            return image
-        if kind == ".packages":
-            package: dict[str, Any] = {}
-            image.setdefault("packages", []).append(package)
-            return package
-        parent: dict[str, Any] = image.setdefault("parent", {})
-        if kind == ".parent":
-            return parent
-        platforms: dict[str, Any] = parent.setdefault("platforms", {})  # .parent.platforms
-        return platforms
-
-    @staticmethod
-    def _value(line: str, table: dict[str, Any]) -> None:
+        if line == "files = [":  # the lines up to `]` are its files (most of a lock): read together
+            end = lines.index("]", i)
+            table["files"] = _files(lines[i:end])
+            i = end + 1
+            continue
         v = _LINE.fullmatch(line)
         if v is not None:
             raw = v.group(2)
             table[v.group(1)] = int(raw) if raw[0].isdigit() else _loads(raw)
-            return
+            continue
         p = _PLATFORM_LINE.fullmatch(line)
         if p is None:
             raise _NotOurShape
         table[_loads(p.group(1))] = _loads(p.group(2))
+    return data
+
+
+def _open(data: dict[str, Any], line: str) -> dict[str, Any]:
+    """The table a `[images.NAME...]` or `[[images.NAME.packages]]` header opens in data."""
+    h = _HEAD.fullmatch(line)
+    if h is None or bool(h.group(1)) != (h.group(3) == ".packages") or line.endswith("]]") != bool(h.group(1)):
+        raise _NotOurShape
+    key = h.group(2)
+    image: dict[str, Any] = data.setdefault("images", {}).setdefault(_loads(key) if key.startswith('"') else key, {})
+    kind = h.group(3)
+    if kind is None:
+        return image
+    if kind == ".packages":
+        package: dict[str, Any] = {}
+        image.setdefault("packages", []).append(package)
+        return package
+    parent: dict[str, Any] = image.setdefault("parent", {})
+    if kind == ".parent":
+        return parent
+    platforms: dict[str, Any] = parent.setdefault("platforms", {})  # .parent.platforms
+    return platforms
 
 
 def _fast(text: str) -> dict[str, Any] | None:
@@ -367,13 +368,10 @@ def _fast(text: str) -> dict[str, Any] | None:
     m = re.fullmatch(r"version = ([0-9]+)", lines[0])
     if lines[-1] != "" or m is None:
         return None
-    reader = _FastReader(int(m.group(1)))
     try:
-        for line in lines[1:-1]:
-            reader.feed(line)
-    except (_NotOurShape, ValueError):  # ValueError: a string escape JSON does not know (tomllib says where)
+        return _read_fast(lines[1:-1], {"version": int(m.group(1))})
+    except (_NotOurShape, ValueError):  # ValueError: an unclosed list, or an escape JSON does not know
         return None
-    return None if reader.files is not None else reader.data
 
 
 def parse(path: Path, text: str) -> Lock:
