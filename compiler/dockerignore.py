@@ -27,41 +27,50 @@ def _translate(pattern: str) -> str:
     """A shell pattern as a regular expression (docker-py's translate: `**` spans folders, `*` and
     `?` do not cross `/`, `[...]` is a class)."""
     i, n = 0, len(pattern)
-    out = ""
+    out = []
     while i < n:
         c = pattern[i]
         i += 1
         if c == "*":
-            if i < n and pattern[i] == "*":
-                i += 1
-                if i < n and pattern[i] == "/":
-                    i += 1
-                out += ".*" if i >= n else "(.*/)?"
-            else:
-                out += "[^/]*"
-        elif c == "?":
-            out += "[^/]"
+            piece, i = _stars(pattern, i)
         elif c == "[":
-            j = i
-            if j < n and pattern[j] == "!":
-                j += 1
-            if j < n and pattern[j] == "]":
-                j += 1
-            while j < n and pattern[j] != "]":
-                j += 1
-            if j >= n:
-                out += "\\["
-            else:
-                stuff = pattern[i:j].replace("\\", "\\\\")
-                i = j + 1
-                if stuff[0] == "!":
-                    stuff = "^" + stuff[1:]
-                elif stuff[0] == "^":
-                    stuff = "\\" + stuff
-                out += f"[{stuff}]"
+            piece, i = _class(pattern, i)
         else:
-            out += re.escape(c)
-    return out
+            piece = "[^/]" if c == "?" else re.escape(c)
+        out.append(piece)
+    return "".join(out)
+
+
+def _stars(pattern: str, i: int) -> tuple[str, int]:
+    """The expression for the `*` before i, and where the pattern goes on: `**` (with a `/` after it)
+    spans folders, one `*` stays in its folder."""
+    n = len(pattern)
+    if i >= n or pattern[i] != "*":
+        return "[^/]*", i
+    i += 1
+    if i < n and pattern[i] == "/":
+        i += 1
+    return (".*" if i >= n else "(.*/)?"), i
+
+
+def _class(pattern: str, i: int) -> tuple[str, int]:
+    """The expression for the `[` before i, and where the pattern goes on: a class up to its `]` (a `]`
+    first is in the class; `!` negates), or a literal `[` when no `]` closes it."""
+    n = len(pattern)
+    j = i
+    if j < n and pattern[j] == "!":
+        j += 1
+    if j < n and pattern[j] == "]":
+        j += 1
+    j = pattern.find("]", j)
+    if j < 0:
+        return "\\[", i
+    stuff = pattern[i:j].replace("\\", "\\\\")
+    if stuff[0] == "!":
+        stuff = "^" + stuff[1:]
+    elif stuff[0] == "^":
+        stuff = "\\" + stuff
+    return f"[{stuff}]", j + 1
 
 
 @dataclass

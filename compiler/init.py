@@ -97,27 +97,31 @@ def _poetry_requirement(name: str, spec: Any) -> str | None:
 
 
 def _poetry_version(spec: str) -> str:
+    """A Poetry version constraint as PEP 440 (`^1.2` is >=1.2,<2.0; `~1.2` is >=1.2,<1.3; `1.2` is ==1.2)."""
     if spec in ("", "*"):
         return ""
-    parts = [p.strip() for p in spec.split(",")]
-    out = []
-    for part in parts:
-        if part.startswith("^") or (part.startswith("~") and not part.startswith("~=")):
-            caret = part.startswith("^")
-            numbers = [int(n) for n in re.findall(r"[0-9]+", part)] or [0]
-            low = ".".join(str(n) for n in numbers)
-            if caret:
-                first = next((i for i, n in enumerate(numbers) if n != 0), len(numbers) - 1)
-            else:
-                first = 0 if len(numbers) == 1 else 1
-            upper = numbers[:first + 1]
-            upper[-1] += 1
-            out.append(f">={low},<{'.'.join(str(n) for n in upper)}")
-        elif part[0].isdigit():
-            out.append(f"=={part}")
-        else:
-            out.append(part)
-    return ",".join(out)
+    return ",".join(_poetry_part(p.strip()) for p in spec.split(","))
+
+
+def _poetry_part(part: str) -> str:
+    if part.startswith("^") or (part.startswith("~") and not part.startswith("~=")):
+        return _poetry_range(part, caret=part.startswith("^"))
+    if part[0].isdigit():
+        return f"=={part}"
+    return part
+
+
+def _poetry_range(part: str, *, caret: bool) -> str:
+    """`^X.Y.Z` allows what keeps its first non-zero number; `~X.Y.Z` what keeps X.Y (X when only X)."""
+    numbers = [int(n) for n in re.findall(r"[0-9]+", part)] or [0]
+    low = ".".join(str(n) for n in numbers)
+    if caret:
+        first = next((i for i, n in enumerate(numbers) if n != 0), len(numbers) - 1)
+    else:
+        first = 0 if len(numbers) == 1 else 1
+    upper = numbers[:first + 1]
+    upper[-1] += 1
+    return f">={low},<{'.'.join(str(n) for n in upper)}"
 
 
 def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
@@ -139,18 +143,30 @@ def _from_pyproject(root: Path, found: Found, *, named: bool) -> None:
     name = project.get("name") or poetry.get("name")
     if isinstance(name, str) and not named:
         found.project = project_name(name)
-    requires = project.get("requires-python")
     poetry_deps = _table(poetry, "dependencies")
-    if not isinstance(requires, str):
-        requires = poetry_deps.get("python")
-    if isinstance(requires, str) and found.python_from is None:
-        minor = _chosen_minor(requires)
-        if minor is not None:
-            found.python, found.python_from = minor, f"pyproject.toml requires-python {requires}"
+    _python_from_pyproject(project, poetry_deps, found)
     deps = project.get("dependencies")
     if isinstance(deps, list):
         for dep in deps:
             _add_requirement(found, str(dep), "pyproject.toml")
+    _from_poetry_dependencies(poetry_deps, found)
+    if "build-system" in data or poetry.get("packages") is not None or "name" in poetry:
+        found.local_packages.append(".")
+
+
+def _python_from_pyproject(project: dict[str, Any], poetry_deps: dict[str, Any], found: Found) -> None:
+    """The Python version from `requires-python` (or Poetry's `python` dependency), unless already chosen."""
+    requires = project.get("requires-python")
+    if not isinstance(requires, str):
+        requires = poetry_deps.get("python")
+    if not isinstance(requires, str) or found.python_from is not None:
+        return
+    minor = _chosen_minor(requires)
+    if minor is not None:
+        found.python, found.python_from = minor, f"pyproject.toml requires-python {requires}"
+
+
+def _from_poetry_dependencies(poetry_deps: dict[str, Any], found: Found) -> None:
     for dep_name, spec in sorted(poetry_deps.items()):
         if dep_name.lower() == "python":
             continue
@@ -160,8 +176,6 @@ def _from_pyproject(root: Path, found: Found, *, named: bool) -> None:
                                "add it by hand (local_packages: for a directory in the project)")
         else:
             _add_requirement(found, req, "pyproject.toml")
-    if "build-system" in data or poetry.get("packages") is not None or "name" in poetry:
-        found.local_packages.append(".")
 
 
 def _shown(text: str) -> str:
@@ -194,34 +208,43 @@ def _from_requirements_txt(path: Path, found: Found) -> None:
     except (OSError, UnicodeDecodeError) as exc:
         found.notes.append(f"{path.name} was not read: {exc}")
         return
-    options = [line.strip() for line in lines
-               if line.strip().startswith("-") and not line.strip().startswith(("-r ", "--requirement"))]
-    # The file is named as it is only when dockwright reads every line of it as written; any other line
-    # (an option, a credential, something validate refuses) is taken apart below, with a note.
-    plain = all(not text or text.startswith("-") or requirement_problem(text) is None
-                for text in (line.split(" #", 1)[0].strip() for line in lines if not line.lstrip().startswith("#")))
-    if not options and plain and not any(line.rstrip().endswith("\\") for line in lines):
+    if _read_as_written(lines):
         found.requirements_files.append(path.name)
         return
     for line in lines:
         text = line.split(" #", 1)[0].strip()
-        if not text or text.startswith("#"):
-            continue
-        option, _, value = text.replace("=", " ", 1).partition(" ")
-        value = value.strip()
-        if option in ("-e", "--editable") and value in (".", "./"):
-            if not any((path.parent / name).is_file() for name in ("pyproject.toml", "setup.py", "setup.cfg")):
-                found.notes.append(f"{path.name}: '{text}' was left out: the directory has no pyproject.toml, "
-                                   "setup.py or setup.cfg")
-            elif "." not in found.local_packages:
-                found.local_packages.append(".")
-        elif option in ("-i", "--index-url", "--extra-index-url") and value:
-            found.notes.append(f"{path.name}: '{option} {_shown(value)}' belongs in dockwright.yaml: set index_url or "
-                               "extra_index_urls on the environment")
-        elif text.startswith("-"):
-            found.notes.append(f"{path.name}: '{_shown(text)}' was left out; add what it means by hand")
-        else:
-            _add_requirement(found, text, path.name)
+        if text and not text.startswith("#"):
+            _take_apart(text, path, found)
+
+
+def _read_as_written(lines: list[str]) -> bool:
+    """The file is named as it is only when dockwright reads every line of it as written: no option but
+    -r, no continued line, and nothing validate refuses (a credential, a local path)."""
+    options = [line.strip() for line in lines
+               if line.strip().startswith("-") and not line.strip().startswith(("-r ", "--requirement"))]
+    plain = all(not text or text.startswith("-") or requirement_problem(text) is None
+                for text in (line.split(" #", 1)[0].strip() for line in lines if not line.lstrip().startswith("#")))
+    return not options and plain and not any(line.rstrip().endswith("\\") for line in lines)
+
+
+def _take_apart(text: str, path: Path, found: Found) -> None:
+    """One line of a requirements file that cannot be named as it is: a requirement, `-e .` (the project
+    as a local package), or a note saying what to do instead."""
+    option, _, value = text.replace("=", " ", 1).partition(" ")
+    value = value.strip()
+    if option in ("-e", "--editable") and value in (".", "./"):
+        if not any((path.parent / name).is_file() for name in ("pyproject.toml", "setup.py", "setup.cfg")):
+            found.notes.append(f"{path.name}: '{text}' was left out: the directory has no pyproject.toml, "
+                               "setup.py or setup.cfg")
+        elif "." not in found.local_packages:
+            found.local_packages.append(".")
+    elif option in ("-i", "--index-url", "--extra-index-url") and value:
+        found.notes.append(f"{path.name}: '{option} {_shown(value)}' belongs in dockwright.yaml: set index_url or "
+                           "extra_index_urls on the environment")
+    elif text.startswith("-"):
+        found.notes.append(f"{path.name}: '{_shown(text)}' was left out; add what it means by hand")
+    else:
+        _add_requirement(found, text, path.name)
 
 
 def detect(root: Path, *, project: str | None = None, python: str | None = None) -> Found:

@@ -11,6 +11,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterator
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -86,76 +87,79 @@ def gather(project: Project, root: Path, sink: Collector, doc: Located | None = 
     .dockerignore; problems go to sink."""
     inputs = Inputs()
     inputs.dockerignore = _dockerignore(root, sink)
-    certificates: dict[str, tuple[str, str] | None] = {}
-    packages: dict[str, tuple[str, str] | None] = {}
+    _check_tls_files(project, root, sink, doc)
+    checked: dict[tuple[str, str], tuple[str, str] | None] = {}  # (kind, path) -> its problem, checked once
+    for kind, rel, loc in referenced_files(project):
+        if kind in ("copy", "certificate", "local_package"):
+            _ignored(inputs.dockerignore, kind, rel, loc, sink, root=root)
+        if kind in ("copy", "local_package"):
+            _copies_a_tls_key(project, inputs.dockerignore, kind, rel, loc, sink)
+        if kind == "requirements":
+            if rel not in inputs.requirements:
+                inputs.requirements[rel] = tuple(_RequirementsReader(root, sink, inputs).read(rel, loc))
+        elif kind in _CHECKED_ONCE:
+            _check_once(kind, rel, loc, root, sink, inputs, checked)
+        else:
+            _check_path(kind, rel, loc, root, sink, inputs)
+    inputs.files = sorted(set(inputs.files))
+    return inputs
+
+
+def _check_tls_files(project: Project, root: Path, sink: Collector, doc: Located | None) -> None:
+    """A builder's tls files are read by dockwright on this machine: none may lead outside the project."""
     for name, builder in sorted(project.builders.items()):
         for key, value in builder.tls:
             if isinstance(value, str) and _probe(root, value) == "outside":
                 at = doc.at(("builders", name, "tls", key)) if doc is not None else builder.location
                 sink.error(at, f"tls {key} file '{value}' leads outside the project directory through a symbolic link",
                            _OUTSIDE_HINT)
-    for kind, rel, loc in referenced_files(project):
-        path = root / rel
-        if kind in ("copy", "certificate", "local_package"):
-            _ignored(inputs.dockerignore, kind, rel, loc, sink, root=root)
-        if kind in ("copy", "local_package"):
-            _copies_a_tls_key(project, inputs.dockerignore, kind, rel, loc, sink)
-        if kind == "certificate":
-            if rel not in certificates:
-                certificates[rel] = _certificate_problem(root, rel)
-                if certificates[rel] is None:
-                    inputs.kinds[rel] = "file"
-                    inputs.files.append(rel)
-            problem = certificates[rel]
-            if problem is not None:
-                sink.error(loc, *problem)
-            continue
-        if kind == "local_package":
-            if rel not in packages:
-                packages[rel] = _local_package_problem(root, rel)
-                if packages[rel] is None:
-                    inputs.kinds[rel] = "dir"
-            problem = packages[rel]
-            if problem is not None:
-                sink.error(loc, *problem)
-            continue
-        if kind == "requirements":
-            if rel not in inputs.requirements:
-                inputs.requirements[rel] = tuple(_read_requirements(path, rel, root, loc, sink, inputs, depth=0,
-                                                                    seen={}, opened=set(), nested=False))
-            continue
-        what = {"copy": "copy source", "dockerfile": "Dockerfile", "context": "build context"}[kind]
-        found = _probe(root, rel)
-        if found == "outside":
-            sink.error(loc, f"{what} '{rel}' leads outside the project directory through a symbolic link",
-                       _OUTSIDE_HINT)
-            continue
-        if found.startswith("error:"):
-            sink.error(loc, f"{what} '{rel}' cannot be read: {found[6:]}", _UNREADABLE_HINT)
-            continue
-        if found == "missing":
-            sink.error(loc, f"{what} '{rel}' does not exist", "paths are relative to the directory of dockwright.yaml")
-            continue
-        if found == "special":
-            sink.error(loc, f"{what} '{rel}' is not a regular file or directory", "name a file or a directory")
-            continue
-        is_dir = found == "dir"
-        inputs.kinds[rel] = "dir" if is_dir else "file"
-        if kind == "dockerfile":
-            if is_dir:
-                sink.error(loc, f"Dockerfile '{rel}' is a directory", "name the file, like docker/base.Dockerfile")
-                continue
-            try:
-                inputs.dockerfiles[rel] = _read_bytes(path)
-            except OSError as exc:
-                sink.error(loc, f"Dockerfile '{rel}' cannot be read: {exc.strerror}", "check its permissions")
-                continue
-            inputs.digests[rel] = hashlib.sha256(inputs.dockerfiles[rel]).hexdigest()
-            inputs.files.append(rel)
-        elif kind == "context" and not is_dir:
-            sink.error(loc, f"build context '{rel}' is not a directory", "name a directory, like '.'")
-    inputs.files = sorted(set(inputs.files))
-    return inputs
+
+
+def _probe_problem(what: str, rel: str, found: str) -> tuple[str, str] | None:
+    """(message, hint) for a path _probe found outside the project or unreadable."""
+    if found == "outside":
+        return f"{what} '{rel}' leads outside the project directory through a symbolic link", _OUTSIDE_HINT
+    if found.startswith("error:"):
+        return f"{what} '{rel}' cannot be read: {found[6:]}", _UNREADABLE_HINT
+    return None
+
+
+_PATH_WHAT = {"copy": "copy source", "dockerfile": "Dockerfile", "context": "build context"}
+
+
+def _check_path(kind: str, rel: str, loc: Location | None, root: Path, sink: Collector, inputs: Inputs) -> None:
+    """A copy source, custom parent Dockerfile (read, for its digest) or build context: it exists, is of
+    the right kind and stays inside the project."""
+    what = _PATH_WHAT[kind]
+    found = _probe(root, rel)
+    problem = _probe_problem(what, rel, found)
+    if problem is None and found == "missing":
+        problem = f"{what} '{rel}' does not exist", "paths are relative to the directory of dockwright.yaml"
+    if problem is None and found == "special":
+        problem = f"{what} '{rel}' is not a regular file or directory", "name a file or a directory"
+    if problem is not None:
+        sink.error(loc, *problem)
+        return
+    is_dir = found == "dir"
+    inputs.kinds[rel] = "dir" if is_dir else "file"
+    if kind == "dockerfile":
+        _read_dockerfile(rel, loc, root, sink, inputs, is_dir=is_dir)
+    elif kind == "context" and not is_dir:
+        sink.error(loc, f"build context '{rel}' is not a directory", "name a directory, like '.'")
+
+
+def _read_dockerfile(rel: str, loc: Location | None, root: Path, sink: Collector, inputs: Inputs, *,
+                     is_dir: bool) -> None:
+    if is_dir:
+        sink.error(loc, f"Dockerfile '{rel}' is a directory", "name the file, like docker/base.Dockerfile")
+        return
+    try:
+        inputs.dockerfiles[rel] = _read_bytes(root / rel)
+    except OSError as exc:
+        sink.error(loc, f"Dockerfile '{rel}' cannot be read: {exc.strerror}", "check its permissions")
+        return
+    inputs.digests[rel] = hashlib.sha256(inputs.dockerfiles[rel]).hexdigest()
+    inputs.files.append(rel)
 
 
 def _dockerignore(root: Path, sink: Collector) -> dockerignore.Matcher | None:
@@ -326,40 +330,33 @@ def _local_package_problem(root: Path, rel: str) -> tuple[str, str] | None:
     return None
 
 
-_CONTINUATION = re.compile(r"\\\n")
+def _check_once(kind: str, rel: str, loc: Location | None, root: Path, sink: Collector, inputs: Inputs,
+                checked: dict[tuple[str, str], tuple[str, str] | None]) -> None:
+    """A certificate or local package, checked the first time it is named; its problem at every place."""
+    if (kind, rel) not in checked:
+        problem_of, path_kind, listed = _CHECKED_ONCE[kind]
+        checked[(kind, rel)] = problem = problem_of(root, rel)
+        if problem is None:
+            inputs.kinds[rel] = path_kind
+            if listed:  # read to check it: the manifest lists it
+                inputs.files.append(rel)
+    problem = checked[(kind, rel)]
+    if problem is not None:
+        sink.error(loc, *problem)
+
+
+# kind -> (its problem, the kind of path it is, whether compile read it)
+_CHECKED_ONCE: dict[str, tuple[Callable[[Path, str], tuple[str, str] | None], str, bool]] = {
+    "certificate": (_certificate_problem, "file", True),
+    "local_package": (_local_package_problem, "dir", False),
+}
+
+
 _COMMENT = re.compile(r"(^|\s+)#.*\Z")
 
 
-def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, sink: Collector, inputs: Inputs,
-                       *, depth: int, seen: dict[str, tuple[str, str]], opened: set[str],
-                       nested: bool) -> list[Sourced[str]]:
-    if rel in opened:  # already read through another -r line (pip reads it once, too)
-        return []
-    opened.add(rel)
-    if depth > 10:
-        sink.error(at, f"requirements files nest more than 10 deep at '{rel}'", "look for a loop of -r lines")
-        return []
-    found = _probe(root, rel)
-    if found == "outside":
-        sink.error(at, f"requirements file '{rel}' leads outside the project directory through a symbolic link",
-                   _OUTSIDE_HINT)
-        return []
-    if found.startswith("error:"):
-        sink.error(at, f"requirements file '{rel}' cannot be read: {found[6:]}", _UNREADABLE_HINT)
-        return []
-    if found != "file":
-        sink.error(at, f"requirements file '{rel}' does not exist" if found == "missing"
-                   else f"requirements file '{rel}' is a directory" if found == "dir"
-                   else f"requirements file '{rel}' is not a regular file",
-                   "a -r path is relative to the file that names it" if nested
-                   else "paths are relative to the directory of dockwright.yaml")
-        return []
-    text = read_text(path, sink, at=at)
-    if text is None:
-        return []
-    inputs.files.append(rel)
-    lines = text.split("\n")
-    out: list[Sourced[str]] = []
+def _logical_lines(lines: list[str]) -> Iterator[tuple[int, str]]:
+    """(first line number, text) of each logical line: a line ending in a backslash goes on in the next."""
     logical = ""
     start = 0
     for number, line in enumerate(lines, start=1):
@@ -368,60 +365,121 @@ def _read_requirements(path: Path, rel: str, root: Path, at: Location | None, si
         if line.endswith("\\"):
             logical += line[:-1]
             continue
-        logical += line
-        text_line, logical = logical, ""
-        stripped = _COMMENT.sub("", text_line).strip()
-        if not stripped:
-            continue
-        col = len(lines[start - 1]) - len(lines[start - 1].lstrip()) + 1
-        loc = Location(path, start, col, lines[start - 1])
-        if stripped.startswith("-"):
-            option, _, value = stripped.replace("=", " ", 1).partition(" ")
-            value = value.strip()
-            if option.startswith("-r") and len(option) > 2 and not value:  # -rFILE, as pip reads it
-                option, value = "-r", option[2:]
-            if option in ("-r", "--requirement") and not value:
-                sink.error(loc, f"option '{option}' needs a file name", f"write {option} FILE")
+        yield start, logical + line
+        logical = ""
+
+
+class _RequirementsReader:
+    """One requirements file named in the YAML and those it names with -r, each read once (as pip does);
+    a package listed twice differently is an error."""
+
+    def __init__(self, root: Path, sink: Collector, inputs: Inputs) -> None:
+        self.root, self.sink, self.inputs = root, sink, inputs
+        self.seen: dict[str, tuple[str, str]] = {}  # package -> (requirement, where)
+        self.opened: set[str] = set()
+
+    def read(self, rel: str, at: Location | None, *, depth: int = 0, nested: bool = False) -> list[Sourced[str]]:
+        """The requirements of rel (a path from the project root), located; problems go to the sink."""
+        if rel in self.opened:  # already read through another -r line (pip reads it once, too)
+            return []
+        self.opened.add(rel)
+        path = self.root / rel
+        if not self._readable(rel, at, depth=depth, nested=nested):
+            return []
+        text = read_text(path, self.sink, at=at)
+        if text is None:
+            return []
+        self.inputs.files.append(rel)
+        lines = text.split("\n")
+        out: list[Sourced[str]] = []
+        for start, logical in _logical_lines(lines):
+            stripped = _COMMENT.sub("", logical).strip()
+            if not stripped:
                 continue
-            if option in ("-r", "--requirement"):
-                child = posixpath.normpath(posixpath.join(posixpath.dirname(rel), value))
-                if child == ".." or child.startswith("../") or value.startswith("/"):
-                    sink.error(loc, f"'{value}' points outside the project directory",
-                               "keep requirements files under the directory of dockwright.yaml")
-                    continue
-                out.extend(_read_requirements(root / child, child, root, loc, sink, inputs, depth=depth + 1,
-                                              seen=seen, opened=opened, nested=True))
-                continue
-            sink.error(loc, f"option '{option}' is not supported in requirements files",
-                       _OPTION_HINTS.get(option, "list only requirements, one per line"))
-            continue
-        if " -" in stripped:  # an option after the requirement, like --hash=...
-            option = next(w for w in stripped.split() if w.startswith("-")).split("=")[0]
-            sink.error(loc, f"option '{option}' on a requirement line is not supported",
-                       "dockwright merges requirements from several places, which hash-checking cannot follow; "
-                       "pin versions without --hash" if option == "--hash" else "write only the requirement")
-            continue
+            first = lines[start - 1]
+            loc = Location(path, start, len(first) - len(first.lstrip()) + 1, first)
+            if stripped.startswith("-"):
+                out.extend(self._option(stripped, loc, rel, depth))
+            else:
+                out.extend(self._requirement(stripped, loc, f"{rel}:{start}"))
+        return out
+
+    def _readable(self, rel: str, at: Location | None, *, depth: int, nested: bool) -> bool:
+        if depth > 10:
+            self.sink.error(at, f"requirements files nest more than 10 deep at '{rel}'", "look for a loop of -r lines")
+            return False
+        found = _probe(self.root, rel)
+        if found == "file":
+            return True
+        problem = _probe_problem("requirements file", rel, found)
+        if problem is None:
+            kind = {"missing": "does not exist", "dir": "is a directory"}.get(found, "is not a regular file")
+            problem = (f"requirements file '{rel}' {kind}", "a -r path is relative to the file that names it" if nested
+                       else "paths are relative to the directory of dockwright.yaml")
+        self.sink.error(at, *problem)
+        return False
+
+    def _option(self, stripped: str, loc: Location, rel: str, depth: int) -> list[Sourced[str]]:
+        """An option line: `-r FILE` (read in turn, relative to this file); any other option is an error."""
+        option, _, value = stripped.replace("=", " ", 1).partition(" ")
+        value = value.strip()
+        if option.startswith("-r") and len(option) > 2 and not value:  # -rFILE, as pip reads it
+            option, value = "-r", option[2:]
+        if option not in ("-r", "--requirement"):
+            self.sink.error(loc, f"option '{option}' is not supported in requirements files",
+                            _OPTION_HINTS.get(option, "list only requirements, one per line"))
+            return []
+        if not value:
+            self.sink.error(loc, f"option '{option}' needs a file name", f"write {option} FILE")
+            return []
+        child = posixpath.normpath(posixpath.join(posixpath.dirname(rel), value))
+        if child == ".." or child.startswith("../") or value.startswith("/"):
+            self.sink.error(loc, f"'{value}' points outside the project directory",
+                            "keep requirements files under the directory of dockwright.yaml")
+            return []
+        return self.read(child, loc, depth=depth + 1, nested=True)
+
+    def _requirement(self, stripped: str, loc: Location, where: str) -> list[Sourced[str]]:
+        """A requirement line: one PEP 508 requirement with no option, local path or credentials; a
+        package already listed is kept once."""
+        problem = _option_after(stripped)
         stripped = " ".join(stripped.split())  # a continued line keeps no run of spaces
-        masked = masked_credentials(stripped)
-        if local_requirement(stripped):
-            sink.error(loc, f"requirement '{masked or stripped}' is a local path", LOCAL_HINT)
-            continue
-        if masked is not None:
-            sink.error(loc, f"requirement '{masked}' carries credentials", credentials_hint(REQUIREMENTS_WRITTEN))
-            continue
+        problem = problem or _local_or_credentials(stripped)
+        if problem is not None:
+            self.sink.error(loc, *problem)
+            return []
         try:
             req = Requirement(stripped)
         except InvalidRequirement as exc:
-            sink.error(loc, f"invalid requirement '{stripped}': {str(exc).splitlines()[0]}",
-                       "write one PEP 508 requirement per line, like 'pandas==2.2.2'")
-            continue
+            self.sink.error(loc, f"invalid requirement '{stripped}': {str(exc).splitlines()[0]}",
+                            "write one PEP 508 requirement per line, like 'pandas==2.2.2'")
+            return []
         name = canonicalize_name(req.name)
-        if name in seen:
-            first_text, first_at = seen[name]
+        if name in self.seen:
+            first_text, first_at = self.seen[name]
             if first_text != stripped:
-                sink.error(loc, f"requirement '{req.name}' is listed twice, differently",
-                           f"first as '{first_text}' at {first_at}; keep one")
-            continue
-        seen[name] = (stripped, f"{rel}:{start}")
-        out.append(Sourced(stripped, Origin(loc)))
-    return out
+                self.sink.error(loc, f"requirement '{req.name}' is listed twice, differently",
+                                f"first as '{first_text}' at {first_at}; keep one")
+            return []
+        self.seen[name] = (stripped, where)
+        return [Sourced(stripped, Origin(loc))]
+
+
+def _option_after(stripped: str) -> tuple[str, str] | None:
+    """(message, hint) for an option after the requirement, like --hash=..."""
+    if " -" not in stripped:
+        return None
+    option = next(w for w in stripped.split() if w.startswith("-")).split("=")[0]
+    return (f"option '{option}' on a requirement line is not supported",
+            "dockwright merges requirements from several places, which hash-checking cannot follow; "
+            "pin versions without --hash" if option == "--hash" else "write only the requirement")
+
+
+def _local_or_credentials(stripped: str) -> tuple[str, str] | None:
+    """(message, hint) for a requirement that is a local path or carries credentials."""
+    masked = masked_credentials(stripped)
+    if local_requirement(stripped):
+        return f"requirement '{masked or stripped}' is a local path", LOCAL_HINT
+    if masked is not None:
+        return f"requirement '{masked}' carries credentials", credentials_hint(REQUIREMENTS_WRITTEN)
+    return None

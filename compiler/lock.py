@@ -18,9 +18,10 @@ from typing import Callable, Mapping
 from packaging.utils import canonicalize_name
 
 from . import lockfile, registry, resolve
-from .errors import ConfigError, Diagnostic, Location, UsageError, read_regular, shown_path
+from .errors import ConfigError, Diagnostic, Location, UsageError, shown_path
 from .lockfile import File, Lock, LockedImage, Package, Parent
-from .plan import Plan
+from .model import Base
+from .plan import ImageSpec, Plan
 
 DEFAULT_PLATFORMS = ("linux/amd64",)
 _PYTHON_IMAGE = re.compile(r"(?:(?:docker\.io|index\.docker\.io)/)?(?:library/)?python:(3\.[0-9]{1,2})(?:\.[0-9]+)?"
@@ -54,33 +55,41 @@ def python_of(image: str | None) -> str | None:
     return m.group(1) if m else None
 
 
+def _python_problem(base: Base | None, python: str | None) -> str | None:
+    """Why the Python version of an image on this base is unknown, when it is."""
+    if python is not None or base is None:
+        return None
+    if base.image:
+        return f"the Python version of parent image '{base.image}' is not known"
+    return f"the Python version of the image built from '{base.dockerfile}' is not known"
+
+
 def targets(plan: Plan, root: Path, platforms: tuple[str, ...]) -> dict[str, Target]:
     """What each image of the plan needs locked (root: the project root, for certificate files)."""
+    # An image with no spec is a custom parent built from the user's own Dockerfile: its FROM is theirs.
     out: dict[str, Target] = {}
     for name, img in sorted(plan.images.items()):
-        if img.spec is None:
-            continue  # a custom parent built from the user's own Dockerfile: its FROM is theirs
-        env = plan.environments.get(name) or plan.environments[img.environments[0]]
-        base = env.base.value if env.base is not None else None
-        parent = plan.images.get(img.parent) if img.parent else None
-        python = (base.python if base is not None else None) or python_of(base.image if base is not None else None)
-        problem = None
-        if python is None and base is not None:
-            problem = (f"the Python version of parent image '{base.image}' is not known" if base.image
-                       else f"the Python version of the image built from '{base.dockerfile}' is not known")
-        origins = {}
-        for key, req in env.requirements.items():
-            origins[key] = (req.value, req.origin.location, not req.origin.via)
-        out[name] = Target(
-            name=name, location=env.location, base_location=env.base.origin.location if env.base else None,
-            python=python, python_problem=problem, platforms=platforms, requirements=img.requirements,
-            origins=origins, index_url=img.spec.index_url, extra_index_urls=img.spec.extra_index_urls,
-            installer_args=img.spec.installer_args,
-            certificates=tuple(root / c for c in sorted(env.certificates)),
-            layered_on=parent.name if parent is not None and parent.generated and img.spec.layered else None,
-            external=img.base_ref if parent is None and img.base_ref else None,
-        )
+        if img.spec is not None:
+            out[name] = _target(plan, name, img.spec, root, platforms)
     return out
+
+
+def _target(plan: Plan, name: str, spec: ImageSpec, root: Path, platforms: tuple[str, ...]) -> Target:
+    img = plan.images[name]
+    env = plan.environments.get(name) or plan.environments[img.environments[0]]
+    base = env.base.value if env.base is not None else None
+    parent = plan.images.get(img.parent) if img.parent else None
+    python = (base.python or python_of(base.image)) if base is not None else None
+    return Target(
+        name=name, location=env.location, base_location=env.base.origin.location if env.base else None,
+        python=python, python_problem=_python_problem(base, python), platforms=platforms,
+        requirements=img.requirements,
+        origins={key: (req.value, req.origin.location, not req.origin.via) for key, req in env.requirements.items()},
+        index_url=spec.index_url, extra_index_urls=spec.extra_index_urls, installer_args=spec.installer_args,
+        certificates=tuple(root / c for c in sorted(env.certificates)),
+        layered_on=parent.name if parent is not None and parent.generated and spec.layered else None,
+        external=img.base_ref if parent is None and img.base_ref else None,
+    )
 
 
 def inputs_digest(t: Target, parent: LockedImage | None) -> str:
@@ -139,41 +148,49 @@ def _names(text: str, names: list[str]) -> list[str]:
     return found
 
 
-def _resolve_error(t: Target, platforms: list[str], err: resolve.ResolveError,
-                   parent: LockedImage | None) -> Diagnostic:
-    lines = err.text.split("\n")
-    head = lines[0].rstrip(":").strip() if lines else "uv failed"
-    head = head[0].lower() + head[1:] if head else head
-    notes: list[tuple[str, Location | None]] = [(re.sub(r"^cause:\s*", "", line.strip()), None)
-                                                for line in lines[1:] if line.strip()]
-    mentioned = _names(err.text, sorted(t.origins))
-    where = [t.origins[n] for n in mentioned]
-    for req, loc, _ in sorted(where, key=lambda w: (w[1] is None, str(w[1].file) if w[1] else "",
-                                                     w[1].line if w[1] else 0)):
-        notes.append((f"'{req}' is asked for here", loc))
-    hint = None
-    location = t.location
-    if where:
-        own = [w for w in where if w[2]] or where  # the image's own requirements before inherited ones
-        location = own[0][1] or t.location
+def _first_line(line: str) -> str:
+    """uv's first line as the end of our message: no trailing colon, lower-case first letter."""
+    head = line.rstrip(":").strip()
+    return head[:1].lower() + head[1:]
+
+
+def _by_place(origin: tuple[str, Location | None, bool]) -> tuple[bool, str, int]:
+    loc = origin[1]
+    return (loc is None, str(loc.file) if loc else "", loc.line if loc else 0)
+
+
+def _resolve_hint(text: str, parent: LockedImage | None, platform: str) -> str | None:
+    """What to do about uv's explanation: a clash with the parent's pins, a private CA, a refusing index."""
     if parent is not None:
-        pins = parent.pins(platforms[0])
-        clash = _names(err.text, sorted(pins))
+        pins = parent.pins(platform)
+        clash = _names(text, sorted(pins))
         if clash:
             shown = ", ".join(f"{n} {pins[n]}" for n in clash)
-            hint = (f"it conflicts with the pins of image '{parent.name}' ({shown}), which this image is built on; "
+            return (f"it conflicts with the pins of image '{parent.name}' ({shown}), which this image is built on; "
                     "move the pin to the parent environment, or stop layering this environment on it")
-    low = err.text.lower()
-    if hint is None and "certificate" in low:
-        hint = ("if the index's certificate is signed by a private CA, list that CA in the environment's "
-                "`certificates:`")
-    elif hint is None and ("401 unauthorized" in low or "403 forbidden" in low):
-        hint = ("give uv this machine's credentials for the index, e.g. in ~/.netrc; they are never written "
+    low = text.lower()
+    if "certificate" in low:
+        return "if the index's certificate is signed by a private CA, list that CA in the environment's `certificates:`"
+    if "401 unauthorized" in low or "403 forbidden" in low:
+        return ("give uv this machine's credentials for the index, e.g. in ~/.netrc; they are never written "
                 "into the lock or the image")
-    if err.missing_uv:
-        location = None
-    return Diagnostic(location, f"cannot lock image '{t.name}' for {', '.join(platforms)}: {head}", hint,
-                      notes=tuple(notes))
+    return None
+
+
+def _resolve_error(t: Target, platforms: list[str], err: resolve.ResolveError,
+                   parent: LockedImage | None) -> Diagnostic:
+    """uv's explanation, at the requirement it names (the image's own before inherited ones), with a note
+    at each requirement it mentions."""
+    lines = err.text.split("\n")
+    notes: list[tuple[str, Location | None]] = [(re.sub(r"^cause:\s*", "", line.strip()), None)
+                                                for line in lines[1:] if line.strip()]
+    where = [t.origins[n] for n in _names(err.text, sorted(t.origins))]
+    notes += [(f"'{req}' is asked for here", loc) for req, loc, _ in sorted(where, key=_by_place)]
+    own = [w for w in where if w[2]] or where
+    location = (own[0][1] or t.location) if own else t.location
+    return Diagnostic(None if err.missing_uv else location,
+                      f"cannot lock image '{t.name}' for {', '.join(platforms)}: {_first_line(lines[0])}",
+                      _resolve_hint(err.text, parent, platforms[0]), notes=tuple(notes))
 
 
 def _package_set(t: Target, results: dict[str, resolve.Resolution]) -> tuple[Package, ...]:
@@ -219,6 +236,23 @@ def _roots(name: str, parents: Mapping[str, tuple[str, ...]], direct: Mapping[st
     return found or {"(from the parent image)"}
 
 
+@dataclass(frozen=True)
+class _Options:
+    """How one run locks: the command line's choices."""
+
+    platforms: tuple[str, ...]
+    upgrade: bool
+    check: bool
+    wanted: tuple[str, ...]  # --upgrade-package names, normalised
+    jobs: int
+    resolver: Callable[[resolve.Request], resolve.Resolution]
+
+
+# One resolution to run: the image, the platform, uv's request, and the locked parent it is layered on.
+_Job = tuple[Target, str, resolve.Request, LockedImage | None]
+_Failures = dict[tuple[str, str], tuple[Target, list[str], resolve.ResolveError, LockedImage | None]]
+
+
 def run(plan: Plan, root: Path, path: Path, *, platforms: tuple[str, ...] | None = None, upgrade: bool = False,
         upgrade_packages: tuple[str, ...] = (), check: bool = False, mirrors: Mapping[str, str] | None = None,
         skip_parents: bool = False,
@@ -229,57 +263,110 @@ def run(plan: Plan, root: Path, path: Path, *, platforms: tuple[str, ...] | None
     platforms: None takes the project's `platforms:` (linux/amd64 unless it says otherwise).
     skip_parents: ask no registry; a parent image the old lock did not pin stays unpinned (compile says so).
     """
-    old_text = _read_text(path)
+    old_text = lockfile.read_text(path)
     old = lockfile.parse(path, old_text) if old_text is not None else Lock(images={})
-    if platforms is None:
-        platforms = plan.project.platforms
+    chosen = _chosen_platforms(plan.project.platforms if platforms is None else platforms)
+    todo = targets(plan, root, chosen)
+    options = _Options(platforms=chosen, upgrade=upgrade, check=check,
+                       wanted=_upgrade_names(upgrade_packages, todo, old), jobs=max(1, jobs), resolver=resolver)
+    _require_pythons(todo)
+    errors: list[Diagnostic] = []
+    digests = _parent_digests(todo, old, options, errors, skip_parents=skip_parents, mirrors=mirrors)
+    new, resolved = _lock_images(todo, old, digests, options, errors)
+    if errors:
+        raise ConfigError(errors)
+    lock = Lock(images=new)
+    text = lockfile.render(lock)
+    return Result(path=path, old=old_text, new=text, changes=describe(old, lock), resolved=sorted(resolved),
+                  images=len(new))
+
+
+def _chosen_platforms(platforms: tuple[str, ...]) -> tuple[str, ...]:
     if not platforms or any(p not in lockfile.PLATFORMS for p in platforms):
         raise UsageError(f"platforms must be among {', '.join(lockfile.PLATFORMS)}")
-    platforms = tuple(sorted(set(platforms)))
-    todo = targets(plan, root, platforms)
+    return tuple(sorted(set(platforms)))
+
+
+def _upgrade_names(upgrade_packages: tuple[str, ...], todo: Mapping[str, Target], old: Lock) -> tuple[str, ...]:
+    """The --upgrade-package names, normalised; UsageError for one that no image requires or locks."""
     wanted = tuple(sorted({str(canonicalize_name(p)) for p in upgrade_packages}))
     known = {n for t in todo.values() for n in t.origins} | {p.name for i in old.images.values() for p in i.packages}
     unknown = [p for p in wanted if p not in known]
     if unknown:
         raise UsageError(f"--upgrade-package {unknown[0]}: no image requires or locks a package of that name")
+    return wanted
 
-    errors: list[Diagnostic] = []
-    for t in todo.values():
-        if t.requirements and t.python is None:
-            errors.append(Diagnostic(t.base_location or t.location,
-                                     f"cannot lock the requirements of image '{t.name}': {t.python_problem}", _NEXT))
+
+def _require_pythons(todo: Mapping[str, Target]) -> None:
+    """ConfigError for every image with requirements whose Python version is unknown."""
+    errors = [Diagnostic(t.base_location or t.location,
+                         f"cannot lock the requirements of image '{t.name}': {t.python_problem}", _NEXT)
+              for t in todo.values() if t.requirements and t.python is None]
     if errors:
         raise ConfigError(errors)
 
-    # Parent digests: one request set per distinct reference, in parallel; kept from the old lock
-    # unless --upgrade (a re-pushed tag changes nothing until then).
+
+# -- parent digests ------------------------------------------------------------------------------
+
+
+def _parent_digests(todo: Mapping[str, Target], old: Lock, options: _Options, errors: list[Diagnostic], *,
+                    skip_parents: bool, mirrors: Mapping[str, str] | None) -> dict[str, Parent]:
+    """The digest of each external parent reference: kept from the old lock unless --upgrade (a re-pushed
+    tag changes nothing until then), else asked for. A reference that cannot be asked for is an error at
+    each image built on it, added to errors."""
     refs = sorted({t.external for t in todo.values() if t.external})
-    cafiles = {r: tuple(sorted({c for t in todo.values() if t.external == r for c in t.certificates})) for r in refs}
-    previous = {i.parent.ref: i.parent for i in old.images.values()
-                if i.parent is not None and {p for p, _ in i.parent.platforms} >= set(platforms)}
+    digests, fetch = _kept_digests(refs, old, options, skip_parents=skip_parents)
+    for r, answer in _ask_registries(todo, fetch, options, mirrors).items():
+        if isinstance(answer, str):
+            errors.extend(Diagnostic(t.base_location or t.location,
+                                     f"cannot lock parent image '{r}' of image '{t.name}': {answer}")
+                          for t in todo.values() if t.external == r)
+        else:
+            digests[r] = Parent(ref=r, digest=answer.digest, platforms=answer.platforms)
+    return digests
+
+
+def _kept_digests(refs: list[str], old: Lock, options: _Options, *,
+                  skip_parents: bool) -> tuple[dict[str, Parent], list[str]]:
+    """The digests kept from the old lock (for the project's platforms), and the references to ask for.
+    skip_parents: ask for none; one the old lock did not pin stays unpinned."""
+    platforms = options.platforms
+    previous = _pinned_parents(old, platforms)
+    fetch = [r for r in refs if options.upgrade or r not in previous]
     digests: dict[str, Parent] = {}
-    fetch = [r for r in refs if upgrade or r not in previous]
     if skip_parents:
-        for r in fetch:
-            digests[r] = previous.get(r) or Parent(ref=r, digest="", platforms=())
+        digests = {r: previous.get(r) or Parent(ref=r, digest="", platforms=()) for r in fetch}
         fetch = []
     for r in refs:
         if r not in fetch and r not in digests:
             keep = previous[r]
             digests[r] = Parent(ref=r, digest=keep.digest,
                                 platforms=tuple((p, d) for p, d in keep.platforms if p in platforms))
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        answers = dict(zip(fetch, pool.map(lambda r: _digest(r, platforms, mirrors, cafiles[r]), fetch)))
-    for r, answer in answers.items():
-        if isinstance(answer, str):
-            for t in todo.values():
-                if t.external == r:
-                    errors.append(Diagnostic(t.base_location or t.location,
-                                             f"cannot lock parent image '{r}' of image '{t.name}': {answer}"))
-        else:
-            digests[r] = Parent(ref=r, digest=answer.digest, platforms=answer.platforms)
+    return digests, fetch
 
-    # Packages, in waves: a layered child needs its parent's pins.
+
+def _pinned_parents(old: Lock, platforms: tuple[str, ...]) -> dict[str, Parent]:
+    """The old lock's parent entries by reference, those that pin every platform asked for."""
+    return {i.parent.ref: i.parent for i in old.images.values()
+            if i.parent is not None and set(p for p, _ in i.parent.platforms) >= set(platforms)}
+
+
+def _ask_registries(todo: Mapping[str, Target], fetch: list[str], options: _Options,
+                    mirrors: Mapping[str, str] | None) -> dict[str, registry.Digests | str]:
+    """Each reference's digests, or why not: one request set per reference, in parallel, trusting the
+    certificates of every image built on it."""
+    cafiles = {r: tuple(sorted({c for t in todo.values() if t.external == r for c in t.certificates})) for r in fetch}
+    with ThreadPoolExecutor(max_workers=options.jobs) as pool:
+        return dict(zip(fetch, pool.map(lambda r: _digest(r, options.platforms, mirrors, cafiles[r]), fetch)))
+
+
+# -- packages ------------------------------------------------------------------------------------
+
+
+def _lock_images(todo: Mapping[str, Target], old: Lock, digests: Mapping[str, Parent], options: _Options,
+                 errors: list[Diagnostic]) -> tuple[dict[str, LockedImage], list[str]]:
+    """Each image's entry, in waves (a layered child needs its parent's pins), and the names of those
+    resolved again; a failed resolution is an error added to errors."""
     new: dict[str, LockedImage] = {}
     resolved: list[str] = []
     remaining = dict(todo)
@@ -287,65 +374,81 @@ def run(plan: Plan, root: Path, path: Path, *, platforms: tuple[str, ...] | None
         wave = [t for t in remaining.values() if t.layered_on is None or t.layered_on not in remaining]
         if not wave:  # pragma: no cover - the plan's image graph has no cycle
             raise ConfigError([Diagnostic(None, "the images are built on each other in a cycle")])
+        jobs: list[_Job] = []
         for t in wave:
             del remaining[t.name]
-        jobs_: list[tuple[Target, str, resolve.Request, LockedImage | None]] = []
-        for t in wave:
-            parent = new.get(t.layered_on) if t.layered_on else None
-            if t.layered_on and parent is None:
-                continue  # the parent failed: already reported
-            inputs = inputs_digest(t, parent)
-            before = old.images.get(t.name)
-            reuse = (before is not None and before.inputs == inputs and not upgrade and not check
-                     and not (set(wanted) & {p.name for p in before.packages}))
-            parent_entry = digests.get(t.external) if t.external else None
-            if t.external and parent_entry is None:
-                continue  # its digest failed: already reported
-            if reuse and before is not None:
-                new[t.name] = LockedImage(name=t.name, python=t.python if t.requirements else None,
-                                          platforms=platforms, inputs=inputs, parent=parent_entry,
-                                          packages=before.packages)
-                continue
-            if not t.requirements:
-                new[t.name] = LockedImage(name=t.name, python=None, platforms=platforms, inputs=inputs,
-                                          parent=parent_entry, packages=())
-                continue
-            for platform in platforms:
-                prefs_p = dict(before.pins(platform)) if before is not None else {}
-                for w in wanted:
-                    prefs_p.pop(w, None)
-                constraints = parent.pins(platform) if parent is not None else {}
-                request = resolve.Request(
-                    python=t.python or "", platform=platform, requirements=t.requirements, index_url=t.index_url,
-                    extra_index_urls=t.extra_index_urls, installer_args=t.installer_args,
-                    certificates=t.certificates, constraints=constraints, preferences=prefs_p,
-                    upgrade=upgrade, upgrade_packages=wanted)
-                jobs_.append((t, platform, request, parent))
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            outcomes = list(pool.map(lambda job: _resolve(resolver, job[2]), jobs_))
-        per: dict[str, dict[str, resolve.Resolution]] = {}
-        failed: dict[tuple[str, str], tuple[Target, list[str], resolve.ResolveError, LockedImage | None]] = {}
-        for (t, platform, _, parent), outcome in zip(jobs_, outcomes):
-            if isinstance(outcome, resolve.ResolveError):  # one message for the platforms that fail alike
-                failed.setdefault((t.name, outcome.text), (t, [], outcome, parent))[1].append(platform)
-            else:
-                per.setdefault(t.name, {})[platform] = outcome
-        for t, plats, err, parent in failed.values():
-            errors.append(_resolve_error(t, plats, err, parent))
-        for (t, _, _, parent) in jobs_:
-            if t.name in new or len(per.get(t.name, {})) != len(platforms):
+            jobs += _settle(t, new, old, digests, options)
+        with ThreadPoolExecutor(max_workers=options.jobs) as pool:
+            outcomes = list(pool.map(lambda job: _resolve(options.resolver, job[2]), jobs))
+        per, failed = _by_image(jobs, outcomes)
+        errors.extend(_resolve_error(t, plats, err, parent) for t, plats, err, parent in failed.values())
+        for (t, _, _, parent) in jobs:
+            if t.name in new or len(per.get(t.name, {})) != len(options.platforms):
                 continue
             resolved.append(t.name)
-            new[t.name] = LockedImage(name=t.name, python=t.python, platforms=platforms,
+            new[t.name] = LockedImage(name=t.name, python=t.python, platforms=options.platforms,
                                       inputs=inputs_digest(t, parent),
                                       parent=digests.get(t.external) if t.external else None,
                                       packages=_package_set(t, per[t.name]))
-    if errors:
-        raise ConfigError(errors)
-    lock = Lock(images=new)
-    text = lockfile.render(lock)
-    return Result(path=path, old=old_text, new=text, changes=describe(old, lock), resolved=sorted(resolved),
-                  images=len(new))
+    return new, resolved
+
+
+def _settle(t: Target, new: dict[str, LockedImage], old: Lock, digests: Mapping[str, Parent],
+            options: _Options) -> list[_Job]:
+    """Enter t in new when it needs no resolution (its old entry still holds, or it has no requirements);
+    else the resolutions to run, one per platform. Nothing when its parent or parent digest failed
+    (already reported)."""
+    parent = new.get(t.layered_on) if t.layered_on else None
+    if t.layered_on and parent is None:
+        return []
+    parent_entry = digests.get(t.external) if t.external else None
+    if t.external and parent_entry is None:
+        return []
+    inputs = inputs_digest(t, parent)
+    before = old.images.get(t.name)
+    if before is not None and _still_holds(before, inputs, options):
+        new[t.name] = LockedImage(name=t.name, python=t.python if t.requirements else None,
+                                  platforms=options.platforms, inputs=inputs, parent=parent_entry,
+                                  packages=before.packages)
+        return []
+    if not t.requirements:
+        new[t.name] = LockedImage(name=t.name, python=None, platforms=options.platforms, inputs=inputs,
+                                  parent=parent_entry, packages=())
+        return []
+    return [(t, platform, _request(t, platform, before, parent, options), parent) for platform in options.platforms]
+
+
+def _still_holds(before: LockedImage, inputs: str, options: _Options) -> bool:
+    """The old entry is kept: same inputs, and nothing asks for newer versions or a fresh resolution."""
+    return (before.inputs == inputs and not options.upgrade and not options.check
+            and not (set(options.wanted) & {p.name for p in before.packages}))
+
+
+def _request(t: Target, platform: str, before: LockedImage | None, parent: LockedImage | None,
+             options: _Options) -> resolve.Request:
+    """uv's request for t on platform: the old pins as preferences (but those to upgrade), the parent's as
+    constraints."""
+    preferences = dict(before.pins(platform)) if before is not None else {}
+    for name in options.wanted:
+        preferences.pop(name, None)
+    return resolve.Request(
+        python=t.python or "", platform=platform, requirements=t.requirements, index_url=t.index_url,
+        extra_index_urls=t.extra_index_urls, installer_args=t.installer_args, certificates=t.certificates,
+        constraints=parent.pins(platform) if parent is not None else {}, preferences=preferences,
+        upgrade=options.upgrade, upgrade_packages=options.wanted)
+
+
+def _by_image(jobs: list[_Job], outcomes: list[resolve.Resolution | resolve.ResolveError]) -> tuple[
+        dict[str, dict[str, resolve.Resolution]], _Failures]:
+    """The resolutions per image and platform, and the failures: one for the platforms that fail alike."""
+    per: dict[str, dict[str, resolve.Resolution]] = {}
+    failed: _Failures = {}
+    for (t, platform, _, parent), outcome in zip(jobs, outcomes):
+        if isinstance(outcome, resolve.ResolveError):
+            failed.setdefault((t.name, outcome.text), (t, [], outcome, parent))[1].append(platform)
+        else:
+            per.setdefault(t.name, {})[platform] = outcome
+    return per, failed
 
 
 def _digest(ref: str, platforms: tuple[str, ...], mirrors: Mapping[str, str] | None,
@@ -369,47 +472,42 @@ def describe(old: Lock, new: Lock) -> list[str]:
     out = []
     for name in sorted(set(old.images) | set(new.images)):
         a, b = old.images.get(name), new.images.get(name)
-        if a is None:
-            out.append(f"{name}: added")
+        if a is None or b is None:
+            out.append(f"{name}: {'added' if a is None else 'removed'}")
             continue
-        if b is None:
-            out.append(f"{name}: removed")
-            continue
-        if (a.parent and a.parent.digest) != (b.parent and b.parent.digest):
-            ref = b.parent.ref if b.parent else a.parent.ref if a.parent else "?"
-            before = (a.parent.digest[:19] or "unpinned") if a.parent else "none"
-            after = (b.parent.digest[:19] or "unpinned") if b.parent else "none"
-            out.append(f"{name}: parent {ref} {before} -> {after}")
-        va = {(p.name, p.platforms): p for p in a.packages}
-        vb = {(p.name, p.platforms): p for p in b.packages}
-        for key in sorted(set(va) | set(vb)):
-            pa, pb = va.get(key), vb.get(key)
-            label = key[0] + (f" ({', '.join(key[1])})" if key[1] else "")
-            if pa is None and pb is not None:
-                out.append(f"{name}: {label} {pb.version} (new)")
-            elif pb is None and pa is not None:
-                out.append(f"{name}: {label} {pa.version} (removed)")
-            elif pa is not None and pb is not None and pa != pb:
-                what = f"{pa.version} -> {pb.version}" if pa.version != pb.version else f"{pb.version} (files)"
-                out.append(f"{name}: {label} {what}")
-        if a.inputs != b.inputs and not any(line.startswith(f"{name}:") for line in out):
-            out.append(f"{name}: inputs changed")
+        lines = _parent_change(a, b) + _package_changes(a, b)
+        if a.inputs != b.inputs and not lines:
+            lines.append("inputs changed")
+        out += [f"{name}: {line}" for line in lines]
     return out
 
 
-def _read_text(path: Path) -> str | None:
-    try:
-        raw = read_regular(path)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise UsageError(f"cannot read {shown_path(path)}: {exc.strerror}") from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        text = raw.decode("utf-8", "replace")
-        raise lockfile.error(path, text, f"{lockfile.LOCK_FILE} is not UTF-8 text",
-                             line=raw[:exc.start].count(b"\n") + 1) from None
+def _pinned(parent: Parent | None) -> str:
+    return (parent.digest[:19] or "unpinned") if parent else "none"
+
+
+def _parent_change(a: LockedImage, b: LockedImage) -> list[str]:
+    if (a.parent and a.parent.digest) == (b.parent and b.parent.digest):
+        return []
+    ref = b.parent.ref if b.parent else a.parent.ref if a.parent else "?"
+    return [f"parent {ref} {_pinned(a.parent)} -> {_pinned(b.parent)}"]
+
+
+def _package_changes(a: LockedImage, b: LockedImage) -> list[str]:
+    va = {(p.name, p.platforms): p for p in a.packages}
+    vb = {(p.name, p.platforms): p for p in b.packages}
+    out = []
+    for key in sorted(set(va) | set(vb)):
+        pa, pb = va.get(key), vb.get(key)
+        label = key[0] + (f" ({', '.join(key[1])})" if key[1] else "")
+        if pa is None and pb is not None:
+            out.append(f"{label} {pb.version} (new)")
+        elif pb is None and pa is not None:
+            out.append(f"{label} {pa.version} (removed)")
+        elif pa is not None and pb is not None and pa != pb:
+            out.append(f"{label} {pa.version} -> {pb.version}" if pa.version != pb.version
+                       else f"{label} {pb.version} (files)")
+    return out
 
 
 def write(result: Result) -> bool:

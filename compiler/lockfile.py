@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError, Diagnostic, Location, read_regular, shown_path
+from .errors import ConfigError, Diagnostic, Location, UsageError, read_regular, shown_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -219,48 +219,52 @@ def _image(name: str, data: Any) -> LockedImage:
     python = _text(t, "python", _PYTHON, what) if "python" in t else None
     platforms = _platforms(t.get("platforms"), what)
     inputs = _text(t, "inputs", _HASH, what)
-    parent = None
-    if "parent" in t:
-        pt = _table(t["parent"], f"{what}: parent")
-        _check_keys(pt, {"ref", "digest", "platforms"}, f"{what}: parent")
-        pinned = "digest" in pt or "platforms" in pt
-        per = _table(pt.get("platforms"), f"{what}: parent platforms") if pinned else {}
-        for plat, dig in per.items():
-            if plat not in PLATFORMS or not isinstance(dig, str) or not _HASH.fullmatch(dig):
-                raise _Bad(f"{what}: parent platform '{plat}' has no valid digest", json.dumps(plat))
-        parent = Parent(ref=_text(pt, "ref", None, f"{what}: parent"),
-                        digest=_text(pt, "digest", _HASH, f"{what}: parent") if pinned else "",
-                        platforms=tuple(sorted(per.items())))
-    packages = []
+    parent = _parent(t["parent"], what) if "parent" in t else None
     raw = t.get("packages", [])
     if not isinstance(raw, list):
         raise _Bad(f"{what}: 'packages' is not a list of tables")
-    for item in raw:
-        p = _table(item, f"{what}: a package")
-        pname = _text(p, "name", _NAME, f"{what}: a package")
-        pwhat = f"{what}: package '{pname}'"
-        _check_keys(p, {"name", "version", "platforms", "via", "files"}, pwhat)
-        via = p.get("via")
-        if not isinstance(via, list) or not all(isinstance(v, str) for v in via):
-            raise _Bad(f"{pwhat}: 'via' must be a list of requirements", f"name = {json.dumps(pname)}")
-        files = []
-        rawf = p.get("files")
-        if not isinstance(rawf, list) or not rawf:
-            raise _Bad(f"{pwhat}: 'files' must list at least one file", f"name = {json.dumps(pname)}")
-        for f in rawf:
-            ft = _table(f, f"{pwhat}: a file", f"name = {json.dumps(pname)}")
-            _check_keys(ft, {"name", "hash", "size", "platforms"}, pwhat)
-            size = ft.get("size")
-            if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-                raise _Bad(f"{pwhat}: a file's 'size' is not a number of bytes", f"size = {size}")
-            files.append(File(name=_text(ft, "name", _FILE, f"{pwhat}: a file"),
-                              hash=_text(ft, "hash", _HASH, f"{pwhat}: a file"), size=size,
-                              platforms=_platforms(ft.get("platforms"), pwhat, allow_empty=True)))
-        packages.append(Package(name=pname, version=_text(p, "version", _VERSION, pwhat), via=tuple(via),
-                                files=tuple(files),
-                                platforms=_platforms(p.get("platforms"), pwhat, allow_empty=True)))
     return LockedImage(name=name, python=python, platforms=platforms, inputs=inputs, parent=parent,
-                       packages=tuple(packages))
+                       packages=tuple(_package(item, what) for item in raw))
+
+
+def _parent(data: Any, what: str) -> Parent:
+    pt = _table(data, f"{what}: parent")
+    _check_keys(pt, {"ref", "digest", "platforms"}, f"{what}: parent")
+    pinned = "digest" in pt or "platforms" in pt  # else: not pinned (lock --skip-parents)
+    per = _table(pt.get("platforms"), f"{what}: parent platforms") if pinned else {}
+    for plat, dig in per.items():
+        if plat not in PLATFORMS or not isinstance(dig, str) or not _HASH.fullmatch(dig):
+            raise _Bad(f"{what}: parent platform '{plat}' has no valid digest", json.dumps(plat))
+    return Parent(ref=_text(pt, "ref", None, f"{what}: parent"),
+                  digest=_text(pt, "digest", _HASH, f"{what}: parent") if pinned else "",
+                  platforms=tuple(sorted(per.items())))
+
+
+def _package(data: Any, what: str) -> Package:
+    p = _table(data, f"{what}: a package")
+    pname = _text(p, "name", _NAME, f"{what}: a package")
+    pwhat = f"{what}: package '{pname}'"
+    at = f"name = {json.dumps(pname)}"
+    _check_keys(p, {"name", "version", "platforms", "via", "files"}, pwhat)
+    via = p.get("via")
+    if not isinstance(via, list) or not all(isinstance(v, str) for v in via):
+        raise _Bad(f"{pwhat}: 'via' must be a list of requirements", at)
+    rawf = p.get("files")
+    if not isinstance(rawf, list) or not rawf:
+        raise _Bad(f"{pwhat}: 'files' must list at least one file", at)
+    files = tuple(_file_entry(f, pwhat, at) for f in rawf)
+    return Package(name=pname, version=_text(p, "version", _VERSION, pwhat), via=tuple(via), files=files,
+                   platforms=_platforms(p.get("platforms"), pwhat, allow_empty=True))
+
+
+def _file_entry(data: Any, pwhat: str, at: str) -> File:
+    ft = _table(data, f"{pwhat}: a file", at)
+    _check_keys(ft, {"name", "hash", "size", "platforms"}, pwhat)
+    size = ft.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise _Bad(f"{pwhat}: a file's 'size' is not a number of bytes", f"size = {size}")
+    return File(name=_text(ft, "name", _FILE, f"{pwhat}: a file"), hash=_text(ft, "hash", _HASH, f"{pwhat}: a file"),
+                size=size, platforms=_platforms(ft.get("platforms"), pwhat, allow_empty=True))
 
 
 _S = r'"(?:[^"\\\x00-\x1f\x7f]|\\.)*"'  # a JSON string as _str writes it
@@ -271,110 +275,109 @@ _PLATFORM_LINE = re.compile(rf"({_S}) = ({_S})")
 _FILE_LINE = re.compile(rf"    \{{ name = ({_S}), hash = ({_S})(?:, size = ([0-9]+))?(?:, platforms = ({_STRS}))? \}},")
 
 
+def _loads(raw: str) -> Any:
+    """A JSON string or list of strings as _str writes it; most strings hold no escape: their text is
+    between the quotes. ValueError for an escape JSON does not know."""
+    return raw[1:-1] if raw[0] == '"' and "\\" not in raw else json.loads(raw)
+
+
+class _NotOurShape(Exception):
+    """A line `render` does not write: the fast reader gives up and tomllib reads the text."""
+
+
+def _files(lines: list[str]) -> list[dict[str, Any]]:
+    """The lines of a `files = [` list: `    { name = "..", hash = "..", size = N, platforms = [..] },`."""
+    out: list[dict[str, Any]] = []
+    match = _FILE_LINE.fullmatch
+    for line in lines:
+        f = match(line)
+        if f is None:
+            raise _NotOurShape
+        name, digest, size, platforms = f.groups()
+        # _loads, inline for the strings of each of a big lock's many file lines.
+        item: dict[str, Any] = {"name": name[1:-1] if "\\" not in name else json.loads(name),
+                                "hash": digest[1:-1] if "\\" not in digest else json.loads(digest)}
+        if size is not None:
+            item["size"] = int(size)
+        if platforms is not None:
+            item["platforms"] = _loads(platforms)
+        out.append(item)
+    return out
+
+
+def _read_fast(lines: list[str], data: dict[str, Any]) -> dict[str, Any]:
+    """Lines in exactly the shape `render` writes, into data as tomllib would read them; _NotOurShape
+    for any other line, ValueError for a list not closed or an escape JSON does not know."""
+    table: dict[str, Any] | None = None  # the table lines go into
+    i, n = 0, len(lines)
+    while i < n:
+        line = lines[i]
+        i += 1
+        if not line:
+            continue
+        if line[0] == "[":
+            table = _open(data, line)
+            continue
+        if table is None:  # a value before the first header
+            raise _NotOurShape
+        if line == "files = [":  # the lines up to `]` are its files (most of a lock): read together
+            end = lines.index("]", i)
+            table["files"] = _files(lines[i:end])
+            i = end + 1
+            continue
+        v = _LINE.fullmatch(line)
+        if v is not None:
+            raw = v.group(2)
+            table[v.group(1)] = int(raw) if raw[0].isdigit() else _loads(raw)
+            continue
+        p = _PLATFORM_LINE.fullmatch(line)
+        if p is None:
+            raise _NotOurShape
+        table[_loads(p.group(1))] = _loads(p.group(2))
+    return data
+
+
+def _open(data: dict[str, Any], line: str) -> dict[str, Any]:
+    """The table a `[images.NAME...]` or `[[images.NAME.packages]]` header opens in data."""
+    h = _HEAD.fullmatch(line)
+    if h is None or bool(h.group(1)) != (h.group(3) == ".packages") or line.endswith("]]") != bool(h.group(1)):
+        raise _NotOurShape
+    key = h.group(2)
+    image: dict[str, Any] = data.setdefault("images", {}).setdefault(_loads(key) if key.startswith('"') else key, {})
+    kind = h.group(3)
+    if kind is None:
+        return image
+    if kind == ".packages":
+        package: dict[str, Any] = {}
+        image.setdefault("packages", []).append(package)
+        return package
+    parent: dict[str, Any] = image.setdefault("parent", {})
+    if kind == ".parent":
+        return parent
+    platforms: dict[str, Any] = parent.setdefault("platforms", {})  # .parent.platforms
+    return platforms
+
+
 def _fast(text: str) -> dict[str, Any] | None:
     """The data of a lock in exactly the shape `render` writes, as tomllib would read it, about 20 times
     faster (a big project's lock is megabytes); None for anything else, which tomllib then reads (and
     reports). parse still checks that the result renders back to the same text."""
-    try:
-        return _fast_shape(text)
-    except ValueError:  # a quoted string json cannot read (a bad escape, edited by hand): tomllib reports it
-        return None
-
-
-def _fast_shape(text: str) -> dict[str, Any] | None:
-    def loads(raw: str) -> Any:
-        # Most strings hold no escape: their text is between the quotes.
-        return raw[1:-1] if raw[0] == '"' and "\\" not in raw else json.loads(raw)
-
     if not text.startswith(HEADER):
         return None
     lines = text[len(HEADER):].split("\n")
-    if lines[-1] != "":
-        return None
     m = re.fullmatch(r"version = ([0-9]+)", lines[0])
-    if m is None:
+    if lines[-1] != "" or m is None:
         return None
-    data: dict[str, Any] = {"version": int(m.group(1))}
-    table: dict[str, Any] | None = None
-    files: list[Any] | None = None
-    for line in lines[1:-1]:
-        if files is not None:
-            if line == "]":
-                files = None
-                continue
-            f = _FILE_LINE.fullmatch(line)
-            if f is None:
-                return None
-            item: dict[str, Any] = {"name": loads(f.group(1)), "hash": loads(f.group(2))}
-            if f.group(3) is not None:
-                item["size"] = int(f.group(3))
-            if f.group(4) is not None:
-                item["platforms"] = loads(f.group(4))
-            files.append(item)
-            continue
-        if not line:
-            continue
-        if line[0] == "[":
-            h = _HEAD.fullmatch(line)
-            if h is None or bool(h.group(1)) != (h.group(3) == ".packages") or line.endswith("]]") != bool(h.group(1)):
-                return None
-            key = h.group(2)
-            name = loads(key) if key.startswith('"') else key
-            kind = h.group(3)
-            image = data.setdefault("images", {}).setdefault(name, {})
-            if kind is None:
-                table = image
-            elif kind == ".parent":
-                table = image.setdefault("parent", {})
-            elif kind == ".parent.platforms":
-                table = image.setdefault("parent", {}).setdefault("platforms", {})
-            else:
-                table = {}
-                image.setdefault("packages", []).append(table)
-            continue
-        if table is None:
-            return None
-        if line == "files = [":
-            files = table["files"] = []
-            continue
-        v = _LINE.fullmatch(line)
-        if v is None:
-            p = _PLATFORM_LINE.fullmatch(line)
-            if p is None:
-                return None
-            table[loads(p.group(1))] = loads(p.group(2))
-            continue
-        raw = v.group(2)
-        table[v.group(1)] = int(raw) if raw[0].isdigit() else loads(raw)
-    return None if files is not None else data
+    try:
+        return _read_fast(lines[1:-1], {"version": int(m.group(1))})
+    except (_NotOurShape, ValueError):  # ValueError: an unclosed list, or an escape JSON does not know
+        return None
 
 
 def parse(path: Path, text: str) -> Lock:
     """The lock in text, or ConfigError located in the file: unreadable, newer, malformed or edited by hand."""
-    fast = _fast(text)
-    try:
-        if fast is not None:
-            data = fast
-        else:
-            data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)) or "not valid TOML"
-        raise error(path, text, f"{LOCK_FILE} is not valid TOML: {message}",
-                    line=int(found.group(1)) if found else None, col=int(found.group(2)) if found else 1) from None
-    except RecursionError:  # tomllib recurses once per nested array or table
-        line, col = too_deep(text)
-        raise error(path, text, f"{LOCK_FILE} is not valid TOML: arrays or tables nested too deeply",
-                    line=line, col=col) from None
-    version = data.get("version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise error(path, text, f"{LOCK_FILE} has no format version", needle="version")
-    if version > FORMAT:
-        raise error(path, text, f"{LOCK_FILE} has format version {version}, newer than this dockwright reads "
-                                f"({FORMAT})", needle="version",
-                    hint="upgrade dockwright, or run `dockwright lock` to write it in this version's format")
-    if version != FORMAT:
-        raise error(path, text, f"{LOCK_FILE} has unknown format version {version}", needle="version")
+    data = _toml(path, text)
+    _check_version(path, text, data.get("version"))
     try:
         _check_keys(data, {"version", "images"}, LOCK_FILE)
         images = {name: _image(name, body) for name, body in _table(data.get("images", {}), "images").items()}
@@ -391,21 +394,56 @@ def parse(path: Path, text: str) -> Lock:
     return lock
 
 
-def read(path: Path) -> Lock | None:
-    """The lock beside the project file, or None when there is none."""
+def _toml(path: Path, text: str) -> dict[str, Any]:
+    """The text's data, read fast when it has the shape `render` writes, else by tomllib."""
+    fast = _fast(text)
+    if fast is not None:
+        return fast
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)) or "not valid TOML"
+        raise error(path, text, f"{LOCK_FILE} is not valid TOML: {message}",
+                    line=int(found.group(1)) if found else None, col=int(found.group(2)) if found else 1) from None
+    except RecursionError:  # tomllib recurses once per nested array or table
+        line, col = too_deep(text)
+        raise error(path, text, f"{LOCK_FILE} is not valid TOML: arrays or tables nested too deeply",
+                    line=line, col=col) from None
+
+
+def _check_version(path: Path, text: str, version: Any) -> None:
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise error(path, text, f"{LOCK_FILE} has no format version", needle="version")
+    if version > FORMAT:
+        raise error(path, text, f"{LOCK_FILE} has format version {version}, newer than this dockwright reads "
+                                f"({FORMAT})", needle="version",
+                    hint="upgrade dockwright, or run `dockwright lock` to write it in this version's format")
+    if version != FORMAT:
+        raise error(path, text, f"{LOCK_FILE} has unknown format version {version}", needle="version")
+
+
+def read_text(path: Path) -> str | None:
+    """The lock file's text, or None when there is none. UsageError when it cannot be read (a FIFO, a
+    directory, no permission: as for the project file); ConfigError at the line where it is not UTF-8."""
     try:
         raw = read_regular(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise ConfigError([Diagnostic(None, f"cannot read {shown_path(path)}: {exc.strerror}")]) from None
+        raise UsageError(f"cannot read {shown_path(path)}: {exc.strerror}") from None
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
         raise error(path, raw.decode("utf-8", "replace"), f"{LOCK_FILE} is not UTF-8 text", line=line) from None
-    return parse(path, text)
+
+
+def read(path: Path) -> Lock | None:
+    """The lock beside the project file, or None when there is none."""
+    text = read_text(path)
+    return parse(path, text) if text is not None else None
 
 
 __all__ = ["LOCK_FILE", "FORMAT", "PLATFORMS", "File", "Package", "Parent", "LockedImage", "Lock", "render",
-           "parse", "read", "digest", "error"]
+           "parse", "read", "read_text", "digest", "error"]

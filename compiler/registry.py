@@ -44,6 +44,7 @@ ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]", "::1")
+_HUB_ALIASES = ("index.docker.io", "registry-1.docker.io")
 
 
 class RegistryError(Exception):
@@ -68,19 +69,19 @@ class Digests:
     platforms: tuple[tuple[str, str], ...]
 
 
+def _registry_of(rest: str) -> tuple[str, str]:
+    """The registry a reference names (Docker Hub unless its first part looks like a host) and the rest."""
+    first, slash, remainder = rest.partition("/")
+    if not slash or not ("." in first or ":" in first or first == "localhost"):
+        return DOCKER_HUB, rest
+    return (DOCKER_HUB if first in _HUB_ALIASES else first), remainder
+
+
 def parse_reference(ref: str) -> Reference:
     """Docker's normalisation: `python:3.11` is docker.io/library/python:3.11."""
     rest, _, digest = ref.partition("@")
-    first, slash, remainder = rest.partition("/")
-    if slash and ("." in first or ":" in first or first == "localhost"):
-        registry, path = first, remainder
-    else:
-        registry, path = DOCKER_HUB, rest
-    if registry in ("index.docker.io", "registry-1.docker.io"):
-        registry = DOCKER_HUB
-    name, colon, tag = path.rpartition(":") if ":" in path else (path, "", "")
-    if not colon:
-        name, tag = path, ""
+    registry, path = _registry_of(rest)
+    name, _, tag = path.rpartition(":") if ":" in path else (path, "", "")
     if registry == DOCKER_HUB and "/" not in name:
         name = f"library/{name}"
     if not name or (digest and not _DIGEST.fullmatch(digest)):
@@ -108,34 +109,59 @@ def _docker_config() -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def credentials(registry: str, config: dict[str, Any] | None = None) -> tuple[str, str] | None:
-    """(user, password) for registry from the Docker CLI's config, or None."""
-    cfg = _docker_config() if config is None else config
-    keys = [registry]
+def _config_keys(registry: str) -> list[str]:
+    """The keys the Docker CLI files a registry's credentials under (Docker Hub has several)."""
     if registry == DOCKER_HUB:
-        keys = ["https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io"]
-    helpers = cfg.get("credHelpers") or {}
-    helper = (next((helpers[k] for k in keys if isinstance(helpers, dict) and k in helpers), None)
-              or cfg.get("credsStore"))
-    auths = cfg.get("auths") or {}
+        return ["https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io"]
+    return [registry]
+
+
+def credentials(registry: str, config: dict[str, Any] | None = None) -> tuple[str, str] | None:
+    """(user, password) for registry from the Docker CLI's config, or None: an `auths` entry first, then
+    the registry's credential helper (`credHelpers`, else `credsStore`)."""
+    cfg = _docker_config() if config is None else config
+    keys = _config_keys(registry)
+    return _from_auths(cfg.get("auths") or {}, keys) or _from_helper(_helper_name(cfg, keys), keys[0])
+
+
+def _from_auths(auths: Any, keys: list[str]) -> tuple[str, str] | None:
+    """The first `auths` entry under keys with a readable `auth` (base64 user:password) and a user."""
+    if not isinstance(auths, dict):
+        return None
     for key in keys:
-        entry = auths.get(key) or auths.get(f"https://{key}") if isinstance(auths, dict) else None
-        if isinstance(entry, dict) and isinstance(entry.get("auth"), str):
-            try:
-                user, _, password = base64.b64decode(entry["auth"]).decode("utf-8").partition(":")
-            except (ValueError, UnicodeDecodeError):
-                continue
-            if user:
-                return user, password
-    if isinstance(helper, str) and re.fullmatch(r"[A-Za-z0-9_.-]+", helper):
+        entry = auths.get(key) or auths.get(f"https://{key}")
+        if not isinstance(entry, dict) or not isinstance(entry.get("auth"), str):
+            continue
         try:
-            done = subprocess.run([f"docker-credential-{helper}", "get"], input=keys[0], capture_output=True,
-                                  text=True, timeout=10)
-            found = json.loads(done.stdout) if done.returncode == 0 else {}
-        except (OSError, subprocess.TimeoutExpired, ValueError):
-            return None
-        if isinstance(found, dict) and found.get("Username") and found.get("Secret"):
-            return str(found["Username"]), str(found["Secret"])
+            user, _, password = base64.b64decode(entry["auth"]).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if user:
+            return user, password
+    return None
+
+
+def _helper_name(cfg: dict[str, Any], keys: list[str]) -> Any:
+    helpers = cfg.get("credHelpers") or {}
+    if isinstance(helpers, dict):
+        named = next((helpers[k] for k in keys if k in helpers), None)
+        if named:
+            return named
+    return cfg.get("credsStore")
+
+
+def _from_helper(helper: Any, key: str) -> tuple[str, str] | None:
+    """What `docker-credential-<helper> get` answers for key (a bounded time), when it names a user and secret."""
+    if not isinstance(helper, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", helper):
+        return None
+    try:
+        done = subprocess.run([f"docker-credential-{helper}", "get"], input=key, capture_output=True,
+                              text=True, timeout=10)
+        found = json.loads(done.stdout) if done.returncode == 0 else {}
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return None
+    if isinstance(found, dict) and found.get("Username") and found.get("Secret"):
+        return str(found["Username"]), str(found["Secret"])
     return None
 
 
@@ -197,6 +223,10 @@ def _challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), params
 
 
+def _basic(creds: tuple[str, str]) -> str:
+    return "Basic " + base64.b64encode(":".join(creds).encode()).decode()
+
+
 class _Session:
     def __init__(self, ref: Reference, host: str, creds: tuple[str, str] | None,
                  cafiles: tuple[Path, ...] = ()) -> None:
@@ -220,22 +250,27 @@ class _Session:
         return resp
 
     def _authorize(self, header: str) -> str:
+        """The Authorization header value a 401's challenge asks for: Basic credentials, or a bearer token."""
         scheme, params = _challenge(header)
         if scheme == "basic":
             if self.creds is None:
                 raise RegistryError(f"registry {self.host} needs a login for {self.ref.repository} "
                                     f"(run `docker login {self.ref.registry}`)")
-            return "Basic " + base64.b64encode(":".join(self.creds).encode()).decode()
+            return _basic(self.creds)
         if scheme != "bearer" or "realm" not in params:
             raise RegistryError(f"registry {self.host} asks for an authentication dockwright does not speak "
                                 f"({header[:60] or 'no WWW-Authenticate header'})")
+        return f"Bearer {self._token(params)}"
+
+    def _token(self, params: dict[str, str]) -> str:
+        """A pull token from the challenge's realm (sending the credentials, when there are some)."""
         query = {"service": params.get("service", ""),
                  "scope": params.get("scope") or f"repository:{self.ref.repository}:pull"}
         url = params["realm"] + ("&" if "?" in params["realm"] else "?") + urllib.parse.urlencode(
             {k: v for k, v in query.items() if v})
         headers = {"User-Agent": "dockwright"}
         if self.creds is not None:
-            headers["Authorization"] = "Basic " + base64.b64encode(":".join(self.creds).encode()).decode()
+            headers["Authorization"] = _basic(self.creds)
         realm_host = urllib.parse.urlsplit(url).netloc or self.host
         resp = _request(self.opener, "GET", url, headers, realm_host)
         if resp.status != 200:
@@ -248,7 +283,7 @@ class _Session:
             value = None
         if not isinstance(value, str) or not value:
             raise RegistryError(f"registry {self.host}'s token service answered without a token")
-        return f"Bearer {value}"
+        return value
 
 
 def _manifest(session: _Session, reference: str, what: str) -> tuple[str, dict[str, Any], str]:
@@ -280,6 +315,9 @@ def _platform_of(entry: dict[str, Any]) -> str | None:
     return f"{p.get('os')}/{p.get('architecture')}"
 
 
+_LISTS = (OCI_INDEX, DOCKER_LIST)
+
+
 def digests(ref: str, platforms: tuple[str, ...], *, mirrors: Mapping[str, str] | None = None,
             docker_config: dict[str, Any] | None = None, cafiles: tuple[Path, ...] = ()) -> Digests:
     """The digest of ref's manifest (list) and of its manifest for each platform.
@@ -288,46 +326,67 @@ def digests(ref: str, platforms: tuple[str, ...], *, mirrors: Mapping[str, str] 
     TLS-intercepting proxy or a private registry needs).
     """
     r = parse_reference(ref)
-    chosen = mirrors if mirrors is not None else mirrors_from_env()
-    host = chosen.get(r.registry) or r.api_host
-    creds = credentials(host.partition("://")[2] or host if host in chosen.values() else r.registry, docker_config)
-    session = _Session(r, host, creds, cafiles)
+    host, session = _connect(r, mirrors, docker_config, cafiles)
     what = f"image {ref}"
     top, data, kind = _manifest(session, r.digest or r.tag or "latest", what)
     if r.digest and top != r.digest:
         raise RegistryError(f"registry {host} sent content that does not match the digest of {ref}")
-    found: dict[str, str] = {}
-    if kind in (OCI_INDEX, DOCKER_LIST):
-        for entry in data.get("manifests") or []:
-            if not isinstance(entry, dict):
-                continue
-            plat = _platform_of(entry)
-            dig = entry.get("digest")
-            variant = (entry.get("platform") or {}).get("variant")
-            if plat in platforms and isinstance(dig, str) and _DIGEST.fullmatch(dig):
-                if plat == "linux/arm64" and variant not in (None, "v8") and plat in found:
-                    continue
-                found.setdefault(plat, dig)
+    if kind in _LISTS:
+        found = _from_index(data, platforms)
     else:
-        config = data.get("config") or {}
-        cdigest = config.get("digest") if isinstance(config, dict) else None
-        if not isinstance(cdigest, str) or not _DIGEST.fullmatch(cdigest):
-            raise RegistryError(f"registry {host} sent a manifest without a config for {what}")
-        resp = session.get(f"blobs/{cdigest}", "application/json, */*")
-        try:
-            cfg = json.loads(resp.body) if resp.status == 200 else {}
-        except ValueError:
-            cfg = {}
-        plat = f"{cfg.get('os')}/{cfg.get('architecture')}" if isinstance(cfg, dict) else ""
-        if plat in platforms:
-            found[plat] = top
+        found = _from_single(session, data, top, platforms, host, what)
     missing = [p for p in platforms if p not in found]
     if missing:
-        have = "" if kind not in (OCI_INDEX, DOCKER_LIST) else ", ".join(sorted(
-            {p for p in (_platform_of(e) for e in data.get("manifests") or [] if isinstance(e, dict)) if p}))
+        have = ", ".join(sorted(_index_platforms(data))) if kind in _LISTS else ""
         raise RegistryError(f"image {ref} has no manifest for {', '.join(missing)}"
                             + (f" (it has {have})" if have else ""))
     return Digests(digest=top, platforms=tuple(sorted(found.items())))
+
+
+def _connect(r: Reference, mirrors: Mapping[str, str] | None, docker_config: dict[str, Any] | None,
+             cafiles: tuple[Path, ...]) -> tuple[str, _Session]:
+    """The host to ask (the registry's mirror, when it has one) and a session with the credentials for it."""
+    chosen = mirrors if mirrors is not None else mirrors_from_env()
+    host = chosen.get(r.registry) or r.api_host
+    creds = credentials(host.partition("://")[2] or host if host in chosen.values() else r.registry, docker_config)
+    return host, _Session(r, host, creds, cafiles)
+
+
+def _entries(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """An index's manifest entries (those that are objects)."""
+    return [e for e in data.get("manifests") or [] if isinstance(e, dict)]
+
+
+def _index_platforms(data: dict[str, Any]) -> set[str]:
+    return {p for p in (_platform_of(e) for e in _entries(data)) if p}
+
+
+def _from_index(data: dict[str, Any], platforms: tuple[str, ...]) -> dict[str, str]:
+    """The manifest digest for each platform asked for, from an index: its first entry for that platform."""
+    found: dict[str, str] = {}
+    for entry in _entries(data):
+        plat = _platform_of(entry)
+        dig = entry.get("digest")
+        if plat not in platforms or not isinstance(dig, str) or not _DIGEST.fullmatch(dig):
+            continue
+        found.setdefault(plat, dig)
+    return found
+
+
+def _from_single(session: _Session, data: dict[str, Any], top: str, platforms: tuple[str, ...], host: str,
+                 what: str) -> dict[str, str]:
+    """A single manifest is its own platform's digest: the platform is in its config blob."""
+    config = data.get("config") or {}
+    cdigest = config.get("digest") if isinstance(config, dict) else None
+    if not isinstance(cdigest, str) or not _DIGEST.fullmatch(cdigest):
+        raise RegistryError(f"registry {host} sent a manifest without a config for {what}")
+    resp = session.get(f"blobs/{cdigest}", "application/json, */*")
+    try:
+        cfg = json.loads(resp.body) if resp.status == 200 else {}
+    except ValueError:
+        cfg = {}
+    plat = f"{cfg.get('os')}/{cfg.get('architecture')}" if isinstance(cfg, dict) else ""
+    return {plat: top} if plat in platforms else {}
 
 
 __all__ = ["Reference", "Digests", "RegistryError", "parse_reference", "digests", "credentials", "mirrors_from_env",

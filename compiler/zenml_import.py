@@ -397,20 +397,21 @@ def _combined(reqs: list[str]) -> list[str]:
         groups[key].append(req)
     out: list[str] = []
     for kind, key in order:
-        if kind == "text":
-            out.append(key)
-            continue
-        group = groups[key]
-        texts = [str(r) for r in group]
-        if len(group) == 1 or any(r.url for r in group) or len({str(r.marker) for r in group}) > 1:
-            out += texts if len(group) > 1 else [_original(reqs, group[0])]
-            continue
-        extras = sorted(set().union(*(r.extras for r in group)))
-        specifiers = str(SpecifierSet(",".join(str(r.specifier) for r in group if str(r.specifier))))
-        marker = f"; {group[0].marker}" if group[0].marker else ""
-        joined = group[0].name + (f"[{','.join(extras)}]" if extras else "") + specifiers + marker
-        out.append(joined)
+        out += [key] if kind == "text" else _joined(reqs, groups[key])
     return out
+
+
+def _joined(reqs: list[str], group: list[Requirement]) -> list[str]:
+    """One package's requirements as one (extras and specifiers joined), unless one is a URL or their
+    markers differ; a single one as it was written."""
+    if len(group) == 1:
+        return [_original(reqs, group[0])]
+    if any(r.url for r in group) or len({str(r.marker) for r in group}) > 1:
+        return [str(r) for r in group]
+    extras = sorted(set().union(*(r.extras for r in group)))
+    specifiers = str(SpecifierSet(",".join(str(r.specifier) for r in group if str(r.specifier))))
+    marker = f"; {group[0].marker}" if group[0].marker else ""
+    return [group[0].name + (f"[{','.join(extras)}]" if extras else "") + specifiers + marker]
 
 
 def _original(reqs: list[str], req: Requirement) -> str:
@@ -458,24 +459,46 @@ def _warn(ctx: _Context, where: str, key: str, value: Any, text: str | None = No
 
 def translate(settings: Any, ctx: _Context, where: str) -> dict[str, Any]:
     """One dockwright environment for one DockerSettings (None: ZenML's defaults)."""
-    from zenml.config.docker_settings import DockerSettings, PythonPackageInstaller
+    from zenml.config.docker_settings import DockerSettings
 
     s = settings if settings is not None else DockerSettings()
-    set_fields = set(s.model_fields_set)
-    env: dict[str, Any] = {}
-    if s.dockerfile:
-        env["dockerfile"] = _project_path(s.dockerfile, f"{where}: dockerfile", ctx)
-        if s.build_context_root:
-            env["context"] = _project_path(s.build_context_root, f"{where}: build_context_root", ctx)
-        if s.parent_image:
-            _warn(ctx, where, "parent_image", s.parent_image, "parent_image is set with a dockerfile")
-    else:
-        env["parent_image"] = s.parent_image or f"zenmldocker/zenml:{ctx.zenml_version}-py{ctx.python}"
+    env = _base(s, ctx, where)
     if s.skip_build:  # ZenML runs the parent image as it is and ignores every other setting
         _warn(ctx, where, "skip_build", True, "skip_build=True: ZenML runs the parent image as it is and ignores the "
               "other settings; so does this environment")
         return {"parent_image": s.parent_image}
-    env["installer"] = "pip" if s.python_package_installer == PythonPackageInstaller.PIP else "uv"
+    env.update(_installs(s, ctx, where))
+    variables = {str(k).upper(): _literal(v) for k, v in {**s.environment, **s.runtime_environment}.items()}
+    if variables:
+        env["env"] = dict(sorted(variables.items()))
+    for key in sorted(k for k in (str(k).upper() for k in s.environment) if k.startswith(("PIP_", "UV_"))):
+        _warn(ctx, where, "environment", key, f"environment {key} is set before the installs in ZenML, not here")
+    env.update(_build_options(s, ctx, where))
+    if s.user:
+        env["user"] = s.user
+    env["workdir"] = "/app"
+    _warn_unmapped(s, ctx, where)
+    return env
+
+
+def _base(s: Any, ctx: _Context, where: str) -> dict[str, Any]:
+    """What the image starts from: the settings' Dockerfile (and context), else the parent image
+    (ZenML's default one when none is set)."""
+    if not s.dockerfile:
+        return {"parent_image": s.parent_image or f"zenmldocker/zenml:{ctx.zenml_version}-py{ctx.python}"}
+    env = {"dockerfile": _project_path(s.dockerfile, f"{where}: dockerfile", ctx)}
+    if s.build_context_root:
+        env["context"] = _project_path(s.build_context_root, f"{where}: build_context_root", ctx)
+    if s.parent_image:
+        _warn(ctx, where, "parent_image", s.parent_image, "parent_image is set with a dockerfile")
+    return env
+
+
+def _installs(s: Any, ctx: _Context, where: str) -> dict[str, Any]:
+    """The installer and what it installs: integrations, apt packages, requirements (or their file)."""
+    from zenml.config.docker_settings import PythonPackageInstaller
+
+    env: dict[str, Any] = {"installer": "pip" if s.python_package_installer == PythonPackageInstaller.PIP else "uv"}
     args = [f"--{k}" if v is None else f"--{k}={v}" for k, v in s.python_package_installer_args.items()]
     if args:
         env["installer_args"] = args
@@ -488,8 +511,16 @@ def translate(settings: Any, ctx: _Context, where: str) -> dict[str, Any]:
         env["requirements_files"] = [_project_path(s.requirements, f"{where}: requirements", ctx)]
     elif s.requirements:
         env["requirements"] = _combined(list(s.requirements))
-    # ZenML installs all integrations' requirements from one file, so pip joins what two of them say
-    # about one package; dockwright's bundles would let the last one win: say the joined one here.
+    joined = _shared_requirements(env, ctx)
+    if joined:
+        env["requirements"] = env.get("requirements", []) + joined
+    return env
+
+
+def _shared_requirements(env: dict[str, Any], ctx: _Context) -> list[str]:
+    """ZenML installs all integrations' requirements from one file, so pip joins what two of them say
+    about one package; dockwright's bundles would let the last one win: the joined requirements to
+    say in the environment (for packages it does not name itself)."""
     own = set(_req_names(env.get("requirements", [])))
     shared: dict[str, list[str]] = {}
     for bundle in env.get("integrations", []):
@@ -500,21 +531,19 @@ def translate(settings: Any, ctx: _Context, where: str) -> dict[str, Any]:
         together = _combined(texts)
         if name not in own and not (len(together) == 1 and _same(together[0], Requirement(texts[-1]))):
             joined += together
-    if joined:
-        env["requirements"] = env.get("requirements", []) + joined
-    variables = {str(k).upper(): _literal(v) for k, v in {**s.environment, **s.runtime_environment}.items()}
-    if variables:
-        env["env"] = dict(sorted(variables.items()))
-    for key in sorted(k for k in (str(k).upper() for k in s.environment) if k.startswith(("PIP_", "UV_"))):
-        _warn(ctx, where, "environment", key, f"environment {key} is set before the installs in ZenML, not here")
+    return joined
+
+
+def _build_options(s: Any, ctx: _Context, where: str) -> dict[str, Any]:
+    """build_args and labels from build_config.build_options and the deprecated build_options; any other
+    build option is a warning."""
     options = [s.build_config.build_options if s.build_config else None]
     if s.build_options:
         from zenml.config.docker_settings import DockerBuildOptions
 
         options.append(DockerBuildOptions.model_validate(s.build_options))
-    for opts in options:
-        if opts is None:
-            continue
+    env: dict[str, Any] = {}
+    for opts in (o for o in options if o is not None):
         if opts.build_args:
             env.setdefault("build_args", {}).update({str(k): str(v) for k, v in opts.build_args.items()})
         if opts.labels:
@@ -523,16 +552,22 @@ def translate(settings: Any, ctx: _Context, where: str) -> dict[str, Any]:
         if rest:
             _warn(ctx, where, "build_options", ", ".join(rest), f"build options {', '.join(rest)} have no equivalent "
                   "in dockwright.yaml")
-    if s.user:
-        env["user"] = s.user
-    env["workdir"] = "/app"
+    return env
+
+
+# Fields with no equivalent, warned about when set (allow_*, copy_*) or set to something that acts.
+_UNMAPPED = ("parent_image_build_config", "image_tag", "target_repository", "python_package_installer_cache_mount",
+             "pyproject_path", "pyproject_export_command", "local_project_install_command",
+             "allow_including_files_in_images", "allow_download_from_code_repository",
+             "allow_download_from_artifact_store", "copy_files", "copy_global_config", "source_files",
+             "required_hub_plugins", "replicate_local_python_environment", "prevent_build_reuse")
+
+
+def _warn_unmapped(s: Any, ctx: _Context, where: str) -> None:
+    set_fields = set(s.model_fields_set)
     if s.build_config is not None and s.build_config.dockerignore or s.dockerignore:
         _warn(ctx, where, "dockerignore", s.dockerignore or s.build_config.dockerignore)
-    for key in ("parent_image_build_config", "image_tag", "target_repository", "python_package_installer_cache_mount",
-                "pyproject_path", "pyproject_export_command", "local_project_install_command",
-                "allow_including_files_in_images", "allow_download_from_code_repository",
-                "allow_download_from_artifact_store", "copy_files", "copy_global_config", "source_files",
-                "required_hub_plugins", "replicate_local_python_environment", "prevent_build_reuse"):
+    for key in _UNMAPPED:
         value = getattr(s, key)
         if key in set_fields and (key.startswith(("allow_", "copy_")) or value not in (None, [], False)):
             if hasattr(value, "model_dump"):
@@ -540,7 +575,6 @@ def translate(settings: Any, ctx: _Context, where: str) -> dict[str, Any]:
             _warn(ctx, where, key, value)
     if not s.disable_automatic_requirements_detection:
         _warn(ctx, where, "disable_automatic_requirements_detection", False)
-    return env
 
 
 # ---- steps as settings or environments ------------------------------------------------------
@@ -555,31 +589,38 @@ def _req_names(reqs: list[str]) -> dict[str, str]:
     return out
 
 
+# What a step's settings cannot change without another base or install: a separate environment then.
+_SAME_BASE = ("dockerfile", "context", "parent_image", "installer", "installer_args", "integrations",
+              "requirements_files", "user", "workdir")
+
+
 def _delta(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any] | None:
     """Step `settings:` that, merged over base by dockwright's rules, give child; None if they cannot."""
-    out: dict[str, Any] = {}
-    for key in ("dockerfile", "context", "parent_image", "installer", "installer_args", "integrations",
-                "requirements_files", "user", "workdir"):
-        if base.get(key) != child.get(key):
-            return None  # another base or install: a separate environment says it plainly
+    if any(base.get(key) != child.get(key) for key in _SAME_BASE):
+        return None  # another base or install: a separate environment says it plainly
     b_reqs, c_reqs = _req_names(base.get("requirements", [])), _req_names(child.get("requirements", []))
-    if not set(b_reqs) <= set(c_reqs):
-        return None
+    b_apt, c_apt = base.get("apt_packages", []), child.get("apt_packages", [])
+    if not set(b_reqs) <= set(c_reqs) or not set(b_apt) <= set(c_apt):
+        return None  # settings add, they do not remove
+    out: dict[str, Any] = {}
     added = [c_reqs[n] for n in c_reqs if b_reqs.get(n) != c_reqs[n]]
     if added:
         out["requirements"] = added
-    b_apt, c_apt = base.get("apt_packages", []), child.get("apt_packages", [])
-    if not set(b_apt) <= set(c_apt):
-        return None
-    if [p for p in c_apt if p not in b_apt]:
-        out["apt_packages"] = [p for p in c_apt if p not in b_apt]
+    new_apt = [p for p in c_apt if p not in b_apt]
+    if new_apt:
+        out["apt_packages"] = new_apt
     for key in ("env", "build_args", "labels"):
-        b_map, c_map = base.get(key, {}), child.get(key, {})
-        changed = {k: v for k, v in c_map.items() if b_map.get(k) != v}
-        changed.update({k: None for k in b_map if k not in c_map})
+        changed = _map_delta(base.get(key, {}), child.get(key, {}))
         if changed:
-            out[key] = dict(sorted(changed.items()))
+            out[key] = changed
     return out
+
+
+def _map_delta(b_map: dict[str, Any], c_map: dict[str, Any]) -> dict[str, Any]:
+    """The keys child sets differently, and None for those it drops; sorted."""
+    changed = {k: v for k, v in c_map.items() if b_map.get(k) != v}
+    changed.update({k: None for k in b_map if k not in c_map})
+    return dict(sorted(changed.items()))
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -597,56 +638,88 @@ def build(pipelines: list[_Pipeline], *, root: Path, cwd: Path, project: str, py
     ctx = _Context(root=root, cwd=cwd, python=_python_version(python), zenml_version=str(zenml.__version__),
                    warnings=[], integrations={})
     result = Result(text="")
-    envs: list[Environment] = []
-    lines_pipelines: list[str] = []
-    taken_pipes: set[str] = set()
-    taken_envs: set[str] = set()
-    stack_requirements = False
+    made = _Builder(ctx, result, target)
     for pipe in pipelines:
-        pname = _unique(dockwright_name(pipe.name), taken_pipes)
+        made.add(pipe)
+    result.notes += _without_zenml(made.envs, ctx)
+    if made.stack_requirements:
+        result.warnings.append(f"install_stack_requirements=True (ZenML's default) has no equivalent in "
+                               f"dockwright.yaml ({_INSTEAD['install_stack_requirements']})")
+    result.warnings = ctx.warnings + result.warnings
+    result.text = _yaml(ctx, made, project=project, target=target)
+    return result
+
+
+class _Builder:
+    """The environments and the `pipelines:` lines, pipeline by pipeline; notes go to result."""
+
+    def __init__(self, ctx: _Context, result: Result, target: str) -> None:
+        self.ctx, self.result, self.target = ctx, result, target
+        self.envs: list[Environment] = []
+        self.lines: list[str] = []  # under `pipelines:`
+        self.pipe_names: set[str] = set()
+        self.env_names: set[str] = set()
+        self.stack_requirements = False  # a pipeline or step installs the stack's requirements (in ZenML)
+
+    def add(self, pipe: _Pipeline) -> None:
+        """The pipeline's environment (from its settings), its steps' settings or environments, its lines."""
+        pname = _unique(dockwright_name(pipe.name), self.pipe_names)
         if pname != pipe.name:
-            result.notes.append(f"ZenML pipeline '{pipe.name}' is '{pname}' in dockwright.yaml")
-        result.pipelines.append(pname)
-        where = f"pipeline '{pipe.name}'"
-        ctx.scope = pipe.name
-        base = translate(pipe.settings, ctx, where)
-        ename = _unique(pname, taken_envs)
-        envs.append(Environment(ename, base))
-        stack_requirements |= pipe.settings is None or (pipe.settings.install_stack_requirements
-                                                        and not pipe.settings.skip_build)
-        snames: dict[str, str] = {}
-        taken_steps: set[str] = set()
-        for step_id, _, _ in pipe.steps:
-            snames[step_id] = _unique(dockwright_name(step_id), taken_steps)
-            if snames[step_id] != step_id:
-                result.notes.append(f"ZenML step '{step_id}' of pipeline '{pipe.name}' is '{snames[step_id]}'")
-        lines_pipelines += [f"  {pname}:", f"    environment: {ename}"]
-        lines_pipelines.append("    steps:" if pipe.steps else "    steps: {}")
+            self.result.notes.append(f"ZenML pipeline '{pipe.name}' is '{pname}' in dockwright.yaml")
+        self.result.pipelines.append(pname)
+        self.ctx.scope = pipe.name
+        base = translate(pipe.settings, self.ctx, f"pipeline '{pipe.name}'")
+        ename = _unique(pname, self.env_names)
+        self.envs.append(Environment(ename, base))
+        self.stack_requirements |= pipe.settings is None or (pipe.settings.install_stack_requirements
+                                                             and not pipe.settings.skip_build)
+        snames = self._step_names(pipe)
+        self.lines += [f"  {pname}:", f"    environment: {ename}"]
+        self.lines.append("    steps:" if pipe.steps else "    steps: {}")
         for step_id, step_settings, upstream in pipe.steps:
             parts: list[str] = []
             after = [snames[u] for u in upstream if u in snames]
             if after:
                 parts.append("after: [" + ", ".join(after) + "]")
             if step_settings is not None:
-                swhere = f"step '{step_id}' of pipeline '{pipe.name}'"
-                merged = _merged(pipe.settings, step_settings, swhere)
-                stack_requirements |= merged.install_stack_requirements and not merged.skip_build
-                child = translate(merged, ctx, swhere)
-                delta = _delta(base, child)
-                same = next((e.name for e in envs if e.data == child), None)
-                if same is not None and same != ename:
-                    parts.append(f"environment: {same}")  # two steps with the same settings share one
-                elif delta is None:
-                    own = _unique(f"{pname}-{snames[step_id]}", taken_envs)
-                    envs.append(Environment(own, child))
-                    parts.append(f"environment: {own}")
-                elif delta:
-                    parts.append("settings: " + _flow(delta))
-            lines_pipelines.append(f"      {snames[step_id]}: {{" + ", ".join(parts) + "}")
+                parts += self._step(pipe, step_id, step_settings, base, ename, f"{pname}-{snames[step_id]}")
+            self.lines.append(f"      {snames[step_id]}: {{" + ", ".join(parts) + "}")
         if not pipe.ordered:
-            result.notes.append(f"{target} is a run configuration: it names no pipeline, so the pipeline is "
-                                f"'{pname}' (after the file's name) and its steps have no `after:`; import the "
-                                "pipeline's Python file to get them")
+            self.result.notes.append(f"{self.target} is a run configuration: it names no pipeline, so the pipeline "
+                                     f"is '{pname}' (after the file's name) and its steps have no `after:`; import "
+                                     "the pipeline's Python file to get them")
+
+    def _step_names(self, pipe: _Pipeline) -> dict[str, str]:
+        snames: dict[str, str] = {}
+        taken: set[str] = set()
+        for step_id, _, _ in pipe.steps:
+            snames[step_id] = _unique(dockwright_name(step_id), taken)
+            if snames[step_id] != step_id:
+                self.result.notes.append(f"ZenML step '{step_id}' of pipeline '{pipe.name}' is '{snames[step_id]}'")
+        return snames
+
+    def _step(self, pipe: _Pipeline, step_id: str, step_settings: Any, base: dict[str, Any], ename: str,
+              own_name: str) -> list[str]:
+        """A step's own settings: the environment of another step with the same ones, `settings:` over the
+        pipeline's environment when they can say it, else an environment of its own (named own_name)."""
+        swhere = f"step '{step_id}' of pipeline '{pipe.name}'"
+        merged = _merged(pipe.settings, step_settings, swhere)
+        self.stack_requirements |= merged.install_stack_requirements and not merged.skip_build
+        child = translate(merged, self.ctx, swhere)
+        delta = _delta(base, child)
+        same = next((e.name for e in self.envs if e.data == child), None)
+        if same is not None and same != ename:
+            return [f"environment: {same}"]  # two steps with the same settings share one
+        if delta is None:
+            own = _unique(own_name, self.env_names)
+            self.envs.append(Environment(own, child))
+            return [f"environment: {own}"]
+        return ["settings: " + _flow(delta)] if delta else []
+
+
+def _without_zenml(envs: list[Environment], ctx: _Context) -> list[str]:
+    """A note for each environment that installs no zenml on a parent image other than ZenML's."""
+    notes = []
     for env in envs:
         reqs = list(env.data.get("requirements", []))
         for bundle in env.data.get("integrations", []):
@@ -655,13 +728,13 @@ def build(pipelines: list[_Pipeline], *, root: Path, cwd: Path, project: str, py
             continue
         start = (f"its Dockerfile {env.data['dockerfile']}" if "dockerfile" in env.data
                  else f"{env.data['parent_image']}")
-        result.notes.append(f"environment '{env.name}' starts from {start}: ZenML runs steps only where zenml is "
-                            f"installed; unless the image has it, add \"zenml=={ctx.zenml_version}\" to its "
-                            "requirements (ZenML's default parent image has it)")
-    if stack_requirements:
-        result.warnings.append(f"install_stack_requirements=True (ZenML's default) has no equivalent in "
-                               f"dockwright.yaml ({_INSTEAD['install_stack_requirements']})")
-    result.warnings = ctx.warnings + result.warnings
+        notes.append(f"environment '{env.name}' starts from {start}: ZenML runs steps only where zenml is "
+                     f"installed; unless the image has it, add \"zenml=={ctx.zenml_version}\" to its "
+                     "requirements (ZenML's default parent image has it)")
+    return notes
+
+
+def _yaml(ctx: _Context, made: _Builder, *, project: str, target: str) -> str:
     shown_target = "".join(c if c.isprintable() else "?" for c in target)
     lines = [f"# Written by `dockwright import zenml {shown_target}` from the pipelines' DockerSettings (ZenML "
              f"{ctx.zenml_version}).",
@@ -676,12 +749,11 @@ def build(pipelines: list[_Pipeline], *, root: Path, cwd: Path, project: str, py
             lines += _block(data, 4)
         lines.append("")
     lines.append("environments:")
-    for env in envs:
+    for env in made.envs:
         lines.append(f"  {env.name}:")
         lines += _block(env.data, 4)
-    lines += ["", "pipelines:", *lines_pipelines, ""]
-    result.text = "\n".join(lines)
-    return result
+    lines += ["", "pipelines:", *made.lines, ""]
+    return "\n".join(lines)
 
 
 def _q(value: Any) -> str:

@@ -174,3 +174,23 @@ def test_a_file_that_is_not_utf8_is_located(tmp_path: Path) -> None:
     assert err.value.diagnostics[0].message == "dockwright.lock is not UTF-8 text"
     assert err.value.diagnostics[0].location is not None and err.value.diagnostics[0].location.line == 2
     assert lockfile.read(tmp_path / "none.lock") is None
+
+
+_ONE = Lock(images={"a": LockedImage(name="a", python=None, platforms=("linux/amd64",), inputs=H, parent=None,
+                                     packages=(Package(name="p", version="1", via=("x",),
+                                                       files=(File(name="f", hash=H, size=None),)),))})
+
+
+@pytest.mark.parametrize("old, new, where", [
+    ('[images.a]', '[images."\\q"]', "5:12"),  # a quoted image name
+    ('via = ["x"]', 'via = ["\\q"]', "12:11"),  # a list of strings
+    ('name = "f"', 'name = "\\q"', "14:17"),  # a file's line
+])
+def test_an_escape_json_does_not_know_is_located(old: str, new: str, where: str) -> None:
+    """The fast reader decodes strings with json; an escape TOML and JSON refuse (`\\q`) falls back to
+    tomllib, which locates it: one error, never a traceback (found by the edit property above)."""
+    text = lockfile.render(_ONE)
+    assert old in text
+    assert _error(text.replace(old, new)).splitlines()[0] == (
+        f"dockwright.lock:{where}: error: dockwright.lock is not valid TOML: Unescaped '\\' in a string "
+        "(run `dockwright lock` to write it again)")

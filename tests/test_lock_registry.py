@@ -61,6 +61,23 @@ def test_a_missing_platform_names_those_it_has(server: Registry) -> None:
     assert str(err.value) == f"image {server.host}/team/amd:1 has no manifest for linux/arm64 (it has linux/amd64)"
 
 
+@pytest.mark.parametrize("odd", ["linux/arm64", ["linux", "arm64"], 7, None])
+def test_an_index_entry_with_an_odd_platform_is_skipped(server: Registry, odd: object) -> None:
+    """An index entry whose `platform` is not an object names no platform: it is passed over, never a
+    traceback (it was read for its variant before being checked), and the first entry per platform wins."""
+    server.push("team/odd", "1", BOTH)
+    index = json.loads(server.manifests[("team/odd", "1")][0])
+    real = {f"{m['platform']['os']}/{m['platform']['architecture']}": m["digest"] for m in index["manifests"]}
+    index["manifests"].insert(0, {"mediaType": reg.OCI_MANIFEST, "digest": "sha256:" + "0" * 64, "platform": odd})
+    index["manifests"].append({"mediaType": reg.OCI_MANIFEST, "digest": "sha256:" + "1" * 64,
+                               "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}})
+    body = json.dumps(index).encode()
+    server.manifests[("team/odd", "2")] = (body, reg.OCI_INDEX)
+    got = reg.digests(f"{server.host}/team/odd:2", BOTH)
+    assert got == reg.Digests(digest="sha256:" + hashlib.sha256(body).hexdigest(),
+                              platforms=tuple(sorted(real.items())))
+
+
 def test_a_reference_by_digest_is_checked_against_the_content(server: Registry) -> None:
     top = server.push("team/pinned", "1", BOTH)
     assert reg.digests(f"{server.host}/team/pinned@{top}", BOTH).digest == top

@@ -227,14 +227,17 @@ def _project(folder: Path) -> None:
                                             "  a:\n    python: '3.12'\n", encoding="utf-8")
 
 
-@pytest.mark.parametrize("args", [["lock"], ["lock", "--check"]])
+@pytest.mark.parametrize("args", [["lock"], ["lock", "--check"], ["lock", "--check", "--offline"], ["compile"],
+                                  ["validate"]])
 def test_a_fifo_lock_file(args: list[str], tmp_path: Path) -> None:
+    """Every command that reads the lock reads it the same way: a lock that cannot be read is one line and
+    exit 2, as for the project file."""
     import os
 
     _project(tmp_path)
     os.mkfifo(tmp_path / "dockwright.lock")
     done = run_cli(*args, cwd=tmp_path, timeout=60)
-    assert done.returncode != 0
+    assert done.returncode == 2
     assert done.stderr.splitlines()[-1] == \
         "error: cannot read dockwright.lock: it is a named pipe (FIFO), not a regular file"
 
