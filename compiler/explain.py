@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .credentials import mask_credentials
-from .errors import UsageError, suggest
 from .fields import FIELDS, Field, Show
 from .manifest import environment
 from .model import Base, Copy, Environment, Origin

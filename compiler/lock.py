@@ -348,7 +348,7 @@ def _kept_digests(refs: list[str], old: Lock, options: _Options, *,
 def _pinned_parents(old: Lock, platforms: tuple[str, ...]) -> dict[str, Parent]:
     """The old lock's parent entries by reference, those that pin every platform asked for."""
     return {i.parent.ref: i.parent for i in old.images.values()
-            if i.parent is not None and set(p for p, _ in i.parent.platforms) >= set(platforms)}
+            if i.parent is not None and {p for p, _ in i.parent.platforms} >= set(platforms)}
 
 
 def _ask_registries(todo: Mapping[str, Target], fetch: list[str], options: _Options,

@@ -1,4 +1,5 @@
-"""ruff (configured in pyproject.toml) finds nothing in compiler/, tests/ and bench/, and the repository's own
+"""ruff (configured in pyproject.toml) finds nothing in compiler/, tests/ and bench/, no function of compiler/
+is above cyclomatic complexity 15 (radon), and the repository's own
 pre-commit hooks (.pre-commit-config.yaml, all local: nothing is downloaded) pass on a copy of it."""
 
 from __future__ import annotations
@@ -17,6 +18,29 @@ def test_ruff_finds_nothing() -> None:
     result = subprocess.run([tool("ruff"), "check", "--no-cache", "--output-format", "concise", "compiler", "tests",
                              "bench"], cwd=ROOT, capture_output=True, text=True)
     assert (result.returncode, result.stdout) == (0, "All checks passed!\n"), result.stdout + result.stderr
+
+
+MAX_COMPLEXITY = 15
+
+
+def test_no_function_of_the_package_is_above_complexity_15() -> None:
+    """radon's cyclomatic complexity of every function and method in compiler/ (what `radon cc -s -n C compiler/`
+    lists): a function above 15 is split into named steps."""
+    from radon.complexity import cc_visit
+
+    found = []
+    for path in sorted((ROOT / "compiler").rglob("*.py")):
+        for block in cc_visit(path.read_text(encoding="utf-8")):
+            if block.complexity > MAX_COMPLEXITY:
+                found.append(f"{path.relative_to(ROOT)}:{block.lineno} {block.fullname} ({block.complexity})")
+    assert found == []
+
+
+def test_the_complexity_check_finds_a_complex_function() -> None:
+    from radon.complexity import cc_visit
+
+    source = "def f(x):\n" + "".join(f"    if x == {i}:\n        return {i}\n" for i in range(MAX_COMPLEXITY)) + "    return -1\n"
+    assert [b.complexity for b in cc_visit(source)] == [MAX_COMPLEXITY + 1]
 
 
 def _not_sources(folder: str, names: list[str]) -> set[str]:
