@@ -494,7 +494,7 @@ def fast_path(project: Path, runs: int, scratch: Path) -> dict[str, Any]:
     timed([py, "-m", "compiler", "compile"], quick)
     timed([py, "-m", "compiler", "compile"], project)
     script = str(Path(py).with_name("dockwright"))
-    from compiler.pipeline import compile_project
+    from compiler.driver import compile_project
 
     yaml_files = [str(p) for p in compile_project(project / "dockwright.yaml").source.files]  # project + includes
     bare, q_check, q_script, b_check, cold, libyaml, libyaml_in = [], [], [], [], [], [], []
@@ -562,7 +562,7 @@ def import_time(runs: int) -> dict[str, Any]:
 
 
 def _stages() -> list[str]:
-    from compiler.pipeline import STAGES
+    from compiler.driver import STAGES
 
     return [*STAGES, "emit-changes"]
 
@@ -570,7 +570,7 @@ def _stages() -> list[str]:
 def staged_compile(path: Path, out_dir: Path) -> tuple[dict[str, float], Any]:
     """compile_project with the seconds of each of its stages, plus emit.changes."""
     from compiler import emit
-    from compiler.pipeline import compile_project
+    from compiler.driver import compile_project
 
     times: dict[str, float] = {}
     compiled = compile_project(path, timings=times)
@@ -640,7 +640,7 @@ def sizes(project: Path, compiled: Any) -> dict[str, Any]:
 
 def profile(project: Path, top: int) -> str:
     from compiler import emit
-    from compiler.pipeline import compile_project
+    from compiler.driver import compile_project
 
     prof = cProfile.Profile()
     prof.enable()
@@ -773,7 +773,7 @@ def write_lock(project: Path) -> dict[str, Any]:
 
     from compiler import lock as locking
     from compiler.lockfile import LOCK_FILE
-    from compiler.pipeline import compile_project
+    from compiler.driver import compile_project
     from compiler.resolve import Artifact, Resolution
 
     def resolver(request: Any) -> Resolution:

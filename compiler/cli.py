@@ -15,7 +15,7 @@ import click
 from . import diagrams, emit, reads, record
 from .errors import ConfigError, Diagnostic, DockwrightError, UsageError, shown_path
 from .load import PROJECT_FILE
-from .pipeline import Compiled, compile_project, locate
+from .driver import Compiled, compile_project, locate
 
 if TYPE_CHECKING:
     from .builders.base import Job, Outcome

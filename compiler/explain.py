@@ -10,7 +10,7 @@ from .credentials import mask_credentials
 from .fields import FIELDS, Field, Show
 from .manifest import environment
 from .model import Base, Copy, Environment, Origin
-from .pipeline import Compiled
+from .driver import Compiled
 
 
 def _where(origin: Origin, root: Path) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 
 import dockerfile
 
-from compiler.pipeline import Compiled
+from compiler.driver import Compiled
 from compiler.plan import CA_BUNDLE, HEAVY_REQUIREMENTS_IN_IMAGE, LOCAL_IN_IMAGE, REQUIREMENTS_IN_IMAGE, VENV, ImageSpec
 from helpers import tool
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from compiler.errors import ConfigError, Diagnostic
-from compiler.pipeline import Compiled, compile_project
+from compiler.driver import Compiled, compile_project
 
 
 def props(n: int) -> settings:

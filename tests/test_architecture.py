@@ -17,7 +17,7 @@ OWNERS = {"yaml": {"load"}, "cerberus": {"schema"}, "networkx": {"graph"}, "jinj
 # load -> schema -> model -> inputs -> graph -> plan -> render -> emit -> pipeline -> explain -> builders -> cli
 # (the lock file, uv and registry modules come early: compile will read the lock; lock works on the plan)
 FLOW = ["credentials", "errors", "resources", "engine_url", "dockerignore", "lockfile", "resolve", "registry", "load", "schema",
-        "model", "inputs", "graph", "plan", "lock", "manifest", "render", "emit", "pipeline", "explain", "diagrams", "builders", "progress",
+        "model", "inputs", "graph", "plan", "lock", "manifest", "render", "emit", "driver", "explain", "diagrams", "builders", "progress",
         "cli"]
 
 

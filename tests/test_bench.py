@@ -14,7 +14,7 @@ import pytest
 
 from helpers import EXAMPLES, ROOT
 
-from compiler.pipeline import STAGES, compile_project
+from compiler.driver import STAGES, compile_project
 
 BENCH = ROOT / "bench" / "bench.py"
 

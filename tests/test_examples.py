@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from compiler.emit import changes
-from compiler.pipeline import compile_project
+from compiler.driver import compile_project
 from helpers import CASES, EXAMPLES, tree
 from dockerfile_check import check_dockerfile, hadolint, spec_images
 

@@ -11,7 +11,7 @@ from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
 from compiler.fields import FIELDS
-from compiler.pipeline import Compiled
+from compiler.driver import Compiled
 
 from tests.dockerfile_check import check_output
 from tests.property_support import FIXTURE_FILES, PARENT_USERS, outcome, project_dir, props

@@ -9,7 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from compiler.errors import ConfigError
-from compiler.pipeline import compile_project
+from compiler.driver import compile_project
 from tests.dockerfile_check import check_output, pip_reads
 from tests.property_support import PARENT_USERS, project_dir, props
 

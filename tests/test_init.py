@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compiler import init
-from compiler.pipeline import compile_project
+from compiler.driver import compile_project
 from helpers import invoke
 
 FOOTER = """    workdir: /app

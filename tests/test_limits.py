@@ -12,7 +12,7 @@ from typing import Callable
 import pytest
 
 from compiler.errors import ConfigError, _suggest
-from compiler.pipeline import compile_project
+from compiler.driver import compile_project
 from helpers import invoke
 
 

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import pytest
 
 from compiler.errors import ConfigError
-from compiler.pipeline import compile_project
+from compiler.driver import compile_project
 from compiler.schema import _schemas
 from tests.dockerfile_check import check_output
 from tests.property_support import FIXTURE_FILES, PARENT_USERS, check_config_error, project_dir

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from compiler.errors import ConfigError
-from compiler.pipeline import compile_project
+from compiler.driver import compile_project
 from helpers import invoke, tree
 
 PYPROJECT = "[project]\nname = 'x'\nversion = '1'\n"

@@ -338,7 +338,7 @@ def test_an_index_that_refuses_is_located_at_the_environment(project, registry: 
 def test_a_lock_that_no_longer_matches_the_yaml_is_found_offline(project, index: Index, registry: Registry,
                                                                  uv_cache: Path) -> None:
     from compiler import lock as locking
-    from compiler.pipeline import compile_project
+    from compiler.driver import compile_project
 
     extra = ("  other:\n    python: '3.12'\n    index_url: " + index.url + "\n    requirements: [delta]\n"
              "  child:\n    extends: base\n    requirements: [epsilon]\n"

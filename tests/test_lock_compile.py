@@ -14,7 +14,7 @@ from typing import Iterator
 import pytest
 
 from compiler import lockfile
-from compiler.pipeline import compile_project
+from compiler.driver import compile_project
 from compiler.plan import HEAVY_BYTES
 from helpers import invoke
 from lock.servers import Dist, Index, Registry

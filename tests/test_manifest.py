@@ -14,7 +14,7 @@ from helpers import EXAMPLES, ROOT, run_cli
 
 from compiler.errors import UsageError
 from compiler.manifest import Manifest, ManifestError, environment, images, names
-from compiler.pipeline import compile_project
+from compiler.driver import compile_project
 
 WRITTEN = sorted(p for folder in ("tests/cases", "tests/bake", "tests/zenml_cases", "examples")
                  for p in (ROOT / folder).rglob("manifest.json")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from compiler.manifest import StepRecord
 from compiler.model import Removal
-from compiler.pipeline import compile_project
+from compiler.driver import compile_project
 
 
 def compiled(project, body: str):

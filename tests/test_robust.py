@@ -129,7 +129,7 @@ def test_the_failing_instruction_is_counted_by_newlines_only(odd: str) -> None:
 def test_the_header_command_pastes_into_a_shell(output: str, tmp_path: Path) -> None:
     import shlex
 
-    from compiler.pipeline import compile_project
+    from compiler.driver import compile_project
 
     main = tmp_path / "dockwright.yaml"
     main.write_text(f"version: 1\nproject: p\noutput: \"{output}\"\nrunner: {{environment: a}}\n"

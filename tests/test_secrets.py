@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from compiler.credentials import mask_credentials
 from compiler.errors import ConfigError, Diagnostic, Location
-from compiler.pipeline import compile_project
+from compiler.driver import compile_project
 from tests.test_line_breaks import FILES, place, sample, schema_fields
 from tests.property_support import props
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from compiler.errors import ConfigError
-from compiler.pipeline import compile_project
+from compiler.driver import compile_project
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 KEY = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"

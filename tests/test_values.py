@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from compiler.errors import ConfigError
-from compiler.pipeline import compile_project
+from compiler.driver import compile_project
 
 LOCAL = "list the package directory under `local_packages:` instead"
 

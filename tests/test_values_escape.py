@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from compiler.errors import ConfigError
-from compiler.pipeline import Compiled, compile_project
+from compiler.driver import Compiled, compile_project
 
 from tests.dockerfile_check import check_output
 from tests.property_support import FIXTURE_FILES, PARENT_USERS, check_config_error, located_errors, project_dir

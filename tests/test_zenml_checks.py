@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 from compiler import zenml_checks
 from compiler.errors import Collector, ConfigError
 from compiler.lockfile import Lock, LockedImage, Package
-from compiler.pipeline import compile_project
+from compiler.driver import compile_project
 from helpers import CASES, copy_project, tree
 
 PROJECT = """version: 1

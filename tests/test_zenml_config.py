@@ -15,7 +15,7 @@ from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
 
 from compiler import zenml_config
 from compiler.manifest import Manifest
-from compiler.pipeline import compile_project
+from compiler.driver import compile_project
 from compiler.schema import NAME_RE
 from helpers import CASES, copy_project, run_cli
 

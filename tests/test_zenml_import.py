@@ -18,7 +18,7 @@ from typing import Iterator
 import pytest
 from click.testing import CliRunner
 
-from compiler.pipeline import compile_project
+from compiler.driver import compile_project
 from dockerfile_check import check_dockerfile, hadolint, spec_images
 from helpers import ROOT, UPDATE, run_cli, tree
 
