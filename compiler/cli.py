@@ -1,4 +1,4 @@
-"""The dockwright command line: parse arguments, call pipeline/emit, map errors to exit codes."""
+"""The dockwright command line: parse arguments, call the driver (compile_project) and emit, map errors to exit codes."""
 
 from __future__ import annotations
 

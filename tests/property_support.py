@@ -166,4 +166,3 @@ def located_errors(text: str, files: dict[str, str] | None = None) -> list[Diagn
             compile_project(main)
         check_config_error(info.value, main.parent)
     return list(info.value.diagnostics)
-

@@ -348,4 +348,3 @@ def valid_projects(draw: Any) -> dict[str, Any]:
 
 
 project_dicts = st.one_of(wild_projects(), valid_projects())
-

@@ -14,7 +14,7 @@ from helpers import EXAMPLES, ROOT
 PACKAGE = ROOT / "compiler"
 OWNERS = {"yaml": {"load"}, "cerberus": {"schema"}, "networkx": {"graph"}, "jinja2": {"render"}, "rich": {"progress"},
           "zenml": {"zenml_import"}}
-# load -> schema -> model -> inputs -> graph -> plan -> render -> emit -> pipeline -> explain -> builders -> cli
+# load -> schema -> model -> inputs -> graph -> plan -> render -> emit -> driver -> explain -> builders -> cli
 # (the lock file, uv and registry modules come early: compile will read the lock; lock works on the plan)
 FLOW = ["credentials", "errors", "resources", "engine_url", "dockerignore", "lockfile", "resolve", "registry", "load", "schema",
         "model", "inputs", "graph", "plan", "lock", "manifest", "render", "emit", "driver", "explain", "diagrams", "builders", "progress",

@@ -204,4 +204,3 @@ def test_regression_values_that_would_escape_are_located_errors(line: str, messa
     (d,) = located_errors(text, files)
     assert d.message.startswith(message), d.format()
     assert d.location is not None and d.location.line == 8, d.format()
-
