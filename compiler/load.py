@@ -33,7 +33,11 @@ _MAX_NODES = 2_000_000
 MAX_ALIAS_VALUES = 100_000
 # Sections whose entries are named things that included files may add to.
 NAMED_SECTIONS = ("integrations", "environments", "pipelines", "builders")
-PROJECT_ONLY_KEYS = frozenset(("project", "description", "output", "registry", "runner", "server", "default_builder"))
+# The top-level keys an included file may hold; every other key of the project schema is project-only (an
+# error in an included file). tests/test_merge.py holds the two sets to the schema's keys.
+INCLUDE_KEYS = ("version", "include", *NAMED_SECTIONS)
+PROJECT_ONLY_KEYS = frozenset(("project", "description", "output", "registry", "runner", "server", "default_builder",
+                               "platforms", "zenml"))
 PROJECT_FILE = "dockwright.yaml"
 
 
