@@ -201,3 +201,16 @@ def test_a_project_only_key_in_an_included_file_is_a_located_error(key: str, tmp
         f"more.yaml:2:1: error: '{key}' can only be set in the project file, not in an included file "
         f"(move it to dockwright.yaml)\n    2 | {key}: {_ONLY_VALUES[key]}\n      | ^\n"
         "1 error; nothing was written\n")
+
+
+@pytest.mark.parametrize(("given", "said"), [("true", "true"), ("", "null"), ("'1'", "'1'"), ("2", "2")])
+def test_an_included_files_other_version_is_said_as_yaml_spells_it(given: str, said: str, tmp_path: Path) -> None:
+    """`version: true` is no 1 (though Python's True == 1), and the message spells values as YAML does."""
+    from helpers import invoke
+    (tmp_path / "dockwright.yaml").write_text(
+        "version: 1\nproject: p\ninclude: [more.yaml]\nenvironments:\n  base: {python: '3.12'}\n", encoding="utf-8")
+    (tmp_path / "more.yaml").write_text(f"version: {given}\n", encoding="utf-8")
+    result = invoke("compile", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        f"more.yaml:1:{10 if given else 9}: error: included file says version {said} but the project says 1")

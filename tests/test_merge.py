@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+from hypothesis import assume, given, settings, strategies as st
+
+from compiler.fields import FIELDS
 
 from compiler.manifest import StepRecord
 from compiler.model import Removal
@@ -344,3 +349,28 @@ def test_a_repeat_in_one_list_is_a_located_warning_and_kept_once(project) -> Non
     assert '"after": [\n            "a"\n          ]' in manifest
     dockerfile = (root / "generated" / "images" / "base" / "Dockerfile").read_text(encoding="utf-8")
     assert dockerfile.count("echo a") == 1 and dockerfile.count("COPY src/ /src/") == 1
+
+
+def test_explain_says_a_value_the_parent_does_not_set_in_words(project) -> None:
+    from helpers import invoke
+    root = project({"dockwright.yaml": "version: 1\nproject: t\nenvironments:\n  base: {python: '3.11'}\n"
+                                       "  app: {extends: base, user: app}\nrunner: {environment: app}\n"})
+    result = invoke("explain", "app", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert "  rendered whole (user app, not set in 'base')\n" in result.stdout
+
+
+_PYTHON_WORDS = re.compile(r"\b(None|True|False)\b|\(\)|\[\]")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([f for f in FIELDS if f.match]), st.one_of(st.none(), st.text("abcuvpi-", min_size=1)),
+       st.one_of(st.none(), st.text("abcuvpi-", min_size=1)), st.text("abc", min_size=1))
+def test_every_layering_reason_is_said_in_words(field, mine, theirs, name) -> None:
+    """Each field's reason why a child renders whole, whatever the two values are (set or not): no Python
+    literal (None, True, False, (), []) reaches the user."""
+    from compiler.plan import _differs
+    assume(mine != theirs)
+    reason = _differs(field.match, field.label, mine, theirs, name)
+    assert not _PYTHON_WORDS.search(reason), reason
+    assert f"'{name}'" in reason
