@@ -65,6 +65,12 @@ def _file_option(func: F) -> F:
                              "directory).")(func)
 
 
+def _no_file(ctx: click.Context, file: str | None, command: str, why: str) -> None:
+    """-f names the project file to read; a command that reads none refuses it (before or after its name)."""
+    if file is not None or (isinstance(ctx.obj, dict) and ctx.obj.get("file") is not None):
+        raise UsageError(f"-f/--file does not apply to '{command}': {why}")
+
+
 def _set_quiet(ctx: click.Context, param: click.Parameter, value: bool | None) -> None:
     if value:
         ctx.ensure_object(dict)
@@ -465,8 +471,10 @@ def _finish(outcomes: list[Outcome], seconds: float, builder: str, as_json: bool
 @click.option("--python", "python", metavar="X.Y", default=None,
               help="The Python version of the base environment (default: from .python-version or "
                    "requires-python, else 3.12).")
+@_file_option
+@click.pass_context
 @_handled
-def init(directory: str, project: str | None, python: str | None) -> None:
+def init(ctx: click.Context, file: str | None, directory: str, project: str | None, python: str | None) -> None:
     """Write a starting dockwright.yaml in DIRECTORY (default: here) from what the project has.
 
     It reads requirements.txt, pyproject.toml (PEP 621 or Poetry dependencies, requires-python),
@@ -475,6 +483,7 @@ def init(directory: str, project: str | None, python: str | None) -> None:
     """
     from . import init as init_
 
+    _no_file(ctx, file, "init", "it writes dockwright.yaml in DIRECTORY: give the directory instead")
     root = Path(directory)
     if not root.is_dir():
         raise UsageError(f"no such directory: {directory}")
@@ -489,20 +498,25 @@ def init(directory: str, project: str | None, python: str | None) -> None:
     except OSError as exc:
         raise DockwrightError(f"cannot write {shown_path(target)}: {exc.strerror}") from None
     for note in found.notes:
-        click.echo(f"note: {note}", err=True)
-    click.echo(f"wrote {shown_path(target)}" + (f" from {', '.join(found.sources)}" if found.sources else ""))
+        _say(f"note: {note}", err=True)
+    _say(f"wrote {shown_path(target)}" + (f" from {', '.join(found.sources)}" if found.sources else ""))
     compiled = compile_project(target)
-    _print_diagnostics(compiled.warnings)
-    click.echo("next: review it, then run 'dockwright compile'")
+    if not _quiet():
+        _print_diagnostics(compiled.warnings)
+    _say("next: review it, then run 'dockwright compile'")
 
 
 @main.command()
 @click.option("--include", "include", is_flag=True,
               help="The schema of a file that dockwright.yaml includes (not of dockwright.yaml itself).")
-def schema(include: bool) -> None:
+@_file_option
+@click.pass_context
+@_handled
+def schema(ctx: click.Context, file: str | None, include: bool) -> None:
     """Print the JSON Schema (draft 2020-12) of dockwright.yaml, for editors (see README, Editors)."""
     from . import editor_schema
 
+    _no_file(ctx, file, "schema", "the schema is the same for every project")
     click.echo(editor_schema.text(include=include), nl=False)
 
 
@@ -521,8 +535,11 @@ def import_() -> None:
 @click.option("--python", "python", metavar="X.Y", default=None,
               help="The Python of ZenML's default parent image zenmldocker/zenml:<version>-pyX.Y "
                    "(default: this Python, as ZenML does).")
+@_file_option
+@click.pass_context
 @_handled
-def import_zenml(target: str, directory: str, project: str | None, python: str | None) -> None:
+def import_zenml(ctx: click.Context, file: str | None, target: str, directory: str, project: str | None,
+                 python: str | None) -> None:
     """Write dockwright.yaml from the DockerSettings of ZenML pipelines, then compile it.
 
     TARGET is a Python file (path/to/pipeline.py, or path/to/pipeline.py:attribute for one
@@ -538,6 +555,7 @@ def import_zenml(target: str, directory: str, project: str | None, python: str |
     from . import init as init_
     from . import zenml_import
 
+    _no_file(ctx, file, "import zenml", "it writes dockwright.yaml in the directory of -C DIR")
     root = Path(directory)
     if not root.is_dir():
         raise UsageError(f"no such directory: {directory}")
@@ -573,11 +591,12 @@ def import_zenml(target: str, directory: str, project: str | None, python: str |
         target_file.unlink(missing_ok=True)
         raise
     for note in made.notes:
-        click.echo(f"note: {note}", err=True)
+        _say(f"note: {note}", err=True)
     for warning in made.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    _print_diagnostics(compiled.warnings)
-    click.echo(f"wrote {shown_path(target_file)} ({_plural(len(made.pipelines), 'pipeline')}: "
+        _say(f"warning: {warning}", err=True)
+    if not _quiet():
+        _print_diagnostics(compiled.warnings)
+    _say(f"wrote {shown_path(target_file)} ({_plural(len(made.pipelines), 'pipeline')}: "
                f"{', '.join(made.pipelines)}); {shown_path(compiled.out_dir)}/: {emit.summary(plan)}")
 
 
