@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 import click
 
 from . import diagrams, emit, reads, record
-from .errors import ConfigError, Diagnostic, DockwrightError, UsageError, shown_path
+from .errors import ConfigError, Diagnostic, DockwrightError, UsageError, shown_message, shown_path
 from .load import PROJECT_FILE
 from .driver import Compiled, compile_project, locate
 
@@ -106,7 +106,7 @@ def _handled(func: F) -> F:
             click.echo(f"{n} error{'s' if n != 1 else ''}{written}", err=True)
             sys.exit(EXIT_INVALID)
         except DockwrightError as exc:
-            message = str(exc)
+            message = shown_message(str(exc))
             click.echo(message if message.startswith("error:") else f"error: {message}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
@@ -118,7 +118,7 @@ def _handled(func: F) -> F:
                 os.getcwd()
             except FileNotFoundError:  # Path.cwd() with no filename to say: the current directory is gone
                 where = "" if exc.filename else "the current directory no longer exists: "
-            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            click.echo(shown_message(f"error: {where}{exc.strerror or exc}"), err=True)
             sys.exit(EXIT_INVALID)
 
     return wrapper  # type: ignore[return-value]
@@ -253,10 +253,11 @@ def _watch_invalid(exc: ConfigError) -> None:
 
 def _watch_error(exc: DockwrightError | OSError) -> None:
     if isinstance(exc, DockwrightError):
-        message = str(exc)
+        message = shown_message(str(exc))
         click.echo(message if message.startswith("error:") else f"error: {message}", err=True)
     else:
-        click.echo(f"error: {f'{exc.filename}: ' if exc.filename else ''}{exc.strerror or exc}", err=True)
+        click.echo(shown_message(f"error: {f'{exc.filename}: ' if exc.filename else ''}{exc.strerror or exc}"),
+                   err=True)
 
 
 def _watched(path: Path, before: tuple[object, ...] | None) -> tuple[object, ...]:

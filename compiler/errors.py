@@ -108,6 +108,14 @@ def _safe(text: str) -> str:
     return _escaped(mask_credentials(text)[0])
 
 
+def shown_message(text: str) -> str:
+    """An error message as printed: its line and its `hint:` line (the last one) with the control
+    characters and credentials that values in it carried escaped or masked, so a value (an environment
+    variable, a path or name given on the command line, an engine's answer) cannot drive the terminal."""
+    message, hint = text.rsplit("\nhint: ", 1) if "\nhint: " in text else (text, None)  # one hint, the last
+    return _safe(message) if hint is None else f"{_safe(message)}\nhint: {_safe(hint)}"
+
+
 def _escaped(text: str) -> str:
     """A message as one line: a control character or line break from a value is shown as its escape (`\\n`)."""
     return _UNPRINTABLE.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
