@@ -19,6 +19,11 @@ _KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (
           (stat.S_ISBLK, "a block device"))
 
 
+def kind_of(mode: int) -> str:
+    """What a file that is not a regular one is, in words (a named pipe (FIFO), a socket, ...)."""
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
 def read_regular(path: Path | str) -> bytes:
     """A regular file's bytes. Opened without blocking, so a FIFO or a device in a file's place is an
     OSError saying what it is, never a hang; a directory is IsADirectoryError."""
@@ -28,9 +33,34 @@ def read_regular(path: Path | str) -> bytes:
         if stat.S_ISDIR(mode):
             raise IsADirectoryError(errno.EISDIR, "it is a directory, not a file", str(path))
         if not stat.S_ISREG(mode):
-            kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-            raise OSError(errno.EINVAL, f"it is {kind}, not a regular file", str(path))
+            raise OSError(errno.EINVAL, f"it is {kind_of(mode)}, not a regular file", str(path))
         return handle.read()
+
+
+def inside(path: Path, root: Path) -> str:
+    """path resolved, when it stays inside the project root; an OSError saying so when a symbolic link leads out."""
+    real, real_root = os.path.realpath(path), os.path.realpath(root)
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise OSError(errno.EACCES, "it leads outside the project directory through a symbolic link", str(path))
+    return real
+
+
+def regular_inside(path: Path, root: Path) -> str:
+    """path resolved, inside the project root and a regular file (not a FIFO, a device, a directory), for a
+    library that opens files by name (the TLS files of a builder); else an OSError saying why not."""
+    real = inside(path, root)
+    mode = os.stat(real).st_mode
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "it is a directory, not a file", str(path))
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EINVAL, f"it is {kind_of(mode)}, not a regular file", str(path))
+    return real
+
+
+def read_inside(path: Path, root: Path) -> bytes:
+    """A project file's bytes, as read_regular reads them (no FIFO, no device), from its resolved path, which
+    must stay inside the project root: a symbolic link out of the project is an OSError saying so."""
+    return read_regular(inside(path, root))
 
 
 def shown_path(path: Path, cwd: Path | None = None) -> str:
