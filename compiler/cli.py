@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 import click
 
 from . import diagrams, emit, reads, record
-from .errors import ConfigError, Diagnostic, DockwrightError, UsageError, shown_path
+from .errors import ConfigError, Diagnostic, DockwrightError, UsageError, shown_message, shown_path
 from .load import PROJECT_FILE
 from .driver import Compiled, compile_project, locate
 
@@ -65,6 +65,12 @@ def _file_option(func: F) -> F:
                              "directory).")(func)
 
 
+def _no_file(ctx: click.Context, file: str | None, command: str, why: str) -> None:
+    """-f names the project file to read; a command that reads none refuses it (before or after its name)."""
+    if file is not None or (isinstance(ctx.obj, dict) and ctx.obj.get("file") is not None):
+        raise UsageError(f"-f/--file does not apply to '{command}': {why}")
+
+
 def _set_quiet(ctx: click.Context, param: click.Parameter, value: bool | None) -> None:
     if value:
         ctx.ensure_object(dict)
@@ -100,7 +106,7 @@ def _handled(func: F) -> F:
             click.echo(f"{n} error{'s' if n != 1 else ''}{written}", err=True)
             sys.exit(EXIT_INVALID)
         except DockwrightError as exc:
-            message = str(exc)
+            message = shown_message(str(exc))
             click.echo(message if message.startswith("error:") else f"error: {message}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
@@ -112,7 +118,7 @@ def _handled(func: F) -> F:
                 os.getcwd()
             except FileNotFoundError:  # Path.cwd() with no filename to say: the current directory is gone
                 where = "" if exc.filename else "the current directory no longer exists: "
-            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            click.echo(shown_message(f"error: {where}{exc.strerror or exc}"), err=True)
             sys.exit(EXIT_INVALID)
 
     return wrapper  # type: ignore[return-value]
@@ -247,10 +253,11 @@ def _watch_invalid(exc: ConfigError) -> None:
 
 def _watch_error(exc: DockwrightError | OSError) -> None:
     if isinstance(exc, DockwrightError):
-        message = str(exc)
+        message = shown_message(str(exc))
         click.echo(message if message.startswith("error:") else f"error: {message}", err=True)
     else:
-        click.echo(f"error: {f'{exc.filename}: ' if exc.filename else ''}{exc.strerror or exc}", err=True)
+        click.echo(shown_message(f"error: {f'{exc.filename}: ' if exc.filename else ''}{exc.strerror or exc}"),
+                   err=True)
 
 
 def _watched(path: Path, before: tuple[object, ...] | None) -> tuple[object, ...]:
@@ -465,8 +472,10 @@ def _finish(outcomes: list[Outcome], seconds: float, builder: str, as_json: bool
 @click.option("--python", "python", metavar="X.Y", default=None,
               help="The Python version of the base environment (default: from .python-version or "
                    "requires-python, else 3.12).")
+@_file_option
+@click.pass_context
 @_handled
-def init(directory: str, project: str | None, python: str | None) -> None:
+def init(ctx: click.Context, file: str | None, directory: str, project: str | None, python: str | None) -> None:
     """Write a starting dockwright.yaml in DIRECTORY (default: here) from what the project has.
 
     It reads requirements.txt, pyproject.toml (PEP 621 or Poetry dependencies, requires-python),
@@ -475,6 +484,7 @@ def init(directory: str, project: str | None, python: str | None) -> None:
     """
     from . import init as init_
 
+    _no_file(ctx, file, "init", "it writes dockwright.yaml in DIRECTORY: give the directory instead")
     root = Path(directory)
     if not root.is_dir():
         raise UsageError(f"no such directory: {directory}")
@@ -489,20 +499,25 @@ def init(directory: str, project: str | None, python: str | None) -> None:
     except OSError as exc:
         raise DockwrightError(f"cannot write {shown_path(target)}: {exc.strerror}") from None
     for note in found.notes:
-        click.echo(f"note: {note}", err=True)
-    click.echo(f"wrote {shown_path(target)}" + (f" from {', '.join(found.sources)}" if found.sources else ""))
+        _say(f"note: {note}", err=True)
+    _say(f"wrote {shown_path(target)}" + (f" from {', '.join(found.sources)}" if found.sources else ""))
     compiled = compile_project(target)
-    _print_diagnostics(compiled.warnings)
-    click.echo("next: review it, then run 'dockwright compile'")
+    if not _quiet():
+        _print_diagnostics(compiled.warnings)
+    _say("next: review it, then run 'dockwright compile'")
 
 
 @main.command()
 @click.option("--include", "include", is_flag=True,
               help="The schema of a file that dockwright.yaml includes (not of dockwright.yaml itself).")
-def schema(include: bool) -> None:
+@_file_option
+@click.pass_context
+@_handled
+def schema(ctx: click.Context, file: str | None, include: bool) -> None:
     """Print the JSON Schema (draft 2020-12) of dockwright.yaml, for editors (see README, Editors)."""
     from . import editor_schema
 
+    _no_file(ctx, file, "schema", "the schema is the same for every project")
     click.echo(editor_schema.text(include=include), nl=False)
 
 
@@ -521,8 +536,11 @@ def import_() -> None:
 @click.option("--python", "python", metavar="X.Y", default=None,
               help="The Python of ZenML's default parent image zenmldocker/zenml:<version>-pyX.Y "
                    "(default: this Python, as ZenML does).")
+@_file_option
+@click.pass_context
 @_handled
-def import_zenml(target: str, directory: str, project: str | None, python: str | None) -> None:
+def import_zenml(ctx: click.Context, file: str | None, target: str, directory: str, project: str | None,
+                 python: str | None) -> None:
     """Write dockwright.yaml from the DockerSettings of ZenML pipelines, then compile it.
 
     TARGET is a Python file (path/to/pipeline.py, or path/to/pipeline.py:attribute for one
@@ -538,6 +556,7 @@ def import_zenml(target: str, directory: str, project: str | None, python: str |
     from . import init as init_
     from . import zenml_import
 
+    _no_file(ctx, file, "import zenml", "it writes dockwright.yaml in the directory of -C DIR")
     root = Path(directory)
     if not root.is_dir():
         raise UsageError(f"no such directory: {directory}")
@@ -573,11 +592,12 @@ def import_zenml(target: str, directory: str, project: str | None, python: str |
         target_file.unlink(missing_ok=True)
         raise
     for note in made.notes:
-        click.echo(f"note: {note}", err=True)
+        _say(f"note: {note}", err=True)
     for warning in made.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    _print_diagnostics(compiled.warnings)
-    click.echo(f"wrote {shown_path(target_file)} ({_plural(len(made.pipelines), 'pipeline')}: "
+        _say(f"warning: {warning}", err=True)
+    if not _quiet():
+        _print_diagnostics(compiled.warnings)
+    _say(f"wrote {shown_path(target_file)} ({_plural(len(made.pipelines), 'pipeline')}: "
                f"{', '.join(made.pipelines)}); {shown_path(compiled.out_dir)}/: {emit.summary(plan)}")
 
 

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from . import schema as cerberus_schema
+from .load import INCLUDE_KEYS
 
 
 _PY = "|".join(v.split(".")[1] for v in cerberus_schema.PYTHON_VERSIONS)
@@ -158,9 +159,8 @@ def _defs() -> dict[str, Any]:
 
 
 def _fragment(project: dict[str, Any]) -> dict[str, Any]:
-    keys = ("version", "include", "integrations", "environments", "pipelines", "builders")
     return {"type": "object", "additionalProperties": False,
-            "properties": {k: project["properties"][k] for k in keys}}
+            "properties": {k: project["properties"][k] for k in INCLUDE_KEYS}}
 
 
 def json_schema(*, include: bool = False) -> dict[str, Any]:

@@ -19,6 +19,11 @@ _KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (
           (stat.S_ISBLK, "a block device"))
 
 
+def kind_of(mode: int) -> str:
+    """What a file that is not a regular one is, in words (a named pipe (FIFO), a socket, ...)."""
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
 def read_regular(path: Path | str) -> bytes:
     """A regular file's bytes. Opened without blocking, so a FIFO or a device in a file's place is an
     OSError saying what it is, never a hang; a directory is IsADirectoryError."""
@@ -28,9 +33,34 @@ def read_regular(path: Path | str) -> bytes:
         if stat.S_ISDIR(mode):
             raise IsADirectoryError(errno.EISDIR, "it is a directory, not a file", str(path))
         if not stat.S_ISREG(mode):
-            kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-            raise OSError(errno.EINVAL, f"it is {kind}, not a regular file", str(path))
+            raise OSError(errno.EINVAL, f"it is {kind_of(mode)}, not a regular file", str(path))
         return handle.read()
+
+
+def inside(path: Path, root: Path) -> str:
+    """path resolved, when it stays inside the project root; an OSError saying so when a symbolic link leads out."""
+    real, real_root = os.path.realpath(path), os.path.realpath(root)
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise OSError(errno.EACCES, "it leads outside the project directory through a symbolic link", str(path))
+    return real
+
+
+def regular_inside(path: Path, root: Path) -> str:
+    """path resolved, inside the project root and a regular file (not a FIFO, a device, a directory), for a
+    library that opens files by name (the TLS files of a builder); else an OSError saying why not."""
+    real = inside(path, root)
+    mode = os.stat(real).st_mode
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "it is a directory, not a file", str(path))
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EINVAL, f"it is {kind_of(mode)}, not a regular file", str(path))
+    return real
+
+
+def read_inside(path: Path, root: Path) -> bytes:
+    """A project file's bytes, as read_regular reads them (no FIFO, no device), from its resolved path, which
+    must stay inside the project root: a symbolic link out of the project is an OSError saying so."""
+    return read_regular(inside(path, root))
 
 
 def shown_path(path: Path, cwd: Path | None = None) -> str:
@@ -106,6 +136,14 @@ _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 def _safe(text: str) -> str:
     """A message as printed: one line, and no secret that a value in it carried."""
     return _escaped(mask_credentials(text)[0])
+
+
+def shown_message(text: str) -> str:
+    """An error message as printed: its line and its `hint:` line (the last one) with the control
+    characters and credentials that values in it carried escaped or masked, so a value (an environment
+    variable, a path or name given on the command line, an engine's answer) cannot drive the terminal."""
+    message, hint = text.rsplit("\nhint: ", 1) if "\nhint: " in text else (text, None)  # one hint, the last
+    return _safe(message) if hint is None else f"{_safe(message)}\nhint: {_safe(hint)}"
 
 
 def _escaped(text: str) -> str:

@@ -106,13 +106,17 @@ def gather(project: Project, root: Path, sink: Collector, doc: Located | None = 
 
 
 def _check_tls_files(project: Project, root: Path, sink: Collector, doc: Located | None) -> None:
-    """A builder's tls files are read by dockwright on this machine: none may lead outside the project."""
+    """A builder's tls files are read by dockwright on this machine: none may lead outside the project, and
+    none may be a FIFO, a device or a folder (one that is missing here may be there when building)."""
     for name, builder in sorted(project.builders.items()):
         for key, value in builder.tls:
-            if isinstance(value, str) and _probe(root, value) == "outside":
-                at = doc.at(("builders", name, "tls", key)) if doc is not None else builder.location
+            found = _probe(root, value) if isinstance(value, str) else "file"
+            at = doc.at(("builders", name, "tls", key)) if doc is not None else builder.location
+            if found == "outside":
                 sink.error(at, f"tls {key} file '{value}' leads outside the project directory through a symbolic link",
                            _OUTSIDE_HINT)
+            elif found == "special":  # a folder is told at build time; a FIFO would hang reading it
+                sink.error(at, f"tls {key} file '{value}' is not a regular file", "name a PEM file")
 
 
 def _probe_problem(what: str, rel: str, found: str) -> tuple[str, str] | None:

@@ -33,7 +33,11 @@ _MAX_NODES = 2_000_000
 MAX_ALIAS_VALUES = 100_000
 # Sections whose entries are named things that included files may add to.
 NAMED_SECTIONS = ("integrations", "environments", "pipelines", "builders")
-PROJECT_ONLY_KEYS = frozenset(("project", "description", "output", "registry", "runner", "server", "default_builder"))
+# The top-level keys an included file may hold; every other key of the project schema is project-only (an
+# error in an included file). tests/test_merge.py holds the two sets to the schema's keys.
+INCLUDE_KEYS = ("version", "include", *NAMED_SECTIONS)
+PROJECT_ONLY_KEYS = frozenset(("project", "description", "output", "registry", "runner", "server", "default_builder",
+                               "platforms", "zenml"))
 PROJECT_FILE = "dockwright.yaml"
 
 
@@ -554,9 +558,10 @@ def _fragment_key(merged: Located, doc: Located, key: str, value: Any, sink: Col
         sink.error(doc.keys.get((key,)), f"'{key}' can only be set in the project file, not in an included file",
                    f"move it to {PROJECT_FILE}")
         return False
-    if key == "version" and "version" in merged.data and merged.data["version"] != value:
-        sink.error(doc.at((key,)), f"included file says version {value!r} but the project says "
-                   f"{merged.data['version']!r}")
+    project = merged.data.get("version")
+    if key == "version" and "version" in merged.data and (type(value) is not type(project) or value != project):
+        sink.error(doc.at((key,)), f"included file says version {_yaml_word(value)} but the project says "
+                   f"{_yaml_word(project)}")
     return key not in ("include", "version")
 
 
@@ -623,6 +628,13 @@ def _grouped(doc: Located) -> dict[NodePath, list[NodePath]]:
     _GROUPS.clear()
     _GROUPS[id(doc)] = (doc, groups)
     return groups
+
+
+def _yaml_word(value: Any) -> str:
+    """A scalar as YAML spells it (true, null, 'text'), never as Python does (True, None)."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _short(loc: Location | None) -> str:

@@ -18,7 +18,7 @@ from typing import Callable, Mapping
 from packaging.utils import canonicalize_name
 
 from . import lockfile, registry, resolve
-from .errors import ConfigError, Diagnostic, Location, UsageError, shown_path
+from .errors import ConfigError, Diagnostic, Location, UsageError, read_inside, shown_path
 from .lockfile import File, Lock, LockedImage, Package, Parent
 from .model import Base
 from .plan import ImageSpec, Plan
@@ -44,7 +44,7 @@ class Target:
     index_url: str | None
     extra_index_urls: tuple[str, ...]
     installer_args: tuple[str, ...]
-    certificates: tuple[Path, ...]
+    certificates: tuple[str, ...]  # the PEM text of the environment's CA files, read inside the project
     layered_on: str | None  # a generated parent image whose pins constrain this one
     external: str | None  # an external parent image reference, locked by digest
 
@@ -86,7 +86,8 @@ def _target(plan: Plan, name: str, spec: ImageSpec, root: Path, platforms: tuple
         requirements=img.requirements,
         origins={key: (req.value, req.origin.location, not req.origin.via) for key, req in env.requirements.items()},
         index_url=spec.index_url, extra_index_urls=spec.extra_index_urls, installer_args=spec.installer_args,
-        certificates=tuple(root / c for c in sorted(env.certificates)),
+        certificates=tuple(read_inside(root / c, root).decode("utf-8", errors="replace")
+                           for c in sorted(env.certificates)),
         layered_on=parent.name if parent is not None and parent.generated and spec.layered else None,
         external=img.base_ref if parent is None and img.base_ref else None,
     )
@@ -355,9 +356,9 @@ def _ask_registries(todo: Mapping[str, Target], fetch: list[str], options: _Opti
                     mirrors: Mapping[str, str] | None) -> dict[str, registry.Digests | str]:
     """Each reference's digests, or why not: one request set per reference, in parallel, trusting the
     certificates of every image built on it."""
-    cafiles = {r: tuple(sorted({c for t in todo.values() if t.external == r for c in t.certificates})) for r in fetch}
+    cas = {r: tuple(sorted({c for t in todo.values() if t.external == r for c in t.certificates})) for r in fetch}
     with ThreadPoolExecutor(max_workers=options.jobs) as pool:
-        return dict(zip(fetch, pool.map(lambda r: _digest(r, options.platforms, mirrors, cafiles[r]), fetch)))
+        return dict(zip(fetch, pool.map(lambda r: _digest(r, options.platforms, mirrors, cas[r]), fetch)))
 
 
 # -- packages ------------------------------------------------------------------------------------
@@ -452,9 +453,9 @@ def _by_image(jobs: list[_Job], outcomes: list[resolve.Resolution | resolve.Reso
 
 
 def _digest(ref: str, platforms: tuple[str, ...], mirrors: Mapping[str, str] | None,
-            cafiles: tuple[Path, ...]) -> registry.Digests | str:
+            cas: tuple[str, ...]) -> registry.Digests | str:
     try:
-        return registry.digests(ref, platforms, mirrors=mirrors, cafiles=cafiles)
+        return registry.digests(ref, platforms, mirrors=mirrors, cas=cas)
     except registry.RegistryError as exc:
         return str(exc)
 

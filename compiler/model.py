@@ -299,6 +299,13 @@ def _append(current: tuple[Sourced[T], ...], new: list[Sourced[T]]) -> tuple[Sou
 # Building the model from the validated document.
 
 
+def _entry_text(value: object) -> str:
+    """A list entry as a message shows it: a copy as `from -> to`."""
+    if isinstance(value, Copy):
+        return value.source if value.dest is None else f"{value.source} -> {value.dest}"
+    return str(value)
+
+
 def _copy(item: str | dict[str, Any]) -> Copy:
     return Copy(item, None) if isinstance(item, str) else Copy(item["from"], item.get("to"))
 
@@ -370,16 +377,30 @@ class _ModelReader:
     def read_list(self, f: Field, data: dict[str, Any], path: NodePath, kind: str, name: str) -> Any:
         entries = tuple(Sourced(f.normalise(item.value), item.origin) for item in self.items(data, path, f.keys[0]))
         if f.repeat is None:
-            return entries
+            return self.kept_once(entries, f.keys[0], f"{kind} '{name}'")
         return self.unique(entries, f.identity or str, f.repeat, kind, name)
 
     def read_copy(self, f: Field, data: dict[str, Any], path: NodePath, kind: str, name: str) -> Any:
-        return tuple(Sourced(_copy(item.value), item.origin) for item in self.items(data, path, f.keys[0]))
+        entries = tuple(Sourced(_copy(item.value), item.origin) for item in self.items(data, path, f.keys[0]))
+        return self.kept_once(entries, f.keys[0], f"{kind} '{name}'")
 
     readers: dict[Read, Callable[..., Any]] = {
         Read.BASE: read_base, Read.TEXT: read_text, Read.WORDS: read_words, Read.NAMES: read_names,
         Read.MAP: read_map, Read.LIST: read_list, Read.COPY: read_copy,
     }
+
+    def kept_once(self, items: tuple[Sourced[T], ...], key: str, where: str) -> tuple[Sourced[T], ...]:
+        """An exact repeat in one list (`run`, `copy`, `after`, ...) is kept once, the first, with a warning."""
+        seen: dict[T, Sourced[T]] = {}
+        for item in items:
+            if item.value in seen:
+                first = seen[item.value].origin.location
+                self.sink.warn(item.origin.location,
+                               f"'{_entry_text(item.value)}' is listed twice in '{key}' of {where}; kept once",
+                               f"first at line {first.line}; remove one" if first else "remove one")
+                continue
+            seen[item.value] = item
+        return tuple(seen.values())
 
     def unique(self, items: tuple[Sourced[str], ...], key: Any, what: str, kind: str, name: str) \
             -> tuple[Sourced[str], ...]:
@@ -481,7 +502,9 @@ class _ModelReader:
             if isinstance(after_raw, str):
                 after = (Sourced(after_raw, self.origin(sp + ("after",))),)
             else:
-                after = tuple(Sourced(a, self.origin(sp + ("after", i))) for i, a in enumerate(after_raw))
+                after = self.kept_once(tuple(Sourced(a, self.origin(sp + ("after", i)))
+                                             for i, a in enumerate(after_raw)),
+                                       "after", f"step '{step_name}' in pipeline '{name}'")
             own_env = Sourced(step["environment"], self.origin(sp + ("environment",))) \
                 if step.get("environment") else None
             settings = None

@@ -280,11 +280,23 @@ def _layering(env: Environment, parent: Environment) -> str | None:
             continue
         mine, theirs = _plain(getattr(env, f.name)), _plain(getattr(parent, f.name))
         if mine != theirs:
-            return f.match.format(child=mine, parent=theirs, name=parent.name)
+            return _differs(f.match, f.label, mine, theirs, parent.name)
     if env.removed:
         removed = ", ".join(sorted(str(r) for r in env.removed))
         return f"removes {removed} that '{parent.name}' sets, which an image cannot unset"
     return None
+
+
+def _differs(match: str, label: str, mine: Any, theirs: Any, name: str) -> str:
+    """Why a field's value keeps a child from layering on its parent, in words: a value that is not set is
+    said so (never Python's None)."""
+    if "{child}" not in match and "{parent}" not in match:
+        return match.format(name=name)
+    if theirs is None:
+        return f"{label} {mine}, not set in '{name}'"
+    if mine is None:
+        return f"{label} not set, {theirs} in '{name}'"
+    return match.format(child=mine, parent=theirs, name=name)
 
 
 _NOT_DEBIAN = ("alpine", "busybox", "centos", "fedora", "rockylinux", "almalinux", "amazonlinux", "ubi",

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .builders import Outcome, Progress
+from .errors import shown_message
 
 FINAL = {"built", "reused", "pulled", "failed", "skipped"}
 STYLE = {"built": "green", "reused": "cyan", "pulled": "cyan", "failed": "bold red", "skipped": "yellow",
@@ -170,4 +171,4 @@ def failure(o: Outcome) -> str:
     if o.log:
         lines.append("  last lines of the log:")
         lines.extend(f"  | {line}" for line in o.log)
-    return "\n".join(lines)
+    return "\n".join(shown_message(line) for line in lines)  # the engine's words and log: nothing the terminal obeys

@@ -170,12 +170,12 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def _opener(cafiles: tuple[Path, ...]) -> urllib.request.OpenerDirector:
-    """Follows no redirect itself; trusts the system's CAs plus cafiles (a project's `certificates`)."""
+def _opener(cas: tuple[str, ...]) -> urllib.request.OpenerDirector:
+    """Follows no redirect itself; trusts the system's CAs plus cas (the PEM text of a project's `certificates`)."""
     context = ssl.create_default_context()
-    for cafile in cafiles:
+    for pem in cas:
         try:
-            context.load_verify_locations(cafile=str(cafile))
+            context.load_verify_locations(cadata=pem)
         except (OSError, ssl.SSLError):
             pass  # compile has checked them; a bad one only means less trust, never a crash
     return urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler(),
@@ -229,12 +229,12 @@ def _basic(creds: tuple[str, str]) -> str:
 
 class _Session:
     def __init__(self, ref: Reference, host: str, creds: tuple[str, str] | None,
-                 cafiles: tuple[Path, ...] = ()) -> None:
+                 cas: tuple[str, ...] = ()) -> None:
         scheme, sep, bare = host.partition("://")
         if not sep:  # plain HTTP only for loopback registries, as Docker does by default
             scheme, bare = ("http" if host.split(":")[0] in _LOOPBACK or host.startswith("[::1]") else "https"), host
         self.ref, self.host, self.creds = ref, bare, creds
-        self.opener = _opener(cafiles)
+        self.opener = _opener(cas)
         self.base = f"{scheme}://{bare}/v2/{ref.repository}"
         self.auth: str | None = None
 
@@ -319,14 +319,14 @@ _LISTS = (OCI_INDEX, DOCKER_LIST)
 
 
 def digests(ref: str, platforms: tuple[str, ...], *, mirrors: Mapping[str, str] | None = None,
-            docker_config: dict[str, Any] | None = None, cafiles: tuple[Path, ...] = ()) -> Digests:
+            docker_config: dict[str, Any] | None = None, cas: tuple[str, ...] = ()) -> Digests:
     """The digest of ref's manifest (list) and of its manifest for each platform.
 
-    cafiles: CA certificates to trust besides the system's (the environment's `certificates`, which a
+    cas: the PEM text of CA certificates to trust besides the system's (the environment's `certificates`, which a
     TLS-intercepting proxy or a private registry needs).
     """
     r = parse_reference(ref)
-    host, session = _connect(r, mirrors, docker_config, cafiles)
+    host, session = _connect(r, mirrors, docker_config, cas)
     what = f"image {ref}"
     top, data, kind = _manifest(session, r.digest or r.tag or "latest", what)
     if r.digest and top != r.digest:
@@ -344,12 +344,12 @@ def digests(ref: str, platforms: tuple[str, ...], *, mirrors: Mapping[str, str] 
 
 
 def _connect(r: Reference, mirrors: Mapping[str, str] | None, docker_config: dict[str, Any] | None,
-             cafiles: tuple[Path, ...]) -> tuple[str, _Session]:
+             cas: tuple[str, ...]) -> tuple[str, _Session]:
     """The host to ask (the registry's mirror, when it has one) and a session with the credentials for it."""
     chosen = mirrors if mirrors is not None else mirrors_from_env()
     host = chosen.get(r.registry) or r.api_host
     creds = credentials(host.partition("://")[2] or host if host in chosen.values() else r.registry, docker_config)
-    return host, _Session(r, host, creds, cafiles)
+    return host, _Session(r, host, creds, cas)
 
 
 def _entries(data: dict[str, Any]) -> list[dict[str, Any]]:

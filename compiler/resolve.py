@@ -27,6 +27,8 @@ from urllib.parse import unquote, urlsplit
 
 from packaging.utils import canonicalize_name
 
+from .errors import read_regular
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -63,7 +65,7 @@ class Request:
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     installer_args: tuple[str, ...] = ()
-    certificates: tuple[Path, ...] = ()  # absolute paths of the project's CA files
+    certificates: tuple[str, ...] = ()  # the PEM text of the project's CA files (read inside the project)
     constraints: Mapping[str, str] = field(default_factory=dict)  # a layered parent's pins
     preferences: Mapping[str, str] = field(default_factory=dict)  # the previous lock's pins
     upgrade: bool = False
@@ -126,7 +128,7 @@ def _find_uv() -> str:
         raise ResolveError("uv's binary was not found; reinstall dockwright", missing_uv=True) from None
 
 
-def _environment(tmp: Path, certificates: tuple[Path, ...]) -> dict[str, str]:
+def _environment(tmp: Path, certificates: tuple[str, ...]) -> dict[str, str]:
     # A user's uv.toml (--no-config) and UV_* settings must not change what a project locks to: only those
     # that say how to reach the index (cache, time-out, TLS trust store, keyring for credentials) pass.
     env = {k: v for k, v in os.environ.items() if not k.startswith("UV_") or k in _UV_PASS}
@@ -134,12 +136,10 @@ def _environment(tmp: Path, certificates: tuple[Path, ...]) -> dict[str, str]:
     env.setdefault("UV_HTTP_TIMEOUT", "30")
     if certificates:
         bundle = tmp / "ca-bundle.pem"
-        parts = []
         # The bundle this machine trusts (SSL_CERT_FILE, else the system's), plus the project's CAs.
         system = os.environ.get("SSL_CERT_FILE") or ssl.get_default_verify_paths().cafile
-        for path in ([Path(system)] if system and Path(system).is_file() else []) + list(certificates):
-            parts.append(path.read_text(encoding="utf-8", errors="replace").strip() + "\n")
-        bundle.write_text("".join(parts), encoding="utf-8")
+        trusted = [read_regular(system).decode("utf-8", errors="replace")] if system and Path(system).is_file() else []
+        bundle.write_text("".join(pem.strip() + "\n" for pem in [*trusted, *certificates]), encoding="utf-8")
         env["SSL_CERT_FILE"] = str(bundle)
     return env
 

@@ -86,6 +86,25 @@ def _uses(project: Project, the_plan: Plan, in_images: bool) -> list[_Use]:
     return out
 
 
+def lacks_zenml(image: str) -> bool:
+    """An official `python` image: compile knows it has no zenml (a requirement must install it)."""
+    return _PYTHON_IMAGE.fullmatch(image) is not None
+
+
+def _broken(env: Environment, the_plan: Plan, broken: frozenset[tuple[str, str]]) -> bool:
+    """Whether env, an environment it extends, or an integration they list has schema errors (reported)."""
+    seen: set[str] = set()
+    current: Environment | None = env
+    while current is not None and current.name not in seen:
+        seen.add(current.name)
+        entry = ("pipelines", current.name.split(".")[0]) if current.kind == "settings" else \
+            ("environments", current.name)
+        if entry in broken or any(("integrations", i.value) in broken for i in current.integrations):
+            return True
+        current = the_plan.environments.get(current.parent) if current.parent is not None else None
+    return False
+
+
 def _what(use: _Use) -> str:
     who = ", ".join(use.users[:3]) + (f" and {len(use.users) - 3} more" if len(use.users) > 3 else "")
     if use.env.kind == "environment":
@@ -258,7 +277,8 @@ def check(project: Project, the_plan: Plan, sink: Collector) -> None:
         sink.error(section.version.origin.location, f"zenml.version '{section.version.value}' is not a ZenML version",
                    "write the exact version your ZenML client runs, as `zenml version` prints it, like \"0.98.0\"")
         return
-    uses = _uses(project, the_plan, section.in_images)
+    # An entry with schema errors is an empty stand-in: its images would look as if they had no zenml.
+    uses = [u for u in _uses(project, the_plan, section.in_images) if not _broken(u.env, the_plan, project.broken)]
     once = _Once(sink)
     for use in uses:
         _check_version(use, section.version.value, the_plan, once)
@@ -266,4 +286,4 @@ def check(project: Project, the_plan: Plan, sink: Collector) -> None:
     _check_python(uses, the_plan, once)
 
 
-__all__ = ["check", "python_of", "LOCAL_EXTRAS"]
+__all__ = ["check", "lacks_zenml", "python_of", "LOCAL_EXTRAS"]

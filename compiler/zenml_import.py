@@ -25,6 +25,7 @@ from packaging.utils import canonicalize_name
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 
+from . import zenml_checks
 from .errors import DockwrightError, UsageError, read_regular
 
 INSTALL_HINT = "ZenML is not installed: pip install 'dockwright[zenml]'"
@@ -718,20 +719,35 @@ class _Builder:
 
 
 def _without_zenml(envs: list[Environment], ctx: _Context) -> list[str]:
-    """A note for each environment that installs no zenml on a parent image other than ZenML's."""
+    """For each environment that installs no zenml on an official `python` parent image, which surely has none,
+    the import adds zenml[local] at the client's version, as the `zenml:` section's checks ask (ZenML runs steps
+    only where zenml is installed), with a note. On another parent (a Dockerfile, another image) compile's
+    checks warn, at its place, that they cannot tell."""
     notes = []
     for env in envs:
         reqs = list(env.data.get("requirements", []))
         for bundle in env.data.get("integrations", []):
             reqs += ctx.integrations[bundle]["requirements"]
-        if str(env.data.get("parent_image", "")).startswith("zenmldocker/zenml:") or "zenml" in _req_names(reqs):
+        image = str(env.data.get("parent_image", ""))
+        if image.startswith("zenmldocker/zenml:") or "zenml" in _req_names(reqs):
             continue
-        start = (f"its Dockerfile {env.data['dockerfile']}" if "dockerfile" in env.data
-                 else f"{env.data['parent_image']}")
-        notes.append(f"environment '{env.name}' starts from {start}: ZenML runs steps only where zenml is "
-                     f"installed; unless the image has it, add \"zenml=={ctx.zenml_version}\" to its "
-                     "requirements (ZenML's default parent image has it)")
+        if zenml_checks.lacks_zenml(image):
+            requirement = f"zenml[local]=={ctx.zenml_version}"
+            env.data = _with_requirement(env.data, requirement)
+            notes.append(f"environment '{env.name}' starts from {image}, which has no zenml: the import adds "
+                         f"\"{requirement}\" to its requirements (ZenML runs steps only where zenml is installed)")
     return notes
+
+
+def _with_requirement(data: dict[str, Any], requirement: str) -> dict[str, Any]:
+    """data with requirement appended to its requirements, in the place translate() writes them."""
+    if "requirements" in data:
+        return {**data, "requirements": [*data["requirements"], requirement]}
+    later = ("env", "build_args", "labels", "user", "workdir")
+    out = {k: v for k, v in data.items() if k not in later}
+    out["requirements"] = [requirement]
+    out.update((k, v) for k, v in data.items() if k in later)
+    return out
 
 
 def _yaml(ctx: _Context, made: _Builder, *, project: str, target: str) -> str:
@@ -741,6 +757,7 @@ def _yaml(ctx: _Context, made: _Builder, *, project: str, target: str) -> str:
              "# Check it with `dockwright validate`, then `dockwright compile` writes the Dockerfiles.",
              "version: 1",
              f"project: {project}",
+             *_zenml_section(ctx),
              ""]
     if ctx.integrations:
         lines.append("integrations:   # ZenML integrations, with the requirements ZenML's registry gives them")
@@ -754,6 +771,15 @@ def _yaml(ctx: _Context, made: _Builder, *, project: str, target: str) -> str:
         lines += _block(env.data, 4)
     lines += ["", "pipelines:", *made.lines, ""]
     return "\n".join(lines)
+
+
+def _zenml_section(ctx: _Context) -> list[str]:
+    """`zenml: {version: ...}`, the ZenML the pipelines were read with: compile then checks that every image
+    ZenML runs can run its steps (docs/zenml.md). None for a version that is not a release (a local build)."""
+    if not zenml_checks.VERSION.fullmatch(ctx.zenml_version):
+        return []
+    return [f"zenml: {{version: {_q(ctx.zenml_version)}}}   # the ZenML client's version; compile checks the images "
+            "can run its steps"]
 
 
 def _q(value: Any) -> str:

@@ -203,3 +203,55 @@ def test_console_script_and_module_agree(project) -> None:
     a = subprocess.run([str(script), "validate"], cwd=root, capture_output=True, text=True)
     b = run_cli("validate", cwd=root)
     assert a.returncode == b.returncode == 0 and a.stdout == b.stdout
+
+
+def _leaf_commands(group=cli.main, path=()):
+    import click
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            yield from _leaf_commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+LEAVES = list(_leaf_commands())
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+@pytest.mark.parametrize("names", [names for names, _ in LEAVES], ids=" ".join)
+def test_quiet_and_file_parse_before_and_after_every_command(names: tuple[str, ...], where: str) -> None:
+    """Click's own parser (no run): -q and -f FILE are options of the group and of every command."""
+    import click
+    command = dict(LEAVES)[names]
+    args = ["x" for p in command.params if isinstance(p, click.Argument) and p.required]
+    options = ["-q", "-f", "other.yaml"]
+    with cli.main.make_context("dockwright", [*(options if where == "before" else []), *names, *args]) as ctx:
+        parent, group = ctx, cli.main
+        for name in names[:-1]:
+            group = group.commands[name]
+            parent = group.make_context(name, [names[-1], *args], parent=parent)
+        with command.make_context(names[-1], [*args, *(options if where == "after" else [])], parent=parent) as sub:
+            assert (ctx.obj or {}).get("quiet") or (sub.obj or {}).get("quiet")
+            assert "other.yaml" in (ctx.params.get("file"), sub.params.get("file"))
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+@pytest.mark.parametrize(("names", "why"), [
+    (("init",), "'init': it writes dockwright.yaml in DIRECTORY: give the directory instead"),
+    (("schema",), "'schema': the schema is the same for every project"),
+    (("import", "zenml", "pipeline.py"), "'import zenml': it writes dockwright.yaml in the directory of -C DIR"),
+])
+def test_file_is_a_usage_error_where_no_project_file_is_read(names, why, where: str, tmp_path: Path) -> None:
+    options = ["-f", "dockwright.yaml"]
+    result = invoke(*(options if where == "before" else []), *names, *(options if where == "after" else []),
+                    cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", f"error: -f/--file does not apply to {why}\n")
+    assert not (tmp_path / "dockwright.yaml").exists()
+
+
+def test_quiet_init_prints_only_errors(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("pandas==2.2.2\n", encoding="utf-8")
+    result = invoke("init", "-q", cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert (tmp_path / "dockwright.yaml").is_file()
+    assert invoke("schema", "-q", cwd=tmp_path).stdout.startswith("{\n")

@@ -169,3 +169,48 @@ def _document(check: str, value: str) -> dict[str, Any] | None:
     if check == "proxy_url":
         return {"version": 1, "project": "p", "builders": {"b": {"type": "docker", "proxy": {"http": value}}}}
     return None
+
+
+def test_every_top_level_key_is_either_includable_or_project_only() -> None:
+    """Each key of the project schema is in exactly one of the two sets, so a new key cannot slip into included
+    files unchecked; the include schema lists exactly the includable ones."""
+    from compiler.load import INCLUDE_KEYS, PROJECT_ONLY_KEYS
+    keys = set(cerberus_schema.source_schemas()["project"])
+    assert set(INCLUDE_KEYS) | PROJECT_ONLY_KEYS == keys
+    assert not set(INCLUDE_KEYS) & PROJECT_ONLY_KEYS
+    assert set(editor_schema.json_schema(include=True)["properties"]) == set(INCLUDE_KEYS)
+
+
+_ONLY_VALUES = {"project": "x", "description": "d", "output": "out", "registry": "localhost:5000/a",
+                "runner": "{environment: base}", "server": "{environment: base}", "default_builder": "local",
+                "platforms": "[linux/amd64]", "zenml": "{version: 0.98.0}"}
+
+
+@pytest.mark.parametrize("key", sorted(_ONLY_VALUES))
+def test_a_project_only_key_in_an_included_file_is_a_located_error(key: str, tmp_path: Path) -> None:
+    from compiler.load import PROJECT_ONLY_KEYS
+    from helpers import invoke
+    assert set(_ONLY_VALUES) == PROJECT_ONLY_KEYS
+    (tmp_path / "dockwright.yaml").write_text(
+        "version: 1\nproject: p\ninclude: [more.yaml]\nenvironments:\n  base: {base: 'python:3.12-slim'}\n",
+        encoding="utf-8")
+    (tmp_path / "more.yaml").write_text(f"version: 1\n{key}: {_ONLY_VALUES[key]}\n", encoding="utf-8")
+    result = invoke("compile", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"more.yaml:2:1: error: '{key}' can only be set in the project file, not in an included file "
+        f"(move it to dockwright.yaml)\n    2 | {key}: {_ONLY_VALUES[key]}\n      | ^\n"
+        "1 error; nothing was written\n")
+
+
+@pytest.mark.parametrize(("given", "said"), [("true", "true"), ("", "null"), ("'1'", "'1'"), ("2", "2")])
+def test_an_included_files_other_version_is_said_as_yaml_spells_it(given: str, said: str, tmp_path: Path) -> None:
+    """`version: true` is no 1 (though Python's True == 1), and the message spells values as YAML does."""
+    from helpers import invoke
+    (tmp_path / "dockwright.yaml").write_text(
+        "version: 1\nproject: p\ninclude: [more.yaml]\nenvironments:\n  base: {python: '3.12'}\n", encoding="utf-8")
+    (tmp_path / "more.yaml").write_text(f"version: {given}\n", encoding="utf-8")
+    result = invoke("compile", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        f"more.yaml:1:{10 if given else 9}: error: included file says version {said} but the project says 1")

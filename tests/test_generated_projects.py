@@ -4,6 +4,7 @@ environment's own values win in its effective environment."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -68,3 +69,23 @@ def test_every_environment_key_has_a_strategy() -> None:
     keys = {k for f in FIELDS for k in f.keys} | {"extends", "description"}
     assert set(WILD_VALUES) == keys
     assert set(VALID_VALUES) | set(BASES) | {"extends", "context", "integrations"} == keys
+
+
+_PYTHON_LITERAL = re.compile(r"\b(None|True|False)\b|\(\)")
+
+
+@props(60)
+@given(d=project_dicts)
+def test_explain_never_shows_a_python_literal(d: dict[str, Any]) -> None:
+    """`dockwright explain` of every environment and step says unset values in words: Python's None, True,
+    False or () never reach the user (a value the user wrote that holds one of those words is left out)."""
+    from compiler.explain import explain
+    text = yaml.safe_dump(d, sort_keys=False, width=80)
+    assume(not _PYTHON_LITERAL.search(text))
+    with project_dir(text, FIXTURE_FILES) as main:
+        compiled = outcome(main)
+        if compiled is None:
+            return
+        for name in compiled.plan.environments:
+            shown = explain(compiled, name)
+            assert not _PYTHON_LITERAL.search(shown), shown

@@ -185,6 +185,6 @@ def test_a_tls_registry_signed_by_a_project_ca(tmp_path: Path) -> None:
         assert str(err.value) == (
             f"registry {server.host}'s TLS certificate is not trusted (unable to get local issuer certificate); "
             "list the CA that signed it in the environment's `certificates:`")
-        assert reg.digests("corp.example/team/tls:1", BOTH, mirrors=mirrors, cafiles=(ca,)).digest == top
+        assert reg.digests("corp.example/team/tls:1", BOTH, mirrors=mirrors, cas=(ca.read_text(encoding="utf-8"),)).digest == top
     finally:
         server.close()

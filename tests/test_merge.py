@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+from hypothesis import assume, given, settings, strategies as st
+
+from compiler.fields import FIELDS
 
 from compiler.manifest import StepRecord
 from compiler.model import Removal
@@ -302,3 +307,70 @@ builders:
 def test_default_builder_has_an_empty_proxy(project) -> None:
     c = compiled(project, "environments:\n  e: {python: '3.11'}\nrunner: {environment: e}\n")
     assert c.manifest.as_data()["builders"] == {"local": {"proxy": {}, "tls": {}, "type": "docker", "url": None}}
+
+
+# The list fields whose exact repeats are allowed (no `repeat` name: not an error) and kept once.
+_KEPT_ONCE = {"requirements_files": ("reqs.txt", "reqs.txt"), "integrations": ("i", "i"), "run": ("echo a", "echo a"),
+              "checks": ("python -V", "python -V"), "copy": ("src", "{from: src}")}
+
+
+def test_every_list_that_keeps_repeats_once_is_covered() -> None:
+    from compiler.fields import FIELDS, Merge, Read
+    assert {f.name for f in FIELDS if f.merge is Merge.APPEND and f.repeat is None
+            and f.read in (Read.LIST, Read.COPY)} == set(_KEPT_ONCE)
+
+
+def test_a_repeat_in_one_list_is_a_located_warning_and_kept_once(project) -> None:
+    from helpers import invoke
+    lists = "\n".join(f"    {key}: [{a}, {b}]" for key, (a, b) in _KEPT_ONCE.items())
+    root = project({
+        "reqs.txt": "six\n", "src/x": "",
+        "dockwright.yaml": "version: 1\nproject: t\nintegrations:\n  i: {env: {A: '1'}}\nenvironments:\n  base:\n"
+                           "    python: '3.11'\n" + lists + "\nrunner: {environment: base}\npipelines:\n  p:\n"
+                           "    environment: base\n    steps:\n      a: {}\n      b: {after: [a, a]}\n"})
+    result = invoke("compile", cwd=root)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if ": warning: " in line]
+    assert warnings == [
+        "dockwright.yaml:8:36: warning: 'reqs.txt' is listed twice in 'requirements_files' of environment 'base'; "
+        "kept once (first at line 8; remove one)",
+        "dockwright.yaml:9:23: warning: 'i' is listed twice in 'integrations' of environment 'base'; kept once "
+        "(first at line 9; remove one)",
+        "dockwright.yaml:10:19: warning: 'echo a' is listed twice in 'run' of environment 'base'; kept once "
+        "(first at line 10; remove one)",
+        "dockwright.yaml:11:25: warning: 'python -V' is listed twice in 'checks' of environment 'base'; kept once "
+        "(first at line 11; remove one)",
+        "dockwright.yaml:12:17: warning: 'src' is listed twice in 'copy' of environment 'base'; kept once "
+        "(first at line 12; remove one)",
+        "dockwright.yaml:19:22: warning: 'a' is listed twice in 'after' of step 'b' in pipeline 'p'; kept once "
+        "(first at line 19; remove one)",
+    ]
+    manifest = (root / "generated" / "manifest.json").read_text(encoding="utf-8")
+    assert '"after": [\n            "a"\n          ]' in manifest
+    dockerfile = (root / "generated" / "images" / "base" / "Dockerfile").read_text(encoding="utf-8")
+    assert dockerfile.count("echo a") == 1 and dockerfile.count("COPY src/ /src/") == 1
+
+
+def test_explain_says_a_value_the_parent_does_not_set_in_words(project) -> None:
+    from helpers import invoke
+    root = project({"dockwright.yaml": "version: 1\nproject: t\nenvironments:\n  base: {python: '3.11'}\n"
+                                       "  app: {extends: base, user: app}\nrunner: {environment: app}\n"})
+    result = invoke("explain", "app", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert "  rendered whole (user app, not set in 'base')\n" in result.stdout
+
+
+_PYTHON_WORDS = re.compile(r"\b(None|True|False)\b|\(\)|\[\]")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([f for f in FIELDS if f.match]), st.one_of(st.none(), st.text("abcuvpi-", min_size=1)),
+       st.one_of(st.none(), st.text("abcuvpi-", min_size=1)), st.text("abc", min_size=1))
+def test_every_layering_reason_is_said_in_words(field, mine, theirs, name) -> None:
+    """Each field's reason why a child renders whole, whatever the two values are (set or not): no Python
+    literal (None, True, False, (), []) reaches the user."""
+    from compiler.plan import _differs
+    assume(mine != theirs)
+    reason = _differs(field.match, field.label, mine, theirs, name)
+    assert not _PYTHON_WORDS.search(reason), reason
+    assert f"'{name}'" in reason

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from compiler import zenml_checks
@@ -116,3 +117,23 @@ def test_exactly_the_projects_version_with_a_local_store(tmp_path_factory, wante
     assert [w for w in warnings if "has no 'local' extra" in w.message] == ([] if local else [warnings[0]])
     for d in [*errors, *warnings]:
         assert d.location is not None and d.location.line == 7 and d.hint
+
+
+BROKEN = {
+    "environment": ("environments:\n  base:\n    parent_image: zenmldocker/zenml:0.98.0-py3.11\n"
+                    "    env: {A: \"two\\nlines\"}\n"),
+    "parent": ("environments:\n  root:\n    parent_image: zenmldocker/zenml:0.98.0-py3.11\n    env: {A: \"two\\nlines\"}\n"
+               "  base: {extends: root, env: {B: '1'}}\n"),
+    "integration": ("integrations:\n  z: {requirements: [\"zenml[local]==0.98.0\"], env: {A: \"two\\nlines\"}}\n"
+                    "environments:\n  base: {python: '3.11', integrations: [z]}\n"),
+}
+
+
+@pytest.mark.parametrize("where", sorted(BROKEN))
+def test_an_entry_with_schema_errors_is_not_also_said_to_lack_zenml(tmp_path: Path, where: str) -> None:
+    """An entry with schema errors is an empty stand-in for the rest of compile: the checks skip the images
+    built on it (its zenml requirement or parent image is not lost, only not read)."""
+    path = _write(tmp_path, f"version: 1\nproject: zen\nzenml: {{version: \"0.98.0\"}}\n{BROKEN[where]}"
+                            "runner: {environment: base}\n")
+    errors = _errors(path)
+    assert len(errors) == 1 and "contains a newline or control character" in errors[0], errors

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Iterator, Mapping, Sequence
 
 from ..dockerignore import Matcher, parse
-from ..errors import read_regular
+from ..errors import kind_of, read_regular, shown_path
 from ..inputs import PRIVATE_KEY_RE
 from .base import ImageFailed, Job
 
@@ -64,7 +64,7 @@ class Snapshot:
                 info.uid = info.gid = 0
                 info.uname = info.gname = ""
                 if e.kind == "file":
-                    with e.source.open("rb") as fh:
+                    with _open_regular(e.source) as fh:
                         tar.addfile(info, fh)
                 else:
                     tar.addfile(info)
@@ -111,13 +111,27 @@ def _digest(path: Path) -> str:
     """The file's sha256; _PrivateKey when it holds a private key (PEM, OpenSSH, PGP, PuTTY) anywhere."""
     h = hashlib.sha256()
     tail = b""
-    with path.open("rb") as fh:
+    with _open_regular(path) as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
             if PRIVATE_KEY_RE.search(tail + chunk):
                 raise _PrivateKey(path)
             tail = chunk[-64:]  # a marker split between two chunks
     return h.hexdigest()
+
+
+def _open_regular(path: Path) -> IO[bytes]:
+    """A file of the build context, opened without blocking: a FIFO or a device put in a file's place is
+    ImageFailed saying what it is (reading it would hang the build, or never end)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    handle = os.fdopen(fd, "rb")
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        handle.close()
+        raise ImageFailed(f"{shown_path(path)} in the build context is {kind_of(mode)}, not a regular file; nothing "
+                          "was sent to the engine"
+                          "\nhint: remove it, or leave it out with .dockerignore")
+    return handle
 
 
 def _entry(context: Path, path: Path) -> Entry:
@@ -152,7 +166,7 @@ def snapshot(root: Path, job: Job) -> Snapshot:
     context = (root / job.context).resolve()
     dockerfile = (root / job.dockerfile).resolve()
     try:
-        dockerfile_bytes = dockerfile.read_bytes()
+        dockerfile_bytes = read_regular(dockerfile)
     except OSError as exc:
         raise ImageFailed(f"cannot read {job.dockerfile}: {exc.strerror}; run 'dockwright compile'") from exc
     try:

@@ -24,7 +24,7 @@ from docker.tls import TLSConfig
 from docker.types import Ulimit
 
 from .. import engine_url
-from ..errors import BuildError
+from ..errors import BuildError, regular_inside
 from .base import (IMAGE_LABEL, KEY_LABEL, PROJECT_LABEL, Cancelled, Endpoint, ImageFailed, Job, Progress, Report,
                    loopback, proxy_args)
 from .context import Snapshot, instructions
@@ -203,15 +203,21 @@ class DockerBuilder:
         root = self.endpoint.root
 
         def path(key: str) -> str | None:
+            """The file, resolved: inside the project, a regular file (never a FIFO that would hang TLS)."""
             value = tls.get(key)
-            return str(root / str(value)) if value else None
+            if not value:
+                return None
+            try:
+                return regular_inside(root / str(value), root)
+            except FileNotFoundError:
+                state = "does not exist"
+            except IsADirectoryError:
+                state = "is not a file"
+            except OSError as exc:  # a FIFO, a device, or a symbolic link out of the project
+                state = str(exc.strerror).removeprefix("it ")
+            raise BuildError(f"cannot reach the Docker engine at {self.describe()} (builder "
+                             f"'{self.endpoint.name}'): its tls {key} file {value} {state}")
 
-        for item in ("ca", "cert", "key"):
-            p = path(item)
-            if p and not Path(p).is_file():
-                state = "is not a file" if Path(p).exists() else "does not exist"
-                raise BuildError(f"cannot reach the Docker engine at {self.describe()} (builder "
-                                 f"'{self.endpoint.name}'): its tls {item} file {tls[item]} {state}")
         cert, key, ca = path("cert"), path("key"), path("ca")
         verify = bool(tls.get("verify", True))
         if not verify:  # the builder says so in dockwright.yaml: no warning on every request
