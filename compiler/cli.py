@@ -465,6 +465,17 @@ def _finish(outcomes: list[Outcome], seconds: float, builder: str, as_json: bool
         sys.exit(EXIT_BUILD)
 
 
+def _init_options(python: str | None) -> None:
+    """init's --python is checked before anything is written: init never leaves behind a file that does
+    not compile."""
+    from . import schema
+
+    problem = schema.python_problem(python, quoted=True) if python is not None else None
+    if problem is not None:
+        hint = f" ({problem.hint})" if problem.hint else ""
+        raise UsageError(f"--python: {problem.message()}{hint}")
+
+
 @main.command()
 @click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=str))
 @click.option("--project", "project", metavar="NAME", default=None,
@@ -488,6 +499,7 @@ def init(ctx: click.Context, file: str | None, directory: str, project: str | No
     root = Path(directory)
     if not root.is_dir():
         raise UsageError(f"no such directory: {directory}")
+    _init_options(python)
     found = init_.detect(root, project=project, python=python)
     target = root / PROJECT_FILE
     try:
@@ -744,4 +756,14 @@ def run() -> None:
     """The console script and `python -m compiler`: a short-lived process, so the cyclic garbage
     collector only costs time."""
     gc.disable()
-    main(prog_name="dockwright", obj={"record": True})
+    try:
+        # Not click's standalone mode: it turns a Ctrl-C that arrives outside a command (while click parses,
+        # or after the command returned) into "Aborted!" and exit 1; dockwright says "interrupted", exit 130.
+        code = main(prog_name="dockwright", obj={"record": True}, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPT)
+    except click.ClickException as exc:  # a usage error: click's own text, exit 2
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

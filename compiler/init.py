@@ -251,6 +251,9 @@ def detect(root: Path, *, project: str | None = None, python: str | None = None)
     """Everything init proposes for the project at root."""
     found = Found(project=project_name(project or root.resolve().name), python=python or DEFAULT_PYTHON,
                   python_from="--python" if python else None)
+    if project is not None and found.project != project:
+        found.notes.append(f"--project {project!r} is written as {found.project!r}: a project name is lowercase "
+                           "letters, digits and '-'")
     version_file = root / ".python-version"
     if python is None and version_file.exists():  # a FIFO or a folder there is a note
         try:

@@ -49,6 +49,10 @@ class Target:
     external: str | None  # an external parent image reference, locked by digest
 
 
+# A registry out of reach (a firewall, an air-gapped CI runner) need not block pinning the packages.
+_SKIP_PARENTS_HINT = ("or `dockwright lock --skip-parents` to lock the Python packages now; parents stay unpinned, "
+                      "each named by a warning, until a lock with the registry in reach pins them")
+
 def python_of(image: str | None) -> str | None:
     """The Python version of an official python image reference (`python:3.11-slim` -> 3.11)."""
     m = _PYTHON_IMAGE.fullmatch(image or "")
@@ -319,8 +323,9 @@ def _parent_digests(todo: Mapping[str, Target], old: Lock, options: _Options, er
     digests, fetch = _kept_digests(refs, old, options, skip_parents=skip_parents)
     for r, answer in _ask_registries(todo, fetch, options, mirrors).items():
         if isinstance(answer, str):
+            hint = _SKIP_PARENTS_HINT if answer.startswith("cannot reach registry") else None
             errors.extend(Diagnostic(t.base_location or t.location,
-                                     f"cannot lock parent image '{r}' of image '{t.name}': {answer}")
+                                     f"cannot lock parent image '{r}' of image '{t.name}': {answer}", hint)
                           for t in todo.values() if t.external == r)
         else:
             digests[r] = Parent(ref=r, digest=answer.digest, platforms=answer.platforms)

@@ -171,4 +171,16 @@ def failure(o: Outcome) -> str:
     if o.log:
         lines.append("  last lines of the log:")
         lines.extend(f"  | {line}" for line in o.log)
+    hint = next((h for words, h in _FAILURE_HINTS if any(w in line for line in [o.message, *o.log] for w in words)), None)
+    if hint:
+        lines.append(f"hint: {hint}")
     return "\n".join(shown_message(line) for line in lines)  # the engine's words and log: nothing the terminal obeys
+
+
+# What a failed build's log says -> what to do about it.
+_FAILURE_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "SSL certificate problem", "invalid peer certificate"),
+     "the build does not trust a TLS certificate (a company proxy or a private index signs with its own CA): list "
+     "that CA's PEM file under `certificates:` of the environment (docs/language.md, \"Proxies, private indexes "
+     "and CA certificates\")"),
+)

@@ -54,6 +54,7 @@ PACKAGE_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?")  # a
 APT_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?(?:=[A-Za-z0-9.+~:_-]+)?\Z")
 USER_RE = re.compile(r"^(?:[a-z_][a-z0-9_-]{0,31}|[0-9]{1,10})\Z")
 PYTHON_RE = re.compile(r"^3\.[0-9]{1,2}(?:\.[0-9]{1,2})?\Z")
+_OTHER_PYTHON_RE = re.compile(r"[0-9]{1,2}\.[0-9]{1,2}(?:\.[0-9]{1,2})?")  # 2.7, 4.0: a version, not one dockwright knows
 SAFE_PATH_RE = re.compile(r"^[\w.@+=,~/ -]+\Z")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 # Control characters (C0, DEL, C1) and every character str.splitlines() ends a line at (pip's
@@ -152,7 +153,7 @@ def python_problem(text: str, *, quoted: bool) -> Problem | None:
     if not quoted:  # YAML read a number: 3.1 may have been meant as 3.10
         return Problem(f"invalid Python version {text}: YAML reads it as a number",
                        f"dockwright knows {known}; write the version in quotes, like python: \"3.10\"")
-    if PYTHON_RE.match(text):
+    if PYTHON_RE.match(text) or _OTHER_PYTHON_RE.fullmatch(text):
         return Problem(f"unknown Python version '{text}'", f"dockwright knows {known}")
     return Problem(f"invalid Python version '{_show(text)}'", "write it like \"3.11\"")
 

@@ -70,3 +70,37 @@ def test_buildah_takes_no_url_or_tls(key: str, tmp_path: Path) -> None:
         f"dockwright.yaml:9:5: error: builder 'bh' has type buildah, which takes no {key} (buildah runs on the "
         "machine that runs dockwright: remove it, or use type: podman with the url of a `podman system service` "
         "socket)")
+
+
+def test_a_failure_report_has_no_terminal_codes_and_a_hint_for_an_untrusted_certificate() -> None:
+    """pip colours its errors for a terminal: the log tail showed `\\x1b[91m` on every line; a certificate a
+    build does not trust gets the way out (a new user's first build behind a proxy)."""
+    from compiler import progress
+    from compiler.builders.base import Outcome, Scrubber
+
+    scrub = Scrubber({})
+    log = ["\x1b[91mERROR: Could not install packages due to an OSError: HTTPSConnectionPool(host='pypi.org', "
+           "port=443): Max retries exceeded (Caused by SSLError(SSLCertVerificationError(1, '[SSL: "
+           "CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate in certificate chain')))",
+           "\x1b[0m\x1b]0;title\x07done \x1b[2K\x1b[1Aend"]
+    outcome = scrub.outcome(Outcome("base", "p-base:1", "failed", where="generated/images/base/Dockerfile:24",
+                                    message="The command returned a non-zero code: 1", log=log))
+    assert outcome.log[1] == "done end"
+    assert progress.failure(outcome).splitlines()[-3:] == [
+        "  | ERROR: Could not install packages due to an OSError: HTTPSConnectionPool(host='pypi.org', port=443): Max "
+        "retries exceeded (Caused by SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] "
+        "certificate verify failed: self-signed certificate in certificate chain')))",
+        "  | done end",
+        "hint: the build does not trust a TLS certificate (a company proxy or a private index signs with its own CA): "
+        "list that CA's PEM file under `certificates:` of the environment (docs/language.md, \"Proxies, private "
+        "indexes and CA certificates\")"]
+
+
+@given(st.text(alphabet=st.sampled_from(["\x1b", "[", "]", "0", "1", ";", "m", "K", "a", "\x07", "\\", " "]),
+               max_size=40))
+def test_no_escape_character_survives_the_scrubber(text: str) -> None:
+    from compiler import progress
+    from compiler.builders.base import Outcome, Scrubber
+
+    shown = progress.failure(Scrubber({}).outcome(Outcome("a", "t", "failed", log=[text])))
+    assert "\x1b" not in shown and "\x07" not in shown

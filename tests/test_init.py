@@ -203,3 +203,27 @@ def test_init_writes_a_file_that_validates_or_nothing(tmp_path_factory: pytest.T
         assert secret not in init.render(found)
     (root / "dockwright.yaml").write_text(init.render(found))
     compile_project(root / "dockwright.yaml")
+
+
+@pytest.mark.parametrize(("python", "message"), [
+    ("3.1", "error: --python: unknown Python version '3.1' (dockwright knows versions 3.8 to 3.14)"),
+    ("2.7", "error: --python: unknown Python version '2.7' (dockwright knows versions 3.8 to 3.14)"),
+    ("banana", "error: --python: invalid Python version 'banana' (write it like \"3.11\")"),
+])
+def test_a_bad_python_option_writes_nothing(tmp_path: Path, python: str, message: str) -> None:
+    """The option is checked before anything is written (init wrote the file, then compile refused it, and a
+    second init refused to overwrite the bad file)."""
+    root = _project(tmp_path / "svc", {"requirements.txt": "six\n"})
+    code, out, err = _init(root, "--python", python)
+    assert (code, out, err) == (2, "", message + "\n")
+    assert sorted(p.name for p in root.iterdir()) == ["requirements.txt"]
+    code, _, _ = _init(root, "--python", "3.11")
+    assert code == 0 and (root / "dockwright.yaml").is_file()
+
+
+def test_a_project_name_written_otherwise_is_said(tmp_path: Path) -> None:
+    root = _project(tmp_path / "svc", {})
+    code, _, err = _init(root, "--project", "Bad_Name")
+    assert code == 0
+    assert "note: --project 'Bad_Name' is written as 'bad-name': a project name is lowercase letters, digits and '-'\n" in err
+    assert "project: bad-name\n" in (root / "dockwright.yaml").read_text()

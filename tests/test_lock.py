@@ -268,7 +268,9 @@ def test_an_unreachable_registry_is_one_line_naming_it(project, index: Index, uv
     assert code == 1
     assert err.splitlines()[0] == (
         f"dockwright.yaml:5:13: error: cannot lock parent image '{PY}' of image 'base': cannot reach registry "
-        f"{reg.host}: [Errno 111] Connection refused (check the network or proxy)")
+        f"{reg.host}: [Errno 111] Connection refused (check the network or proxy) (or `dockwright lock "
+        "--skip-parents` to lock the Python packages now; parents stay unpinned, each named by a warning, until a "
+        "lock with the registry in reach pins them)")
     assert not (root / "dockwright.lock").exists()
 
 

@@ -220,6 +220,29 @@ def test_ctrl_c_while_leaving_is_one_line(monkeypatch: pytest.MonkeyPatch, capsy
     assert capsys.readouterr().err == "interrupted\n"
 
 
+def test_ctrl_c_while_click_parses_is_interrupted(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Outside a command (click parsing the line, or the command already returned) click's standalone mode made
+    a Ctrl-C 'Aborted!' and exit 1 (a new user's Ctrl-C tries); dockwright's is 'interrupted', exit 130."""
+    import gc
+    import sys
+
+    from compiler import cli
+
+    def parse(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.main, "parse_args", parse)
+    monkeypatch.setattr(sys, "argv", ["dockwright", "validate"])
+    try:
+        with pytest.raises(SystemExit) as exited:
+            cli.run()
+    finally:
+        gc.enable()
+    assert exited.value.code == 130
+    assert capsys.readouterr().err.splitlines()[-1] == "interrupted"
+
+
 # -- a FIFO (or a device, a socket) where a file should be: one clear line, never a hang ------------
 
 def _project(folder: Path) -> None:

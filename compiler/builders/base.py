@@ -120,6 +120,8 @@ class Outcome:
                 "log": list(self.log)}
 
 
+# ANSI/ECMA-48 escape sequences: CSI (colours, cursor), OSC (titles, links) and the two-byte ones.
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
 _ANY_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<userinfo>[^/?#\s@]+)@")
 
 
@@ -146,6 +148,7 @@ class Scrubber:
         self.secrets = sorted(found, key=len, reverse=True)  # the whole user part before its pieces
 
     def line(self, text: str) -> str:
+        text = _TERMINAL_CODES.sub("", text)  # colours and cursor moves a tool printed for a terminal
         text = _ANY_USERINFO.sub(lambda m: f"{m.group('scheme')}://***@", text)
         for secret in self.secrets:
             text = text.replace(secret, "***")
