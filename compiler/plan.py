@@ -290,8 +290,9 @@ def _layering(env: Environment, parent: Environment) -> str | None:
         mine, theirs = _plain(getattr(env, f.name)), _plain(getattr(parent, f.name))
         if mine != theirs:
             return f.match.format(child=mine, parent=theirs, name=parent.name)
-    if env.removed:
-        removed = ", ".join(sorted(str(r) for r in env.removed))
+    unset = [r for r in env.removed if r.field != "secrets"]  # a secret is in no image: removing one unsets nothing
+    if unset:
+        removed = ", ".join(sorted(str(r) for r in unset))
         return f"removes {removed} that '{parent.name}' sets, which an image cannot unset"
     return None
 

@@ -146,6 +146,8 @@ class _BuildStream:
 
 
 class DockerBuilder:
+    # The classic builder of the engine API (what the docker SDK's build speaks) has no RUN --mount.
+    features: frozenset[str] = frozenset()
     """Builds with the classic builder API; one client per thread, since the SDK's session is not shared safely."""
 
     step_line = STEP
