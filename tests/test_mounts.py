@@ -32,7 +32,7 @@ def _job(name: str, *, mounts: bool = True, secrets: tuple[tuple[str, str, str],
 def test_the_backends_declare_their_features() -> None:
     assert builders.features("buildah") == {"mounts", "secrets"}
     assert builders.features("docker") == frozenset()
-    assert builders.features("podman") == frozenset()
+    assert builders.features("podman") == {"mounts"}
 
 
 def test_a_builder_without_mounts_refuses_the_images_that_need_them(tmp_path: Path) -> None:
@@ -44,9 +44,11 @@ def test_a_builder_without_mounts_refuses_the_images_that_need_them(tmp_path: Pa
         "'c' need\nhint: build on a builder of type buildah (builders: in the project file, then --builder NAME), "
         "or remove cache_mounts and secrets")
     with pytest.raises(UsageError) as one:
-        builders.require(_endpoint("podman", tmp_path), todo[:2])
-    assert str(one.value).startswith("builder 'b' (type podman) cannot build RUN --mount (cache mounts), which "
-                                     "image 'a' needs\n")
+        builders.require(_endpoint("podman", tmp_path), todo, environ={"X": "x"})
+    assert str(one.value) == (
+        "builder 'b' (type podman) cannot build build secrets, which image 'c' needs\nhint: build on a builder of "
+        "type buildah (builders: in the project file, then --builder NAME), or remove cache_mounts and secrets")
+    builders.require(_endpoint("podman", tmp_path), todo[:2])
     builders.require(_endpoint("docker", tmp_path), [todo[1]])  # nothing needed: nothing said
     builders.require(_endpoint("buildah", tmp_path), todo, environ={"X": "x"})
 

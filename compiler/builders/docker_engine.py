@@ -569,6 +569,10 @@ class PodmanBuilder(DockerBuilder):
     - `RepoDigests` of a local image name a digest even when it was never pushed: not used as a registry digest.
     """
 
+    # podman builds with buildah behind its API: RUN --mount=type=cache works; the docker SDK's build has no
+    # secrets parameter, so build secrets do not reach it.
+    features = frozenset({"mounts"})
+
     step_line = PODMAN_STEP
     label_steps_hidden = True
 

@@ -96,3 +96,28 @@ def test_a_project_with_mounts_on_the_classic_docker_builder_is_refused_before_t
         "hint: build on a builder of type buildah (builders: in the project file, then --builder NAME), or remove "
         "cache_mounts and secrets"]
     assert result.stdout == ""
+
+
+def test_cache_mounts_build_on_podman_and_stay_out_of_the_image(infra: Infra, podman_url: str,
+                                                                tmp_path: Path) -> None:
+    index = Index()
+    try:
+        index.add(Dist("cached", "1.0"))
+        project = unique("dwcache")
+        root = tmp_path / "p"
+        root.mkdir()
+        (root / "dockwright.yaml").write_text(
+            f"version: 1\nproject: {project}\n"
+            f"builders:\n  podman: {{type: podman, url: '{podman_url}', network: host}}\n"
+            "environments:\n  app:\n"
+            f"    parent_image: {infra.python}\n    python: \"3.11\"\n    labels: {{dockwright-test: {project}}}\n"
+            f"    index_url: {index.url}\n    requirements: ['cached==1.0']\n    cache_mounts: true\n"
+            "    checks: [\"python -c 'import cached'\", \"test ! -e /root/.cache/pip/http-v2\"]\n"
+            "runner: {environment: app}\n")
+        built = dockwright("build", "--json", cwd=root)
+        assert built.returncode == 0, built.stderr[-4000:]
+        assert statuses(built) == {"app": "built"}
+        assert "--mount=type=cache,target=/root/.cache/pip,sharing=locked" in \
+            (root / "generated/images/app/Dockerfile").read_text()
+    finally:
+        index.close()
