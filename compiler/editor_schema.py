@@ -100,7 +100,7 @@ def _secret_source() -> dict[str, Any]:
     env = {"type": "string", "pattern": CHECKS["env_key"]["pattern"],
            "description": "An environment variable of the build machine that holds the secret.",
            "examples": ["NETRC_TEXT"]}
-    file = {"type": "string", "pattern": "^[^\\u0000-\\u001f\\u007f,\"'\\\\]+$",  # SECRET_FILE_RE
+    file = {"type": "string", "pattern": r"^[^\u0000-\u001f\u007f," + '"' + r"'\\]+$",  # SECRET_FILE_RE
             "description": "A file of the build machine that holds the secret (~ is your home; relative: to the "
                            "project root).", "examples": ["~/.netrc"]}
     return {"oneOf": [
