@@ -5,7 +5,8 @@ Each image is one target: its Dockerfile and context (paths relative to the proj
 tags (the local tag every FROM line uses, and the push tag when there is a registry), labels, and, for an
 image built on another image of the project, `contexts: {"<parent's local tag>": "target:<parent>"}`, which
 makes BuildKit build the parent target and use its result where the FROM line names that tag. A `default`
-group lists every target.
+group lists every target. An image with build secrets gets `secret: ["id=X,env=NAME" | "id=X,src=FILE"]`:
+where bake reads each one, never its value.
 
 Labels carry the image and project, never the build key: the key says "these exact inputs, on this parent,
 passed these checks", and a bake build runs no checks and knows no parent IDs. Without it `dockwright build`
@@ -36,6 +37,17 @@ def target_name(image: str) -> str:
     return image if TARGET_NAME.fullmatch(image) else re.sub(r"[^A-Za-z0-9_-]", "_", image)
 
 
+def _secret(secret_id: str, source: Mapping[str, str]) -> str:
+    """bake's `id=X,env=NAME` or `id=X,src=FILE`; a file under ~ is written under ${HOME}, which bake fills in from
+    the environment (it does not expand ~)."""
+    if "env" in source:
+        return f"id={secret_id},env={source['env']}"
+    where = source["file"]
+    if where == "~" or where.startswith("~/"):
+        where = "${HOME}" + where[1:]
+    return f"id={secret_id},src={where}"
+
+
 def render(manifest: Mapping[str, Any]) -> str:
     """The bake file's text: deterministic (sorted keys, images in build order), ending in a newline."""
     images: Mapping[str, Any] = manifest["images"]
@@ -62,8 +74,12 @@ def render(manifest: Mapping[str, Any]) -> str:
         parent = entry.get("parent")
         if parent:
             target["contexts"] = {images[parent]["tag"]: f"target:{names[parent]}"}
+        if entry.get("secrets"):
+            target["secret"] = [_secret(secret_id, source) for secret_id, source in sorted(entry["secrets"].items())]
         targets[names[name]] = target
-    data = {"group": {"default": {"targets": [names[n] for n in order]}}, "target": targets}
+    data: dict[str, Any] = {"group": {"default": {"targets": [names[n] for n in order]}}, "target": targets}
+    if any("${HOME}" in s for t in targets.values() for s in t.get("secret", ())):
+        data["variable"] = {"HOME": {"default": ""}}  # bake reads a declared variable from the environment
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 

@@ -401,6 +401,7 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
                          f"{compiled.source.rel(compiled.source.main)}")
     todo = builders.jobs(manifest, images)
     where = builders.endpoint(manifest, compiled.source.root, builder_name)
+    builders.require(where, todo)
     backend = builders.open_builder(where)
     out = compiled.out_dir
     changes = _changes(compiled)

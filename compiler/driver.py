@@ -181,7 +181,8 @@ def compile_project(path: Path, *, use_lock: bool = True, timings: dict[str, flo
             sink.error(d.location, d.message, d.hint)
     if order or not project.environments:  # no cycle: planning can find more problems in the same run
         the_plan = plan(project, order, step_graphs, inputs, sink, salt=render.digest(), lock=the_lock,
-                        locked_salt=render.digest(locked=True))
+                        locked_salt=render.digest(locked=True),
+                        mounts_salt=render.digest(mounts=True), locked_mounts_salt=render.digest(locked=True, mounts=True))
         if project.zenml is not None:
             from . import zenml_checks
 

@@ -52,7 +52,8 @@ CHECKS: dict[str, dict[str, Any]] = {
     "certificate": {"pattern": r"^(?!/)(?![\s\S]*[\\*?\[])(?!-)(?![\s\S]*/-)[^\u0000-\u001f\u007f]*\S[^\u0000-\u001f\u007f]*$"},
     "image_ref": {"pattern": r"^[a-z0-9A-Z][^\s@]*(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"},
     "registry": {"pattern": r"^[a-zA-Z0-9][^\s@]*$"},
-    # copy_item: see _copy_item
+    "secret_id": {"pattern": _ecma(cerberus_schema.SECRET_ID_RE.pattern)},
+    # copy_item: see _copy_item; secret_source: see _secret_source
 }
 CHECKS["project_file"] = CHECKS["project_path"]
 CHECKS["output_dir"] = {"pattern": CHECKS["project_path"]["pattern"], "not": {"pattern": r"^\.(?:/+\.?)*$"}}
@@ -96,6 +97,19 @@ def _copy_item() -> dict[str, Any]:
     ]}
 
 
+def _secret_source() -> dict[str, Any]:
+    env = {"type": "string", "pattern": CHECKS["env_key"]["pattern"],
+           "description": "An environment variable of the build machine that holds the secret.",
+           "examples": ["NETRC_TEXT"]}
+    file = {"type": "string", "pattern": r"^[^\u0000-\u001f\u007f," + '"' + r"'\\]+$",  # SECRET_FILE_RE
+            "description": "A file of the build machine that holds the secret (~ is your home; relative: to the "
+                           "project root).", "examples": ["~/.netrc"]}
+    return {"oneOf": [
+        {"type": "object", "additionalProperties": False, "required": ["env"], "properties": {"env": env}},
+        {"type": "object", "additionalProperties": False, "required": ["file"], "properties": {"file": file}},
+    ]}
+
+
 def _rule(rule: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     meta = rule.get("meta") or {}
@@ -106,6 +120,11 @@ def _rule(rule: dict[str, Any]) -> dict[str, Any]:
     check = rule.get("check_with")
     if check == "copy_item":
         out.update(_copy_item())
+        return out
+    if check == "secret_source":
+        out.update(_secret_source())
+        if rule.get("nullable"):
+            out["oneOf"].append({"type": "null"})
         return out
     types = _types(rule["type"]) if "type" in rule else []
     if rule.get("nullable"):

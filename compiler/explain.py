@@ -33,7 +33,7 @@ def _entry(value: Any) -> str:
 
 # How each fields.Show kind shows a scalar (Sourced) value; None: not shown.
 _SCALAR: dict[Show, Callable[[Any], str | None]] = {
-    Show.VALUE: str,
+    Show.VALUE: lambda value: ("true" if value else "false") if isinstance(value, bool) else str(value),
     Show.BASE: _base,
     Show.WORDS: lambda words: " ".join(words) if words else None,
     Show.JSON: lambda words: json.dumps(list(words)),

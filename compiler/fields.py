@@ -65,6 +65,8 @@ class Read(Enum):
     MAP = "a mapping; a null value removes"
     LIST = "a list of entries, each normalised by `normalise`"
     COPY = "a list of paths or {from, to}: Copy entries"
+    FLAG = "true or false"
+    SECRETS = "a mapping of secret ids to {env: NAME} or {file: path}, kept as 'env NAME' or 'file path'; null removes"
 
 
 @cache
@@ -147,6 +149,12 @@ FIELDS: tuple[Field, ...] = (
     Field("copy", "copy", ("copy",), Read.COPY, Merge.APPEND, Layer.NEW, Show.ENTRIES),
     Field("local_packages", "local_packages", ("local_packages",), Read.LIST, Merge.APPEND, Layer.NEW, Show.ENTRIES,
           normalise=package_path, repeat="local package"),
+    # RUN --mount=type=cache on the apt and install steps (cache mounts: BuildKit or buildah).
+    Field("cache_mounts", "cache_mounts", ("cache_mounts",), Read.FLAG, Merge.CHILD_WINS, Layer.WITH_STEPS,
+          Show.VALUE),
+    # RUN --mount=type=secret on the Python install steps: the declaration (id, where the builder reads it),
+    # never the value.
+    Field("secrets", "secrets", ("secrets",), Read.SECRETS, Merge.BY_KEY, Layer.WITH_INSTALL, Show.PAIRS),
     # Which locked packages get their own layer (None: the size rule): read by the lock's pins, not the template.
     Field("heavy_packages", "heavy_packages", ("heavy_packages",), Read.NAMES, Merge.CHILD_WINS, Layer.NONE,
           Show.HIDDEN),

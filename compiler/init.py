@@ -247,13 +247,17 @@ def _take_apart(text: str, path: Path, found: Found) -> None:
         _add_requirement(found, text, path.name)
 
 
+def _note_renamed(found: Found, project: str | None) -> None:
+    if project is not None and found.project != project:
+        found.notes.append(f"--project {project!r} is written as {found.project!r}: a project name is lowercase "
+                           "letters, digits and '-'")
+
+
 def detect(root: Path, *, project: str | None = None, python: str | None = None) -> Found:
     """Everything init proposes for the project at root."""
     found = Found(project=project_name(project or root.resolve().name), python=python or DEFAULT_PYTHON,
                   python_from="--python" if python else None)
-    if project is not None and found.project != project:
-        found.notes.append(f"--project {project!r} is written as {found.project!r}: a project name is lowercase "
-                           "letters, digits and '-'")
+    _note_renamed(found, project)
     version_file = root / ".python-version"
     if python is None and version_file.exists():  # a FIFO or a folder there is a note
         try:

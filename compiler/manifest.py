@@ -52,6 +52,8 @@ class ImageRecord:
     requirements: tuple[str, ...] | None = None  # generated images only (None: not written)
     user: str | None = None  # written beside requirements
     needs_root_parent: bool = False  # right only on a parent that runs as root (written when true)
+    mounts: bool = False  # its Dockerfile has RUN --mount: BuildKit or buildah only (written when true)
+    secrets: tuple[tuple[str, str, str], ...] = ()  # (id, "env" | "file", where the builder reads it), by id
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,10 @@ def _image_data(img: ImageRecord) -> dict[str, Any]:
         entry["user"] = img.user
     if img.needs_root_parent:
         entry["needs_root_parent"] = True
+    if img.mounts:
+        entry["mounts"] = True
+    if img.secrets:
+        entry["secrets"] = {secret_id: {kind: where} for secret_id, kind, where in img.secrets}
     return entry
 
 
@@ -220,6 +226,9 @@ def _image_record(img: Image) -> ImageRecord:
         requirements=tuple(img.requirements) if spec is not None else None,
         user=img.user if spec is not None else None,
         needs_root_parent=spec is not None and spec.assumes_root_parent,  # build checks the parent runs as root
+        mounts=spec is not None and spec.mounts,
+        secrets=tuple((secret_id, *source.split(" ", 1)) for secret_id, source in spec.secrets)  # type: ignore[misc]
+        if spec is not None else (),
     )
 
 
@@ -326,7 +335,19 @@ class _Reader:
             environments=self.strings(data, "environments", at), checks=self.strings(data, "checks", at),
             sources=self.strings(data, "sources", at), requirements=requirements,
             user=self.optional(data, "user", at) if requirements is not None else None,
-            needs_root_parent=self.flag(data, "needs_root_parent", at, default=False))
+            needs_root_parent=self.flag(data, "needs_root_parent", at, default=False),
+            mounts=self.flag(data, "mounts", at, default=False), secrets=self.secrets(data, at))
+
+    def secrets(self, data: dict[str, Any], at: str) -> tuple[tuple[str, str, str], ...]:
+        found = self.obj(data.get("secrets", {}), f"{at}.secrets")
+        out = []
+        for secret_id, source in sorted(found.items()):
+            source = self.obj(source, f"{at}.secrets.{secret_id}")
+            if len(source) != 1 or not set(source) <= {"env", "file"} or not isinstance(next(iter(source.values())), str):
+                raise self.fail(f"{at}.secrets.{secret_id}", "is not {\"env\": NAME} or {\"file\": path}")
+            (kind, where), = source.items()
+            out.append((secret_id, kind, where))
+        return tuple(out)
 
     def flag(self, data: dict[str, Any], name: str, at: str, default: bool | None = None) -> bool:
         value = data.get(name, default)

@@ -104,6 +104,8 @@ class Fragment:
     checks: tuple[Sourced[str], ...] = ()
     local_packages: tuple[Sourced[str], ...] = ()  # project-relative directories, normalised
     heavy_packages: Sourced[tuple[str, ...]] | None = None  # normalised names; None: the size rule decides
+    cache_mounts: Sourced[bool] | None = None
+    secrets: tuple[tuple[str, Sourced[str | None]], ...] = ()  # id -> "env NAME" | "file path" (never a value)
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,8 @@ class Environment:
     certificates: Mapping[str, Sourced[str]] = field(default_factory=dict)  # normalised path -> where listed
     local_packages: tuple[Sourced[str], ...] = ()  # the project's own packages, installed after the requirements
     heavy_packages: Sourced[tuple[str, ...]] | None = None  # installed in their own layer (None: the size rule)
+    cache_mounts: Sourced[bool] | None = None  # RUN --mount=type=cache on the apt and install steps
+    secrets: Mapping[str, Sourced[str]] = field(default_factory=dict)  # id -> "env NAME" | "file path"
 
 
 EMPTY = Environment(
@@ -306,6 +310,14 @@ def _entry_text(value: object) -> str:
     return str(value)
 
 
+def secret_source(value: Any) -> str | None:
+    """A secret's declaration as the model keeps it: 'env NAME' or 'file path' (None: not one the schema passes)."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return None
+    (kind, where), = value.items()
+    return f"{kind} {where}" if kind in ("env", "file") and isinstance(where, str) else None
+
+
 def _copy(item: str | dict[str, Any]) -> Copy:
     return Copy(item, None) if isinstance(item, str) else Copy(item["from"], item.get("to"))
 
@@ -380,13 +392,26 @@ class _ModelReader:
             return self.kept_once(entries, f.keys[0], f"{kind} '{name}'")
         return self.unique(entries, f.identity or str, f.repeat, kind, name)
 
+    def read_flag(self, f: Field, data: dict[str, Any], path: NodePath, kind: str, name: str) -> Any:
+        key = f.keys[0]
+        value = data.get(key)
+        return Sourced(value, self.origin(path + (key,))) if isinstance(value, bool) else None
+
+    def read_secrets(self, f: Field, data: dict[str, Any], path: NodePath, kind: str, name: str) -> Any:
+        key = f.keys[0]
+        found = data.get(key)
+        return tuple((k, Sourced(secret_source(v), self.key_origin(path + (key, k))))
+                     for k, v in (found.items() if isinstance(found, dict) else ())
+                     if v is None or secret_source(v) is not None)
+
     def read_copy(self, f: Field, data: dict[str, Any], path: NodePath, kind: str, name: str) -> Any:
         entries = tuple(Sourced(_copy(item.value), item.origin) for item in self.items(data, path, f.keys[0]))
         return self.kept_once(entries, f.keys[0], f"{kind} '{name}'")
 
     readers: dict[Read, Callable[..., Any]] = {
         Read.BASE: read_base, Read.TEXT: read_text, Read.WORDS: read_words, Read.NAMES: read_names,
-        Read.MAP: read_map, Read.LIST: read_list, Read.COPY: read_copy,
+        Read.MAP: read_map, Read.LIST: read_list, Read.COPY: read_copy, Read.FLAG: read_flag,
+        Read.SECRETS: read_secrets,
     }
 
     def kept_once(self, items: tuple[Sourced[T], ...], key: str, where: str) -> tuple[Sourced[T], ...]:

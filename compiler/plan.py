@@ -64,6 +64,15 @@ class ImageSpec:
     # installed with --require-hashes --no-deps; heavy ones first, in a layer of their own.
     locked: bool = False
     heavy: tuple[str, ...] = ()
+    # RUN --mount (BuildKit or buildah): caches on the apt and install steps; secrets (id, "env NAME" | "file
+    # path": where the builder reads it, never its value) on the Python install steps.
+    cache_mounts: bool | None = None
+    secrets: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def mounts(self) -> bool:
+        """Its Dockerfile has RUN --mount: it needs BuildKit or buildah."""
+        return bool(self.cache_mounts or self.secrets)
 
     @property
     def assumes_root_parent(self) -> bool:
@@ -281,8 +290,9 @@ def _layering(env: Environment, parent: Environment) -> str | None:
         mine, theirs = _plain(getattr(env, f.name)), _plain(getattr(parent, f.name))
         if mine != theirs:
             return _differs(f.match, f.label, mine, theirs, parent.name)
-    if env.removed:
-        removed = ", ".join(sorted(str(r) for r in env.removed))
+    unset = [r for r in env.removed if r.field != "secrets"]  # a secret is in no image: removing one unsets nothing
+    if unset:
+        removed = ", ".join(sorted(str(r) for r in unset))
         return f"removes {removed} that '{parent.name}' sets, which an image cannot unset"
     return None
 
@@ -522,7 +532,9 @@ def _layered_spec(env: Environment, parent: Environment, from_ref: str, inputs: 
     )
 
 
-_LOCK_ONLY = ("locked", "heavy")  # ImageSpec fields that only a lock sets: left out of the hash while unset
+# ImageSpec fields that only a lock or RUN --mount sets: left out of the hash while unset, so adding them kept
+# every other image's tag.
+_LOCK_ONLY = ("locked", "heavy", "cache_mounts", "secrets")
 
 
 def _fields(o: Any) -> dict[str, Any]:
@@ -591,16 +603,20 @@ def _push_tag(project: Project, tag: str) -> str | None:
 
 
 def plan(project: Project, order: list[str], step_graphs: Mapping[str, Any], inputs: Inputs, sink: Collector, *,
-         salt: str, lock: Lock | None = None, locked_salt: str = "") -> Plan:
+         salt: str, lock: Lock | None = None, locked_salt: str = "", mounts_salt: str = "",
+         locked_mounts_salt: str = "") -> Plan:
     """The image plan: which environment is which image, built FROM what, with which spec.
 
     With a lock, each spec carries its pins and parent digest (and is hashed with locked_salt, which covers
     the templates' lock-only parts); which environments share an image is decided before, as without one.
+    An image with RUN --mount is hashed with mounts_salt (locked_mounts_salt), which covers the templates'
+    mount-only parts; every other image's hash is as before they existed.
     """
     envs = effective(project, order, inputs, sink)
     if not sink.errors:  # "unused" is noise while the project does not compile
         _usage(project, envs, sink)
-    planner = _Planner(project, envs, inputs, sink, salt=salt, lock=lock, locked_salt=locked_salt)
+    planner = _Planner(project, envs, inputs, sink, salt=salt, lock=lock, locked_salt=locked_salt,
+                       mounts_salts=(mounts_salt or salt, locked_mounts_salt or locked_salt))
     derived = sorted(n for n, e in envs.items() if e.kind != "environment")
     for name in [n for n in order if n in envs] + derived:
         planner.place(envs[name])
@@ -623,9 +639,10 @@ class _Planner:
     """The images made so far, as plan() places each environment in order (parents first)."""
 
     def __init__(self, project: Project, envs: dict[str, Environment], inputs: Inputs, sink: Collector, *,
-                 salt: str, lock: Lock | None, locked_salt: str) -> None:
+                 salt: str, lock: Lock | None, locked_salt: str, mounts_salts: tuple[str, str]) -> None:
         self.project, self.envs, self.inputs, self.sink = project, envs, inputs, sink
         self.salt, self.lock, self.locked_salt = salt, lock, locked_salt
+        self.mounts_salts = mounts_salts
         self.images: dict[str, Image] = {}
         self.env_image: dict[str, str] = {}  # environment name -> image name
         self.by_hash: dict[str, str] = {}
@@ -674,8 +691,9 @@ class _Planner:
 
     def add(self, env: Environment, choice: _Choice) -> None:
         """A new image for env, unless an equal one (by spec hash) is made already: then that one serves it."""
-        spec, name, image_parent = choice.spec, env.name, choice.parent
-        spec_hash = _hash(spec, self.salt)
+        spec, name, image_parent = _used_mounts(choice.spec), env.name, choice.parent
+        salt, locked_salt = self.mounts_salts if spec.mounts else (self.salt, self.locked_salt)
+        spec_hash = _hash(spec, salt)
         if spec_hash in self.by_hash:
             self.serve(self.by_hash[spec_hash], env)
             return
@@ -685,7 +703,7 @@ class _Planner:
             parent_entry = self.lock.images.get(image_parent) if image_parent and spec.layered else None
             spec, unpinned = _pinned(spec, env, self.lock.images.get(name), parent_entry,
                                      external=image_parent is None)
-            spec_hash = _hash(spec, self.locked_salt)
+            spec_hash = _hash(spec, locked_salt)
         repo = _repository(self.project, name)
         dockerfile, inputs_list = _image_inputs(self.project.output.rstrip("/"), name, spec)
         self.images[name] = Image(
@@ -699,6 +717,14 @@ class _Planner:
             base_ref=base_ref if image_parent is None else "", unpinned=unpinned,
         )
         self.env_image[name] = name
+
+
+def _used_mounts(spec: ImageSpec) -> ImageSpec:
+    """spec with cache_mounts only where a RUN gets one (an apt or install step): `mounts` says what the
+    Dockerfile has."""
+    if spec.cache_mounts and not (spec.apt or spec.requirements or spec.local_packages):
+        return replace(spec, cache_mounts=None)
+    return spec if spec.cache_mounts else replace(spec, cache_mounts=None)
 
 
 def _image_inputs(out: str, name: str, spec: ImageSpec) -> tuple[str, tuple[str, ...]]:

@@ -57,6 +57,8 @@ PYTHON_RE = re.compile(r"^3\.[0-9]{1,2}(?:\.[0-9]{1,2})?\Z")
 _OTHER_PYTHON_RE = re.compile(r"[0-9]{1,2}\.[0-9]{1,2}(?:\.[0-9]{1,2})?")  # 2.7, 4.0: a version, not one dockwright knows
 SAFE_PATH_RE = re.compile(r"^[\w.@+=,~/ -]+\Z")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+SECRET_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")  # a word of --secret id=X and --mount=...,id=X
+SECRET_FILE_RE = re.compile(r"^[^\x00-\x1f\x7f,\"'\\]+\Z")  # a path of the build machine: no comma (it ends a --secret field)
 # Control characters (C0, DEL, C1) and every character str.splitlines() ends a line at (pip's
 # requirements parser splits lines with it): none may be in a value written on one line of a text file.
 LINE_BREAK_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -524,6 +526,17 @@ class _Validator(Validator):  # type: ignore[misc]
             self._problem(field, problem)
 
 
+    def _check_with_secret_id(self, field: Any, value: Any) -> None:
+        if not SECRET_ID_RE.match(value):
+            self._problem(field, Problem(f"invalid secret id '{_show(value)}'",
+                                         "use letters, digits and _ . - (at most 64), not starting with . or -"))
+
+    @_accepts(dict)
+    def _check_with_secret_source(self, field: Any, value: Any) -> None:
+        for problem in _secret_source_problems(value):
+            self._problem(field, problem)
+
+
 # What each check reads, as declared beside it; Cerberus itself reports a check_with name it does not know.
 _ACCEPTS: dict[str, tuple[type, ...]] = {
     name.removeprefix("_check_with_"): getattr(check, "accepts", (str,))
@@ -552,6 +565,31 @@ def _copy_entry_problems(value: dict[Any, Any]) -> list[Problem]:
     if isinstance(dst, str) and _bad_destination(dst):
         out.append(Problem(f"invalid copy destination '{_show(dst)}'",
                            "use an absolute path like /app/conf.yaml (letters, digits, . _ - / only)", key="to"))
+    return out
+
+
+def _secret_source_problems(value: dict[Any, Any]) -> list[Problem]:
+    """What is wrong with a secret's `{env: NAME}` or `{file: path}`, each problem at the key it is about."""
+    out = [Problem(f"unknown key '{key}' in a secret", suggest(str(key), ["env", "file"])
+                   or "a secret is read from {env: NAME} or {file: path}", key=key)
+           for key in sorted(set(value) - {"env", "file"}, key=str)]
+    given = [key for key in ("env", "file") if key in value]
+    if not given:
+        out.append(Problem("secret names neither 'env' nor 'file'",
+                           "write {env: NAME} (a variable of the build machine) or {file: ~/.netrc}"))
+    elif len(given) == 2:
+        out.append(Problem("secret names both 'env' and 'file'", "keep one", key="file"))
+    for key in given:
+        item = value[key]
+        if not isinstance(item, str):
+            out.append(Problem(f"secret '{key}' must be a string, not {_kind(item)}", key=key))
+        elif key == "env" and not ENV_KEY_RE.match(item):
+            out.append(Problem(f"invalid variable name '{_show(item)}'",
+                               "use letters, digits and '_', not starting with a digit", key=key))
+        elif key == "file" and not SECRET_FILE_RE.match(item):
+            out.append(Problem(f"invalid secret file '{_show(item)}'",
+                               "a path of the build machine without commas, quotes, backslashes or control characters",
+                               key=key))
     return out
 
 

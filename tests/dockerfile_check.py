@@ -116,13 +116,34 @@ def _keys(keys: list[str], ins: Any) -> None:
     assert ins.flags == () and list(ins.value[::2]) == keys, ins.original
 
 
-def _words(ins: Any) -> list[str]:
-    assert ins.flags == () and not ins.json and len(ins.value) == 1, ins.original
+def _words(ins: Any, flags: tuple[str, ...] = ()) -> list[str]:
+    assert ins.flags == flags and not ins.json and len(ins.value) == 1, (ins.original, flags)
     return shlex.split(ins.value[0])
 
 
-def _tool_run(contains: list[str], ins: Any) -> None:
-    words = _words(ins)
+def apt_mounts(spec: ImageSpec) -> tuple[str, ...]:
+    """The apt RUN's flags: the cache of downloaded packages (cache_mounts)."""
+    return ("--mount=type=cache,target=/var/cache/apt,sharing=locked",) if spec.cache_mounts else ()
+
+
+def install_mounts(spec: ImageSpec) -> tuple[str, ...]:
+    """An install RUN's flags: the installer's cache (cache_mounts), then each secret, by id."""
+    cache = (f"--mount=type=cache,target=/root/.cache/{spec.installer},sharing=locked",) if spec.cache_mounts else ()
+    return cache + tuple(f"--mount=type=secret,id={secret_id},required=true" for secret_id, _ in spec.secrets)
+
+
+def _install_words(spec: ImageSpec, ins: Any) -> list[str]:
+    """An install RUN's words, after its flags; it starts by pointing NETRC at the secret named netrc, if any."""
+    words = _words(ins, install_mounts(spec))
+    netrc = any(secret_id == "netrc" for secret_id, _ in spec.secrets)
+    assert (words[:3] == ["export", "NETRC=/run/secrets/netrc", "&&"]) == netrc, ins.original
+    assert ("--no-cache-dir" in words or "--no-cache" in words) != bool(spec.cache_mounts) or \
+        spec.installer == "uv", ins.original  # uv's RUN installs uv itself with pip --no-cache-dir
+    return words
+
+
+def _tool_run(contains: list[str], ins: Any, flags: tuple[str, ...] = ()) -> None:
+    words = _words(ins, flags)
     for word in contains:
         assert word in words, f"{word!r} is not a word of {ins.original!r}"
 
@@ -130,7 +151,7 @@ def _tool_run(contains: list[str], ins: Any) -> None:
 def _local_install(spec: ImageSpec, ins: Any) -> None:
     """The local packages' RUN: the index flags, installer_args, then exactly the staged packages (each one
     shell word), then the staging directory removed."""
-    words = _words(ins)
+    words = _install_words(spec, ins)
     assert words[-4:] == ["&&", "rm", "-rf", LOCAL_IN_IMAGE], ins.original
     packages = [dst for _, dst in spec.local_packages]
     assert words[-4 - len(packages):-4] == packages, f"packages {packages!r} read as {words!r}"
@@ -151,7 +172,7 @@ def _local_install(spec: ImageSpec, ins: Any) -> None:
 def _install(spec: ImageSpec, ins: Any, path: str = REQUIREMENTS_IN_IMAGE) -> None:
     """The install RUN ends with the index flags, then installer_args, then (locked) `--require-hashes
     --no-deps`, then `-r requirements`."""
-    words = _words(ins)
+    words = _install_words(spec, ins)
     assert words[-2:] == ["-r", path], ins.original
     args = [*(["--index-url", spec.index_url] if spec.index_url else []),
             *(w for url in spec.extra_index_urls for w in ("--extra-index-url", url)), *spec.installer_args,
@@ -195,7 +216,7 @@ def expected_instructions(spec: ImageSpec, requirements_src: str) -> list[tuple[
     if spec.as_root:
         out.append(("USER", partial(_exact, ("root",))))
     if spec.apt:
-        out.append(("RUN", partial(_tool_run, list(spec.apt))))
+        out.append(("RUN", partial(_tool_run, list(spec.apt), flags=apt_mounts(spec))))
     if spec.certificates:
         out += [("COPY", partial(_copy, src, dst, None)) for src, dst in spec.certificates]
         out.append(("RUN", partial(_bundle, spec.certificates)))

@@ -126,6 +126,12 @@ WILD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "index_url": st.one_of(index_urls, tricky),
     "extra_index_urls": small_lists(st.one_of(index_urls, tricky)),
     "heavy_packages": small_lists(st.sampled_from(["torch", "NumPy", "scikit_learn", "x y", "-x", "a\nb", "é"])),
+    "cache_mounts": st.sampled_from([True, False, None, "yes", 1, []]),
+    "secrets": st.dictionaries(st.sampled_from(["netrc", "token", "a,b", "-x", "é", "x y", ".x", "id=1"]),
+                               st.one_of(st.none(), st.sampled_from([
+                                   {"env": "NETRC_TEXT"}, {"file": "~/.netrc"}, {"file": "/a,b"}, {"env": "1X"},
+                                   {"env": "A", "file": "b"}, {}, {"src": "x"}, {"file": 1}, {"file": "a\nb"},
+                                   "text"])), max_size=3),
 }
 ENV_ONLY = {"extends", "parent_image", "python", "dockerfile", "context", "installer", "installer_args", "user",
             "workdir", "copy", "entrypoint", "cmd", "apt_packages", "requirements_files", "integrations"}
@@ -275,6 +281,10 @@ VALID_VALUES: dict[str, st.SearchStrategy[Any]] = {
                                                   "http://[::1]:8080/simple", "https://e.example/%7Eu/#frag"]),
                                  unique=True, max_size=3),
     "heavy_packages": st.lists(st.sampled_from(["torch", "NumPy", "scikit_learn", "pandas"]), unique=True, max_size=2),
+    "cache_mounts": st.booleans(),
+    "secrets": st.dictionaries(st.sampled_from(["netrc", "token", "my.id-2", "_x"]),
+                               st.sampled_from([{"env": "NETRC_TEXT"}, {"file": "~/.netrc"}, {"file": "/run/s p/x=1"},
+                                                {"file": "rel/é.txt"}]), max_size=3),
 }
 BASES = {"python": st.sampled_from(["3.11", 3.12, "3.10", 3.9]),
          "parent_image": st.sampled_from(["python:3.11-slim", "ubuntu:22.04", "nvidia/cuda:12.1.0-runtime-ubuntu22.04",

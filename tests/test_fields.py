@@ -47,7 +47,7 @@ def test_every_field_an_image_says_is_an_image_spec_field() -> None:
 def test_each_row_has_what_its_rules_need() -> None:
     for f in FIELDS:
         assert (f.identity is not None) == (f.merge in (Merge.BY_NAME, Merge.UNION)), f.name
-        assert f.read is not Read.MAP or f.merge is Merge.BY_KEY, f.name
+        assert f.read not in (Read.MAP, Read.SECRETS) or f.merge is Merge.BY_KEY, f.name
         assert f.repeat is None or f.read is Read.LIST, f.name
         assert f.files is None or BY_NAME[f.files].merge is Merge.APPEND, f.name
         if f.layer is Layer.PARENT:
@@ -74,7 +74,9 @@ def entries(f: Field) -> st.SearchStrategy[Any]:
         return st.none() | sourced(texts)
     if f.read in (Read.WORDS, Read.NAMES):
         return st.none() | sourced(words)
-    if f.read is Read.MAP:
+    if f.read is Read.FLAG:
+        return st.none() | sourced(st.booleans())
+    if f.read in (Read.MAP, Read.SECRETS):
         return st.dictionaries(texts, sourced(st.none() | texts), max_size=3).map(lambda d: tuple(d.items()))
     if f.read is Read.COPY:
         return st.lists(sourced(st.builds(Copy, texts, st.none() | texts)), max_size=3).map(tuple)

@@ -80,7 +80,7 @@ SAMPLES: dict[Any, str] = {
     ("labels", KEY): "team", ("labels", VALUE): "value", ("user",): "app", ("workdir",): "/app",
     ("copy", ITEM): "src/app.py", ("copy", ITEM, "from"): "conf/prod.yaml", ("copy", ITEM, "to"): "/app/c.yaml",
     ("local_packages", ITEM): "libs/feature lib", ("heavy_packages", ITEM): "torch", ("network",): "host",
-    ("platforms", ITEM): "linux/arm64",
+    ("platforms", ITEM): "linux/arm64", ("secrets", KEY): "netrc",
     ("zenml", "version"): "0.98.0",
     ("run", ITEM): "echo hi", ("entrypoint", ITEM): "python", ("cmd", ITEM): "--port", ("checks", ITEM): "true",
     ("after", ITEM): "first", ("after",): "first", ("environment",): "base",
@@ -108,6 +108,8 @@ def _nest(path: tuple[str, ...], text: str) -> tuple[Any, str]:
             inner = {"from": "conf/prod.yaml", "to": text}
         return [inner], key
     if rest[0] == KEY:
+        if key == "secrets":
+            return {text: {"env": "NETRC_TEXT"}}, key
         return {text: {} if key in ("integrations", "builders", "steps") else "x"}, key
     if rest[0] == VALUE:
         return {"ABC" if key != "labels" else "team": text}, key

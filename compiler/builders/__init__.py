@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from ..errors import UsageError, suggest
 from ..manifest import Manifest, images
-from .base import Endpoint, Job, Outcome, Progress
+from .base import Endpoint, Job, Outcome, Progress, read_secret
 from .protocol import Builder
 
 # type in dockwright.yaml -> "module:class" of the backend
@@ -61,6 +61,60 @@ def open_builder(where: Endpoint) -> Builder:
     return backend
 
 
+FEATURE_WORDS = {"mounts": "RUN --mount (cache mounts)", "secrets": "build secrets"}
+
+
+def features(kind: str) -> frozenset[str]:
+    """What a builder type's backend declares it can build beyond plain Dockerfiles (its `features`)."""
+    module, _, cls = BACKENDS[kind].partition(":")
+    found: frozenset[str] = getattr(getattr(importlib.import_module(module), cls), "features", frozenset())
+    return found
+
+
+def needs(job: Job) -> frozenset[str]:
+    return frozenset({"mounts"} if job.mounts else set()) | frozenset({"secrets"} if job.secrets else set())
+
+
+def require(where: Endpoint, todo: Sequence[Job], environ: Mapping[str, str] | None = None) -> None:
+    """Before any engine is contacted: the builder has every feature the images need (else UsageError naming
+    the images and the builder types that have them), and every build secret is there to read."""
+    _require_features(where, todo)
+    for job in todo:
+        for secret_id, kind, place in job.secrets:
+            _require_secret(where, job, secret_id, kind, place, environ)
+
+
+def _require_features(where: Endpoint, todo: Sequence[Job]) -> None:
+    have = features(where.type) if where.type in BACKENDS else frozenset()
+    lacking = {job.name: needs(job) - have for job in todo if needs(job) - have}
+    if not lacking:
+        return
+    wanted = frozenset().union(*lacking.values())
+    able = [kind for kind in sorted(BACKENDS) if wanted <= features(kind)]
+    what = " and ".join(FEATURE_WORDS[f] for f in sorted(wanted))
+    names = ", ".join(f"'{name}'" for name in sorted(lacking))
+    several = len(lacking) > 1
+    raise UsageError(
+        f"builder '{where.name}' (type {where.type}) cannot build {what}, which image{'s' if several else ''} "
+        f"{names} need{'' if several else 's'}\n"
+        f"hint: build on a builder of type {' or '.join(able)} (builders: in the project file, then --builder NAME), "
+        "or remove cache_mounts and secrets")
+
+
+def _require_secret(where: Endpoint, job: Job, secret_id: str, kind: str, place: str,
+                    environ: Mapping[str, str] | None) -> None:
+    try:
+        read_secret(where.root, kind, place, environ)
+    except KeyError:
+        raise UsageError(f"secret '{secret_id}' of image '{job.name}' is read from the environment variable "
+                         f"{place}, which is not set\nhint: set it on this machine, or declare the secret "
+                         "with {file: path}") from None
+    except OSError as exc:
+        raise UsageError(f"secret '{secret_id}' of image '{job.name}' is read from the file {place}, which "
+                         f"cannot be read: {exc.strerror or exc}\nhint: create it on this machine, or declare "
+                         "the secret with {env: NAME}") from None
+
+
 def jobs(manifest: Manifest, wanted: Sequence[str] = ()) -> list[Job]:
     """The images build builds, parents first: those `wanted` names (an image, an environment, a pipeline,
     PIPELINE.STEP, runner or server: see manifest.names) and the images they are built on; every image
@@ -69,4 +123,4 @@ def jobs(manifest: Manifest, wanted: Sequence[str] = ()) -> list[Job]:
 
 
 __all__ = ["BACKENDS", "Builder", "Endpoint", "Job", "Outcome", "Progress", "endpoint", "jobs", "locked_parents",
-           "open_builder"]
+           "open_builder", "features", "needs", "require"]

@@ -11,7 +11,7 @@ from dataclasses import replace
 from urllib.parse import unquote, urlsplit
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from ..errors import UsageError
 
@@ -44,6 +44,8 @@ class Job:
     from_ref: str = ""  # the image its Dockerfile starts FROM
     environments: tuple[str, ...] = ()
     needs_root_parent: bool = False  # right only on a parent that runs as root (compile did not know its user)
+    mounts: bool = False  # its Dockerfile has RUN --mount (cache mounts, secrets)
+    secrets: tuple[tuple[str, str, str], ...] = ()  # (id, "env" | "file", where the builder reads it)
 
     @classmethod
     def of(cls, project: str, image: ImageRecord) -> Job:
@@ -51,7 +53,7 @@ class Job:
             name=image.name, tag=image.tag, push_tag=image.push_tag, dockerfile=image.dockerfile,
             context=image.context, inputs=image.inputs, parent=image.parent, checks=image.checks, project=project,
             from_ref=image.from_ref or "", environments=image.environments,
-            needs_root_parent=image.needs_root_parent,
+            needs_root_parent=image.needs_root_parent, mounts=image.mounts, secrets=image.secrets,
         )
 
 
@@ -130,9 +132,10 @@ class Scrubber:
     any URL becomes '***', and so does each expanded builder proxy value's user name, password and user part
     (the build sees them as http_proxy=..., and a command may print them in any form)."""
 
-    def __init__(self, proxy: Mapping[str, str], environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, proxy: Mapping[str, str], environ: Mapping[str, str] | None = None,
+                 secrets: Sequence[str] = ()) -> None:
         env = dict(os.environ if environ is None else environ)
-        found: set[str] = set()
+        found: set[str] = {piece for text in secrets for piece in secret_pieces(text)}
         for value in proxy.values():
             expanded = string.Template(value).safe_substitute(env)
             try:
@@ -160,6 +163,29 @@ class Scrubber:
     def outcome(self, outcome: Outcome) -> Outcome:
         return replace(outcome, message=self.line(outcome.message), log=[self.line(x) for x in outcome.log],
                        instruction=self.line(outcome.instruction) if outcome.instruction else outcome.instruction)
+
+
+_NETRC_WORDS = {"machine", "login", "password", "default", "account", "macdef"}
+
+
+def secret_pieces(text: str) -> set[str]:
+    """What of a build secret's text is taken out of every line: the whole text, each line, and each word of 4
+    characters or more that is not one of a netrc file's keywords."""
+    pieces = {text.strip(), *(line.strip() for line in text.splitlines())}
+    pieces |= {word for word in text.split() if len(word) >= 4 and word not in _NETRC_WORDS}
+    return {piece for piece in pieces if len(piece) >= 4}
+
+
+def read_secret(root: Path, kind: str, where: str, environ: Mapping[str, str] | None = None) -> str:
+    """A build secret's text on this machine ("env": a variable; "file": ~ is home, relative to the project root);
+    OSError or KeyError when it is not there."""
+    if kind == "env":
+        return (os.environ if environ is None else environ)[where]
+    return secret_path(root, where).read_text(encoding="utf-8", errors="replace")
+
+
+def secret_path(root: Path, where: str) -> Path:
+    return root / Path(where).expanduser()
 
 
 def proxy_args(proxy: dict[str, str] | Any, environ: dict[str, str] | None = None) -> dict[str, str]:

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 from ..errors import BuildError
 from .base import (IMAGE_LABEL, KEY_LABEL, PROJECT_LABEL, Cancelled, Endpoint, ImageFailed, Job, Progress, Report,
-                   loopback, proxy_args)
+                   loopback, proxy_args, secret_path)
 from .context import Snapshot, instructions
 
 STEP = re.compile(r"STEP (\d+)/(\d+): (.*)\Z")
@@ -61,6 +61,8 @@ def failure_message(lines: Sequence[str]) -> str:
 
 
 class BuildahBuilder:
+    features = frozenset({"mounts", "secrets"})
+
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         self._lock = threading.Lock()
@@ -262,6 +264,10 @@ class BuildahBuilder:
             # Proxy build args are buildah's builtin ones too: they reach RUN steps and stay out of the history.
             for name, value in sorted(self._build_args.items()):
                 args += ["--build-arg", f"{name}={value}"]
+            # A secret goes by where buildah reads it (a variable's name, a file's path), never by its value.
+            for secret_id, kind, where in job.secrets:
+                place = f"env={where}" if kind == "env" else f"src={secret_path(self.endpoint.root, where)}"
+                args += ["--secret", f"id={secret_id},{place}"]
             args.append(str(context))
             code, lines = self._stream(args, cancel, on_line)
             if code != 0:

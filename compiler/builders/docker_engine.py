@@ -146,6 +146,8 @@ class _BuildStream:
 
 
 class DockerBuilder:
+    # The classic builder of the engine API (what the docker SDK's build speaks) has no RUN --mount.
+    features: frozenset[str] = frozenset()
     """Builds with the classic builder API; one client per thread, since the SDK's session is not shared safely."""
 
     step_line = STEP
@@ -572,6 +574,10 @@ class PodmanBuilder(DockerBuilder):
     - its /version answers slowly (about 0.6 s): the API version is fixed at 1.41, which it serves;
     - `RepoDigests` of a local image name a digest even when it was never pushed: not used as a registry digest.
     """
+
+    # podman builds with buildah behind its API: RUN --mount=type=cache works; the docker SDK's build has no
+    # secrets parameter, so build secrets do not reach it.
+    features = frozenset({"mounts"})
 
     step_line = PODMAN_STEP
     label_steps_hidden = True

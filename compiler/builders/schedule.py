@@ -10,11 +10,22 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from ..errors import BuildError
-from .base import Cancelled, ImageFailed, Job, Outcome, Progress, Scrubber
+from .base import Cancelled, ImageFailed, Job, Outcome, Progress, Scrubber, read_secret
 from .context import Snapshot, from_lines, instruction_at, snapshot
 from .protocol import Builder
 
 CHECK_LOG_TAIL = 15
+
+
+def _secret_texts(jobs: Sequence[Job], root: Path) -> list[str]:
+    """The build secrets' texts, to take out of every line (builders.require checked they are there)."""
+    out = []
+    for kind, where in sorted({(kind, where) for job in jobs for _, kind, where in job.secrets}):
+        try:
+            out.append(read_secret(root, kind, where))
+        except (OSError, KeyError):
+            continue
+    return out
 
 
 class Interrupted(KeyboardInterrupt):
@@ -65,7 +76,7 @@ class _Run:
         self.started: set[str] = set()  # images handed to a worker
         # Every line and message of a build passes through here on its way out (live view, -v, the failure's
         # log tail, --json): the one place secrets are taken out of it.
-        self.scrub = Scrubber(builder.endpoint.proxy)
+        self.scrub = Scrubber(builder.endpoint.proxy, secrets=_secret_texts(jobs, root))
 
     # -- one image, on a worker thread ------------------------------------------------------------
 

@@ -96,7 +96,10 @@ class Index(_Server):
     tls: (certificate, key) files to serve HTTPS instead; reject: answer every request with this HTTP status.
     """
 
-    def __init__(self, *, tls: tuple[Path, Path] | None = None, reject: int | None = None) -> None:
+    def __init__(self, *, tls: tuple[Path, Path] | None = None, reject: int | None = None,
+                 auth: tuple[str, str] | None = None) -> None:
+        self.auth = auth  # (user, password): every request needs them (HTTP basic), else 401
+        self.authorized: list[str] = []  # the paths asked for with the right credentials
         self.files: dict[str, bytes] = {}
         self.projects: dict[str, list[dict[str, Any]]] = {}
         self.requests: list[str] = []
@@ -147,6 +150,15 @@ class _IndexHandler(BaseHTTPRequestHandler):
         index.requests.append(self.path)
         if index.reject is not None:
             return self._send(index.reject, b"go away", "text/plain")
+        if index.auth is not None:
+            token = base64.b64encode(":".join(index.auth).encode()).decode()
+            if self.headers.get("Authorization") != f"Basic {token}":
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="index"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+            index.authorized.append(self.path)
         parts = [p for p in self.path.split("?")[0].split("/") if p]
         if parts[:1] == ["simple"] and len(parts) == 2:
             name = parts[1]
