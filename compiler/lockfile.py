@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
+import os
 import re
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from . import record
 from .errors import ConfigError, Diagnostic, Location, UsageError, read_regular, shown_path
 
 if sys.version_info >= (3, 11):
@@ -440,9 +444,99 @@ def read_text(path: Path) -> str | None:
 
 
 def read(path: Path) -> Lock | None:
-    """The lock beside the project file, or None when there is none."""
+    """The lock beside the project file, or None when there is none. An unchanged lock is not parsed again:
+    see _cached."""
     text = read_text(path)
-    return parse(path, text) if text is not None else None
+    if text is None:
+        return None
+    where = _cache_file(path)
+    if where is None:
+        return parse(path, text)
+    text_digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    found = _cached(where, text_digest)
+    if found is not None:
+        return found
+    lock = parse(path, text)
+    _store(where, text_digest, lock)
+    return lock
+
+
+# -- the parsed-lock cache -----------------------------------------------------------------------
+#
+# Parsing a big lock and proving that it is exactly what `render` writes costs about as much as compiling the
+# project. So `read` keeps the lock it parsed under the user's cache folder (record.cache_dir: the fast path's
+# folder; DOCKWRIGHT_NO_CACHE turns it off), one entry per lock file, and uses it again only when the entry is
+# in this format, was written by this very dockwright (record.identity: its files and the Python running it),
+# for a lock of exactly these bytes (their sha256), and its contents are intact (their sha256). Anything else
+# (no entry, unreadable, truncated, another version, another lock) parses the text, and only a lock that
+# parsed without error is kept. The entry is written to a temporary file and renamed over the old one.
+
+_CACHE_FORMAT = 1
+
+
+def _cache_file(path: Path) -> str | None:
+    folder = record.cache_dir()
+    if folder is None:
+        return None
+    where = os.path.abspath(path).encode("utf-8", "surrogateescape")
+    return os.path.join(folder, "lock-" + hashlib.sha256(where).hexdigest()[:40])
+
+
+def _pack(lock: Lock) -> bytes:
+    """The lock as marshal'd tuples, each distinct package once (a layered image repeats its parent's)."""
+    index: dict[Package, int] = {}
+    images = []
+    for img in lock.images.values():
+        refs = tuple(index.setdefault(p, len(index)) for p in img.packages)
+        parent = None if img.parent is None else (img.parent.ref, img.parent.digest, img.parent.platforms)
+        images.append((img.name, img.python, img.platforms, img.inputs, parent, refs))
+    packages = tuple((p.name, p.version, p.via, tuple((f.name, f.hash, f.size, f.platforms) for f in p.files),
+                      p.platforms) for p in index)
+    return marshal.dumps((packages, tuple(images)))
+
+
+def _unpack(payload: bytes) -> Lock:
+    raw_packages, raw_images = marshal.loads(payload)
+    packages = [Package(name=name, version=version, via=via, files=tuple(File(*f) for f in files),
+                        platforms=platforms) for name, version, via, files, platforms in raw_packages]
+    return Lock(images={name: LockedImage(name=name, python=python, platforms=platforms, inputs=inputs,
+                                          parent=None if parent is None else Parent(*parent),
+                                          packages=tuple(packages[i] for i in refs))
+                        for name, python, platforms, inputs, parent, refs in raw_images})
+
+
+def _cached(where: str, text_digest: str) -> Lock | None:
+    """The lock kept for a text of this digest, or None: no entry, or one not to be trusted."""
+    try:
+        with open(where, "rb") as handle:
+            entry = marshal.loads(handle.read())
+        form, identity, digest_of_text, digest_of_payload, payload = entry
+        if (form != _CACHE_FORMAT or digest_of_text != text_digest or identity != record.identity()
+                or hashlib.sha256(payload).hexdigest() != digest_of_payload):
+            return None
+        return _unpack(payload)
+    except (OSError, ValueError, TypeError, EOFError, IndexError, RecursionError):
+        return None  # no entry, or one this code did not write: parse the text
+
+
+def _store(where: str, text_digest: str, lock: Lock) -> None:
+    """Keep the parsed lock (atomically: a temporary file renamed over the entry); never fails the command."""
+    try:
+        payload = _pack(lock)
+        entry = marshal.dumps((_CACHE_FORMAT, record.identity(), text_digest, hashlib.sha256(payload).hexdigest(),
+                               payload))
+        folder = os.path.dirname(where)
+        os.makedirs(folder, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=os.path.basename(where) + ".", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(entry)
+            os.replace(temp, where)
+        except BaseException:
+            os.unlink(temp)
+            raise
+    except (OSError, ValueError):
+        return
 
 
 __all__ = ["LOCK_FILE", "FORMAT", "PLATFORMS", "File", "Package", "Parent", "LockedImage", "Lock", "render",
