@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -136,6 +135,8 @@ def _environment(tmp: Path, certificates: tuple[Path, ...]) -> dict[str, str]:
         bundle = tmp / "ca-bundle.pem"
         parts = []
         # The bundle this machine trusts (SSL_CERT_FILE, else the system's), plus the project's CAs.
+        import ssl  # here: compile imports this module (through lock.stale), and never needs it
+
         system = os.environ.get("SSL_CERT_FILE") or ssl.get_default_verify_paths().cafile
         for path in ([Path(system)] if system and Path(system).is_file() else []) + list(certificates):
             parts.append(path.read_text(encoding="utf-8", errors="replace").strip() + "\n")
