@@ -7,6 +7,7 @@ format, a hand edit, a value of the wrong kind) is a located error that says to 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import marshal
@@ -60,6 +61,15 @@ class Package:
     def on(self, platform: str, image_platforms: tuple[str, ...]) -> bool:
         return platform in (self.platforms or image_platforms)
 
+    @functools.cached_property
+    def hash_options(self) -> str:
+        """` --hash=sha256:...` for each distinct file hash, sorted (the end of its requirements.txt line)."""
+        return "".join(f" --hash={h}" for h in sorted({f.hash for f in self.files}))
+
+
+def _order(p: Package) -> tuple[str, tuple[str, ...], str]:
+    return p.name, p.platforms, p.version
+
 
 @dataclass(frozen=True)
 class Parent:
@@ -79,6 +89,16 @@ class LockedImage:
 
     def pins(self, platform: str) -> dict[str, str]:
         return {p.name: p.version for p in self.packages if p.on(platform, self.platforms)}
+
+    @functools.cached_property
+    def ordered(self) -> tuple[Package, ...]:
+        """The packages in the file's order: by name, platforms, version."""
+        return tuple(sorted(self.packages, key=_order))
+
+    @functools.cached_property
+    def installed(self) -> frozenset[tuple[str, str, tuple[str, ...]]]:
+        """(name, version, platforms) of each package: what an image layered on this one has already."""
+        return frozenset((p.name, p.version, p.platforms or self.platforms) for p in self.packages)
 
 
 @dataclass(frozen=True)
@@ -135,7 +155,7 @@ def render(lock: Lock) -> str:
                 out.append(f"digest = {_str(img.parent.digest)}\n")
                 out.append(f"\n[{head}.parent.platforms]\n")
                 out.extend(f"{_str(p)} = {_str(d)}\n" for p, d in img.parent.platforms)
-        for pkg in sorted(img.packages, key=lambda p: (p.name, p.platforms, p.version)):
+        for pkg in img.ordered:
             out.append(f"\n[[{head}.packages]]\nname = {_str(pkg.name)}\nversion = {_str(pkg.version)}\n")
             if pkg.platforms:
                 out.append(f"platforms = {_strs(pkg.platforms)}\n")
