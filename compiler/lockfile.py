@@ -141,6 +141,7 @@ def _file(f: File) -> str:
 def render(lock: Lock) -> str:
     """The file's text: sorted, one package block and one file per line, no timestamps or paths."""
     out = [HEADER, f"version = {FORMAT}\n"]
+    bodies: dict[int, str] = {}  # a package's lines, by package (a layered image's entry repeats its parent's)
     for name in sorted(lock.images):
         img = lock.images[name]
         head = f"images.{_key(name)}"
@@ -156,11 +157,21 @@ def render(lock: Lock) -> str:
                 out.append(f"\n[{head}.parent.platforms]\n")
                 out.extend(f"{_str(p)} = {_str(d)}\n" for p, d in img.parent.platforms)
         for pkg in img.ordered:
-            out.append(f"\n[[{head}.packages]]\nname = {_str(pkg.name)}\nversion = {_str(pkg.version)}\n")
-            if pkg.platforms:
-                out.append(f"platforms = {_strs(pkg.platforms)}\n")
-            out.append(f"via = {_strs(pkg.via)}\n")
-            out.append("files = [\n" + "".join(f"    {_file(f)},\n" for f in pkg.files) + "]\n")
+            out.append(f"\n[[{head}.packages]]\n")
+            body = bodies.get(id(pkg))
+            if body is None:
+                body = bodies[id(pkg)] = _package_body(pkg)
+            out.append(body)
+    return "".join(out)
+
+
+def _package_body(pkg: Package) -> str:
+    """A package block's lines after its header."""
+    out = [f"name = {_str(pkg.name)}\nversion = {_str(pkg.version)}\n"]
+    if pkg.platforms:
+        out.append(f"platforms = {_strs(pkg.platforms)}\n")
+    out.append(f"via = {_strs(pkg.via)}\n")
+    out.append("files = [\n" + "".join(f"    {_file(f)},\n" for f in pkg.files) + "]\n")
     return "".join(out)
 
 
@@ -236,7 +247,9 @@ def _check_keys(table: dict[str, Any], allowed: set[str], what: str) -> None:
             raise _Bad(f"{what}: unknown key '{key}'", f"{key} =")
 
 
-def _image(name: str, data: Any) -> LockedImage:
+def _image(name: str, data: Any, seen: dict[int, Package]) -> LockedImage:
+    """seen: the package read from each package table checked before (by id: the fast reader gives a repeated
+    block's table again), so that each is checked once."""
     what = f"image '{name}'"
     t = _table(data, what)
     _check_keys(t, {"python", "platforms", "inputs", "parent", "packages"}, what)
@@ -248,7 +261,14 @@ def _image(name: str, data: Any) -> LockedImage:
     if not isinstance(raw, list):
         raise _Bad(f"{what}: 'packages' is not a list of tables")
     return LockedImage(name=name, python=python, platforms=platforms, inputs=inputs, parent=parent,
-                       packages=tuple(_package(item, what) for item in raw))
+                       packages=tuple(_seen(seen, item, what) for item in raw))
+
+
+def _seen(seen: dict[int, Package], item: Any, what: str) -> Package:
+    found = seen.get(id(item))
+    if found is None:
+        found = seen[id(item)] = _package(item, what)
+    return found
 
 
 def _parent(data: Any, what: str) -> Parent:
@@ -333,6 +353,7 @@ def _read_fast(lines: list[str], data: dict[str, Any]) -> dict[str, Any]:
     """Lines in exactly the shape `render` writes, into data as tomllib would read them; _NotOurShape
     for any other line, ValueError for a list not closed or an escape JSON does not know."""
     table: dict[str, Any] | None = None  # the table lines go into
+    blocks: dict[tuple[str, ...], dict[str, Any]] = {}  # a package block's lines -> the table they read into
     i, n = 0, len(lines)
     while i < n:
         line = lines[i]
@@ -340,7 +361,21 @@ def _read_fast(lines: list[str], data: dict[str, Any]) -> dict[str, Any]:
         if not line:
             continue
         if line[0] == "[":
-            table = _open(data, line)
+            if not line.startswith("[["):
+                table = _open(data, line)
+                continue
+            # A package block (a layered image's entry repeats its parent's): the lines up to the next header
+            # read into the same table each time they come, so those read before are that table again.
+            end = i
+            while end < n and not lines[end].startswith("["):
+                end += 1
+            body = tuple(lines[i:end])
+            known = blocks.get(body)
+            table = _open(data, line, known)
+            if known is not None:
+                i = end
+            else:
+                blocks[body] = table
             continue
         if table is None:  # a value before the first header
             raise _NotOurShape
@@ -361,18 +396,26 @@ def _read_fast(lines: list[str], data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _open(data: dict[str, Any], line: str) -> dict[str, Any]:
-    """The table a `[images.NAME...]` or `[[images.NAME.packages]]` header opens in data."""
+@functools.lru_cache(maxsize=1024)  # each image's package header comes once per package
+def _head(line: str) -> tuple[str, str | None]:
+    """The image name and the kind of table (None, .parent, .parent.platforms, .packages) of a header."""
     h = _HEAD.fullmatch(line)
     if h is None or bool(h.group(1)) != (h.group(3) == ".packages") or line.endswith("]]") != bool(h.group(1)):
         raise _NotOurShape
     key = h.group(2)
-    image: dict[str, Any] = data.setdefault("images", {}).setdefault(_loads(key) if key.startswith('"') else key, {})
-    kind = h.group(3)
+    return _loads(key) if key.startswith('"') else key, h.group(3)
+
+
+def _open(data: dict[str, Any], line: str, package: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The table a `[images.NAME...]` or `[[images.NAME.packages]]` header opens in data (for the latter:
+    package, when given, else a new one)."""
+    name, kind = _head(line)
+    image: dict[str, Any] = data.setdefault("images", {}).setdefault(name, {})
     if kind is None:
         return image
     if kind == ".packages":
-        package: dict[str, Any] = {}
+        if package is None:
+            package = {}
         image.setdefault("packages", []).append(package)
         return package
     parent: dict[str, Any] = image.setdefault("parent", {})
@@ -404,7 +447,8 @@ def parse(path: Path, text: str) -> Lock:
     _check_version(path, text, data.get("version"))
     try:
         _check_keys(data, {"version", "images"}, LOCK_FILE)
-        images = {name: _image(name, body) for name, body in _table(data.get("images", {}), "images").items()}
+        seen: dict[int, Package] = {}  # data holds every table while parse runs: their ids stay theirs
+        images = {name: _image(name, body, seen) for name, body in _table(data.get("images", {}), "images").items()}
     except _Bad as bad:
         raise error(path, text, f"{LOCK_FILE}: {bad.message}", needle=bad.needle, line=bad.line,
                     col=bad.col) from None
