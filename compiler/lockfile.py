@@ -1,5 +1,5 @@
 """dockwright.lock: the records, a deterministic writer and a validating reader with located errors. No I/O
-besides reading the one file; no network.
+besides reading the one file and keeping what it parsed in the user's cache (see _cached); no network.
 
 The file is TOML in one fixed shape that `render` writes and `parse` reads back; anything else (a newer
 format, a hand edit, a value of the wrong kind) is a located error that says to run `dockwright lock`.
@@ -542,7 +542,10 @@ def _cache_file(path: Path) -> str | None:
     folder = record.cache_dir()
     if folder is None:
         return None
-    where = os.path.abspath(path).encode("utf-8", "surrogateescape")
+    try:
+        where = os.path.abspath(path).encode("utf-8", "surrogateescape")
+    except OSError:  # a relative path, and the current directory is gone
+        return None
     return os.path.join(folder, "lock-" + hashlib.sha256(where).hexdigest()[:40])
 
 
