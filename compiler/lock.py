@@ -10,18 +10,22 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from packaging.utils import canonicalize_name
 
-from . import lockfile, registry, resolve
+from . import lockfile, resolve
 from .errors import ConfigError, Diagnostic, Location, UsageError, read_inside, shown_path
 from .lockfile import File, Lock, LockedImage, Package, Parent
 from .model import Base
 from .plan import ImageSpec, Plan
+
+if TYPE_CHECKING:
+    from . import registry
+# compile imports this module for `stale` (offline): the network modules (registry: urllib, http.client, ssl)
+# and the thread pool are imported by the run that uses them.
 
 DEFAULT_PLATFORMS = ("linux/amd64",)
 _PYTHON_IMAGE = re.compile(r"(?:(?:docker\.io|index\.docker\.io)/)?(?:library/)?python:(3\.[0-9]{1,2})(?:\.[0-9]+)?"
@@ -361,6 +365,8 @@ def _ask_registries(todo: Mapping[str, Target], fetch: list[str], options: _Opti
                     mirrors: Mapping[str, str] | None) -> dict[str, registry.Digests | str]:
     """Each reference's digests, or why not: one request set per reference, in parallel, trusting the
     certificates of every image built on it."""
+    from concurrent.futures import ThreadPoolExecutor
+
     cas = {r: tuple(sorted({c for t in todo.values() if t.external == r for c in t.certificates})) for r in fetch}
     with ThreadPoolExecutor(max_workers=options.jobs) as pool:
         return dict(zip(fetch, pool.map(lambda r: _digest(r, options.platforms, mirrors, cas[r]), fetch)))
@@ -373,6 +379,8 @@ def _lock_images(todo: Mapping[str, Target], old: Lock, digests: Mapping[str, Pa
                  errors: list[Diagnostic]) -> tuple[dict[str, LockedImage], list[str]]:
     """Each image's entry, in waves (a layered child needs its parent's pins), and the names of those
     resolved again; a failed resolution is an error added to errors."""
+    from concurrent.futures import ThreadPoolExecutor
+
     new: dict[str, LockedImage] = {}
     resolved: list[str] = []
     remaining = dict(todo)
@@ -459,6 +467,8 @@ def _by_image(jobs: list[_Job], outcomes: list[resolve.Resolution | resolve.Reso
 
 def _digest(ref: str, platforms: tuple[str, ...], mirrors: Mapping[str, str] | None,
             cas: tuple[str, ...]) -> registry.Digests | str:
+    from . import registry
+
     try:
         return registry.digests(ref, platforms, mirrors=mirrors, cas=cas)
     except registry.RegistryError as exc:

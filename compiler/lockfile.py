@@ -1,5 +1,5 @@
 """dockwright.lock: the records, a deterministic writer and a validating reader with located errors. No I/O
-besides reading the one file; no network.
+besides reading the one file and keeping what it parsed in the user's cache (see _cached); no network.
 
 The file is TOML in one fixed shape that `render` writes and `parse` reads back; anything else (a newer
 format, a hand edit, a value of the wrong kind) is a located error that says to run `dockwright lock`.
@@ -7,14 +7,19 @@ format, a hand edit, a value of the wrong kind) is a located error that says to 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import marshal
+import os
 import re
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from . import record
 from .errors import ConfigError, Diagnostic, Location, UsageError, read_regular, shown_path
 
 if sys.version_info >= (3, 11):
@@ -56,6 +61,15 @@ class Package:
     def on(self, platform: str, image_platforms: tuple[str, ...]) -> bool:
         return platform in (self.platforms or image_platforms)
 
+    @functools.cached_property
+    def hash_options(self) -> str:
+        """` --hash=sha256:...` for each distinct file hash, sorted (the end of its requirements.txt line)."""
+        return "".join(f" --hash={h}" for h in sorted({f.hash for f in self.files}))
+
+
+def _order(p: Package) -> tuple[str, tuple[str, ...], str]:
+    return p.name, p.platforms, p.version
+
 
 @dataclass(frozen=True)
 class Parent:
@@ -75,6 +89,16 @@ class LockedImage:
 
     def pins(self, platform: str) -> dict[str, str]:
         return {p.name: p.version for p in self.packages if p.on(platform, self.platforms)}
+
+    @functools.cached_property
+    def ordered(self) -> tuple[Package, ...]:
+        """The packages in the file's order: by name, platforms, version."""
+        return tuple(sorted(self.packages, key=_order))
+
+    @functools.cached_property
+    def installed(self) -> frozenset[tuple[str, str, tuple[str, ...]]]:
+        """(name, version, platforms) of each package: what an image layered on this one has already."""
+        return frozenset((p.name, p.version, p.platforms or self.platforms) for p in self.packages)
 
 
 @dataclass(frozen=True)
@@ -117,6 +141,7 @@ def _file(f: File) -> str:
 def render(lock: Lock) -> str:
     """The file's text: sorted, one package block and one file per line, no timestamps or paths."""
     out = [HEADER, f"version = {FORMAT}\n"]
+    bodies: dict[int, str] = {}  # a package's lines, by package (a layered image's entry repeats its parent's)
     for name in sorted(lock.images):
         img = lock.images[name]
         head = f"images.{_key(name)}"
@@ -131,12 +156,22 @@ def render(lock: Lock) -> str:
                 out.append(f"digest = {_str(img.parent.digest)}\n")
                 out.append(f"\n[{head}.parent.platforms]\n")
                 out.extend(f"{_str(p)} = {_str(d)}\n" for p, d in img.parent.platforms)
-        for pkg in sorted(img.packages, key=lambda p: (p.name, p.platforms, p.version)):
-            out.append(f"\n[[{head}.packages]]\nname = {_str(pkg.name)}\nversion = {_str(pkg.version)}\n")
-            if pkg.platforms:
-                out.append(f"platforms = {_strs(pkg.platforms)}\n")
-            out.append(f"via = {_strs(pkg.via)}\n")
-            out.append("files = [\n" + "".join(f"    {_file(f)},\n" for f in pkg.files) + "]\n")
+        for pkg in img.ordered:
+            out.append(f"\n[[{head}.packages]]\n")
+            body = bodies.get(id(pkg))
+            if body is None:
+                body = bodies[id(pkg)] = _package_body(pkg)
+            out.append(body)
+    return "".join(out)
+
+
+def _package_body(pkg: Package) -> str:
+    """A package block's lines after its header."""
+    out = [f"name = {_str(pkg.name)}\nversion = {_str(pkg.version)}\n"]
+    if pkg.platforms:
+        out.append(f"platforms = {_strs(pkg.platforms)}\n")
+    out.append(f"via = {_strs(pkg.via)}\n")
+    out.append("files = [\n" + "".join(f"    {_file(f)},\n" for f in pkg.files) + "]\n")
     return "".join(out)
 
 
@@ -212,7 +247,9 @@ def _check_keys(table: dict[str, Any], allowed: set[str], what: str) -> None:
             raise _Bad(f"{what}: unknown key '{key}'", f"{key} =")
 
 
-def _image(name: str, data: Any) -> LockedImage:
+def _image(name: str, data: Any, seen: dict[int, Package]) -> LockedImage:
+    """seen: the package read from each package table checked before (by id: the fast reader gives a repeated
+    block's table again), so that each is checked once."""
     what = f"image '{name}'"
     t = _table(data, what)
     _check_keys(t, {"python", "platforms", "inputs", "parent", "packages"}, what)
@@ -224,7 +261,14 @@ def _image(name: str, data: Any) -> LockedImage:
     if not isinstance(raw, list):
         raise _Bad(f"{what}: 'packages' is not a list of tables")
     return LockedImage(name=name, python=python, platforms=platforms, inputs=inputs, parent=parent,
-                       packages=tuple(_package(item, what) for item in raw))
+                       packages=tuple(_seen(seen, item, what) for item in raw))
+
+
+def _seen(seen: dict[int, Package], item: Any, what: str) -> Package:
+    found = seen.get(id(item))
+    if found is None:
+        found = seen[id(item)] = _package(item, what)
+    return found
 
 
 def _parent(data: Any, what: str) -> Parent:
@@ -309,6 +353,7 @@ def _read_fast(lines: list[str], data: dict[str, Any]) -> dict[str, Any]:
     """Lines in exactly the shape `render` writes, into data as tomllib would read them; _NotOurShape
     for any other line, ValueError for a list not closed or an escape JSON does not know."""
     table: dict[str, Any] | None = None  # the table lines go into
+    blocks: dict[tuple[str, ...], dict[str, Any]] = {}  # a package block's lines -> the table they read into
     i, n = 0, len(lines)
     while i < n:
         line = lines[i]
@@ -316,7 +361,21 @@ def _read_fast(lines: list[str], data: dict[str, Any]) -> dict[str, Any]:
         if not line:
             continue
         if line[0] == "[":
-            table = _open(data, line)
+            if not line.startswith("[["):
+                table = _open(data, line)
+                continue
+            # A package block (a layered image's entry repeats its parent's): the lines up to the next header
+            # read into the same table each time they come, so those read before are that table again.
+            end = i
+            while end < n and not lines[end].startswith("["):
+                end += 1
+            body = tuple(lines[i:end])
+            known = blocks.get(body)
+            table = _open(data, line, known)
+            if known is not None:
+                i = end
+            else:
+                blocks[body] = table
             continue
         if table is None:  # a value before the first header
             raise _NotOurShape
@@ -337,18 +396,26 @@ def _read_fast(lines: list[str], data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _open(data: dict[str, Any], line: str) -> dict[str, Any]:
-    """The table a `[images.NAME...]` or `[[images.NAME.packages]]` header opens in data."""
+@functools.lru_cache(maxsize=1024)  # each image's package header comes once per package
+def _head(line: str) -> tuple[str, str | None]:
+    """The image name and the kind of table (None, .parent, .parent.platforms, .packages) of a header."""
     h = _HEAD.fullmatch(line)
     if h is None or bool(h.group(1)) != (h.group(3) == ".packages") or line.endswith("]]") != bool(h.group(1)):
         raise _NotOurShape
     key = h.group(2)
-    image: dict[str, Any] = data.setdefault("images", {}).setdefault(_loads(key) if key.startswith('"') else key, {})
-    kind = h.group(3)
+    return _loads(key) if key.startswith('"') else key, h.group(3)
+
+
+def _open(data: dict[str, Any], line: str, package: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The table a `[images.NAME...]` or `[[images.NAME.packages]]` header opens in data (for the latter:
+    package, when given, else a new one)."""
+    name, kind = _head(line)
+    image: dict[str, Any] = data.setdefault("images", {}).setdefault(name, {})
     if kind is None:
         return image
     if kind == ".packages":
-        package: dict[str, Any] = {}
+        if package is None:
+            package = {}
         image.setdefault("packages", []).append(package)
         return package
     parent: dict[str, Any] = image.setdefault("parent", {})
@@ -380,7 +447,8 @@ def parse(path: Path, text: str) -> Lock:
     _check_version(path, text, data.get("version"))
     try:
         _check_keys(data, {"version", "images"}, LOCK_FILE)
-        images = {name: _image(name, body) for name, body in _table(data.get("images", {}), "images").items()}
+        seen: dict[int, Package] = {}  # data holds every table while parse runs: their ids stay theirs
+        images = {name: _image(name, body, seen) for name, body in _table(data.get("images", {}), "images").items()}
     except _Bad as bad:
         raise error(path, text, f"{LOCK_FILE}: {bad.message}", needle=bad.needle, line=bad.line,
                     col=bad.col) from None
@@ -440,9 +508,102 @@ def read_text(path: Path) -> str | None:
 
 
 def read(path: Path) -> Lock | None:
-    """The lock beside the project file, or None when there is none."""
+    """The lock beside the project file, or None when there is none. An unchanged lock is not parsed again:
+    see _cached."""
     text = read_text(path)
-    return parse(path, text) if text is not None else None
+    if text is None:
+        return None
+    where = _cache_file(path)
+    if where is None:
+        return parse(path, text)
+    text_digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    found = _cached(where, text_digest)
+    if found is not None:
+        return found
+    lock = parse(path, text)
+    _store(where, text_digest, lock)
+    return lock
+
+
+# -- the parsed-lock cache -----------------------------------------------------------------------
+#
+# Parsing a big lock and proving that it is exactly what `render` writes costs about as much as compiling the
+# project. So `read` keeps the lock it parsed under the user's cache folder (record.cache_dir: the fast path's
+# folder; DOCKWRIGHT_NO_CACHE turns it off), one entry per lock file, and uses it again only when the entry is
+# in this format, was written by this very dockwright (record.identity: its files and the Python running it),
+# for a lock of exactly these bytes (their sha256), and its contents are intact (their sha256). Anything else
+# (no entry, unreadable, truncated, another version, another lock) parses the text, and only a lock that
+# parsed without error is kept. The entry is written to a temporary file and renamed over the old one.
+
+_CACHE_FORMAT = 1
+
+
+def _cache_file(path: Path) -> str | None:
+    folder = record.cache_dir()
+    if folder is None:
+        return None
+    try:
+        where = os.path.abspath(path).encode("utf-8", "surrogateescape")
+    except OSError:  # a relative path, and the current directory is gone
+        return None
+    return os.path.join(folder, "lock-" + hashlib.sha256(where).hexdigest()[:40])
+
+
+def _pack(lock: Lock) -> bytes:
+    """The lock as marshal'd tuples, each distinct package once (a layered image repeats its parent's)."""
+    index: dict[Package, int] = {}
+    images = []
+    for img in lock.images.values():
+        refs = tuple(index.setdefault(p, len(index)) for p in img.packages)
+        parent = None if img.parent is None else (img.parent.ref, img.parent.digest, img.parent.platforms)
+        images.append((img.name, img.python, img.platforms, img.inputs, parent, refs))
+    packages = tuple((p.name, p.version, p.via, tuple((f.name, f.hash, f.size, f.platforms) for f in p.files),
+                      p.platforms) for p in index)
+    return marshal.dumps((packages, tuple(images)))
+
+
+def _unpack(payload: bytes) -> Lock:
+    raw_packages, raw_images = marshal.loads(payload)
+    packages = [Package(name=name, version=version, via=via, files=tuple(File(*f) for f in files),
+                        platforms=platforms) for name, version, via, files, platforms in raw_packages]
+    return Lock(images={name: LockedImage(name=name, python=python, platforms=platforms, inputs=inputs,
+                                          parent=None if parent is None else Parent(*parent),
+                                          packages=tuple(packages[i] for i in refs))
+                        for name, python, platforms, inputs, parent, refs in raw_images})
+
+
+def _cached(where: str, text_digest: str) -> Lock | None:
+    """The lock kept for a text of this digest, or None: no entry, or one not to be trusted."""
+    try:
+        with open(where, "rb") as handle:
+            entry = marshal.loads(handle.read())
+        form, identity, digest_of_text, digest_of_payload, payload = entry
+        if (form != _CACHE_FORMAT or digest_of_text != text_digest or identity != record.identity()
+                or hashlib.sha256(payload).hexdigest() != digest_of_payload):
+            return None
+        return _unpack(payload)
+    except (OSError, ValueError, TypeError, EOFError, IndexError, RecursionError):
+        return None  # no entry, or one this code did not write: parse the text
+
+
+def _store(where: str, text_digest: str, lock: Lock) -> None:
+    """Keep the parsed lock (atomically: a temporary file renamed over the entry); never fails the command."""
+    try:
+        payload = _pack(lock)
+        entry = marshal.dumps((_CACHE_FORMAT, record.identity(), text_digest, hashlib.sha256(payload).hexdigest(),
+                               payload))
+        folder = os.path.dirname(where)
+        os.makedirs(folder, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=os.path.basename(where) + ".", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(entry)
+            os.replace(temp, where)
+        except BaseException:
+            os.unlink(temp)
+            raise
+    except (OSError, ValueError):
+        return
 
 
 __all__ = ["LOCK_FILE", "FORMAT", "PLATFORMS", "File", "Package", "Parent", "LockedImage", "Lock", "render",

@@ -555,8 +555,7 @@ def pin_line(pkg: Package, image_platforms: tuple[str, ...]) -> str:
     """One requirements.txt line: `name==version`, a platform marker when locked for some platforms only,
     and the hash of every file of every locked platform."""
     marker = f" ; {_marker(pkg.platforms)}" if pkg.platforms and pkg.platforms != image_platforms else ""
-    hashes = "".join(f" --hash={h}" for h in sorted({f.hash for f in pkg.files}))
-    return f"{pkg.name}=={pkg.version}{marker}{hashes}"
+    return f"{pkg.name}=={pkg.version}{marker}{pkg.hash_options}"
 
 
 def is_heavy(pkg: Package) -> bool:
@@ -582,11 +581,9 @@ def _pin_lines(env: Environment, entry: LockedImage, parent: LockedImage | None)
     """The image's pin lines, and its heavy ones: what its parent image has installed already left out."""
     lines: list[str] = []
     heavy: list[str] = []
-    inherited: set[tuple[str, str, tuple[str, ...]]] = set()
-    if parent is not None:
-        inherited = {(p.name, p.version, p.platforms or parent.platforms) for p in parent.packages}
+    inherited = parent.installed if parent is not None else frozenset()
     chosen = set(env.heavy_packages.value) if env.heavy_packages is not None else None
-    for pkg in sorted(entry.packages, key=lambda p: (p.name, p.platforms, p.version)):
+    for pkg in entry.ordered:
         if (pkg.name, pkg.version, pkg.platforms or entry.platforms) in inherited:
             continue  # installed in the parent image already
         big = pkg.name in chosen if chosen is not None else is_heavy(pkg)

@@ -25,11 +25,11 @@ def key(cwd: str, quiet: bool, file: str | None) -> tuple[Any, ...]:
     return (FORMAT, cwd, quiet, file, _color(sys.stderr), _color(sys.stdout))
 
 
-def cache_path(k: tuple[Any, ...]) -> str | None:
+def cache_dir() -> str | None:
+    """The user's cache folder for dockwright (DOCKWRIGHT_CACHE_DIR, else $XDG_CACHE_HOME/dockwright, else
+    ~/.cache/dockwright), or None: DOCKWRIGHT_NO_CACHE is set, or there is no home to put it in."""
     if os.environ.get("DOCKWRIGHT_NO_CACHE"):
         return None
-    import hashlib
-
     folder = os.environ.get("DOCKWRIGHT_CACHE_DIR") or ""
     if not os.path.isabs(folder):
         base = os.environ.get("XDG_CACHE_HOME") or ""
@@ -39,6 +39,15 @@ def cache_path(k: tuple[Any, ...]) -> str | None:
                 return None
             base = os.path.join(home, ".cache")
         folder = os.path.join(base, "dockwright")
+    return folder
+
+
+def cache_path(k: tuple[Any, ...]) -> str | None:
+    folder = cache_dir()
+    if folder is None:
+        return None
+    import hashlib
+
     digest = hashlib.sha256(repr(k).encode("utf-8", "surrogateescape")).hexdigest()[:40]
     return os.path.join(folder, f"compile-{digest}")
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -137,6 +136,8 @@ def _environment(tmp: Path, certificates: tuple[str, ...]) -> dict[str, str]:
     if certificates:
         bundle = tmp / "ca-bundle.pem"
         # The bundle this machine trusts (SSL_CERT_FILE, else the system's), plus the project's CAs.
+        import ssl  # here: compile imports this module (through lock.stale), and never needs it
+
         system = os.environ.get("SSL_CERT_FILE") or ssl.get_default_verify_paths().cafile
         trusted = [read_regular(system).decode("utf-8", errors="replace")] if system and Path(system).is_file() else []
         bundle.write_text("".join(pem.strip() + "\n" for pem in [*trusted, *certificates]), encoding="utf-8")

@@ -3,10 +3,11 @@ error that says to run `dockwright lock`."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from compiler import lockfile
 from compiler.errors import ConfigError
@@ -194,3 +195,43 @@ def test_an_escape_json_does_not_know_is_located(old: str, new: str, where: str)
     assert _error(text.replace(old, new)).splitlines()[0] == (
         f"dockwright.lock:{where}: error: dockwright.lock is not valid TOML: Unescaped '\\' in a string "
         "(run `dockwright lock` to write it again)")
+
+
+@st.composite
+def layered_locks(draw: st.DrawFn) -> Lock:
+    """Images that repeat the same package blocks, as a layered image's entry repeats its parent's, and blocks
+    that differ from one of those only in a later line (another file or via)."""
+    key = lambda p: (p.name, p.platforms, p.version)  # noqa: E731
+    shared = draw(st.lists(_packages, min_size=1, max_size=3, unique_by=key))
+    images = {}
+    for name in draw(st.lists(_text, min_size=2, max_size=4, unique=True)):
+        near = [replace(p, files=draw(st.lists(_files, min_size=1, max_size=2).map(tuple)),
+                        via=draw(st.sampled_from([p.via, (*p.via, "x")])))
+                for p in draw(st.lists(st.sampled_from(shared), max_size=1))]
+        pkgs = {key(p): p for p in shared + near + draw(st.lists(_packages, max_size=2))}
+        images[name] = LockedImage(name=name, python=None, platforms=draw(_plats), inputs=draw(_hashes),
+                                   parent=None, packages=tuple(pkgs[k] for k in sorted(pkgs)))
+    return Lock(images=images)
+
+
+def _outcome(text: str) -> Lock | str:
+    try:
+        return lockfile.parse(PATH, text)
+    except ConfigError:
+        return "error"
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lock=layered_locks(), data=st.data())
+def test_repeated_package_blocks_read_as_tomllib_reads_them_whatever_the_edit(monkeypatch: pytest.MonkeyPatch,
+                                                                              lock: Lock, data: st.DataObject) -> None:
+    """The fast reader reads a package block that repeats one read before as that block's table again: after
+    any edit, parse gives what it gives reading the text with tomllib (the same lock, or an error)."""
+    text = lockfile.render(lock)
+    assert lockfile.parse(PATH, text) == lock
+    at = data.draw(st.integers(0, len(text)))
+    edited = text[:at] + data.draw(st.text(max_size=3)) + text[at + data.draw(st.integers(0, 3)):]
+    fast = _outcome(edited)
+    with monkeypatch.context() as m:
+        m.setattr(lockfile, "_fast", lambda text: None)
+        assert fast == _outcome(edited)
