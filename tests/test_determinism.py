@@ -68,7 +68,7 @@ def test_installed_wheel_ships_schemas_and_templates_and_agrees(wheel: Path, tmp
         target = tmp_path / place
         venv.EnvBuilder(system_site_packages=False, with_pip=False).create(target)
         python = str(target / "bin" / "python")
-        subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "-c", str(constraints),
+        subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--timeout", "60", "--retries", "10", "-c", str(constraints),
                         str(wheel)], check=True, capture_output=True)
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
         env.update(PATH=f"{target / 'bin'}{os.pathsep}{os.defpath}", VIRTUAL_ENV=str(target))
