@@ -49,9 +49,13 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _constraints(folder: Path) -> Path:
     """This environment's versions of every distribution, dockwright aside: the plain venv gets the same ones."""
+    import sysconfig
     from importlib import metadata
 
-    pins = sorted({f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()
+    # Only the environment's own site-packages: other tests put folders on sys.path (ZenML projects they
+    # import) whose distributions would pin a name twice.
+    site = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    pins = sorted({f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions(path=site)
                    if d.metadata["Name"] and d.metadata["Name"].lower() != "dockwright"})
     path = folder / "constraints.txt"
     path.write_text("".join(f"{pin}\n" for pin in pins), encoding="utf-8")
@@ -68,8 +72,9 @@ def test_installed_wheel_ships_schemas_and_templates_and_agrees(wheel: Path, tmp
         target = tmp_path / place
         venv.EnvBuilder(system_site_packages=False, with_pip=False).create(target)
         python = str(target / "bin" / "python")
-        subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--timeout", "60", "--retries", "10", "-c", str(constraints),
-                        str(wheel)], check=True, capture_output=True)
+        installed = subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--timeout", "60",
+                                    "--retries", "10", "-c", str(constraints), str(wheel)], capture_output=True, text=True)
+        assert installed.returncode == 0, installed.stderr
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
         env.update(PATH=f"{target / 'bin'}{os.pathsep}{os.defpath}", VIRTUAL_ENV=str(target))
         where = subprocess.run([python, "-c", "import compiler, yaml; print(compiler.__file__, yaml.__file__)"],
