@@ -17,7 +17,7 @@ H = "sha256:" + "ab" * 32
 PATH = Path("dockwright.lock")
 
 _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20)
-_names = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
+_names = st.from_regex(r"[a-z0-9]{1,5}(-[a-z0-9]{1,5}){0,2}", fullmatch=True)  # canonical names, as a lock holds them
 _plats = st.lists(st.sampled_from(lockfile.PLATFORMS), min_size=1, unique=True).map(lambda p: tuple(sorted(p)))
 _hashes = st.from_regex(r"sha256:[0-9a-f]{64}", fullmatch=True)
 _files = st.builds(File, name=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,30}", fullmatch=True), hash=_hashes,
