@@ -422,7 +422,17 @@ def _syntax_error(exc: yaml.MarkedYAMLError, file: Path, lines: list[str], sink:
         cm = exc.context_mark
         ctx_src = lines[cm.line] if cm.line < len(lines) else ""
         notes = ((exc.context, Location(file, cm.line + 1, cm.column + 1, ctx_src)),)
-    sink.error(Location(file, line + 1, col + 1, src), f"YAML syntax error: {problem}", notes=notes)
+    sink.error(Location(file, line + 1, col + 1, src), f"YAML syntax error: {problem}", _tab_hint(src, col),
+               notes=notes)
+
+
+def _tab_hint(src: str, col: int) -> str | None:
+    """YAML refuses tabs where it reads indentation; libyaml says only 'found character that cannot start any
+    token'."""
+    indent = src[:len(src) - len(src.lstrip(" \t"))]
+    if "\t" in indent or src[col:col + 1] == "\t":
+        return "YAML indents with spaces only: replace the tab(s) on this line with spaces"
+    return None
 
 
 def parse_resource(text: str) -> Any:

@@ -26,7 +26,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 
 from . import zenml_checks
-from .errors import DockwrightError, UsageError, read_regular
+from .errors import DockwrightError, UsageError, read_regular, suggest
 
 INSTALL_HINT = "ZenML is not installed: pip install 'dockwright[zenml]'"
 _YAML_WORDS = {"null", "true", "false", "yes", "no", "on", "off", "y", "n"}
@@ -210,7 +210,7 @@ def _pipelines_of(module: Any, attribute: str | None, shown: str) -> list[Any]:
 
     if attribute is not None:
         if not hasattr(module, attribute):
-            raise ImportFailed(f"{shown}: no attribute '{attribute}'")
+            raise ImportFailed(f"{shown}: no attribute '{attribute}'{_known_pipelines(module, attribute)}")
         value = getattr(module, attribute)
         if not isinstance(value, Pipeline):
             raise ImportFailed(f"{shown}: '{attribute}' is not a ZenML pipeline (a function decorated with "
@@ -224,6 +224,17 @@ def _pipelines_of(module: Any, attribute: str | None, shown: str) -> list[Any]:
     if not found:
         raise ImportFailed(f"{shown} defines no ZenML pipeline (a function decorated with @pipeline)")
     return sorted(found.values(), key=lambda p: str(p.name))
+
+
+def _known_pipelines(module: Any, attribute: str) -> str:
+    """' (did you mean ...?)', else the pipelines the module does define."""
+    from zenml.pipelines.pipeline_definition import Pipeline
+
+    names = sorted(k for k, v in vars(module).items() if isinstance(v, Pipeline))
+    if not names:
+        return ""
+    close = suggest(attribute, names)
+    return f" ({close})" if close else f" (its pipelines: {', '.join(names)})"
 
 
 def _problems(exc: Any) -> str:
