@@ -96,6 +96,23 @@ def test_import_case(name: str, tmp_path: Path, zenml_env: dict[str, str], monke
         assert linted.returncode == 0 and linted.stdout == "", linted.stdout + linted.stderr
 
 
+@pytest.mark.parametrize(("attribute", "hint"), [
+    ("nightly_reprot", "(did you mean 'nightly_report'?)"),
+    ("training", "(its pipelines: nightly_report)"),
+])
+def test_a_pipeline_not_found_names_the_ones_there(attribute: str, hint: str, tmp_path: Path,
+                                                  zenml_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The err_attribute case's module, asked for a name it lacks: a did-you-mean, else its pipelines; nothing
+    written."""
+    project = tmp_path / "p"
+    shutil.copytree(CASES / "err_attribute", project, ignore=SKIP)
+    before = tree(project)
+    code, out, err = _run(project, [f"pipeline.py:{attribute}"], monkeypatch)
+    assert (code, out, err) == (1, "", f"error: pipeline.py: no attribute '{attribute}' {hint}\n")
+    assert {k: v for k, v in tree(project).items() if "__pycache__" not in k} == \
+        {k: v for k, v in before.items() if "__pycache__" not in k}
+
+
 def test_every_docker_setting_is_decided() -> None:
     """Each field of ZenML's DockerSettings is mapped or warned about: a new ZenML field fails here."""
     from zenml.config.docker_settings import DockerSettings
