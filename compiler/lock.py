@@ -323,11 +323,13 @@ def _parent_digests(todo: Mapping[str, Target], old: Lock, options: _Options, er
     """The digest of each external parent reference: kept from the old lock unless --upgrade (a re-pushed
     tag changes nothing until then), else asked for. A reference that cannot be asked for is an error at
     each image built on it, added to errors."""
+    from . import registry
+
     refs = sorted({t.external for t in todo.values() if t.external})
     digests, fetch = _kept_digests(refs, old, options, skip_parents=skip_parents)
     for r, answer in _ask_registries(todo, fetch, options, mirrors).items():
-        if isinstance(answer, str):
-            hint = _SKIP_PARENTS_HINT if answer.startswith("cannot reach registry") else None
+        if isinstance(answer, registry.RegistryError):
+            hint = _SKIP_PARENTS_HINT if isinstance(answer, registry.Unreachable) else None
             errors.extend(Diagnostic(t.base_location or t.location,
                                      f"cannot lock parent image '{r}' of image '{t.name}': {answer}", hint)
                           for t in todo.values() if t.external == r)
@@ -362,7 +364,7 @@ def _pinned_parents(old: Lock, platforms: tuple[str, ...]) -> dict[str, Parent]:
 
 
 def _ask_registries(todo: Mapping[str, Target], fetch: list[str], options: _Options,
-                    mirrors: Mapping[str, str] | None) -> dict[str, registry.Digests | str]:
+                    mirrors: Mapping[str, str] | None) -> dict[str, registry.Digests | registry.RegistryError]:
     """Each reference's digests, or why not: one request set per reference, in parallel, trusting the
     certificates of every image built on it."""
     from concurrent.futures import ThreadPoolExecutor
@@ -466,13 +468,13 @@ def _by_image(jobs: list[_Job], outcomes: list[resolve.Resolution | resolve.Reso
 
 
 def _digest(ref: str, platforms: tuple[str, ...], mirrors: Mapping[str, str] | None,
-            cas: tuple[str, ...]) -> registry.Digests | str:
+            cas: tuple[str, ...]) -> registry.Digests | registry.RegistryError:
     from . import registry
 
     try:
         return registry.digests(ref, platforms, mirrors=mirrors, cas=cas)
     except registry.RegistryError as exc:
-        return str(exc)
+        return exc
 
 
 def _resolve(resolver: Callable[[resolve.Request], resolve.Resolution],

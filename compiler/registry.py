@@ -51,6 +51,10 @@ class RegistryError(Exception):
     """An image's digests could not be found: one line that names the registry and what to try."""
 
 
+class Unreachable(RegistryError):
+    """The registry did not answer at all (network, DNS, proxy, time-out): nothing about the image is known."""
+
+
 @dataclass(frozen=True)
 class Reference:
     registry: str  # docker.io for Docker Hub
@@ -213,7 +217,7 @@ def _request(opener: urllib.request.OpenerDirector, method: str, url: str, heade
                                     "list the CA that signed it in the environment's `certificates:`") from None
             hub = (f"; for Docker Hub behind a firewall, set {MIRRORS_ENV}=docker.io=<mirror host>"
                    if host == "registry-1.docker.io" else "")
-            raise RegistryError(f"cannot reach registry {host}: {reason} (check the network or proxy{hub})") from None
+            raise Unreachable(f"cannot reach registry {host}: {reason} (check the network or proxy{hub})") from None
     raise RegistryError(f"registry {host} redirects too many times")
 
 
@@ -389,5 +393,5 @@ def _from_single(session: _Session, data: dict[str, Any], top: str, platforms: t
     return {plat: top} if plat in platforms else {}
 
 
-__all__ = ["Reference", "Digests", "RegistryError", "parse_reference", "digests", "credentials", "mirrors_from_env",
+__all__ = ["Reference", "Digests", "RegistryError", "Unreachable", "parse_reference", "digests", "credentials", "mirrors_from_env",
            "MIRRORS_ENV"]

@@ -274,6 +274,17 @@ def test_an_unreachable_registry_is_one_line_naming_it(project, index: Index, uv
     assert not (root / "dockwright.lock").exists()
 
 
+def test_a_registry_that_answers_no_gets_no_skip_parents_hint(project, index: Index, registry: Registry,
+                                                               uv_cache: Path) -> None:
+    missing = f"{registry.host}/team/none:1"
+    root = project({"dockwright.yaml": yaml(index.url, ["alpha"], python=f'"3.11"\n    parent_image: {missing}')})
+    code, _, err = lock_cli(root, registry, uv_cache)
+    assert code == 1
+    assert err.splitlines()[0] == (f"dockwright.yaml:6:19: error: cannot lock parent image '{missing}' of image "
+                                   f"'base': registry {registry.host} has no image {missing}")
+    assert not (root / "dockwright.lock").exists()
+
+
 def test_a_bad_lock_file_is_located_and_nothing_is_written(project, index: Index, registry: Registry,
                                                            uv_cache: Path) -> None:
     root = project({"dockwright.yaml": yaml(index.url, ["alpha"]), "dockwright.lock": "version = 2\n"})

@@ -116,6 +116,7 @@ def test_unknown_tags_and_unreachable_registries_are_one_line(server: Registry) 
     with pytest.raises(reg.RegistryError) as err:
         reg.digests(f"{server.host}/team/none:1", BOTH)
     assert str(err.value) == f"registry {server.host} has no image {server.host}/team/none:1"
+    assert not isinstance(err.value, reg.Unreachable)  # it answered: `lock --skip-parents` would not help
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -123,6 +124,7 @@ def test_unknown_tags_and_unreachable_registries_are_one_line(server: Registry) 
         reg.digests(f"127.0.0.1:{port}/x/y:1", BOTH)
     assert str(err.value) == (f"cannot reach registry 127.0.0.1:{port}: [Errno 111] Connection refused "
                               "(check the network or proxy)")
+    assert isinstance(err.value, reg.Unreachable)
 
 
 def test_a_registry_that_never_answers_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,6 +138,7 @@ def test_a_registry_that_never_answers_times_out(monkeypatch: pytest.MonkeyPatch
             reg.digests(f"127.0.0.1:{port}/x/y:1", BOTH)
         assert time.monotonic() - started < 5
     assert str(err.value) == f"cannot reach registry 127.0.0.1:{port}: timed out (check the network or proxy)"
+    assert isinstance(err.value, reg.Unreachable)
 
 
 @pytest.mark.parametrize(("ref", "expected"), [
