@@ -51,6 +51,14 @@ class Target:
     certificates: tuple[str, ...]  # the PEM text of the environment's CA files, read inside the project
     layered_on: str | None  # a generated parent image whose pins constrain this one
     external: str | None  # an external parent image reference, locked by digest
+    # the image's own packages (local_packages): (project path, its build files' digest, absolute path);
+    # their dependencies are locked with the requirements, the packages themselves install --no-deps
+    local_packages: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def installs(self) -> bool:
+        """Whether the image installs Python packages (and so needs a Python version and a resolution)."""
+        return bool(self.requirements or self.local_packages)
 
 
 # A registry out of reach (a firewall, an air-gapped CI runner) need not block pinning the packages.
@@ -98,18 +106,37 @@ def _target(plan: Plan, name: str, spec: ImageSpec, root: Path, platforms: tuple
                            for c in sorted(env.certificates)),
         layered_on=parent.name if parent is not None and parent.generated and spec.layered else None,
         external=img.base_ref if parent is None and img.base_ref else None,
+        local_packages=tuple((src.rstrip("/") or ".", _build_files_digest(root, src), str(root.resolve() / src))
+                             for src, _ in spec.local_packages),
     )
+
+
+# What a local package's dependencies are read from (by uv, building the metadata when they are dynamic).
+BUILD_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+
+
+def _build_files_digest(root: Path, src: str) -> str:
+    """The digest of a local package's build files: a change to its declared dependencies makes the lock
+    stale, offline (compile checked that the directory is inside the project and holds one of them)."""
+    found = {}
+    for name in BUILD_FILES:
+        path = root / src / name
+        if path.is_file() or path.is_symlink():
+            found[name] = read_inside(path, root).decode("utf-8", errors="replace")
+    return lockfile.digest(found)
 
 
 def inputs_digest(t: Target, parent: LockedImage | None) -> str:
     """Everything that changes what `lock` writes for t: compared offline against the lock."""
-    data = {
+    data: dict[str, object] = {
         "format": lockfile.FORMAT, "python": t.python, "platforms": list(t.platforms),
         "target": resolve.MANYLINUX, "requirements": sorted(t.requirements), "index_url": t.index_url,
         "extra_index_urls": list(t.extra_index_urls), "args": list(resolve.resolution_args(t.installer_args)),
         "from": t.external,
         "parent": None if parent is None else {p: sorted(parent.pins(p).items()) for p in parent.platforms},
     }
+    if t.local_packages:  # only then: the digests of locks written before local packages were resolved hold
+        data["local_packages"] = [[path, digest] for path, digest, _ in t.local_packages]
     return lockfile.digest(data)
 
 
@@ -205,6 +232,9 @@ def _resolve_error(t: Target, platforms: list[str], err: resolve.ResolveError,
 def _package_set(t: Target, results: dict[str, resolve.Resolution]) -> tuple[Package, ...]:
     """Merge per-platform resolutions into packages: platform lists only where they differ."""
     direct = {key: t.origins[key][0] for key in t.origins}
+    written = {where: path for path, _, where in t.local_packages}
+    for res in results.values():  # a local package's dependencies are pulled in by the package, as listed
+        direct.update({name: f"local_packages: {written.get(where, where)}" for name, where in res.local.items()})
     by_version: dict[tuple[str, str], dict[str, tuple[resolve.Artifact, ...]]] = {}
     roots: dict[tuple[str, str], set[str]] = {}
     for platform, res in sorted(results.items()):
@@ -310,7 +340,7 @@ def _require_pythons(todo: Mapping[str, Target]) -> None:
     """ConfigError for every image with requirements whose Python version is unknown."""
     errors = [Diagnostic(t.base_location or t.location,
                          f"cannot lock the requirements of image '{t.name}': {t.python_problem}", _NEXT)
-              for t in todo.values() if t.requirements and t.python is None]
+              for t in todo.values() if t.installs and t.python is None]
     if errors:
         raise ConfigError(errors)
 
@@ -423,11 +453,11 @@ def _settle(t: Target, new: dict[str, LockedImage], old: Lock, digests: Mapping[
     inputs = inputs_digest(t, parent)
     before = old.images.get(t.name)
     if before is not None and _still_holds(before, inputs, options):
-        new[t.name] = LockedImage(name=t.name, python=t.python if t.requirements else None,
+        new[t.name] = LockedImage(name=t.name, python=t.python if t.installs else None,
                                   platforms=options.platforms, inputs=inputs, parent=parent_entry,
                                   packages=before.packages)
         return []
-    if not t.requirements:
+    if not t.installs:
         new[t.name] = LockedImage(name=t.name, python=None, platforms=options.platforms, inputs=inputs,
                                   parent=parent_entry, packages=())
         return []
@@ -448,7 +478,8 @@ def _request(t: Target, platform: str, before: LockedImage | None, parent: Locke
     for name in options.wanted:
         preferences.pop(name, None)
     return resolve.Request(
-        python=t.python or "", platform=platform, requirements=t.requirements, index_url=t.index_url,
+        python=t.python or "", platform=platform, requirements=t.requirements,
+        local_packages=tuple(where for _, _, where in t.local_packages), index_url=t.index_url,
         extra_index_urls=t.extra_index_urls, installer_args=t.installer_args, certificates=t.certificates,
         constraints=parent.pins(platform) if parent is not None else {}, preferences=preferences,
         upgrade=options.upgrade, upgrade_packages=options.wanted)

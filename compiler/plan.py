@@ -573,7 +573,7 @@ def _pinned(spec: ImageSpec, env: Environment, entry: LockedImage | None, parent
             from_ref = f"{from_ref}@{entry.parent.digest}"
         else:
             unpinned = True
-    lines, heavy = _pin_lines(env, entry, parent) if spec.requirements else ([], [])
+    lines, heavy = _pin_lines(env, entry, parent) if spec.requirements or spec.local_packages else ([], [])
     return replace(spec, from_ref=from_ref, locked=True, requirements=tuple(lines), heavy=tuple(heavy)), unpinned
 
 

@@ -61,6 +61,7 @@ class Request:
     python: str
     platform: str
     requirements: tuple[str, ...]
+    local_packages: tuple[str, ...] = ()  # absolute directories: their dependencies are resolved, not them
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     installer_args: tuple[str, ...] = ()
@@ -83,6 +84,7 @@ class Resolution:
     versions: dict[str, str]  # normalised name -> version
     parents: dict[str, tuple[str, ...]]  # name -> the packages it is required by ("" = a direct requirement)
     files: dict[str, tuple[Artifact, ...]]
+    local: dict[str, str] = field(default_factory=dict)  # a local package's name -> its directory
 
 
 def resolution_args(installer_args: tuple[str, ...]) -> tuple[str, ...]:
@@ -169,10 +171,14 @@ _PIN = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*(?:==\
                   r"\s*(?:#\s*via\s+(?P<via>.*))?")
 
 
-def _parse_pins(text: str) -> tuple[dict[str, str], dict[str, tuple[str, ...]], list[str]]:
+def _parse_pins(text: str, local: Mapping[str, str]) -> tuple[dict[str, str], dict[str, tuple[str, ...]], list[str],
+                                                               dict[str, str]]:
+    """uv's pins: versions, what requires each package, the exact lines to ask files for, and the local
+    packages (local: their file URLs -> directories) by name, which are left out of the rest."""
     versions: dict[str, str] = {}
     parents: dict[str, tuple[str, ...]] = {}
     lines: list[str] = []
+    found: dict[str, str] = {}
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith(("#", "--")):
@@ -181,13 +187,16 @@ def _parse_pins(text: str) -> tuple[dict[str, str], dict[str, tuple[str, ...]], 
         if m is None:
             raise ResolveError(f"unexpected line in uv's output: {line}")
         name = str(canonicalize_name(m.group("name")))
+        if m.group("url") in local:
+            found[name] = local[m.group("url")]
+            continue
         versions[name] = m.group("version") or ""
         via = [v.strip() for v in (m.group("via") or "").split(",") if v.strip()]
         parents[name] = tuple(sorted({"" if v.startswith(("-r ", "-c ")) else str(canonicalize_name(v))
                                       for v in via if not v.startswith("-c ")} or {""}))
         pinned = f"=={m.group('version')}" if m.group("version") else f" @ {m.group('url')}"
         lines.append(f"{m.group('name')}{pinned}")
-    return versions, parents, lines
+    return versions, parents, lines, found
 
 
 def _artifact(entry: object) -> Artifact | None:
@@ -239,7 +248,8 @@ def resolve(req: Request) -> Resolution:
     with tempfile.TemporaryDirectory(prefix="dockwright-lock-") as name:
         tmp = Path(name)
         env = _environment(tmp, req.certificates)
-        (tmp / "requirements.in").write_text("".join(f"{r}\n" for r in req.requirements), encoding="utf-8")
+        local = {Path(where).as_uri(): where for where in req.local_packages}
+        (tmp / "requirements.in").write_text("".join(f"{r}\n" for r in (*req.requirements, *local)), encoding="utf-8")
         if req.preferences and not req.upgrade:
             (tmp / "pins.txt").write_text("".join(f"{n}=={v}\n" for n, v in sorted(req.preferences.items())),
                                           encoding="utf-8")
@@ -254,7 +264,7 @@ def resolve(req: Request) -> Resolution:
         for pkg in req.upgrade_packages:
             cmd += ["--upgrade-package", pkg]
         _run(cmd, tmp, env)
-        versions, parents, lines = _parse_pins((tmp / "pins.txt").read_text(encoding="utf-8"))
+        versions, parents, lines, found = _parse_pins((tmp / "pins.txt").read_text(encoding="utf-8"), local)
         (tmp / "exact.txt").write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
         files_cmd = [uv, "pip", "compile", "exact.txt", "--no-deps", "--format", "pylock.toml", "--output-file",
                      "pylock.toml", *common]
@@ -267,7 +277,7 @@ def resolve(req: Request) -> Resolution:
         for name_, version in _versions_of(pylock).items():
             if not versions.get(name_):
                 versions[name_] = version
-    return Resolution(versions=versions, parents=parents, files=files)
+    return Resolution(versions=versions, parents=parents, files=files, local=found)
 
 
 __all__ = ["Request", "Resolution", "Artifact", "ResolveError", "resolve", "resolution_args", "MANYLINUX", "ARCH"]

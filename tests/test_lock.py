@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from compiler import cli, lockfile
-from helpers import run_cli
+from helpers import invoke, run_cli
 from lock.servers import Dist, Index, Registry, make_ca
 
 PY = "python:3.11-slim"
@@ -283,6 +283,56 @@ def test_a_registry_that_answers_no_gets_no_skip_parents_hint(project, index: In
     assert err.splitlines()[0] == (f"dockwright.yaml:6:19: error: cannot lock parent image '{missing}' of image "
                                    f"'base': registry {registry.host} has no image {missing}")
     assert not (root / "dockwright.lock").exists()
+
+
+LOCAL_PACKAGE = """[project]
+name = "Feature_Lib"
+version = "0.1"
+dependencies = ["zeta", "beta[fast]>=1"]
+
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+"""
+
+
+def test_local_packages_dependencies_are_locked_and_a_change_to_them_makes_the_lock_stale(
+        project, index: Index, registry: Registry, uv_cache: Path) -> None:
+    root = project({"dockwright.yaml": yaml(index.url, ["delta"], extra="    local_packages: [libs/feature]\n"),
+                    "libs/feature/pyproject.toml": LOCAL_PACKAGE, "libs/feature/feature_lib/__init__.py": ""})
+    code, _, err = lock_cli(root, registry, uv_cache)
+    assert (code, err) == (0, ""), err
+    text = (root / "dockwright.lock").read_text()
+    lock = lockfile.parse(root / "dockwright.lock", text)
+    assert {p.name: (p.version, p.via) for p in lock.images["base"].packages} == {
+        "alpha": ("1.0", ("local_packages: libs/feature",)),  # zeta wants alpha<2
+        "beta": ("1.0", ("local_packages: libs/feature",)),
+        "delta": ("1.0", ("delta",)),
+        "gamma": ("1.0", ("local_packages: libs/feature",)),  # beta's extra; epsilon is aarch64's
+        "zeta": ("1.0", ("local_packages: libs/feature",)),
+    }  # the package itself is not pinned: it installs from its directory
+    assert "feature" not in text.replace("local_packages: libs/feature", "") and str(root) not in text
+    assert invoke("compile", cwd=root).returncode == 0
+    requirements = (root / "generated/images/base/requirements.txt").read_text()
+    assert [line.split(" ")[0] for line in requirements.splitlines() if "==" in line] == [
+        "alpha==1.0", "beta==1.0", "delta==1.0", "gamma==1.0", "zeta==1.0"]
+    assert "--require-hashes --no-deps /opt/dockwright/local/libs/feature/" not in (
+        root / "generated/images/base/Dockerfile").read_text()  # the package: --no-deps, no hashes
+    assert " --no-deps /opt/dockwright/local/libs/feature/" in (root / "generated/images/base/Dockerfile").read_text()
+
+    pyproject = root / "libs/feature/pyproject.toml"
+    pyproject.write_text(LOCAL_PACKAGE.replace('"zeta", ', ""))
+    stale = invoke("compile", "--check", cwd=root)
+    assert stale.returncode == 1
+    assert stale.stderr.splitlines()[0] == (
+        "dockwright.yaml:4:3: error: environment 'base' has changed since dockwright.lock was written (or is not in "
+        "it) (run `dockwright lock`, then compile again)")
+    code, _, err = lock_cli(root, registry, uv_cache)
+    assert (code, err) == (0, ""), err
+    lock = lockfile.read(root / "dockwright.lock")
+    assert lock is not None
+    assert {p.name: p.version for p in lock.images["base"].packages} == {
+        "alpha": "1.0", "beta": "1.0", "delta": "1.0", "gamma": "1.0"}  # alpha 1.0 still holds: kept
 
 
 def test_a_bad_lock_file_is_located_and_nothing_is_written(project, index: Index, registry: Registry,

@@ -79,3 +79,42 @@ def test_a_small_pin_reuses_the_heavy_layer_and_a_tampered_wheel_fails(infra: In
         assert "RUN python -m pip install" in third.stderr and "-r /opt/dockwright/requirements.txt" in third.stderr
     finally:
         index.close()
+
+
+def test_a_local_packages_dependencies_install_from_the_lock(infra: Infra, docker_client: docker.DockerClient,
+                                                              tmp_path: Path) -> None:
+    """The lock resolves a local package's dependencies (it installs --no-deps itself): the image has them, by
+    the hashes the lock pinned, and imports both."""
+    from test_local_packages_build import BACKEND, PYPROJECT
+
+    index = Index()
+    try:
+        index.add(Dist("small", "1.0"), Dist("small", "2.0"))
+        project = unique("dwlocklocal")
+        root = tmp_path / "p"
+        (root / "libs/featurelib/featurelib").mkdir(parents=True)
+        (root / "libs/featurelib/backend.py").write_text(BACKEND.replace("Requires-Dist: setuptools",
+                                                                         "Requires-Dist: small<2"))
+        (root / "libs/featurelib/pyproject.toml").write_text(PYPROJECT.replace('["setuptools"]', '["small<2"]'))
+        (root / "libs/featurelib/featurelib/__init__.py").write_text("VERSION = 'feature'\n")
+        (root / "dockwright.yaml").write_text(
+            f"version: 1\nproject: {project}\nbuilders:\n  local: {{type: docker, network: host}}\n"
+            f"environments:\n  app:\n    parent_image: {infra.python}\n    python: \"3.11\"\n"
+            f"    labels: {{dockwright-test: {project}}}\n    index_url: {index.url}\n"
+            "    local_packages: [libs/featurelib]\n"
+            "    checks: [\"python -c 'import featurelib, small; print(featurelib.VERSION, small.VERSION)'\"]\n"
+            "runner: {environment: app}\n")
+        locked = dockwright("lock", "--skip-parents", cwd=root, env={"UV_CACHE_DIR": str(tmp_path / "uv")})
+        assert locked.returncode == 0, locked.stderr
+        built = dockwright("build", "--json", cwd=root)
+        assert built.returncode == 0, built.stderr[-4000:]
+        wheel = hashlib.sha256(index.files["small-1.0-py3-none-any.whl"]).hexdigest()
+        assert (root / "generated/images/app/requirements.txt").read_text().splitlines()[-1] == (
+            f"small==1.0 --hash=sha256:{wheel}")
+        assert statuses(built) == {"app": "built"}
+        tag = json.loads(built.stdout)["images"][0]["tag"]
+        out = docker_client.containers.run(tag, ["python", "-c", "import featurelib, small; print(small.VERSION)"],
+                                           remove=True)
+        assert out.decode().strip() == "1.0"
+    finally:
+        index.close()
