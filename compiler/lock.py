@@ -106,9 +106,13 @@ def _target(plan: Plan, name: str, spec: ImageSpec, root: Path, platforms: tuple
                            for c in sorted(env.certificates)),
         layered_on=parent.name if parent is not None and parent.generated and spec.layered else None,
         external=img.base_ref if parent is None and img.base_ref else None,
-        local_packages=tuple((src.rstrip("/") or ".", _build_files_digest(root, src), str(root.resolve() / src))
-                             for src, _ in spec.local_packages),
+        local_packages=_local_packages(root, spec),
     )
+
+
+def _local_packages(root: Path, spec: ImageSpec) -> tuple[tuple[str, str, str], ...]:
+    return tuple((src.rstrip("/") or ".", _build_files_digest(root, src), str(root.resolve() / src))
+                 for src, _ in spec.local_packages)
 
 
 # What a local package's dependencies are read from (by uv, building the metadata when they are dynamic).

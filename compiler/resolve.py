@@ -233,6 +233,17 @@ def _versions_of(text: str) -> dict[str, str]:
     return {str(canonicalize_name(p["name"])): str(p.get("version", "")) for p in data.get("packages", [])}
 
 
+def _write_inputs(tmp: Path, req: Request) -> dict[str, str]:
+    """requirements.in (local packages as file URLs: uv names them in its output) and, unless upgrading
+    everything, the previous pins as pins.txt (uv prefers them); returns the local packages' URLs."""
+    local = {Path(where).as_uri(): where for where in req.local_packages}
+    (tmp / "requirements.in").write_text("".join(f"{r}\n" for r in (*req.requirements, *local)), encoding="utf-8")
+    if req.preferences and not req.upgrade:
+        (tmp / "pins.txt").write_text("".join(f"{n}=={v}\n" for n, v in sorted(req.preferences.items())),
+                                      encoding="utf-8")
+    return local
+
+
 def resolve(req: Request) -> Resolution:
     """Resolve one image for one platform; ResolveError with uv's explanation when it cannot."""
     uv = uv_binary()
@@ -248,11 +259,7 @@ def resolve(req: Request) -> Resolution:
     with tempfile.TemporaryDirectory(prefix="dockwright-lock-") as name:
         tmp = Path(name)
         env = _environment(tmp, req.certificates)
-        local = {Path(where).as_uri(): where for where in req.local_packages}
-        (tmp / "requirements.in").write_text("".join(f"{r}\n" for r in (*req.requirements, *local)), encoding="utf-8")
-        if req.preferences and not req.upgrade:
-            (tmp / "pins.txt").write_text("".join(f"{n}=={v}\n" for n, v in sorted(req.preferences.items())),
-                                          encoding="utf-8")
+        local = _write_inputs(tmp, req)
         cmd = [uv, "pip", "compile", "requirements.in", "--output-file", "pins.txt", "--annotation-style", "line",
                *common]
         if req.constraints:
