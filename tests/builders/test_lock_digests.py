@@ -5,6 +5,7 @@ exactly that one."""
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import docker
 from compiler import lockfile
 from helpers import run_cli
 from infra import BUSYBOX_IMAGE, Infra
+from test_build import dockwright, statuses, unique, write
 
 
 def _push(client: docker.DockerClient, ref: str, label: str) -> str:
@@ -66,3 +68,53 @@ def test_lock_keeps_a_repushed_digest_until_upgrade(infra: Infra, docker_client:
     assert arm.stderr.splitlines()[0] == (f"dockwright.yaml:5:19: error: cannot lock parent image '{repo}/base:1' of "
                                           f"image 'a': image {repo}/base:1 has no manifest for linux/arm64")
     assert (tmp_path / "dockwright.lock").read_text() == after
+
+
+def test_a_repushed_parent_rebuilds_exactly_its_images_after_upgrade(infra: Infra,
+                                                                    docker_client: docker.DockerClient,
+                                                                    tmp_path: Path) -> None:
+    """The lock pins what a tag meant when locked: a re-push under the same tag changes no build until
+    `lock --upgrade`, which rebuilds exactly the images on that parent (and their children), no other."""
+    name = unique("dwrepush")
+    repo = f"{infra.registry}/{name}"
+    _push(docker_client, f"{repo}/base:1", "one")
+    _push(docker_client, f"{repo}/other:1", "one")
+    root = write(tmp_path, {"dockwright.yaml": f"""
+version: 1
+project: {name}
+environments:
+  a:
+    parent_image: {repo}/base:1
+    run: ["echo a > /a"]
+  child:
+    extends: a
+    run: ["echo child > /child"]
+  b:
+    parent_image: {repo}/other:1
+    run: ["echo b > /b"]
+pipelines:
+  p:
+    steps:
+      a: {{environment: a}}
+      child: {{environment: child}}
+      b: {{environment: b}}
+"""})
+    assert dockwright("lock", cwd=root).returncode == 0
+    first = dockwright("build", "--json", cwd=root)
+    assert first.returncode == 0, first.stderr
+    assert statuses(first) == {"a": "built", "child": "built", "b": "built"}
+
+    _push(docker_client, f"{repo}/base:1", "two")  # other contents, same tag
+    assert dockwright("compile", "--check", cwd=root).returncode == 0
+    same = dockwright("build", "--json", cwd=root)
+    assert same.returncode == 0, same.stderr
+    assert statuses(same) == {"a": "reused", "child": "reused", "b": "reused"}
+
+    upgraded = dockwright("lock", "--upgrade", cwd=root)
+    assert upgraded.returncode == 0, upgraded.stderr
+    after = dockwright("build", "--json", cwd=root)
+    assert after.returncode == 0, after.stderr
+    assert statuses(after) == {"a": "built", "child": "built", "b": "reused"}
+    tags = {i["name"]: i["tag"] for i in json.loads(after.stdout)["images"]}
+    labels = docker_client.images.get(tags["a"]).labels
+    assert labels["dwlock"] == "two"  # built on what the tag means now
