@@ -115,6 +115,6 @@ pipelines:
     after = dockwright("build", "--json", cwd=root)
     assert after.returncode == 0, after.stderr
     assert statuses(after) == {"a": "built", "child": "built", "b": "reused"}
-    tags = {i["name"]: i["tag"] for i in json.loads(after.stdout)["images"]}
+    tags = {i["image"]: i["tag"] for i in json.loads(after.stdout)["images"]}
     labels = docker_client.images.get(tags["a"]).labels
     assert labels["dwlock"] == "two"  # built on what the tag means now
