@@ -39,6 +39,7 @@ class Found:
     requirements: list[str] = field(default_factory=list)
     local_packages: list[str] = field(default_factory=list)
     dockerfile: str | None = None
+    dockerfile_from: str | None = None  # the image its last stage starts from, when that is an official python one
     sources: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -280,12 +281,53 @@ def detect(root: Path, *, project: str | None = None, python: str | None = None)
     if (root / "Dockerfile").is_file():
         found.dockerfile = "Dockerfile"
         found.sources.append("Dockerfile")
+        found.dockerfile_from = _python_parent(root / "Dockerfile")
     return found
+
+
+_FROM = re.compile(r"[ \t]*FROM[ \t]+(?:--platform=\S+[ \t]+)?(?P<image>[^\s$]+)(?:[ \t]+AS[ \t]+\S+)?[ \t]*",
+                   re.IGNORECASE)
+
+
+def _python_parent(path: Path) -> str | None:
+    """The image the Dockerfile's last stage starts from, when it is an official python image (so its Python
+    version is known); None when it is another, unreadable, or built from an ARG."""
+    from .lock import python_of
+
+    try:
+        text = read_regular(path).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    image = None
+    for line in text.splitlines():
+        match = _FROM.fullmatch(line)
+        if match:
+            image = match.group("image")
+        elif line.strip().upper().startswith("FROM"):
+            image = None  # a FROM this reader does not follow (an ARG, a continuation): not known
+    return image if python_of(image) else None
 
 
 def _q(text: str) -> str:
     """A YAML double-quoted scalar (JSON strings are YAML): nothing in text can change the structure."""
     return json.dumps(text, ensure_ascii=False)
+
+
+def _dockerfile_python(found: Found) -> str:
+    """Beside `dockerfile:`, `python:` states the Python version its image has (`dockwright lock` needs it):
+    --python, else its FROM when that is an official python image, else the project's own version (to check),
+    else a commented line."""
+    from .lock import python_of
+
+    if found.python_from == "--python":
+        return f"    python: {_q(found.python)}  # the Python version your Dockerfile's image has"
+    if found.dockerfile_from is not None:
+        return f"    python: {_q(python_of(found.dockerfile_from) or '')}  # from its FROM {found.dockerfile_from}"
+    if found.python_from is not None:
+        return (f"    python: {_q(found.python)}  # from {found.python_from}: check that your Dockerfile's image "
+                "has this Python")
+    return (f"    # python: {_q(found.python)}  # the Python version your Dockerfile's image has: "
+            "`dockwright lock` needs it")
 
 
 def render(found: Found) -> str:
@@ -300,6 +342,7 @@ def render(found: Found) -> str:
              "  base:"]
     if found.dockerfile is not None:
         lines.append(f"    dockerfile: {_q(found.dockerfile)}          # your Dockerfile, built first as the parent")
+        lines.append(_dockerfile_python(found))
     else:
         why = f"  # from {found.python_from}" if found.python_from and found.python_from != "--python" else ""
         lines.append(f"    python: {_q(found.python)}{why}")

@@ -107,7 +107,27 @@ def test_dockerfile_is_the_parent_and_flags_win(tmp_path: Path) -> None:
     text = (root / "dockwright.yaml").read_text()
     assert "project: billing-api\n" in text
     assert '    dockerfile: "Dockerfile"          # your Dockerfile, built first as the parent\n' in text
-    assert "python:" not in text.split("environments:")[1]
+    assert '    python: "3.12"  # the Python version your Dockerfile\'s image has\n' in text
+    assert invoke("compile", cwd=root).returncode == 0
+
+
+@pytest.mark.parametrize(("files", "line"), [
+    ({"Dockerfile": "FROM python:3.11-slim AS build\nRUN make\nFROM --platform=linux/amd64 python:3.10.4-slim\n",
+      ".python-version": "3.12\n"}, '    python: "3.10"  # from its FROM python:3.10.4-slim'),
+    ({"Dockerfile": "ARG BASE=python:3.10-slim\nFROM $BASE\n", ".python-version": "3.12\n"},
+     '    python: "3.12"  # from .python-version: check that your Dockerfile\'s image has this Python'),
+    ({"Dockerfile": "FROM debian:12\n"},
+     '    # python: "3.12"  # the Python version your Dockerfile\'s image has: `dockwright lock` needs it'),
+])
+def test_beside_a_dockerfile_python_states_its_images_version(tmp_path: Path, files: dict[str, str],
+                                                              line: str) -> None:
+    """`dockwright lock` needs the Python version of a custom parent: init writes what it can know, says where
+    it came from, and comments the line out when it knows nothing."""
+    root = _project(tmp_path / "svc", files)
+    assert _init(root)[0] == 0
+    lines = (root / "dockwright.yaml").read_text().splitlines()
+    assert lines[lines.index('    dockerfile: "Dockerfile"          # your Dockerfile, built first as the parent') + 1] \
+        == line
     assert invoke("compile", cwd=root).returncode == 0
 
 
