@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -164,14 +165,33 @@ def _module_name(path: Path) -> str:
     return f"_dockwright_zenml_{dockwright_name(path.stem).replace('-', '_')}_{digest}"
 
 
-def _run_user_code(what: str, action: Any) -> Any:
+def _run_user_code(what: str, action: Any, near: Path | None = None) -> Any:
     try:
         return action()
     except KeyboardInterrupt:
         raise
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's module may raise anything
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        raise ImportFailed(f"cannot import {what}: {detail}") from None
+        hint = _path_hint(exc, near) if near is not None else ""
+        raise ImportFailed(f"cannot import {what}: {detail}{hint}") from None
+
+
+def _path_hint(exc: BaseException, near: Path) -> str:
+    """For a module the file imports that is not on the path but sits in a folder above it (a src/ layout),
+    how to put that folder on the path."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return ""
+    top = exc.name.split(".")[0]
+    cwd = Path.cwd().resolve()
+    for folder in near.resolve().parents:
+        if (folder / top).is_dir() or (folder / f"{top}.py").is_file():
+            shown = os.path.relpath(folder, cwd)
+            where = "the current directory" if shown == "." else f"{shown}/"
+            return (f" ('{top}' is in {where}, which is not on the import path: run with PYTHONPATH={shown}, "
+                    "or install your project first, e.g. `pip install -e .`)")
+        if folder == cwd or cwd not in folder.parents:
+            break
+    return ""
 
 
 def _load_file(path: Path, shown: str) -> Any:
@@ -192,7 +212,7 @@ def _load_file(path: Path, shown: str) -> Any:
         spec.loader.exec_module(module)
 
     try:
-        _run_user_code(shown, execute)
+        _run_user_code(shown, execute, near=path)
     except ImportFailed:
         sys.modules.pop(name, None)
         raise

@@ -1,0 +1,6 @@
+from zenml import step
+
+
+@step
+def load() -> int:
+    return 1
