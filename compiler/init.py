@@ -282,6 +282,10 @@ def detect(root: Path, *, project: str | None = None, python: str | None = None)
         found.dockerfile = "Dockerfile"
         found.sources.append("Dockerfile")
         found.dockerfile_from = _python_parent(root / "Dockerfile")
+    if "." in found.local_packages:
+        found.notes.append("local_packages: [\".\"] copies the whole project into base's image, so a change to any file "
+                           "(generated/ too) rebuilds it and every image on it: a .dockerignore that leaves out what "
+                           "building the package does not need (.git, data, notebooks) keeps that small")
     return found
 
 

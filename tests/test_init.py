@@ -26,6 +26,10 @@ runner: {environment: base}
 """
 
 
+DOT_NOTE = ("note: local_packages: [\".\"] copies the whole project into base's image, so a change to any file "
+            "(generated/ too) rebuilds it and every image on it: a .dockerignore that leaves out what building the "
+            "package does not need (.git, data, notebooks) keeps that small\n")
+
 def _project(root: Path, files: dict[str, str]) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for rel, text in files.items():
@@ -86,7 +90,7 @@ anything = "*"
     code, _, err = _init(root)
     assert code == 0
     assert err == ("note: pyproject.toml: dependency 'mylib' comes from a path, git or URL; add it by hand "
-                   "(local_packages: for a directory in the project)\n")
+                   "(local_packages: for a directory in the project)\n" + DOT_NOTE)
     text = (root / "dockwright.yaml").read_text()
     assert text.split("  base:\n")[1] == (
         '    python: "3.11"  # from pyproject.toml requires-python ~3.11\n'
@@ -147,7 +151,7 @@ def test_requirements_with_options_are_taken_apart(tmp_path: Path) -> None:
     assert code == 0
     assert err == ("note: requirements.txt: '--index-url https://pypi.example/simple' belongs in "
                    "dockwright.yaml: set index_url or extra_index_urls on the environment\n"
-                   "note: requirements.txt: '--pre' was left out; add what it means by hand\n")
+                   "note: requirements.txt: '--pre' was left out; add what it means by hand\n" + DOT_NOTE)
     text = (root / "dockwright.yaml").read_text()
     assert "requirements_files" not in text
     assert '    requirements:\n      - "pandas==2.2.2"\n    local_packages: ["."]' in text
