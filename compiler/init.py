@@ -278,15 +278,19 @@ def detect(root: Path, *, project: str | None = None, python: str | None = None)
     for other in others:
         found.notes.append(f"{other} is not used: add it to an environment that needs it, e.g. one that "
                            "extends base (requirements_files: [" + other + "])")
-    if (root / "Dockerfile").is_file():
-        found.dockerfile = "Dockerfile"
-        found.sources.append("Dockerfile")
-        found.dockerfile_from = _python_parent(root / "Dockerfile")
+    _from_dockerfile(root, found)
     if "." in found.local_packages:
         found.notes.append("local_packages: [\".\"] copies the whole project into base's image, so a change to any file "
                            "(generated/ too) rebuilds it and every image on it: a .dockerignore that leaves out what "
                            "building the package does not need (.git, data, notebooks) keeps that small")
     return found
+
+
+def _from_dockerfile(root: Path, found: Found) -> None:
+    if (root / "Dockerfile").is_file():
+        found.dockerfile = "Dockerfile"
+        found.sources.append("Dockerfile")
+        found.dockerfile_from = _python_parent(root / "Dockerfile")
 
 
 _FROM = re.compile(r"[ \t]*FROM[ \t]+(?:--platform=\S+[ \t]+)?(?P<image>[^\s$]+)(?:[ \t]+AS[ \t]+\S+)?[ \t]*",
