@@ -422,13 +422,16 @@ class _Links:
         for role, target in (("runner", m.runner), ("server", m.server)):
             if target is not None:
                 self.image(m, target.image, f"{role}.image")
+        self.members(m)
+        if m.builders and m.default_builder not in m.builders:
+            raise self.reader.fail("default_builder", f"names builder '{m.default_builder}', which is not in builders")
+
+    def members(self, m: Manifest) -> None:
         for name, builder in m.builders.items():
             for member in builder.members:
                 if member not in m.builders or m.builders[member].members:
                     raise self.reader.fail(f"builders.{name}.members", f"names '{member}', which is not a builder "
                                            "other than a pool")
-        if m.builders and m.default_builder not in m.builders:
-            raise self.reader.fail("default_builder", f"names builder '{m.default_builder}', which is not in builders")
 
 
 # -- what a name means --------------------------------------------------------------------------------

@@ -159,9 +159,7 @@ def table(outcomes: Sequence[Outcome], stream: Any, *, color: bool) -> None:
     header: tuple[str, ...] = ("image", "status", "time", "tag", "build key", "pushed")
     if not any(r[5] for r in rows):
         header, rows = header[:5], [r[:5] for r in rows]
-    if any(o.builder for o in outcomes):  # a pool: the member each image was built, found or pulled on
-        header = (*header[:2], "builder", *header[2:])
-        rows = [(*r[:2], o.builder or "", *r[2:]) for r, o in zip(rows, outcomes)]
+    header, rows = _with_members(outcomes, header, rows)
     if color and getattr(stream, "isatty", lambda: False)():
         t = Table(box=None, header_style="bold", pad_edge=False)
         for column in header:
@@ -173,6 +171,14 @@ def table(outcomes: Sequence[Outcome], stream: Any, *, color: bool) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip(), file=stream)
+
+
+def _with_members(outcomes: Sequence[Outcome], header: tuple[str, ...], rows: list[tuple[str, ...]]) \
+        -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """In a pool, a builder column: the member each image was built, found or pulled on (or failed on)."""
+    if not any(o.builder for o in outcomes):
+        return header, rows
+    return (*header[:2], "builder", *header[2:]), [(*r[:2], o.builder or "", *r[2:]) for r, o in zip(rows, outcomes)]
 
 
 def failure(o: Outcome) -> str:
