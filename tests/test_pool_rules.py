@@ -172,3 +172,21 @@ def test_placement_starts_each_image_once_after_its_parent_within_each_members_s
             if child not in finished and parents[child] in finished and finished[parents[child] or ""] not in DONE:
                 finished[child] = "skipped"
     assert set(started) == {name for name, status in finished.items() if status in ("built", "failed")}
+
+
+def test_a_pool_none_of_whose_members_answers_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    (tmp_path / "dockwright.yaml").write_text(PROJECT + """registry: 127.0.0.1:5000/x
+builders:
+  a: {type: docker, url: "tcp://127.0.0.1:1"}
+  b: {type: podman, url: "tcp://127.0.0.1:2"}
+  both: {type: pool, members: [a, b]}
+default_builder: both
+""")
+    result = invoke("build", cwd=tmp_path, env={"NO_COLOR": "1"})
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "error: no member of pool 'both' can be reached: cannot reach the Docker engine at tcp://127.0.0.1:1 (builder "
+        "'a'): Connection refused; check that the engine listens there, or pick another builder with --builder; cannot "
+        "reach the Docker engine at tcp://127.0.0.1:2 (builder 'b'): Connection refused; check that the engine listens "
+        "there, or pick another builder with --builder")
+    assert "Traceback" not in result.stderr
