@@ -241,14 +241,18 @@ class _Run:
         threads: list[tuple[threading.Thread, str]] = []
         for seat in self.seats.values():
             for i in range(seat.slots if seat.up else 0):
+                label = f"{seat.name}-{i}" if self.pool else str(i)
                 thread = threading.Thread(target=self.worker, args=(seat, queues[seat.name]), daemon=True,
-                                          name=f"dockwright-build-{seat.name}-{i}")
+                                          name=f"dockwright-build-{label}")
                 try:
                     thread.start()
                 except RuntimeError as exc:  # the system's limit on threads: build with those that started
                     if not threads:
                         raise BuildError(f"cannot start a build thread: {exc}") from None
-                    seat.slots = max(1, i)
+                    seat.slots = i
+                    if i == 0 and self.pool is not None:  # none on this member: it takes no image
+                        seat.up = False
+                        self.pool.down[seat.name] = f"cannot start a build thread: {exc}"
                     break
                 threads.append((thread, seat.name))
         return queues, threads
