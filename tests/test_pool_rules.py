@@ -190,3 +190,54 @@ default_builder: both
         "reach the Docker engine at tcp://127.0.0.1:2 (builder 'b'): Connection refused; check that the engine listens "
         "there, or pick another builder with --builder")
     assert "Traceback" not in result.stderr
+
+
+# -- the schedule's side of a member going down (the engines' side is in tests/builders/test_pool.py) ----------------
+
+
+def _pool_run(lost_on: set[str], jobs: list[Job]) -> tuple[list[tuple[str, str, str | None, str]], dict[str, str]]:
+    """A pool of members a and b whose images finish at once: `built`, or lost when their member is in lost_on."""
+    import time
+    import types
+
+    from compiler.builders.base import Endpoint, Outcome
+    from compiler.builders.pool import Pool
+    from compiler.builders.schedule import Lost, Options, _Run
+
+    def fake(name: str) -> object:
+        return types.SimpleNamespace(endpoint=types.SimpleNamespace(name=name, proxy={}))
+
+    pool = Pool(Endpoint("p", "pool", None, {}, {}, Path(".")), [("a", fake("a")), ("b", fake("b"))])  # type: ignore[list-item]
+
+    class Quick(_Run):
+        def one(self, job: Job, seat: Seat) -> Outcome | Lost:
+            if seat.name in lost_on:
+                time.sleep(0.5 if seat.name == "b" else 0)  # a goes down first
+                return Lost(job.name, seat.name, f"lost the Docker engine at {seat.name}: the connection broke")
+            return Outcome(job.name, job.tag, "built")
+
+    outcomes = Quick(pool, jobs, Path("."), Options(jobs=1), lambda p: None).run()
+    return [(o.name, o.status, o.builder, o.message) for o in outcomes], pool.down
+
+
+def _job(name: str, parent: str | None = None) -> Job:
+    return Job(name, f"p-{name}:0", f"r/p-{name}:0", f"out/images/{name}/Dockerfile", ".", (), parent, (), "p")
+
+
+def test_an_image_whose_member_goes_down_is_built_on_another() -> None:
+    jobs = [_job("base"), _job("c1", "base"), _job("c2", "base")]
+    outcomes, down = _pool_run({"a"}, jobs)
+    assert outcomes == [("base", "built", "b", ""), ("c1", "built", "b", ""), ("c2", "built", "b", "")]
+    assert down == {"a": "lost the Docker engine at a: the connection broke"}
+
+
+def test_when_every_member_is_down_what_is_left_fails_and_its_children_are_skipped() -> None:
+    jobs = [_job("base"), _job("c1", "base"), _job("other")]
+    outcomes, down = _pool_run({"a", "b"}, jobs)
+    # -j 1: base on a, other on b; a goes down (base waits for a member), then b (other fails where it was lost)
+    assert outcomes == [
+        ("base", "failed", None, "every member of pool 'p' is down"),
+        ("c1", "skipped", None, "its parent image base failed"),
+        ("other", "failed", "b", "lost the Docker engine at b: the connection broke")]
+    assert down == {"a": "lost the Docker engine at a: the connection broke",
+                    "b": "lost the Docker engine at b: the connection broke"}
