@@ -19,6 +19,7 @@ from .driver import Compiled, compile_project, locate
 
 if TYPE_CHECKING:
     from .builders.base import Job, Outcome
+    from .builders.pool import Pool
     from .builders.protocol import Builder
     from .builders.schedule import Options
 
@@ -417,17 +418,27 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
     if as_json:
         import json
 
+        members = {"members": _members_json(backend)} if isinstance(backend, builders.Pool) else {}
         click.echo(json.dumps({"builder": where.name, "endpoint": backend.describe(), "seconds": round(seconds, 2),
-                               "images": [o.as_json() for o in outcomes]}, indent=2, sort_keys=True))
+                               "images": [o.as_json() for o in outcomes], **members}, indent=2, sort_keys=True))
     else:
         from . import progress
 
         progress.table(outcomes, stream, color=_color(stream))
+    if isinstance(backend, builders.Pool):
+        for name, why in backend.down.items():
+            click.echo(f"warning: builder '{name}' of pool '{where.name}' is down: {why}", err=True)
     _finish(outcomes, seconds, where.name, as_json)
 
 
-def _build_all(backend: Builder, todo: list[Job], root: Path, options: Options, stream: Any, verbose: bool) \
-        -> tuple[list[Outcome], float]:
+def _members_json(pool: Pool) -> list[dict[str, Any]]:
+    """A pool's members for --json: each one's endpoint, and whether it is down and why."""
+    return [{"builder": name, "endpoint": member.describe(), "down": pool.down.get(name)}
+            for name, member in pool.members]
+
+
+def _build_all(backend: Builder | Pool, todo: list[Job], root: Path, options: Options, stream: Any,
+               verbose: bool) -> tuple[list[Outcome], float]:
     """Build on the backend with the live view: the outcomes and the seconds it took; exit 130 on Ctrl-C."""
     import time
 

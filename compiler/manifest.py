@@ -96,6 +96,7 @@ class BuilderRecord:
     tls: Mapping[str, str | bool]
     proxy: Mapping[str, str]
     network: str | None = None
+    members: tuple[str, ...] = ()  # a pool's builders
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ def _target_data(t: TargetRecord | None) -> dict[str, Any] | None:
 
 def _builder_data(b: BuilderRecord) -> dict[str, Any]:
     return {"type": b.type, "url": b.url, "tls": dict(b.tls), "proxy": dict(b.proxy),
-            **({"network": b.network} if b.network else {})}
+            **({"network": b.network} if b.network else {}), **({"members": list(b.members)} if b.members else {})}
 
 
 # -- making it from the plan -------------------------------------------------------------------------
@@ -210,7 +211,8 @@ def build(p: Plan, generated_files: list[str], inputs: Inputs) -> Manifest:
         build_order=tuple(graph.image_order(parents)),
         pipelines={name: _pipeline_record(p, name) for name in sorted(project.pipelines)},
         runner=_target_record(p, project.runner), server=_target_record(p, project.server),
-        builders={name: BuilderRecord(b.type, b.url, dict(b.tls), dict(b.proxy), b.network)
+        builders={name: BuilderRecord(b.type, b.url, dict(b.tls), dict(b.proxy), b.network,
+                                      tuple(m.value for m in b.members))
                   for name, b in sorted(project.builders.items())},
         default_builder=default, files=tuple(sorted(generated_files)), inputs=tuple(sorted(inputs.files)),
     )
@@ -388,8 +390,9 @@ class _Reader:
         proxy = self.obj(self.key(data, "proxy", at), f"{at}.proxy")
         if not all(isinstance(v, str) for v in proxy.values()):
             raise self.fail(f"{at}.proxy", "has a value that is not a string")
+        members = self.strings(data, "members", at) if "members" in data else ()
         return BuilderRecord(self.string(data, "type", at), self.optional(data, "url", at), tls, proxy,
-                             self.optional(data, "network", at))
+                             self.optional(data, "network", at), members)
 
 
 class _Links:
@@ -419,8 +422,16 @@ class _Links:
         for role, target in (("runner", m.runner), ("server", m.server)):
             if target is not None:
                 self.image(m, target.image, f"{role}.image")
+        self.members(m)
         if m.builders and m.default_builder not in m.builders:
             raise self.reader.fail("default_builder", f"names builder '{m.default_builder}', which is not in builders")
+
+    def members(self, m: Manifest) -> None:
+        for name, builder in m.builders.items():
+            for member in builder.members:
+                if member not in m.builders or m.builders[member].members:
+                    raise self.reader.fail(f"builders.{name}.members", f"names '{member}', which is not a builder "
+                                           "other than a pool")
 
 
 # -- what a name means --------------------------------------------------------------------------------

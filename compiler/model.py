@@ -148,6 +148,7 @@ class BuilderConfig:
     tls: tuple[tuple[str, str | bool], ...]
     proxy: tuple[tuple[str, str], ...] = ()  # http / https / no_proxy, ${NAME} unexpanded (the builder expands it)
     network: str | None = None  # `host`: build containers on the host's network
+    members: tuple[Sourced[str], ...] = ()  # a pool's builders
 
 
 @dataclass(frozen=True)
@@ -550,6 +551,7 @@ class _ModelReader:
                       settings)
 
     def builder(self, name: str, data: dict[str, Any]) -> BuilderConfig:
+        data = self.pool_keys(name, data)
         if data.get("type") == "buildah":
             for key in ("url", "tls"):
                 if data.get(key) is not None:
@@ -561,8 +563,35 @@ class _ModelReader:
         self.builder_tls(name, data)
         tls = tuple(sorted((data.get("tls") or {}).items()))
         proxy = tuple(sorted((data.get("proxy") or {}).items()))
+        members = tuple(Sourced(m, self.origin(("builders", name, "members", i)))
+                        for i, m in enumerate(data.get("members") or ()) if isinstance(m, str))
         return BuilderConfig(name, self.doc.key_at(("builders", name)), data.get("type") or "docker", data.get("url"),
-                             tls, proxy, data.get("network"))
+                             tls, proxy, data.get("network"), members)
+
+    def pool_keys(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
+        """A pool takes members and nothing an engine connection does (refused, located), and needs the project's
+        registry; members on any other type are refused. The data without what was refused."""
+        kind = data.get("type") or "docker"
+        if kind != "pool":
+            if data.get("members") is not None:
+                self.sink.error(self.doc.key_at(("builders", name, "members")),
+                                f"builder '{name}' has type {kind}, which takes no members",
+                                "members are for a builder of type pool, which spreads a build over other builders")
+            return {k: v for k, v in data.items() if k != "members"}
+        for key in ("url", "tls", "proxy", "network"):
+            if data.get(key) is not None:
+                self.sink.error(self.doc.key_at(("builders", name, key)),
+                                f"builder '{name}' has type pool, which takes no {key}",
+                                f"a pool builds on its members: give the {key} to the member builders")
+        if not data.get("members"):
+            at = ("builders", name, "members") if "members" in data else ("builders", name)
+            self.sink.error(self.doc.key_at(at), f"pool '{name}' has no members",
+                            "list the builders it spreads a build over: members: [local, ci]")
+        if not self.doc.data.get("registry"):
+            self.sink.error(self.doc.at(("builders", name, "type")),
+                            f"pool '{name}' needs the project's registry, which carries images between its members",
+                            f"add `registry: host:port/path` to {self.source.rel(self.source.main)}")
+        return {k: v for k, v in data.items() if k not in ("url", "tls", "proxy", "network")}
 
     def builder_tls(self, name: str, data: dict[str, Any]) -> None:
         """A tls section that the engine connection would ignore, or could not use, is an error."""
@@ -610,10 +639,34 @@ class _ModelReader:
                 self.ref(target.environment, p.environments, "environment", no_envs)
         if p.default_builder is not None:
             self.ref(p.default_builder, p.builders, "builder", "no builders are defined")
+        for builder in p.builders.values():
+            self.check_members(p, builder)
         for name, frag in p.environments.items():
             if frag.extends is not None and frag.extends.value == name:
                 self.sink.error(frag.extends.origin.location, f"environment '{name}' extends itself",
                                 "name another environment, or remove 'extends'")
+
+    def check_members(self, p: Project, pool: BuilderConfig) -> None:
+        """Each member of a pool names another builder, once, which is not a pool."""
+        seen: dict[str, Sourced[str]] = {}
+        for member in pool.members:
+            at = member.origin.location
+            if member.value in seen:
+                first = seen[member.value].origin.location
+                self.sink.error(at, f"builder '{member.value}' is listed twice in the members of pool '{pool.name}'",
+                                f"first at line {first.line}; remove one" if first else "remove one")
+                continue
+            seen[member.value] = member
+            if member.value == pool.name:
+                self.sink.error(at, f"pool '{pool.name}' lists itself as a member",
+                                "members are the builders it spreads a build over: docker, podman or buildah")
+            elif member.value not in p.builders:
+                others = {n: b for n, b in p.builders.items() if b.type != "pool"}
+                self.ref(member, others, "builder", "no builder but pools is defined; define its members under "
+                         "'builders:'")
+            elif p.builders[member.value].type == "pool":
+                self.sink.error(at, f"member '{member.value}' of pool '{pool.name}' is a pool itself",
+                                f"list the members of '{member.value}' instead")
 
     def check_step(self, p: Project, pipe: Pipeline, step: Step, no_envs: str) -> None:
         """A step's environment, and the steps it runs after."""

@@ -51,7 +51,7 @@ class PlainView:
             first = p.detail.split("\n")[0] if p.detail else ""
             line = f"{p.state}: {_short(first)}"
         else:
-            line = p.state
+            line = f"{p.state} on {p.where}" if p.where else p.state
         print(f"{p.name:<{self.width}}  {line}", file=self.stream, flush=True)
 
     def stop(self) -> None:
@@ -103,6 +103,7 @@ class LiveView:
             since = self.started.get(name)
             seconds = f"{(self.ended.get(name, now) - since):.0f}s" if since is not None else ""
             doing = "" if p.state in ("built", "reused") else _short(p.detail.split("\n")[0] if p.detail else "", 60)
+            doing = f"on {p.where}" if p.where else doing
             table.add_row(name, Text(p.state, style=STYLE.get(p.state, "")), step, doing, seconds)
         return table
 
@@ -120,12 +121,21 @@ def view(stream: Any, *, color: bool, verbose: bool = False) -> PlainView | Live
 
 def summary(outcomes: Sequence[Outcome], *, seconds: float, builder: str) -> str:
     """The closing counts, e.g. `2 built, 3 reused, 0 failed, 0 skipped in 41.2 s on local`."""
-    text = counts(outcomes) + f" in {seconds:.1f} s on {builder}"
+    text = counts(outcomes) + f" in {seconds:.1f} s on {builder}" + _by_member(outcomes)
     if outcomes and all(o.status == "reused" for o in outcomes):
         n = len(outcomes)
         images = "the image is" if n == 1 else f"all {n} images are"
         text = f"nothing to build: {images} up to date ({text})"
     return text
+
+
+def _by_member(outcomes: Sequence[Outcome]) -> str:
+    """In a pool, how many images each member built, found or pulled: ` (local 3, podman 2)`; else nothing."""
+    done: dict[str, int] = {}
+    for o in outcomes:
+        if o.builder and o.status in ("built", "reused", "pulled"):
+            done[o.builder] = done.get(o.builder, 0) + 1
+    return f" ({', '.join(f'{name} {n}' for name, n in sorted(done.items()))})" if done else ""
 
 
 def counts(outcomes: Sequence[Outcome]) -> str:
@@ -149,6 +159,7 @@ def table(outcomes: Sequence[Outcome], stream: Any, *, color: bool) -> None:
     header: tuple[str, ...] = ("image", "status", "time", "tag", "build key", "pushed")
     if not any(r[5] for r in rows):
         header, rows = header[:5], [r[:5] for r in rows]
+    header, rows = _with_members(outcomes, header, rows)
     if color and getattr(stream, "isatty", lambda: False)():
         t = Table(box=None, header_style="bold", pad_edge=False)
         for column in header:
@@ -160,6 +171,14 @@ def table(outcomes: Sequence[Outcome], stream: Any, *, color: bool) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip(), file=stream)
+
+
+def _with_members(outcomes: Sequence[Outcome], header: tuple[str, ...], rows: list[tuple[str, ...]]) \
+        -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """In a pool, a builder column: the member each image was built, found or pulled on (or failed on)."""
+    if not any(o.builder for o in outcomes):
+        return header, rows
+    return (*header[:2], "builder", *header[2:]), [(*r[:2], o.builder or "", *r[2:]) for r, o in zip(rows, outcomes)]
 
 
 def failure(o: Outcome) -> str:

@@ -86,7 +86,7 @@ SAMPLES: dict[Any, str] = {
     ("after", ITEM): "first", ("after",): "first", ("environment",): "base",
     ("type",): "docker", ("url",): "tcp://10.0.0.1:2376", ("tls", "ca"): "certs/ca.pem",
     ("tls", "cert"): "certs/ca.pem", ("tls", "key"): "certs/ca.pem", ("proxy", "http"): "http://proxy:3128",
-    ("proxy", "https"): "http://proxy:3128", ("proxy", "no_proxy"): "localhost",
+    ("proxy", "https"): "http://proxy:3128", ("proxy", "no_proxy"): "localhost", ("members", ITEM): "local",
 }
 FILES = {**FIXTURE_FILES, "inc.yaml": "integrations: {inc: {}}\n"}
 
@@ -169,6 +169,9 @@ def place(schema: str, path: tuple[str, ...], text: str) -> dict[str, Any]:
         d["environments"]["base"]["requirements"].append("zenml[local]==0.98.0")
     elif schema == "builder":
         d["builders"] = {"b": {"type": "docker", key: value}}
+        if key == "members":  # a pool, of another builder, with the registry that carries images between them
+            d["builders"] = {"b": {"type": "pool", key: value}, "local": {"type": "docker"}}
+            d["registry"] = "localhost:5000/ml"
         if key == "tls":  # tls needs a tcp:// url, and a cert goes with its key
             d["builders"]["b"]["url"] = "tcp://10.0.0.1:2376"
             for one, other in (("cert", "key"), ("key", "cert")):

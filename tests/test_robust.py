@@ -47,8 +47,8 @@ def test_a_deeply_nested_manifest_is_not_ours() -> None:
 
 # -- build --jobs: never more threads than images, a sane maximum, a thread that cannot start ------
 
-# The schedule reads only the builder's endpoint (its proxies, for the scrubber) before it starts workers.
-_NO_ENGINE = types.SimpleNamespace(endpoint=types.SimpleNamespace(proxy={}))
+# The schedule reads only the builder's endpoint (its name and proxies) before it starts workers.
+_NO_ENGINE = types.SimpleNamespace(endpoint=types.SimpleNamespace(name="local", proxy={}))
 
 
 def _jobs(n: int) -> list[Any]:
@@ -67,7 +67,7 @@ class _Quick:
         from compiler.builders.schedule import Options, _Run
 
         class Quick(_Run):
-            def one(self, job: Any) -> Outcome:
+            def one(self, job: Any, seat: Any) -> Outcome:
                 return Outcome(job.name, job.tag, "reused")
 
         return [o.status for o in Quick(_NO_ENGINE, _jobs(n), Path("."), Options(jobs=jobs), lambda p: None).run()]  # type: ignore[arg-type]

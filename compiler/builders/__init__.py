@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 from ..errors import UsageError, suggest
 from ..manifest import Manifest, images
 from .base import Endpoint, Job, Outcome, Progress, read_secret
+from .pool import Pool
 from .protocol import Builder
 
 # type in dockwright.yaml -> "module:class" of the backend
@@ -30,7 +31,8 @@ def endpoint(manifest: Manifest, root: Path, name: str | None) -> Endpoint:
         hint = suggest(chosen, manifest.builders) or \
             f"the builders are: {', '.join(sorted(manifest.builders)) or 'none'}"
         raise UsageError(f"no builder named '{chosen}' in {manifest.source}\nhint: {hint}")
-    return Endpoint(chosen, spec.type or "docker", spec.url, spec.tls, spec.proxy, root, spec.network)
+    members = tuple(endpoint(manifest, root, member) for member in spec.members)
+    return Endpoint(chosen, spec.type or "docker", spec.url, spec.tls, spec.proxy, root, spec.network, members)
 
 
 def locked_parents(lock_path: Path) -> dict[str, tuple[str, ...]]:
@@ -51,7 +53,14 @@ def locked_parents(lock_path: Path) -> dict[str, tuple[str, ...]]:
     return found
 
 
-def open_builder(where: Endpoint) -> Builder:
+def open_builder(where: Endpoint) -> Builder | Pool:
+    """The backend of a builder; for a pool, its members' backends."""
+    if where.type == "pool":
+        return Pool(where, [(member.name, _open(member)) for member in where.members])
+    return _open(where)
+
+
+def _open(where: Endpoint) -> Builder:
     target = BACKENDS.get(where.type)
     if target is None:
         raise UsageError(f"builder '{where.name}' has type '{where.type}', which has no backend; "
@@ -84,8 +93,15 @@ def require(where: Endpoint, todo: Sequence[Job], environ: Mapping[str, str] | N
             _require_secret(where, job, secret_id, kind, place, environ)
 
 
+def _have(where: Endpoint) -> frozenset[str]:
+    """What a builder can build: a pool, what every member can (an image may go to any of them)."""
+    if where.type == "pool":
+        return frozenset.intersection(*(_have(member) for member in where.members)) if where.members else frozenset()
+    return features(where.type) if where.type in BACKENDS else frozenset()
+
+
 def _require_features(where: Endpoint, todo: Sequence[Job]) -> None:
-    have = features(where.type) if where.type in BACKENDS else frozenset()
+    have = _have(where)
     lacking = {job.name: needs(job) - have for job in todo if needs(job) - have}
     if not lacking:
         return
@@ -122,5 +138,5 @@ def jobs(manifest: Manifest, wanted: Sequence[str] = ()) -> list[Job]:
     return [Job.of(manifest.project, manifest.images[name]) for name in images(manifest, wanted)]
 
 
-__all__ = ["BACKENDS", "Builder", "Endpoint", "Job", "Outcome", "Progress", "endpoint", "jobs", "locked_parents",
+__all__ = ["BACKENDS", "Builder", "Endpoint", "Job", "Outcome", "Pool", "Progress", "endpoint", "jobs", "locked_parents",
            "open_builder", "features", "needs", "require"]

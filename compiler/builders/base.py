@@ -68,6 +68,7 @@ class Endpoint:
     proxy: Mapping[str, str]
     root: Path  # the project root: tls file paths are relative to it
     network: str | None = None  # `host`: build containers on the host's network
+    members: tuple[Endpoint, ...] = ()  # a pool's builders
 
 
 class Cancelled(Exception):
@@ -77,10 +78,12 @@ class Cancelled(Exception):
 class ImageFailed(Exception):
     """One image failed: the message says what, the log tail shows why; its dependents are skipped."""
 
-    def __init__(self, message: str, *, step: int | None = None, log: list[str] | None = None) -> None:
+    def __init__(self, message: str, *, step: int | None = None, log: list[str] | None = None,
+                 engine_down: bool = False) -> None:
         super().__init__(message)
         self.step = step  # the Dockerfile instruction (1-based) the engine was at
         self.log = log or []
+        self.engine_down = engine_down  # the engine stopped answering: in a pool, the image goes to another member
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Progress:
     step: int = 0
     steps: int = 0
     detail: str = ""
+    where: str = ""  # in a pool, on a final state: the member that built, found or pulled it
 
 
 Report = Callable[[Progress], None]
@@ -114,12 +118,13 @@ class Outcome:
     where: str | None = None  # "Dockerfile:line" of the failing instruction
     instruction: str | None = None
     log: list[str] = field(default_factory=list)
+    builder: str | None = None  # in a pool: the member that built, found or pulled it (or where it failed)
 
     def as_json(self) -> dict[str, Any]:
         return {"image": self.name, "tag": self.tag, "build_key": self.key, "status": self.status,
                 "seconds": round(self.seconds, 2), "id": self.image_id, "pushed": self.pushed,
                 **({"digest": self.digest} if self.digest else {}), "error": self.message or None, "where": self.where, "instruction": self.instruction,
-                "log": list(self.log)}
+                "log": list(self.log), **({"builder": self.builder} if self.builder else {})}
 
 
 # ANSI/ECMA-48 escape sequences: CSI (colours, cursor), OSC (titles, links) and the two-byte ones.

@@ -82,7 +82,7 @@ class BuildahBuilder:
         except subprocess.TimeoutExpired:
             raise ImageFailed(f"buildah {args[0]} did not finish within {timeout:.0f} s") from None
         except OSError as exc:
-            raise ImageFailed(f"cannot run buildah: {exc.strerror or exc}") from None
+            raise ImageFailed(f"cannot run buildah: {exc.strerror or exc}", engine_down=True) from None
         if check and done.returncode != 0:
             raise ImageFailed(f"buildah {args[0]} failed: {self._words(done.stderr)}")
         return done

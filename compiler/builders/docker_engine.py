@@ -308,7 +308,7 @@ class DockerBuilder:
             s = "s" if len(left) > 1 else ""
             message += (f"\nits {kind} container{s} {', '.join(left)} could not be removed: the engine does not "
                         f"answer\nhint: docker rm -f {' '.join(left)} once the engine is back")
-        return ImageFailed(message, **failed)
+        return ImageFailed(message, engine_down=True, **failed)
 
     def _remove_containers(self, ids: list[str]) -> list[str]:
         """Remove these containers on a new connection; the ones that could not be removed. An engine that

@@ -14,17 +14,12 @@ class Builder(Protocol):
 
     Backends: docker (dockerd, classic builder API), podman (its Docker-compatible API, same SDK), buildah (CLI).
     Build keys are engine-independent (base IDs are config digests with `sha256:`, or lock-pinned registry
-    digests), so find/fetch on any backend agree about an image built on another. What comes next fits here:
-    - `type: pool`: a PoolBuilder holding member Builders behind this same protocol is not enough, since the
-      schedule must place each job: give the schedule a placement step (member holding the parent by `find`,
-      else least busy), one worker group of `--jobs` per member, and have `fetch` (pull by push_tag, key label
-      checked) carry parents between members; an ImageFailed raised by a `_lost` engine needs a flag
-      (`engine_down`) so the job is re-queued on another member instead of failing.
-    - cache mounts and secrets: a class attribute `features: frozenset[str]` ({"mounts", "secrets"} on buildah,
-      podman and BuildKit; none on the classic docker builder), read before `connect` so a project needing them
-      fails naming the engines that can; secrets reach `build` as a separate argument (id -> env var or file of
-      this machine: buildah `--secret id=ID,src=FILE|env=VAR`, podman's build `secrets` parameter), never as
-      part of the Snapshot, so they stay out of the build key, the context tar and the log.
+    digests), so find/fetch on any backend agree about an image built on another.
+    A pool (pool.py) is not a Builder: the schedule places each job on one of its members (the member holding its
+    parent, else the least busy), runs `--jobs` workers per member, carries parents between members with `fetch`
+    (pull by push_tag, key label checked), and places again a job whose member raised ImageFailed(engine_down=True).
+    Backends declare `features` ({"mounts", "secrets"}), read before `connect`; secrets reach `build` by where the
+    backend reads them (a variable's name, a file's path), never as part of the Snapshot.
     """
 
     endpoint: Endpoint
