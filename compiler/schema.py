@@ -13,7 +13,7 @@ import posixpath
 import re
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any, Callable
+from typing import Any, Callable, cast
 from urllib.parse import urlsplit
 
 from cerberus import Validator, errors as cerr
@@ -604,27 +604,124 @@ _TYPES: dict[str, type] = {"string": str, "integer": int, "float": float, "boole
                            "list": list}
 
 
-_PREDICATES: dict[int, tuple[Any, Any]] = {}
+_Sure = Callable[[Any], bool]
+_PREDICATES: dict[int, tuple[Any, _Sure | None]] = {}
+# Rules a predicate understands; any other rule makes the whole predicate None (Cerberus decides).
+_KNOWN_RULES = {"type", "nullable", "check_with", "schema", "keysrules", "valuesrules", "allowed", "empty", "required",
+                "meta"}
 
 
-def _predicate(rules: Any) -> Any:
-    """A function telling whether a value surely passes rules (type, nullable and a known check_with only),
-    or None when rules hold anything else; made once per rules mapping."""
+class _Probe:
+    """Runs one named check of _Validator outside Cerberus and tells whether it found a problem (the checks
+    read only _problem, _credentials and, for a value that is no string, _raw: never called for those here)."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    def _problem(self, field: Any, problem: Problem | None) -> None:
+        self.failed = self.failed or problem is not None
+
+    _credentials = _Validator._credentials
+    _raw = _Validator._raw  # a string is its own raw text
+
+
+def _passes_check(name: str) -> _Sure:
+    """Whether a value surely passes check_with `name`: its _SURE twin says so, or the check itself, run on
+    a probe, finds nothing (for strings and mappings: a number a check reads as written, like `python: 3.10`,
+    is doubtful)."""
+    quick = cast("_Sure | None", _SURE.get(name))
+    method = getattr(_Validator, f"_check_with_{name}")
+    accepts = _ACCEPTS[name]
+
+    def passes(value: Any) -> bool:
+        if quick is not None and quick(value):
+            return True
+        if not isinstance(value, accepts):
+            return True  # the check skips it (the type rule speaks for it)
+        if type(value) not in (str, dict):
+            return False
+        probe = _Probe()
+        method(probe, "", value)
+        return not probe.failed
+    return passes
+
+
+def _named(schema: Any) -> Any:
+    return _schemas()[schema] if isinstance(schema, str) else schema
+
+
+def _mapping_predicate(schema: dict[str, Any]) -> _Sure | None:
+    """A mapping that surely passes a schema: known keys only, the required ones present, each value sure."""
+    fields = {key: _predicate(rules) for key, rules in schema.items()}
+    if any(sure is None for sure in fields.values()):
+        return None
+    checks = cast(dict[str, _Sure], fields)
+    required = frozenset(key for key, rules in schema.items() if rules.get("required"))
+
+    def sure(value: Any) -> bool:
+        return required <= value.keys() and all(key in checks and checks[key](item) for key, item in value.items())
+    return sure
+
+
+def _value_rules(rules: dict[str, Any]) -> list[_Sure] | None:
+    """One predicate per rule (other than type and nullable) of rules, or None when one is not understood."""
+    out: list[_Sure] = []
+    if "allowed" in rules:
+        allowed = rules["allowed"]
+        out.append(lambda v: type(v) in (str, int) and v in allowed)
+    if rules.get("empty") is False:
+        out.append(lambda v: not hasattr(v, "__len__") or len(v) > 0)
+    if "check_with" in rules:
+        out.append(_passes_check(rules["check_with"]))
+    for rule, kind in (("schema", None), ("keysrules", "keys"), ("valuesrules", "values")):
+        if rule not in rules:
+            continue
+        inner = _named(rules[rule])
+        each = _predicate(inner)  # keysrules, valuesrules, or `schema` as a list's item rules
+        # `schema` as a mapping's field schema (Cerberus tells the two apart by the value's type, as _nested does)
+        whole = _mapping_predicate(inner) if kind is None and all(isinstance(r, dict) for r in inner.values()) \
+            else None
+        if each is None and whole is None:
+            return None
+        out.append(_nested(kind, each, whole))
+    return out
+
+
+def _nested(kind: str | None, each: _Sure | None, whole: _Sure | None) -> _Sure:
+    if kind == "keys":
+        return lambda v: not isinstance(v, dict) or all(each(k) for k in v)  # type: ignore[misc]
+    if kind == "values":
+        return lambda v: not isinstance(v, dict) or all(each(x) for x in v.values())  # type: ignore[misc]
+
+    def nested(v: Any) -> bool:  # `schema`: a list's items each, or a mapping's fields
+        if isinstance(v, dict):
+            return whole is not None and whole(v)
+        if isinstance(v, list):
+            return each is not None and all(each(x) for x in v)
+        return True
+    return nested
+
+
+def _predicate(rules: Any) -> _Sure | None:
+    """A function telling whether a value surely passes rules (Cerberus would find nothing wrong with it),
+    or None when rules hold a rule it does not know; made once per rules mapping. Stricter than Cerberus
+    (exact types, no None where a check or `allowed` would see it): a doubt only means Cerberus decides."""
     cached = _PREDICATES.get(id(rules))
     if cached is not None and cached[0] is rules:
         return cached[1]
-    sure = None
-    if isinstance(rules, dict) and set(rules) <= {"type", "nullable", "check_with"} \
-            and rules.get("check_with", "single_line") in _SURE:
+    sure: _Sure | None = None
+    others = _value_rules(rules) if isinstance(rules, dict) and set(rules) <= _KNOWN_RULES else None
+    if others is not None:
         names = rules.get("type", [])
         types = frozenset(_TYPES[t] for t in ([names] if isinstance(names, str) else names) if t in _TYPES)
-        nullable = bool(rules.get("nullable"))
-        check = _SURE[rules["check_with"]] if "check_with" in rules else None
+        typed = "type" in rules
+        null = bool(rules.get("nullable")) and "allowed" not in rules  # no check reads None (_ACCEPTS)
+        checks = tuple(others)
 
         def sure(value: Any) -> bool:
             if value is None:
-                return nullable
-            return type(value) in types and (check is None or bool(check(value)))  # bool is no integer here
+                return null
+            return (not typed or type(value) in types) and all(check(value) for check in checks)
 
     _PREDICATES[id(rules)] = (rules, sure)
     return sure
@@ -639,6 +736,17 @@ def _doubtful(rules: Any, value: Any, *, keys: bool) -> Any:
     if keys:
         return {k: v for k, v in value.items() if not sure(k)}
     return {k: v for k, v in value.items() if not sure(v)}
+
+
+@cache
+def _project_predicate() -> _Sure | None:
+    return _mapping_predicate(_schemas()["project"])
+
+
+def surely_valid(data: Any) -> bool:
+    """Whether Cerberus would surely find no error in a project document (then it need not run)."""
+    sure = _project_predicate()
+    return isinstance(data, dict) and sure is not None and sure(data)
 
 
 @cache
@@ -699,6 +807,12 @@ def validate(doc: Located, sink: Collector) -> set[NodePath]:
     """
     if not isinstance(doc.data, dict):
         return {()}
+    if surely_valid(doc.data):  # the common case: no validator, not even the Cerberus schema, is made
+        return set()
+    return _cerberus_validate(doc, sink)
+
+
+def _cerberus_validate(doc: Located, sink: Collector) -> set[NodePath]:
     v = _Validator(_project_schema(), raw=doc.raw, error_handler=_Leaves)
     v.validate(doc.data, normalize=False)
     broken: set[NodePath] = set()
