@@ -16,9 +16,6 @@ from functools import cache
 from typing import Any, Callable, cast
 from urllib.parse import urlsplit
 
-from cerberus import Validator, errors as cerr
-from cerberus.schema import schema_registry
-from cerberus.utils import TypeDefinition
 from packaging.requirements import InvalidRequirement, Requirement
 
 from . import engine_url
@@ -289,65 +286,15 @@ def _accepts(*types: type) -> Callable[[_Check], _Check]:
     return mark
 
 
-class _Validator(Validator):  # type: ignore[misc]
-    """Cerberus with dockwright's named checks (`check_with: name` in schemas/). `raw` (the source text of
-    scalars YAML read as something else than a string) is a validator argument, which Cerberus hands on to
-    the child validators it makes for nested mappings."""
+class _Checks:
+    """dockwright's named checks (`check_with: name` in schemas/), without Cerberus: each reports what it finds
+    through _problem (the validator makes it a Cerberus error; the probe of _passes_check only notes it)."""
 
-    # bool is an int in Python: `version: true` is no 1, and `python: yes` no number.
-    types_mapping = {**Validator.types_mapping,
-                     "integer": TypeDefinition("integer", (int,), (bool,)),
-                     "float": TypeDefinition("float", (float, int), (bool,))}
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.raw: dict[NodePath, str] = kwargs.get("raw", {})
-        super().__init__(*args, **kwargs)
-
-    def _validate_check_with(self, checks: Any, field: Any, value: Any) -> None:
-        accepts = _ACCEPTS.get(checks) if isinstance(checks, str) else None
-        if accepts is None or isinstance(value, accepts):
-            super()._validate_check_with(checks, field, value)
-
-    # Cerberus reads a rule's argument schema from the rule method's docstring.
-    _validate_check_with.__doc__ = Validator._validate_check_with.__doc__
-
-    def _error(self, *args: Any) -> None:
-        if len(args) != 1:  # one error: Cerberus builds it, then comes back here with a list of one
-            super()._error(*args)
-            return
-        # Cerberus re-sorts the whole list (and the schema error tree, which nothing reads) on every insert:
-        # quadratic in the number of errors. Inserting each in place gives the same order in O(log n) compares.
-        # _errors is where Cerberus's rules read a child validator's errors from (its documented store for
-        # _error); this override is the one place here that touches it.
-        for error in args[0]:
-            bisect.insort_right(self._errors, error)
-            self.document_error_tree.add(error)
-            self.error_handler.emit(error)
-
-    # A mapping with thousands of entries (an `env:` of 400,000 keys) costs Cerberus a child validator and a
-    # dozen rule lookups per entry. Entries that surely pass their rules are left out: only the rest (all of
-    # them when any rule is unknown here) go through Cerberus, so every error is exactly Cerberus's.
-    def _validate_keysrules(self, schema: Any, field: Any, value: Any) -> None:
-        super()._validate_keysrules(schema, field, _doubtful(schema, value, keys=True))
-
-    _validate_keysrules.__doc__ = Validator._validate_keysrules.__doc__
-
-    def _validate_valuesrules(self, schema: Any, field: Any, value: Any) -> None:
-        super()._validate_valuesrules(schema, field, _doubtful(schema, value, keys=False))
-
-    _validate_valuesrules.__doc__ = Validator._validate_valuesrules.__doc__
-
-    def _validate_regex(self, pattern: Any, field: Any, value: Any) -> None:
-        # Cerberus appends `$`, which also matches before a final newline: a regex rule is a full match here.
-        if isinstance(value, str) and not re.fullmatch(pattern, value):
-            self._error(field, cerr.REGEX_MISMATCH)
-
-    _validate_regex.__doc__ = Validator._validate_regex.__doc__
+    raw: dict[NodePath, str]  # the source text of scalars YAML read as something else than a string
+    document_path: Any  # where Cerberus is in the document
 
     def _problem(self, field: Any, problem: Problem | None) -> None:
-        """A check's finding, as the info of a custom Cerberus error."""
-        if problem is not None:
-            self._error(field, cerr.CUSTOM, problem)
+        raise NotImplementedError
 
     def _raw(self, field: Any, value: Any) -> str:
         if isinstance(value, str):
@@ -540,7 +487,7 @@ class _Validator(Validator):  # type: ignore[misc]
 # What each check reads, as declared beside it; Cerberus itself reports a check_with name it does not know.
 _ACCEPTS: dict[str, tuple[type, ...]] = {
     name.removeprefix("_check_with_"): getattr(check, "accepts", (str,))
-    for name, check in vars(_Validator).items() if name.startswith("_check_with_")}
+    for name, check in vars(_Checks).items() if name.startswith("_check_with_")}
 
 
 def _bad_destination(dst: str) -> bool:
@@ -611,9 +558,9 @@ _KNOWN_RULES = {"type", "nullable", "check_with", "schema", "keysrules", "values
                 "meta"}
 
 
-class _Probe:
-    """Runs one named check of _Validator outside Cerberus and tells whether it found a problem (the checks
-    read only _problem, _credentials and, for a value that is no string, _raw: never called for those here)."""
+class _Probe(_Checks):
+    """Runs one named check outside Cerberus and tells whether it found a problem (only strings and mappings
+    are checked here: a string is its own raw text)."""
 
     def __init__(self) -> None:
         self.failed = False
@@ -621,16 +568,12 @@ class _Probe:
     def _problem(self, field: Any, problem: Problem | None) -> None:
         self.failed = self.failed or problem is not None
 
-    _credentials = _Validator._credentials
-    _raw = _Validator._raw  # a string is its own raw text
-
 
 def _passes_check(name: str) -> _Sure:
     """Whether a value surely passes check_with `name`: its _SURE twin says so, or the check itself, run on
     a probe, finds nothing (for strings and mappings: a number a check reads as written, like `python: 3.10`,
     is doubtful)."""
     quick = cast("_Sure | None", _SURE.get(name))
-    method = getattr(_Validator, f"_check_with_{name}")
     accepts = _ACCEPTS[name]
 
     def passes(value: Any) -> bool:
@@ -641,7 +584,7 @@ def _passes_check(name: str) -> _Sure:
         if type(value) not in (str, dict):
             return False
         probe = _Probe()
-        method(probe, "", value)
+        getattr(probe, f"_check_with_{name}")("", value)
         return not probe.failed
     return passes
 
@@ -767,11 +710,13 @@ def source_schemas() -> dict[str, dict[str, Any]]:
 def _project_schema() -> Any:
     """The project schema, checked by Cerberus once (with the named schemas it refers to registered); each
     validation makes a validator of its own from it, which costs microseconds."""
+    from cerberus.schema import schema_registry
+
     schemas = _schemas()
     for name, definition in schemas.items():
         if name != "project":
             schema_registry.add(name, definition)
-    return _Validator(schemas["project"]).schema
+    return _cerberus().validator(schemas["project"]).schema
 
 
 def indentation_hint(environment: str) -> str | None:
@@ -789,16 +734,6 @@ def section_keys(name: str) -> list[str]:
 NAMED = ("integrations", "environments", "pipelines", "builders")
 
 
-class _Leaves(cerr.BaseErrorHandler):  # type: ignore[misc]
-    """Validator.errors as the list of Cerberus's ValidationErrors, groups (such as a list's items) opened."""
-
-    def __call__(self, errors: Any) -> list[Any]:
-        out: list[Any] = []
-        for error in errors:
-            out.extend(self(error.child_errors) if error.is_group_error else [error])
-        return out
-
-
 def validate(doc: Located, sink: Collector) -> set[NodePath]:
     """Report every schema violation in doc to sink, located.
 
@@ -813,11 +748,12 @@ def validate(doc: Located, sink: Collector) -> set[NodePath]:
 
 
 def _cerberus_validate(doc: Located, sink: Collector) -> set[NodePath]:
-    v = _Validator(_project_schema(), raw=doc.raw, error_handler=_Leaves)
+    cerberus = _cerberus()
+    v = cerberus.validator(_project_schema(), raw=doc.raw, error_handler=cerberus.leaves)
     v.validate(doc.data, normalize=False)
     broken: set[NodePath] = set()
     for error in v.errors:
-        _report(error, doc, sink)
+        _report(cerberus.reports, error, doc, sink)
         path = tuple(error.document_path)
         if len(path) >= 2 and path[0] in NAMED and isinstance(doc.data.get(path[0]), dict):
             broken.add(path[:2])
@@ -939,15 +875,105 @@ def _other(error: Any, path: NodePath, doc: Located) -> _Reported:
     return doc.at(path), f"invalid value for '{_field(path)}'{_in(path)}: {error.rule} {error.constraint}", None
 
 
-_REPORTS: dict[int, Callable[[Any, NodePath, Located], _Reported]] = {
-    cerr.UNKNOWN_FIELD.code: _unknown_field, cerr.REQUIRED_FIELD.code: _required_field,
-    cerr.BAD_TYPE.code: _bad_type, cerr.UNALLOWED_VALUE.code: _unallowed_value,
-    cerr.EMPTY_NOT_ALLOWED.code: _empty, cerr.NOT_NULLABLE.code: _null, cerr.CUSTOM.code: _custom,
-}
+@dataclass(frozen=True)
+class _Cerberus:
+    validator: Any  # _Validator: Cerberus's Validator with dockwright's checks and rules
+    leaves: Any  # the error handler that lists each error (groups opened)
+    reports: dict[int, Callable[[Any, NodePath, Located], _Reported]]  # by Cerberus's error code
 
 
-def _report(error: Any, doc: Located, sink: Collector) -> None:
-    location, message, hint = _REPORTS.get(error.code, _other)(error, tuple(error.document_path), doc)
+@cache
+def _cerberus() -> _Cerberus:
+    """Cerberus, imported only when a document is not surely valid (the import alone reads every installed
+    package's metadata, for Cerberus's version)."""
+    from cerberus import Validator, errors as cerr
+    from cerberus.utils import TypeDefinition
+
+    class _Validator(_Checks, Validator):  # type: ignore[misc]
+        """Cerberus with dockwright's named checks (`check_with: name` in schemas/). `raw` (the source text of
+        scalars YAML read as something else than a string) is a validator argument, which Cerberus hands on to
+        the child validators it makes for nested mappings."""
+
+        # bool is an int in Python: `version: true` is no 1, and `python: yes` no number.
+        types_mapping = {**Validator.types_mapping,
+                         "integer": TypeDefinition("integer", (int,), (bool,)),
+                         "float": TypeDefinition("float", (float, int), (bool,))}
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.raw: dict[NodePath, str] = kwargs.get("raw", {})
+            super().__init__(*args, **kwargs)
+
+        def _validate_check_with(self, checks: Any, field: Any, value: Any) -> None:
+            accepts = _ACCEPTS.get(checks) if isinstance(checks, str) else None
+            if accepts is None or isinstance(value, accepts):
+                super()._validate_check_with(checks, field, value)
+
+        # Cerberus reads a rule's argument schema from the rule method's docstring.
+        _validate_check_with.__doc__ = Validator._validate_check_with.__doc__
+
+        def _error(self, *args: Any) -> None:
+            if len(args) != 1:  # one error: Cerberus builds it, then comes back here with a list of one
+                super()._error(*args)
+                return
+            # Cerberus re-sorts the whole list (and the schema error tree, which nothing reads) on every insert:
+            # quadratic in the number of errors. Inserting each in place gives the same order in O(log n) compares.
+            # _errors is where Cerberus's rules read a child validator's errors from (its documented store for
+            # _error); this override is the one place here that touches it.
+            for error in args[0]:
+                bisect.insort_right(self._errors, error)
+                self.document_error_tree.add(error)
+                self.error_handler.emit(error)
+
+        # A mapping with thousands of entries (an `env:` of 400,000 keys) costs Cerberus a child validator and a
+        # dozen rule lookups per entry. Entries that surely pass their rules are left out: only the rest (all of
+        # them when any rule is unknown here) go through Cerberus, so every error is exactly Cerberus's.
+        def _validate_keysrules(self, schema: Any, field: Any, value: Any) -> None:
+            super()._validate_keysrules(schema, field, _doubtful(schema, value, keys=True))
+
+        _validate_keysrules.__doc__ = Validator._validate_keysrules.__doc__
+
+        def _validate_valuesrules(self, schema: Any, field: Any, value: Any) -> None:
+            super()._validate_valuesrules(schema, field, _doubtful(schema, value, keys=False))
+
+        _validate_valuesrules.__doc__ = Validator._validate_valuesrules.__doc__
+
+        def _validate_regex(self, pattern: Any, field: Any, value: Any) -> None:
+            # Cerberus appends `$`, which also matches before a final newline: a regex rule is a full match here.
+            if isinstance(value, str) and not re.fullmatch(pattern, value):
+                self._error(field, cerr.REGEX_MISMATCH)
+
+        _validate_regex.__doc__ = Validator._validate_regex.__doc__
+
+        def _problem(self, field: Any, problem: Problem | None) -> None:
+            """A check's finding, as the info of a custom Cerberus error."""
+            if problem is not None:
+                self._error(field, cerr.CUSTOM, problem)
+
+    class _Leaves(cerr.BaseErrorHandler):  # type: ignore[misc]
+        """Validator.errors as the list of Cerberus's ValidationErrors, groups (such as a list's items) opened."""
+
+        def __call__(self, errors: Any) -> list[Any]:
+            out: list[Any] = []
+            for error in errors:
+                out.extend(self(error.child_errors) if error.is_group_error else [error])
+            return out
+
+    reports: dict[int, Callable[[Any, NodePath, Located], _Reported]] = {
+        cerr.UNKNOWN_FIELD.code: _unknown_field, cerr.REQUIRED_FIELD.code: _required_field,
+        cerr.BAD_TYPE.code: _bad_type, cerr.UNALLOWED_VALUE.code: _unallowed_value,
+        cerr.EMPTY_NOT_ALLOWED.code: _empty, cerr.NOT_NULLABLE.code: _null, cerr.CUSTOM.code: _custom}
+    return _Cerberus(_Validator, _Leaves, reports)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "_Validator":  # the validator class, made on first use (tests/test_architecture.py reads it)
+        return _cerberus().validator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _report(reports: dict[int, Callable[[Any, NodePath, Located], _Reported]], error: Any, doc: Located,
+            sink: Collector) -> None:
+    location, message, hint = reports.get(error.code, _other)(error, tuple(error.document_path), doc)
     sink.error(location, message, hint)
 
 
