@@ -211,12 +211,7 @@ def _pretty(value: Any, newline: str, out: list[str]) -> None:
     if kind is str:
         out.append(_json_string(value))
     elif kind is dict and value and all(type(key) is str for key in value):
-        inner = newline + "  "
-        out.append("{")
-        for i, key in enumerate(sorted(value)):
-            out.append(("," if i else "") + inner + _json_string(key) + ": ")
-            _pretty(value[key], inner, out)
-        out.append(newline + "}")
+        _pretty_mapping(value, newline, out)
     elif kind is list and value:
         inner = newline + "  "
         out.append("[")
@@ -232,6 +227,15 @@ def _pretty(value: Any, newline: str, out: list[str]) -> None:
         out.append("{}" if kind is dict else "[]")
     else:  # anything else (a float, a tuple, a key that is no string): the standard library, as ever
         out.append(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).replace("\n", newline))
+
+
+def _pretty_mapping(value: dict[str, Any], newline: str, out: list[str]) -> None:
+    inner = newline + "  "
+    out.append("{")
+    for i, key in enumerate(sorted(value)):
+        out.append(("," if i else "") + inner + _json_string(key) + ": ")
+        _pretty(value[key], inner, out)
+    out.append(newline + "}")
 
 
 # -- making it from the plan -------------------------------------------------------------------------
