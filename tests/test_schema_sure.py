@@ -5,6 +5,8 @@ Cerberus finds nothing wrong with."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +123,23 @@ def test_an_invalid_document_is_never_sure() -> None:
     for broken in ({**base, "bogus": 1}, {**base, "version": 2}, {k: v for k, v in base.items() if k != "project"},
                    {**base, "environments": {"Bad Name": {}}}, {**base, "output": "."}):
         assert not schema.surely_valid(broken), broken
+
+
+def test_compiling_a_valid_project_imports_no_cerberus() -> None:
+    """Cerberus (whose import reads every installed package's metadata) is imported for a doubtful document only."""
+    code = ("import sys; from compiler.cli import main\n"
+            "try:\n    main(['compile', '--check', '-f', sys.argv[1]])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'cerberus'))")
+    for example in ("quickstart", "platform", "ml-training"):
+        out = subprocess.run([sys.executable, "-c", code, str(EXAMPLES / example)], capture_output=True, text=True,
+                             check=True)
+        assert out.stdout.splitlines()[-1] == "[]", example
+
+
+def test_an_invalid_project_is_reported_by_cerberus(tmp_path: Path) -> None:
+    (tmp_path / "dockwright.yaml").write_text("version: 1\nproject: p\nenvironments:\n  base: {python: '3.11', "
+                                              "bogus: 1}\n")
+    sink = Collector()
+    broken = schema.validate(load_project(tmp_path / "dockwright.yaml").doc, sink)
+    assert broken == {("environments", "base")}
+    assert [d.message for d in sink.errors] == ["unknown key 'bogus' in environment 'base'"]
