@@ -25,6 +25,7 @@ import os
 import pstats
 import random
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -481,11 +482,18 @@ def fast_path(project: Path, runs: int, scratch: Path) -> dict[str, Any]:
     py = sys.executable
     env = {**os.environ, "DOCKWRIGHT_CACHE_DIR": str(scratch / "cache")}
 
-    def timed(cmd: list[str], cwd: Path, extra: dict[str, str] | None = None) -> float:
+    cpu: dict[str, list[float]] = {}  # CPU seconds (user + system) of the same processes: on a machine shared
+    # with other work, wall time measures the others too
+
+    def timed(cmd: list[str], cwd: Path, extra: dict[str, str] | None = None, what: str = "") -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env={**env, **(extra or {})})
         took = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         _check(proc, " ".join(cmd[1:]))
+        if what:
+            cpu.setdefault(what, []).append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         return took
 
     quick = scratch / "quickstart"
@@ -501,20 +509,21 @@ def fast_path(project: Path, runs: int, scratch: Path) -> dict[str, Any]:
     cold_cache = {"DOCKWRIGHT_CACHE_DIR": str(scratch / "cold-cache")}  # its own: the others keep their records
     timed([py, "-m", "compiler", "compile"], quick, cold_cache)  # the first compile of any project
     for _ in range(runs):
-        bare.append(timed([py, "-c", "pass"], REPO))
-        q_check.append(timed([py, "-m", "compiler", "compile", "--check"], quick))
+        bare.append(timed([py, "-c", "pass"], REPO, what="python_startup"))
+        q_check.append(timed([py, "-m", "compiler", "compile", "--check"], quick, what="quickstart_check"))
         if os.path.exists(script):
             q_script.append(timed([script, "compile", "--check"], quick))
         b_check.append(timed([py, "-m", "compiler", "compile", "--check"], project))
-        libyaml.append(timed([py, "-c", _LIBYAML, *yaml_files], project))
+        libyaml.append(timed([py, "-c", _LIBYAML, *yaml_files], project, what="libyaml_process"))
         # Cold: no output and no record of the project (its fast path), only dockwright's own compiled
         # templates in the user's cache, as after the first compile of any project.
         shutil.rmtree(project / "generated", ignore_errors=True)
         for entry in (scratch / "cold-cache").glob("compile-*"):
             entry.unlink()
-        cold.append(timed([py, "-m", "compiler", "compile"], project, cold_cache))
+        cold.append(timed([py, "-m", "compiler", "compile"], project, cold_cache, what="bench_cold"))
         shutil.rmtree(project / "generated", ignore_errors=True)
-        uncached.append(timed([py, "-m", "compiler", "compile"], project, {"DOCKWRIGHT_NO_CACHE": "1"}))
+        uncached.append(timed([py, "-m", "compiler", "compile"], project, {"DOCKWRIGHT_NO_CACHE": "1"},
+                              what="bench_uncached"))
     import yaml
 
     for _ in range(runs):
@@ -532,6 +541,10 @@ def fast_path(project: Path, runs: int, scratch: Path) -> dict[str, Any]:
     m["quickstart_check_x_startup"] = m["quickstart_check_s"] / m["python_startup_s"]
     m["bench_cold_x_libyaml_process"] = m["bench_cold_s"] / m["libyaml_process_s"]
     m["bench_uncached_x_libyaml_process"] = m["bench_uncached_s"] / m["libyaml_process_s"]
+    m["cpu_s"] = {what: _median(seconds) for what, seconds in cpu.items()}
+    m["cpu_bench_cold_x_libyaml_process"] = m["cpu_s"]["bench_cold"] / m["cpu_s"]["libyaml_process"]
+    m["cpu_bench_uncached_x_libyaml_process"] = m["cpu_s"]["bench_uncached"] / m["cpu_s"]["libyaml_process"]
+    m["cpu_quickstart_check_x_startup"] = m["cpu_s"]["quickstart_check"] / m["cpu_s"]["python_startup"]
     m["bench_cold_x_libyaml_in_process"] = m["bench_cold_s"] / m["libyaml_in_process_s"]
     return m
 
@@ -699,7 +712,16 @@ def report_text(r: dict[str, Any]) -> str:
               f"   cold = {f['bench_cold_x_libyaml_process']:.2f} x"
               f" ({f['bench_uncached_x_libyaml_process']:.2f} x uncached)",
               f"  {'  the same, in process (parse only)':<44}{_ms(f['libyaml_in_process_s'])}"
-              f"   cold = {f['bench_cold_x_libyaml_in_process']:.2f} x"]
+              f"   cold = {f['bench_cold_x_libyaml_in_process']:.2f} x",
+              "  CPU time (user + system) of the same processes:"]
+    c = f["cpu_s"]
+    lines += [f"    {label:<42}{_ms(c[key])}{extra}" for label, key, extra in (
+        ("python -c pass", "python_startup", ""),
+        ("quickstart compile --check", "quickstart_check", f"   = {f['cpu_quickstart_check_x_startup']:.2f} x start-up"),
+        ("bench project compile, cold", "bench_cold", ""),
+        ("  the same, DOCKWRIGHT_NO_CACHE=1", "bench_uncached", ""),
+        ("libyaml parse, process", "libyaml_process", f"   cold = {f['cpu_bench_cold_x_libyaml_process']:.2f} x"
+         f" ({f['cpu_bench_uncached_x_libyaml_process']:.2f} x uncached)"))]
     imp = r["imports"]
     lines += ["", "imports",
               f"  {'python -c pass':<36}{_ms(imp['python_startup_s'])}",
