@@ -10,6 +10,7 @@ import os
 import re
 import shlex
 import tempfile
+import types
 from dataclasses import replace
 from functools import cache
 from typing import Any
@@ -126,8 +127,9 @@ class _CompiledTemplates(jinja2.BytecodeCache):
         try:
             with open(self._where(bucket), "rb") as handle:
                 digest, code = marshal.loads(handle.read())
-            if hashlib.sha256(code).hexdigest() == digest:
-                bucket.code = marshal.loads(code)
+            compiled = marshal.loads(code) if hashlib.sha256(code).hexdigest() == digest else None
+            if isinstance(compiled, types.CodeType):
+                bucket.code = compiled
         except (OSError, ValueError, TypeError, EOFError, RecursionError):
             return  # no entry, or one this code did not write: Jinja2 compiles the template
 

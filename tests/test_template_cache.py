@@ -86,3 +86,20 @@ def test_an_entry_gives_the_code_it_was_written_with_or_nothing(tmp_path_factory
     other = jinja2.bccache.Bucket(_ENV, "key", "another checksum")  # another template text: never this entry
     store.load_bytecode(other)
     assert other.code is None
+
+
+def test_an_intact_entry_that_holds_no_code_is_not_used(tmp_path: Path) -> None:
+    """An entry whose digest matches but that holds something else than code (not written by dockwright)."""
+    import hashlib
+    import marshal
+
+    store = render._CompiledTemplates(str(tmp_path))
+    bucket = jinja2.bccache.Bucket(_ENV, "key", "checksum")
+    bucket.code = _CODE
+    store.dump_bytecode(bucket)
+    (entry,) = tmp_path.iterdir()
+    payload = marshal.dumps(["not", "code"])
+    entry.write_bytes(marshal.dumps((hashlib.sha256(payload).hexdigest(), payload)))
+    again = jinja2.bccache.Bucket(_ENV, "key", "checksum")
+    store.load_bytecode(again)
+    assert again.code is None
