@@ -25,6 +25,7 @@ import os
 import pstats
 import random
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -481,11 +482,18 @@ def fast_path(project: Path, runs: int, scratch: Path) -> dict[str, Any]:
     py = sys.executable
     env = {**os.environ, "DOCKWRIGHT_CACHE_DIR": str(scratch / "cache")}
 
-    def timed(cmd: list[str], cwd: Path, extra: dict[str, str] | None = None) -> float:
+    cpu: dict[str, list[float]] = {}  # CPU seconds (user + system) of the same processes: on a machine shared
+    # with other work, wall time measures the others too
+
+    def timed(cmd: list[str], cwd: Path, extra: dict[str, str] | None = None, what: str = "") -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env={**env, **(extra or {})})
         took = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         _check(proc, " ".join(cmd[1:]))
+        if what:
+            cpu.setdefault(what, []).append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         return took
 
     quick = scratch / "quickstart"
@@ -497,16 +505,25 @@ def fast_path(project: Path, runs: int, scratch: Path) -> dict[str, Any]:
     from compiler.driver import compile_project
 
     yaml_files = [str(p) for p in compile_project(project / "dockwright.yaml").source.files]  # project + includes
-    bare, q_check, q_script, b_check, cold, libyaml, libyaml_in = [], [], [], [], [], [], []
+    bare, q_check, q_script, b_check, cold, uncached, libyaml, libyaml_in = [], [], [], [], [], [], [], []
+    cold_cache = {"DOCKWRIGHT_CACHE_DIR": str(scratch / "cold-cache")}  # its own: the others keep their records
+    timed([py, "-m", "compiler", "compile"], quick, cold_cache)  # the first compile of any project
     for _ in range(runs):
-        bare.append(timed([py, "-c", "pass"], REPO))
-        q_check.append(timed([py, "-m", "compiler", "compile", "--check"], quick))
+        bare.append(timed([py, "-c", "pass"], REPO, what="python_startup"))
+        q_check.append(timed([py, "-m", "compiler", "compile", "--check"], quick, what="quickstart_check"))
         if os.path.exists(script):
             q_script.append(timed([script, "compile", "--check"], quick))
         b_check.append(timed([py, "-m", "compiler", "compile", "--check"], project))
-        libyaml.append(timed([py, "-c", _LIBYAML, *yaml_files], project))
+        libyaml.append(timed([py, "-c", _LIBYAML, *yaml_files], project, what="libyaml_process"))
+        # Cold: no output and no record of the project (its fast path), only dockwright's own compiled
+        # templates in the user's cache, as after the first compile of any project.
         shutil.rmtree(project / "generated", ignore_errors=True)
-        cold.append(timed([py, "-m", "compiler", "compile"], project, {"DOCKWRIGHT_NO_CACHE": "1"}))
+        for entry in (scratch / "cold-cache").glob("compile-*"):
+            entry.unlink()
+        cold.append(timed([py, "-m", "compiler", "compile"], project, cold_cache, what="bench_cold"))
+        shutil.rmtree(project / "generated", ignore_errors=True)
+        uncached.append(timed([py, "-m", "compiler", "compile"], project, {"DOCKWRIGHT_NO_CACHE": "1"},
+                              what="bench_uncached"))
     import yaml
 
     for _ in range(runs):
@@ -517,11 +534,17 @@ def fast_path(project: Path, runs: int, scratch: Path) -> dict[str, Any]:
     timed([py, "-m", "compiler", "compile"], project)  # recorded again, for what follows
     m = {k: _median(v) for k, v in (("python_startup_s", bare), ("quickstart_check_s", q_check),
                                    ("quickstart_check_script_s", q_script), ("bench_check_s", b_check),
-                                   ("bench_cold_s", cold), ("libyaml_process_s", libyaml),
+                                   ("bench_cold_s", cold), ("bench_uncached_s", uncached),
+                                   ("libyaml_process_s", libyaml),
                                    ("libyaml_in_process_s", libyaml_in))}
     m["yaml_files"] = len(yaml_files)
     m["quickstart_check_x_startup"] = m["quickstart_check_s"] / m["python_startup_s"]
     m["bench_cold_x_libyaml_process"] = m["bench_cold_s"] / m["libyaml_process_s"]
+    m["bench_uncached_x_libyaml_process"] = m["bench_uncached_s"] / m["libyaml_process_s"]
+    m["cpu_s"] = {what: _median(seconds) for what, seconds in cpu.items()}
+    m["cpu_bench_cold_x_libyaml_process"] = m["cpu_s"]["bench_cold"] / m["cpu_s"]["libyaml_process"]
+    m["cpu_bench_uncached_x_libyaml_process"] = m["cpu_s"]["bench_uncached"] / m["cpu_s"]["libyaml_process"]
+    m["cpu_quickstart_check_x_startup"] = m["cpu_s"]["quickstart_check"] / m["cpu_s"]["python_startup"]
     m["bench_cold_x_libyaml_in_process"] = m["bench_cold_s"] / m["libyaml_in_process_s"]
     return m
 
@@ -665,7 +688,8 @@ IMPORT_LABEL = 'python -c "import compiler.cli"'
 
 
 def report_text(r: dict[str, Any]) -> str:
-    lines = [f"dockwright benchmark  (python {r['python']}, {r['runs']} runs, medians; project {r['project']})", ""]
+    lines = [f"dockwright benchmark  (python {r['python']}, {r['runs']} runs, medians; project {r['project']})",
+             f"byte code: {r['byte_code']}", ""]
     s = r["size"]
     lines.append("project size")
     for k, v in s.items():
@@ -683,10 +707,21 @@ def report_text(r: dict[str, Any]) -> str:
               f"  {'quickstart compile --check (dockwright)':<44}{_ms(f['quickstart_check_script_s'])}",
               f"  {'bench project compile --check':<44}{_ms(f['bench_check_s'])}",
               f"  {'bench project compile, cold (no record)':<44}{_ms(f['bench_cold_s'])}",
+              f"  {'  the same, DOCKWRIGHT_NO_CACHE=1':<44}{_ms(f['bench_uncached_s'])}",
               f"  {'libyaml parse of its %d YAML files, process' % f['yaml_files']:<44}{_ms(f['libyaml_process_s'])}"
-              f"   cold = {f['bench_cold_x_libyaml_process']:.2f} x",
+              f"   cold = {f['bench_cold_x_libyaml_process']:.2f} x"
+              f" ({f['bench_uncached_x_libyaml_process']:.2f} x uncached)",
               f"  {'  the same, in process (parse only)':<44}{_ms(f['libyaml_in_process_s'])}"
-              f"   cold = {f['bench_cold_x_libyaml_in_process']:.2f} x"]
+              f"   cold = {f['bench_cold_x_libyaml_in_process']:.2f} x",
+              "  CPU time (user + system) of the same processes:"]
+    c = f["cpu_s"]
+    lines += [f"    {label:<42}{_ms(c[key])}{extra}" for label, key, extra in (
+        ("python -c pass", "python_startup", ""),
+        ("quickstart compile --check", "quickstart_check", f"   = {f['cpu_quickstart_check_x_startup']:.2f} x start-up"),
+        ("bench project compile, cold", "bench_cold", ""),
+        ("  the same, DOCKWRIGHT_NO_CACHE=1", "bench_uncached", ""),
+        ("libyaml parse, process", "libyaml_process", f"   cold = {f['cpu_bench_cold_x_libyaml_process']:.2f} x"
+         f" ({f['cpu_bench_uncached_x_libyaml_process']:.2f} x uncached)"))]
     imp = r["imports"]
     lines += ["", "imports",
               f"  {'python -c pass':<36}{_ms(imp['python_startup_s'])}",
@@ -795,6 +830,16 @@ def write_lock(project: Path) -> dict[str, Any]:
     return {"lock_images": result.images, "lock_bytes": len(text.encode()), "lock_lines": text.count("\n")}
 
 
+def _cached_byte_code(scratch: Path) -> str:
+    """Whole processes are timed as dockwright runs installed: its byte code compiled once (pip does that).
+    With PYTHONDONTWRITEBYTECODE set, each process would compile every source of the package again (about
+    40 ms); bench then keeps the byte code under its scratch folder instead (PYTHONPYCACHEPREFIX)."""
+    if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is None:
+        return "as Python keeps it"
+    os.environ["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
+    return "kept under the scratch folder (PYTHONDONTWRITEBYTECODE was set)"
+
+
 def _interrupt(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -833,6 +878,7 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="dockwright-bench-", dir=scratch_root))
     project = args.out.absolute() if args.out is not None else scratch / "project"
     os.environ["DOCKWRIGHT_CACHE_DIR"] = str(scratch / "cache")
+    byte_code = _cached_byte_code(scratch)
     try:
         facts = generate(project, n_envs=args.environments, n_pipelines=args.pipelines, n_steps=args.steps)
         _, proc = _run([sys.executable, "-m", "compiler", "validate"], project)
@@ -857,7 +903,7 @@ def main(argv: list[str] | None = None) -> int:
         imports = import_time(args.runs)
         ip, result = in_process(project, args.runs)
         report = {
-            "python": sys.version.split()[0], "runs": args.runs, "project": str(project),
+            "python": sys.version.split()[0], "runs": args.runs, "project": str(project), "byte_code": byte_code,
             "validate": proc.stdout.strip(), "generator": facts,
             "size": sizes(project, result), "whole_process": whole, "fast_path": fast, "imports": imports, "in_process": ip,
         }

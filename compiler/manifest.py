@@ -9,6 +9,7 @@ A manifest that is not what dockwright writes (edited by hand, cut short, anothe
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring as _json_string  # the C one, when there is one
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
@@ -136,7 +137,7 @@ class Manifest:
 
     def to_json(self) -> str:
         """manifest.json's text: sorted keys, no timestamps, no host paths."""
-        return json.dumps(self.as_data(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        return pretty_json(self.as_data()) + "\n"
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -192,6 +193,50 @@ def _target_data(t: TargetRecord | None) -> dict[str, Any] | None:
 def _builder_data(b: BuilderRecord) -> dict[str, Any]:
     return {"type": b.type, "url": b.url, "tls": dict(b.tls), "proxy": dict(b.proxy),
             **({"network": b.network} if b.network else {}), **({"members": list(b.members)} if b.members else {})}
+
+
+def pretty_json(value: Any) -> str:
+    """Exactly json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) for what a manifest holds
+    (mappings with string keys, lists, strings, whole numbers, booleans, null); faster, since the standard
+    library's C encoder does not indent (its pure Python one takes longer than the rest of render)."""
+    out: list[str] = []
+    _pretty(value, "\n", out)
+    return "".join(out)
+
+
+_JSON_WORDS = {True: "true", False: "false", None: "null"}
+
+
+def _pretty(value: Any, newline: str, out: list[str]) -> None:
+    kind = type(value)
+    if kind is str:
+        out.append(_json_string(value))
+    elif kind is dict and value and all(type(key) is str for key in value):
+        _pretty_mapping(value, newline, out)
+    elif kind is list and value:
+        inner = newline + "  "
+        out.append("[")
+        for i, item in enumerate(value):
+            out.append(("," if i else "") + inner)
+            _pretty(item, inner, out)
+        out.append(newline + "]")
+    elif kind in (bool, type(None)):
+        out.append(_JSON_WORDS[value])
+    elif kind is int:
+        out.append(int.__repr__(value))
+    elif kind in (dict, list) and not value:
+        out.append("{}" if kind is dict else "[]")
+    else:  # anything else (a float, a tuple, a key that is no string): the standard library, as ever
+        out.append(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).replace("\n", newline))
+
+
+def _pretty_mapping(value: dict[str, Any], newline: str, out: list[str]) -> None:
+    inner = newline + "  "
+    out.append("{")
+    for i, key in enumerate(sorted(value)):
+        out.append(("," if i else "") + inner + _json_string(key) + ": ")
+        _pretty(value[key], inner, out)
+    out.append(newline + "}")
 
 
 # -- making it from the plan -------------------------------------------------------------------------

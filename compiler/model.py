@@ -351,7 +351,7 @@ class _ModelReader:
     def fragment(self, kind: str, name: str, data: dict[str, Any] | None, path: NodePath, file: str) -> Fragment:
         """What one declaration says: each field of fields.FIELDS read by its `read` rule."""
         data = data or {}
-        values = {f.name: self.readers[f.read](self, f, data, path, kind, name) for f in FIELDS}
+        values = {f.name: read(self, f, data, path, kind, name) for f, read in _READERS}
         return Fragment(kind=kind, name=name, location=self.doc.key_at(path), file=file,
                         extends=self.scalar(data, path, "extends"), **values)
 
@@ -691,6 +691,9 @@ class _ModelReader:
         out += [t.settings for t in (p.runner, p.server) if t is not None and t.settings is not None]
         return out
 
+
+# Each field with its reader, looked up once (an Enum's hash is Python code, run per field of every fragment).
+_READERS = tuple((f, _ModelReader.readers[f.read]) for f in FIELDS)
 
 def build_model(source: Source, sink: Collector, *, broken: frozenset[Any] = frozenset()) -> Project:
     """The validated document as typed records; unknown references go to sink."""

@@ -498,9 +498,16 @@ def _drop_unrepeated(values: dict[str, Any], mine: Mapping[str, Any], theirs: Ma
     # Setting ENTRYPOINT resets an inherited CMD, so a new entrypoint repeats the cmd.
     entrypoint = mine["entrypoint"] != theirs["entrypoint"]
     for f in _SPEC_FIELDS:
-        repeat = {Layer.WITH_INSTALL: python, Layer.WITH_STEPS: steps,
-                  Layer.WITH_ENTRYPOINT: mine[f.name] != theirs[f.name] or (entrypoint and mine[f.name] is not None)}
-        if not repeat.get(f.layer, True):
+        layer = f.layer  # compared by identity: an Enum's hash is Python code, and this runs per field and image
+        if layer is Layer.WITH_INSTALL:
+            repeat = python
+        elif layer is Layer.WITH_STEPS:
+            repeat = steps
+        elif layer is Layer.WITH_ENTRYPOINT:
+            repeat = mine[f.name] != theirs[f.name] or (entrypoint and mine[f.name] is not None)
+        else:
+            repeat = True
+        if not repeat:
             values[f.name] = _empty(f)
 
 

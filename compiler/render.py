@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
+import os
 import re
 import shlex
+import tempfile
+import types
 from dataclasses import replace
 from functools import cache
 from typing import Any
@@ -15,6 +19,7 @@ import jinja2
 
 from .plan import (CA_BUNDLE, CERTS_IN_IMAGE, HEAVY_BYTES, HEAVY_REQUIREMENTS_IN_IMAGE, LOCAL_IN_IMAGE,
                    REQUIREMENTS_IN_IMAGE, SYSTEM_CA_BUNDLE, UV_HOME, UV_VERSION, VENV, Image, ImageSpec, Plan)
+from . import record
 from .manifest import FILE as MANIFEST_FILE, build as manifest
 from .resources import data_dir
 
@@ -102,12 +107,59 @@ def comment(value: str) -> str:
     return _CODING.sub("?", _CONTROL.sub("?", value))
 
 
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Jinja2's compiled code of each template, kept in the user's cache folder (record.cache_dir; turned off
+    with it by DOCKWRIGHT_NO_CACHE): compiling the templates costs a cold compile more than rendering them.
+    An entry is used only for the same template text (Jinja2's checksum of it), Jinja2 version and dockwright
+    (record.identity: its files, so also these Environment options, and the Python running it), and only when
+    intact (the sha256 of its code); anything else compiles the template, and writes the entry atomically
+    (never failing the command)."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def _where(self, bucket: jinja2.bccache.Bucket) -> str:
+        what = repr((_CACHE_FORMAT, bucket.key, bucket.checksum, jinja2.__version__, record.identity()))
+        return os.path.join(self.folder, "template-" + hashlib.sha256(what.encode("utf-8", "surrogateescape"))
+                            .hexdigest()[:40])
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            with open(self._where(bucket), "rb") as handle:
+                digest, code = marshal.loads(handle.read())
+            compiled = marshal.loads(code) if hashlib.sha256(code).hexdigest() == digest else None
+            if isinstance(compiled, types.CodeType):
+                bucket.code = compiled
+        except (OSError, ValueError, TypeError, EOFError, RecursionError):
+            return  # no entry, or one this code did not write: Jinja2 compiles the template
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            code = marshal.dumps(bucket.code)
+            where = self._where(bucket)
+            os.makedirs(self.folder, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=os.path.basename(where) + ".", suffix=".tmp", dir=self.folder)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(marshal.dumps((hashlib.sha256(code).hexdigest(), code)))
+                os.replace(temp, where)
+            except BaseException:
+                os.unlink(temp)
+                raise
+        except (OSError, ValueError):
+            return
+
+
+_CACHE_FORMAT = 1
+
+
 @cache
 def _env() -> jinja2.Environment:
+    folder = record.cache_dir()
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
         undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
-        trim_blocks=True, lstrip_blocks=True,
+        trim_blocks=True, lstrip_blocks=True, bytecode_cache=_CompiledTemplates(folder) if folder else None,
     )
     env.filters.update(dq=dq, pairs=pairs, json_args=json_args, shell_run=shell_run, sh=sh, paths=paths, comment=comment)
     return env

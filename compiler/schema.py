@@ -13,12 +13,9 @@ import posixpath
 import re
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any, Callable
+from typing import Any, Callable, cast
 from urllib.parse import urlsplit
 
-from cerberus import Validator, errors as cerr
-from cerberus.schema import schema_registry
-from cerberus.utils import TypeDefinition
 from packaging.requirements import InvalidRequirement, Requirement
 
 from . import engine_url
@@ -289,65 +286,15 @@ def _accepts(*types: type) -> Callable[[_Check], _Check]:
     return mark
 
 
-class _Validator(Validator):  # type: ignore[misc]
-    """Cerberus with dockwright's named checks (`check_with: name` in schemas/). `raw` (the source text of
-    scalars YAML read as something else than a string) is a validator argument, which Cerberus hands on to
-    the child validators it makes for nested mappings."""
+class _Checks:
+    """dockwright's named checks (`check_with: name` in schemas/), without Cerberus: each reports what it finds
+    through _problem (the validator makes it a Cerberus error; the probe of _passes_check only notes it)."""
 
-    # bool is an int in Python: `version: true` is no 1, and `python: yes` no number.
-    types_mapping = {**Validator.types_mapping,
-                     "integer": TypeDefinition("integer", (int,), (bool,)),
-                     "float": TypeDefinition("float", (float, int), (bool,))}
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.raw: dict[NodePath, str] = kwargs.get("raw", {})
-        super().__init__(*args, **kwargs)
-
-    def _validate_check_with(self, checks: Any, field: Any, value: Any) -> None:
-        accepts = _ACCEPTS.get(checks) if isinstance(checks, str) else None
-        if accepts is None or isinstance(value, accepts):
-            super()._validate_check_with(checks, field, value)
-
-    # Cerberus reads a rule's argument schema from the rule method's docstring.
-    _validate_check_with.__doc__ = Validator._validate_check_with.__doc__
-
-    def _error(self, *args: Any) -> None:
-        if len(args) != 1:  # one error: Cerberus builds it, then comes back here with a list of one
-            super()._error(*args)
-            return
-        # Cerberus re-sorts the whole list (and the schema error tree, which nothing reads) on every insert:
-        # quadratic in the number of errors. Inserting each in place gives the same order in O(log n) compares.
-        # _errors is where Cerberus's rules read a child validator's errors from (its documented store for
-        # _error); this override is the one place here that touches it.
-        for error in args[0]:
-            bisect.insort_right(self._errors, error)
-            self.document_error_tree.add(error)
-            self.error_handler.emit(error)
-
-    # A mapping with thousands of entries (an `env:` of 400,000 keys) costs Cerberus a child validator and a
-    # dozen rule lookups per entry. Entries that surely pass their rules are left out: only the rest (all of
-    # them when any rule is unknown here) go through Cerberus, so every error is exactly Cerberus's.
-    def _validate_keysrules(self, schema: Any, field: Any, value: Any) -> None:
-        super()._validate_keysrules(schema, field, _doubtful(schema, value, keys=True))
-
-    _validate_keysrules.__doc__ = Validator._validate_keysrules.__doc__
-
-    def _validate_valuesrules(self, schema: Any, field: Any, value: Any) -> None:
-        super()._validate_valuesrules(schema, field, _doubtful(schema, value, keys=False))
-
-    _validate_valuesrules.__doc__ = Validator._validate_valuesrules.__doc__
-
-    def _validate_regex(self, pattern: Any, field: Any, value: Any) -> None:
-        # Cerberus appends `$`, which also matches before a final newline: a regex rule is a full match here.
-        if isinstance(value, str) and not re.fullmatch(pattern, value):
-            self._error(field, cerr.REGEX_MISMATCH)
-
-    _validate_regex.__doc__ = Validator._validate_regex.__doc__
+    raw: dict[NodePath, str]  # the source text of scalars YAML read as something else than a string
+    document_path: Any  # where Cerberus is in the document
 
     def _problem(self, field: Any, problem: Problem | None) -> None:
-        """A check's finding, as the info of a custom Cerberus error."""
-        if problem is not None:
-            self._error(field, cerr.CUSTOM, problem)
+        raise NotImplementedError
 
     def _raw(self, field: Any, value: Any) -> str:
         if isinstance(value, str):
@@ -540,7 +487,7 @@ class _Validator(Validator):  # type: ignore[misc]
 # What each check reads, as declared beside it; Cerberus itself reports a check_with name it does not know.
 _ACCEPTS: dict[str, tuple[type, ...]] = {
     name.removeprefix("_check_with_"): getattr(check, "accepts", (str,))
-    for name, check in vars(_Validator).items() if name.startswith("_check_with_")}
+    for name, check in vars(_Checks).items() if name.startswith("_check_with_")}
 
 
 def _bad_destination(dst: str) -> bool:
@@ -604,27 +551,120 @@ _TYPES: dict[str, type] = {"string": str, "integer": int, "float": float, "boole
                            "list": list}
 
 
-_PREDICATES: dict[int, tuple[Any, Any]] = {}
+_Sure = Callable[[Any], bool]
+_PREDICATES: dict[int, tuple[Any, _Sure | None]] = {}
+# Rules a predicate understands; any other rule makes the whole predicate None (Cerberus decides).
+_KNOWN_RULES = {"type", "nullable", "check_with", "schema", "keysrules", "valuesrules", "allowed", "empty", "required",
+                "meta"}
 
 
-def _predicate(rules: Any) -> Any:
-    """A function telling whether a value surely passes rules (type, nullable and a known check_with only),
-    or None when rules hold anything else; made once per rules mapping."""
+class _Probe(_Checks):
+    """Runs one named check outside Cerberus and tells whether it found a problem (only strings and mappings
+    are checked here: a string is its own raw text)."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    def _problem(self, field: Any, problem: Problem | None) -> None:
+        self.failed = self.failed or problem is not None
+
+
+def _passes_check(name: str) -> _Sure:
+    """Whether a value surely passes check_with `name`: its _SURE twin says so, or the check itself, run on
+    a probe, finds nothing (for strings and mappings: a number a check reads as written, like `python: 3.10`,
+    is doubtful)."""
+    quick = cast("_Sure | None", _SURE.get(name))
+    accepts = _ACCEPTS[name]
+
+    def passes(value: Any) -> bool:
+        if quick is not None and quick(value):
+            return True
+        if not isinstance(value, accepts):
+            return True  # the check skips it (the type rule speaks for it)
+        if type(value) not in (str, dict):
+            return False
+        probe = _Probe()
+        getattr(probe, f"_check_with_{name}")("", value)
+        return not probe.failed
+    return passes
+
+
+def _named(schema: Any) -> Any:
+    return _schemas()[schema] if isinstance(schema, str) else schema
+
+
+def _mapping_predicate(schema: dict[str, Any]) -> _Sure | None:
+    """A mapping that surely passes a schema: known keys only, the required ones present, each value sure."""
+    fields = {key: _predicate(rules) for key, rules in schema.items()}
+    if any(sure is None for sure in fields.values()):
+        return None
+    checks = cast(dict[str, _Sure], fields)
+    required = frozenset(key for key, rules in schema.items() if rules.get("required"))
+
+    def sure(value: Any) -> bool:
+        return required <= value.keys() and all(key in checks and checks[key](item) for key, item in value.items())
+    return sure
+
+
+def _value_rules(rules: dict[str, Any]) -> list[_Sure] | None:
+    """One predicate per rule (other than type and nullable) of rules, or None when one is not understood."""
+    out: list[_Sure] = []
+    if "allowed" in rules:
+        allowed = rules["allowed"]
+        out.append(lambda v: type(v) in (str, int) and v in allowed)
+    if rules.get("empty") is False:
+        out.append(lambda v: not hasattr(v, "__len__") or len(v) > 0)
+    if "check_with" in rules:
+        out.append(_passes_check(rules["check_with"]))
+    for rule, kind in (("schema", None), ("keysrules", "keys"), ("valuesrules", "values")):
+        if rule not in rules:
+            continue
+        inner = _named(rules[rule])
+        each = _predicate(inner)  # keysrules, valuesrules, or `schema` as a list's item rules
+        # `schema` as a mapping's field schema (Cerberus tells the two apart by the value's type, as _nested does)
+        whole = _mapping_predicate(inner) if kind is None and all(isinstance(r, dict) for r in inner.values()) \
+            else None
+        if each is None and whole is None:
+            return None
+        out.append(_nested(kind, each, whole))
+    return out
+
+
+def _nested(kind: str | None, each: _Sure | None, whole: _Sure | None) -> _Sure:
+    if kind == "keys":
+        return lambda v: not isinstance(v, dict) or all(each(k) for k in v)  # type: ignore[misc]
+    if kind == "values":
+        return lambda v: not isinstance(v, dict) or all(each(x) for x in v.values())  # type: ignore[misc]
+
+    def nested(v: Any) -> bool:  # `schema`: a list's items each, or a mapping's fields
+        if isinstance(v, dict):
+            return whole is not None and whole(v)
+        if isinstance(v, list):
+            return each is not None and all(each(x) for x in v)
+        return True
+    return nested
+
+
+def _predicate(rules: Any) -> _Sure | None:
+    """A function telling whether a value surely passes rules (Cerberus would find nothing wrong with it),
+    or None when rules hold a rule it does not know; made once per rules mapping. Stricter than Cerberus
+    (exact types, no None where a check or `allowed` would see it): a doubt only means Cerberus decides."""
     cached = _PREDICATES.get(id(rules))
     if cached is not None and cached[0] is rules:
         return cached[1]
-    sure = None
-    if isinstance(rules, dict) and set(rules) <= {"type", "nullable", "check_with"} \
-            and rules.get("check_with", "single_line") in _SURE:
+    sure: _Sure | None = None
+    others = _value_rules(rules) if isinstance(rules, dict) and set(rules) <= _KNOWN_RULES else None
+    if others is not None:
         names = rules.get("type", [])
         types = frozenset(_TYPES[t] for t in ([names] if isinstance(names, str) else names) if t in _TYPES)
-        nullable = bool(rules.get("nullable"))
-        check = _SURE[rules["check_with"]] if "check_with" in rules else None
+        typed = "type" in rules
+        null = bool(rules.get("nullable")) and "allowed" not in rules  # no check reads None (_ACCEPTS)
+        checks = tuple(others)
 
         def sure(value: Any) -> bool:
             if value is None:
-                return nullable
-            return type(value) in types and (check is None or bool(check(value)))  # bool is no integer here
+                return null
+            return (not typed or type(value) in types) and all(check(value) for check in checks)
 
     _PREDICATES[id(rules)] = (rules, sure)
     return sure
@@ -639,6 +679,17 @@ def _doubtful(rules: Any, value: Any, *, keys: bool) -> Any:
     if keys:
         return {k: v for k, v in value.items() if not sure(k)}
     return {k: v for k, v in value.items() if not sure(v)}
+
+
+@cache
+def _project_predicate() -> _Sure | None:
+    return _mapping_predicate(_schemas()["project"])
+
+
+def surely_valid(data: Any) -> bool:
+    """Whether Cerberus would surely find no error in a project document (then it need not run)."""
+    sure = _project_predicate()
+    return isinstance(data, dict) and sure is not None and sure(data)
 
 
 @cache
@@ -659,11 +710,13 @@ def source_schemas() -> dict[str, dict[str, Any]]:
 def _project_schema() -> Any:
     """The project schema, checked by Cerberus once (with the named schemas it refers to registered); each
     validation makes a validator of its own from it, which costs microseconds."""
+    from cerberus.schema import schema_registry
+
     schemas = _schemas()
     for name, definition in schemas.items():
         if name != "project":
             schema_registry.add(name, definition)
-    return _Validator(schemas["project"]).schema
+    return _cerberus().validator(schemas["project"]).schema
 
 
 def indentation_hint(environment: str) -> str | None:
@@ -681,16 +734,6 @@ def section_keys(name: str) -> list[str]:
 NAMED = ("integrations", "environments", "pipelines", "builders")
 
 
-class _Leaves(cerr.BaseErrorHandler):  # type: ignore[misc]
-    """Validator.errors as the list of Cerberus's ValidationErrors, groups (such as a list's items) opened."""
-
-    def __call__(self, errors: Any) -> list[Any]:
-        out: list[Any] = []
-        for error in errors:
-            out.extend(self(error.child_errors) if error.is_group_error else [error])
-        return out
-
-
 def validate(doc: Located, sink: Collector) -> set[NodePath]:
     """Report every schema violation in doc to sink, located.
 
@@ -699,11 +742,18 @@ def validate(doc: Located, sink: Collector) -> set[NodePath]:
     """
     if not isinstance(doc.data, dict):
         return {()}
-    v = _Validator(_project_schema(), raw=doc.raw, error_handler=_Leaves)
+    if surely_valid(doc.data):  # the common case: no validator, not even the Cerberus schema, is made
+        return set()
+    return _cerberus_validate(doc, sink)
+
+
+def _cerberus_validate(doc: Located, sink: Collector) -> set[NodePath]:
+    cerberus = _cerberus()
+    v = cerberus.validator(_project_schema(), raw=doc.raw, error_handler=cerberus.leaves)
     v.validate(doc.data, normalize=False)
     broken: set[NodePath] = set()
     for error in v.errors:
-        _report(error, doc, sink)
+        _report(cerberus.reports, error, doc, sink)
         path = tuple(error.document_path)
         if len(path) >= 2 and path[0] in NAMED and isinstance(doc.data.get(path[0]), dict):
             broken.add(path[:2])
@@ -825,15 +875,105 @@ def _other(error: Any, path: NodePath, doc: Located) -> _Reported:
     return doc.at(path), f"invalid value for '{_field(path)}'{_in(path)}: {error.rule} {error.constraint}", None
 
 
-_REPORTS: dict[int, Callable[[Any, NodePath, Located], _Reported]] = {
-    cerr.UNKNOWN_FIELD.code: _unknown_field, cerr.REQUIRED_FIELD.code: _required_field,
-    cerr.BAD_TYPE.code: _bad_type, cerr.UNALLOWED_VALUE.code: _unallowed_value,
-    cerr.EMPTY_NOT_ALLOWED.code: _empty, cerr.NOT_NULLABLE.code: _null, cerr.CUSTOM.code: _custom,
-}
+@dataclass(frozen=True)
+class _Cerberus:
+    validator: Any  # _Validator: Cerberus's Validator with dockwright's checks and rules
+    leaves: Any  # the error handler that lists each error (groups opened)
+    reports: dict[int, Callable[[Any, NodePath, Located], _Reported]]  # by Cerberus's error code
 
 
-def _report(error: Any, doc: Located, sink: Collector) -> None:
-    location, message, hint = _REPORTS.get(error.code, _other)(error, tuple(error.document_path), doc)
+@cache
+def _cerberus() -> _Cerberus:
+    """Cerberus, imported only when a document is not surely valid (the import alone reads every installed
+    package's metadata, for Cerberus's version)."""
+    from cerberus import Validator, errors as cerr
+    from cerberus.utils import TypeDefinition
+
+    class _Validator(_Checks, Validator):  # type: ignore[misc]
+        """Cerberus with dockwright's named checks (`check_with: name` in schemas/). `raw` (the source text of
+        scalars YAML read as something else than a string) is a validator argument, which Cerberus hands on to
+        the child validators it makes for nested mappings."""
+
+        # bool is an int in Python: `version: true` is no 1, and `python: yes` no number.
+        types_mapping = {**Validator.types_mapping,
+                         "integer": TypeDefinition("integer", (int,), (bool,)),
+                         "float": TypeDefinition("float", (float, int), (bool,))}
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.raw: dict[NodePath, str] = kwargs.get("raw", {})
+            super().__init__(*args, **kwargs)
+
+        def _validate_check_with(self, checks: Any, field: Any, value: Any) -> None:
+            accepts = _ACCEPTS.get(checks) if isinstance(checks, str) else None
+            if accepts is None or isinstance(value, accepts):
+                super()._validate_check_with(checks, field, value)
+
+        # Cerberus reads a rule's argument schema from the rule method's docstring.
+        _validate_check_with.__doc__ = Validator._validate_check_with.__doc__
+
+        def _error(self, *args: Any) -> None:
+            if len(args) != 1:  # one error: Cerberus builds it, then comes back here with a list of one
+                super()._error(*args)
+                return
+            # Cerberus re-sorts the whole list (and the schema error tree, which nothing reads) on every insert:
+            # quadratic in the number of errors. Inserting each in place gives the same order in O(log n) compares.
+            # _errors is where Cerberus's rules read a child validator's errors from (its documented store for
+            # _error); this override is the one place here that touches it.
+            for error in args[0]:
+                bisect.insort_right(self._errors, error)
+                self.document_error_tree.add(error)
+                self.error_handler.emit(error)
+
+        # A mapping with thousands of entries (an `env:` of 400,000 keys) costs Cerberus a child validator and a
+        # dozen rule lookups per entry. Entries that surely pass their rules are left out: only the rest (all of
+        # them when any rule is unknown here) go through Cerberus, so every error is exactly Cerberus's.
+        def _validate_keysrules(self, schema: Any, field: Any, value: Any) -> None:
+            super()._validate_keysrules(schema, field, _doubtful(schema, value, keys=True))
+
+        _validate_keysrules.__doc__ = Validator._validate_keysrules.__doc__
+
+        def _validate_valuesrules(self, schema: Any, field: Any, value: Any) -> None:
+            super()._validate_valuesrules(schema, field, _doubtful(schema, value, keys=False))
+
+        _validate_valuesrules.__doc__ = Validator._validate_valuesrules.__doc__
+
+        def _validate_regex(self, pattern: Any, field: Any, value: Any) -> None:
+            # Cerberus appends `$`, which also matches before a final newline: a regex rule is a full match here.
+            if isinstance(value, str) and not re.fullmatch(pattern, value):
+                self._error(field, cerr.REGEX_MISMATCH)
+
+        _validate_regex.__doc__ = Validator._validate_regex.__doc__
+
+        def _problem(self, field: Any, problem: Problem | None) -> None:
+            """A check's finding, as the info of a custom Cerberus error."""
+            if problem is not None:
+                self._error(field, cerr.CUSTOM, problem)
+
+    class _Leaves(cerr.BaseErrorHandler):  # type: ignore[misc]
+        """Validator.errors as the list of Cerberus's ValidationErrors, groups (such as a list's items) opened."""
+
+        def __call__(self, errors: Any) -> list[Any]:
+            out: list[Any] = []
+            for error in errors:
+                out.extend(self(error.child_errors) if error.is_group_error else [error])
+            return out
+
+    reports: dict[int, Callable[[Any, NodePath, Located], _Reported]] = {
+        cerr.UNKNOWN_FIELD.code: _unknown_field, cerr.REQUIRED_FIELD.code: _required_field,
+        cerr.BAD_TYPE.code: _bad_type, cerr.UNALLOWED_VALUE.code: _unallowed_value,
+        cerr.EMPTY_NOT_ALLOWED.code: _empty, cerr.NOT_NULLABLE.code: _null, cerr.CUSTOM.code: _custom}
+    return _Cerberus(_Validator, _Leaves, reports)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "_Validator":  # the validator class, made on first use (tests/test_architecture.py reads it)
+        return _cerberus().validator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _report(reports: dict[int, Callable[[Any, NodePath, Located], _Reported]], error: Any, doc: Located,
+            sink: Collector) -> None:
+    location, message, hint = reports.get(error.code, _other)(error, tuple(error.document_path), doc)
     sink.error(location, message, hint)
 
 
