@@ -10,8 +10,6 @@ from typing import Any
 
 import yaml
 from hypothesis import given, settings, strategies as st
-from zenml.config.docker_settings import DockerSettings
-from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
 
 from compiler import zenml_config
 from compiler.manifest import Manifest
@@ -24,6 +22,10 @@ DIGEST = "sha256:" + "ab" * 32
 
 def _validated(text: str) -> dict[str, Any]:
     """The file as ZenML reads it: a valid run configuration whose docker settings are valid DockerSettings."""
+    # imported here, not at collection: importing zenml takes seconds, which every test run would pay
+    from zenml.config.docker_settings import DockerSettings
+    from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
+
     data: dict[str, Any] = yaml.safe_load(text)
     config = PipelineRunConfiguration.model_validate(data)
     dockers = [data["settings"]["docker"]] if "settings" in data else []
