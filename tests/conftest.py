@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+# A test run started in the background by a shell without job control (`python -m pytest ... &`, a CI
+# script's background step) inherits SIGINT ignored, as would every process a test starts (an ignored signal
+# stays ignored across exec): the tests that end a process with Ctrl-C (SIGINT) would wait for it in vain.
+# With Python's handler here, what the tests start gets the default action, and Python its KeyboardInterrupt.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # The compile fast path's records (compiler/fastpath.py) of this test run: never the user's own cache.
 os.environ["DOCKWRIGHT_CACHE_DIR"] = tempfile.mkdtemp(prefix="dockwright-test-cache-")
