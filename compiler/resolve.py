@@ -132,7 +132,8 @@ def _find_uv() -> str:
 def _environment(tmp: Path, certificates: tuple[str, ...]) -> dict[str, str]:
     # A user's uv.toml (--no-config) and UV_* settings must not change what a project locks to: only those
     # that say how to reach the index (cache, time-out, TLS trust store, keyring for credentials) pass.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UV_") or k in _UV_PASS}
+    # COLUMNS would make uv wrap its explanation at that width: the error text would depend on the terminal.
+    env = {k: v for k, v in os.environ.items() if (not k.startswith("UV_") or k in _UV_PASS) and k != "COLUMNS"}
     env.update({"NO_COLOR": "1", "UV_NO_PROGRESS": "1"})
     env.setdefault("UV_HTTP_TIMEOUT", "30")
     if certificates:

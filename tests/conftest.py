@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
+
+# A test run started in the background by a shell without job control (`python -m pytest ... &`, a CI
+# script's background step) inherits SIGINT ignored, as would every process a test starts (an ignored signal
+# stays ignored across exec): the tests that end a process with Ctrl-C (SIGINT) would wait for it in vain.
+# With Python's handler here, what the tests start gets the default action, and Python its KeyboardInterrupt.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # The compile fast path's records (compiler/fastpath.py) of this test run: never the user's own cache.
 os.environ["DOCKWRIGHT_CACHE_DIR"] = tempfile.mkdtemp(prefix="dockwright-test-cache-")
+
+# How long one example or its generation takes depends on the machine's load (a shared machine, pytest-xdist's
+# workers), not on the code: no per-example deadline, no too-slow health check. A test's own @settings keeps
+# these unless it says otherwise (this profile is the default they start from); bounds on time that the
+# project promises are tests of their own (tests/test_limits.py).
+settings.register_profile("dockwright", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("dockwright")
 
 # Each property test names its own max_examples, and a whole run (`python -m pytest`, what CI runs) runs
 # exactly that many. The quick loop (a marker expression that leaves the slow tests out, as

@@ -41,21 +41,21 @@ def test_help_for_every_command(command: str, tmp_path: Path) -> None:
 
 
 def test_no_project_file_is_a_usage_error(tmp_path: Path) -> None:
-    result = run_cli("compile", cwd=tmp_path)
+    result = invoke("compile", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr == (f"error: no dockwright.yaml in {tmp_path} or any parent directory\nhint: run dockwright in your project "
                              "directory, or pass -f path/to/dockwright.yaml\n")
 
 
 def test_bad_option_is_a_usage_error(tmp_path: Path) -> None:
-    result = run_cli("graph", "--format", "svg", cwd=tmp_path)
+    result = invoke("graph", "--format", "svg", cwd=tmp_path)
     assert result.returncode == 2
     assert "Invalid value for '--format': 'svg' is not one of 'mermaid', 'dot', 'json'." in result.stderr
 
 
 def test_invalid_project_exits_1_and_writes_nothing(project) -> None:
     root = project({"dockwright.yaml": SIMPLE.replace("requirements:", "requirments:")})
-    result = run_cli("compile", cwd=root)
+    result = invoke("compile", cwd=root)
     assert result.returncode == 1
     assert result.stderr == (
         "dockwright.yaml:6:5: error: unknown key 'requirments' in environment 'base' (did you mean 'requirements'?)\n"

@@ -382,7 +382,7 @@ def mounted(tmp_path: Path) -> Iterator[Callable[..., None]]:
 def _real_failure(root: Path, message: str) -> None:
     before = listing(root / "generated")
     (root / "dockwright.yaml").write_text(NEWER.format(output=""))
-    result = run_cli("compile", cwd=root)
+    result = in_process("compile", cwd=root)
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == message + "\n"
     assert listing(root / "generated") == before
@@ -390,7 +390,7 @@ def _real_failure(root: Path, message: str) -> None:
 
 def test_a_full_disk(tmp_path: Path, mounted: Callable[..., None]) -> None:
     root = write(tmp_path / "project", {"dockwright.yaml": SIMPLE.format(output="")})
-    assert run_cli("compile", cwd=root).returncode == 0
+    assert in_process("compile", cwd=root).returncode == 0
     shutil.move(str(root / "generated"), str(tmp_path / "saved"))
     (root / "generated").mkdir()
     mounted("-t", "tmpfs", "-o", "size=64k", "tmpfs", str(root / "generated"))
@@ -403,12 +403,12 @@ def test_a_full_disk(tmp_path: Path, mounted: Callable[..., None]) -> None:
     _real_failure(root, "error: cannot write generated/images/base/Dockerfile: No space left on device (free some "
                         "disk space; nothing was changed; run 'dockwright compile' again)")
     (root / "generated/filler.bin").unlink()
-    assert run_cli("compile", cwd=root).returncode == 0
+    assert in_process("compile", cwd=root).returncode == 0
 
 
 def test_a_read_only_output_directory(tmp_path: Path, mounted: Callable[..., None]) -> None:
     root = write(tmp_path / "project", {"dockwright.yaml": SIMPLE.format(output="")})
-    assert run_cli("compile", cwd=root).returncode == 0
+    assert in_process("compile", cwd=root).returncode == 0
     mounted("--bind", "-o", "ro", str(root / "generated"), str(root / "generated"))
     _real_failure(root, "error: cannot write generated/images/base/Dockerfile: Read-only file system (the file system "
                         "is read-only: make it writable, or set 'output:' to another directory; nothing was changed; "
@@ -417,7 +417,7 @@ def test_a_read_only_output_directory(tmp_path: Path, mounted: Callable[..., Non
 
 def test_an_immutable_output_directory(tmp_path: Path) -> None:
     root = write(tmp_path / "project", {"dockwright.yaml": SIMPLE.format(output="")})
-    assert run_cli("compile", cwd=root).returncode == 0
+    assert in_process("compile", cwd=root).returncode == 0
     folder = root / "generated/images/base"
     subprocess.run(["chattr", "+i", str(folder)], check=True)
     try:
@@ -688,7 +688,7 @@ def test_no_traceback_when_the_project_file_cannot_be_looked_for(tmp_path: Path)
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert (result.returncode, result.stderr) == (2, "error: the current directory no longer exists\n"
                                                      "hint: cd to your project directory\n")
-    long = run_cli("-f", "a" * 5000, "validate", cwd=tmp_path)
+    long = in_process("-f", "a" * 5000, "validate", cwd=tmp_path)
     assert (long.returncode, long.stderr) == (2, "error: cannot look for the project file: File name too long\n")
 
 

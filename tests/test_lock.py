@@ -57,7 +57,7 @@ def uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def lock_cli(root: Path, registry: Registry, uv_cache: Path, *args: str,
-             env: dict[str, str] | None = None) -> tuple[int, str, str]:
+             env: dict[str, str | None] | None = None) -> tuple[int, str, str]:
     """`dockwright lock` in this process (a process start per call would double the time), from root."""
     env = {"DOCKWRIGHT_REGISTRY_MIRRORS": f"docker.io={registry.host}", "UV_CACHE_DIR": str(uv_cache),
            "NO_COLOR": "1", **(env or {})}
@@ -194,10 +194,13 @@ def test_upgrade_moves_a_repushed_parent_digest(project, index: Index, uv_cache:
         reg.close()
 
 
+# uv wraps its explanation at $COLUMNS when it is set (pytest-xdist's workers set COLUMNS=80): the text
+# must not depend on the terminal it is run from.
+@pytest.mark.parametrize("columns", [None, "30"], ids=["no COLUMNS", "COLUMNS=30"])
 def test_unsatisfiable_requirements_point_at_the_yaml_lines(project, index: Index, registry: Registry,
-                                                            uv_cache: Path) -> None:
+                                                            uv_cache: Path, columns: str | None) -> None:
     root = project({"dockwright.yaml": yaml(index.url, ["zeta", "alpha>=2"])})
-    code, out, err = lock_cli(root, registry, uv_cache)
+    code, out, err = lock_cli(root, registry, uv_cache, env={"COLUMNS": columns})
     assert code == 1 and out == ""
     assert err.splitlines()[0] == (
         "dockwright.yaml:7:28: error: cannot lock image 'base' for linux/amd64: no solution found when "

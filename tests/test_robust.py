@@ -11,7 +11,7 @@ import pytest
 
 from compiler import lockfile
 from compiler.errors import ConfigError
-from helpers import run_cli
+from helpers import invoke, run_cli
 
 
 def _lock_error(text: str) -> str:
@@ -109,7 +109,7 @@ def test_a_thread_that_cannot_start(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_jobs_has_a_maximum(tmp_path: Path) -> None:
-    done = run_cli("build", "--jobs", "100000", cwd=tmp_path)
+    done = invoke("build", "--jobs", "100000", cwd=tmp_path)
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.splitlines()[-1] == "Error: Invalid value for '--jobs' / '-j': 100000 is not in the range 1<=x<=64."
 
@@ -312,11 +312,11 @@ def test_dash_f_says_what_is_there(tmp_path: Path) -> None:
 
     (tmp_path / "empty").mkdir()
     os.mkfifo(tmp_path / "fifo.yaml")
-    done = run_cli("validate", "-f", "empty", cwd=tmp_path)
+    done = invoke("validate", "-f", "empty", cwd=tmp_path)
     assert (done.returncode, done.stderr) == (2, "error: no dockwright.yaml in directory empty\n")
     done = run_cli("validate", "-f", "fifo.yaml", cwd=tmp_path, timeout=60)
     assert (done.returncode, done.stderr) == (2, "error: project file fifo.yaml is not a regular file\n")
-    done = run_cli("validate", "-f", "none.yaml", cwd=tmp_path)
+    done = invoke("validate", "-f", "none.yaml", cwd=tmp_path)
     assert (done.returncode, done.stderr) == (2, "error: no such project file: none.yaml\n")
 
 
@@ -331,7 +331,7 @@ def test_dash_r_says_what_is_wrong(line: str, message: str, tmp_path: Path) -> N
                                               "  a:\n    python: '3.12'\n    requirements_files: [requirements.txt]\n",
                                               encoding="utf-8")
     (tmp_path / "requirements.txt").write_text(line + "\n", encoding="utf-8")
-    done = run_cli("validate", cwd=tmp_path)
+    done = invoke("validate", cwd=tmp_path)
     assert done.returncode == 1
     assert done.stderr.splitlines()[0] == message
 
@@ -342,7 +342,7 @@ def test_the_rfile_form_is_read_as_pip_reads_it(tmp_path: Path) -> None:
                                               encoding="utf-8")
     (tmp_path / "requirements.txt").write_text("-rmore.txt\n", encoding="utf-8")
     (tmp_path / "more.txt").write_text("pandas==2.2.2\n", encoding="utf-8")
-    done = run_cli("validate", cwd=tmp_path)
+    done = invoke("validate", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
 
 

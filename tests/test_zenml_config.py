@@ -10,20 +10,22 @@ from typing import Any
 
 import yaml
 from hypothesis import given, settings, strategies as st
-from zenml.config.docker_settings import DockerSettings
-from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
 
 from compiler import zenml_config
 from compiler.manifest import Manifest
 from compiler.driver import compile_project
 from compiler.schema import NAME_RE
-from helpers import CASES, copy_project, run_cli
+from helpers import CASES, copy_project, invoke
 
 DIGEST = "sha256:" + "ab" * 32
 
 
 def _validated(text: str) -> dict[str, Any]:
     """The file as ZenML reads it: a valid run configuration whose docker settings are valid DockerSettings."""
+    # imported here, not at collection: importing zenml takes seconds, which every test run would pay
+    from zenml.config.docker_settings import DockerSettings
+    from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
+
     data: dict[str, Any] = yaml.safe_load(text)
     config = PipelineRunConfiguration.model_validate(data)
     dockers = [data["settings"]["docker"]] if "settings" in data else []
@@ -57,7 +59,7 @@ def _summary(manifest: Manifest, skip: tuple[str, ...] = (), no_digest: tuple[st
 
 def test_local_tags(tmp_path: Path) -> None:
     work = _project(tmp_path, registry=False)
-    result = run_cli("export", "zenml", "--local", cwd=work)
+    result = invoke("export", "zenml", "--local", cwd=work)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "generated/zenml/training.yaml: written\n"
     tags = {name: entry.tag for name, entry in compile_project(work / "dockwright.yaml").manifest.images.items()}
@@ -94,10 +96,10 @@ steps:
         skip_build: true
 """
     assert set(_validated(text)["steps"]) == {"evaluate", "report", "train", "tune"}  # `load` runs in base
-    again = run_cli("export", "zenml", "--local", "-o", "configs", cwd=work)
+    again = invoke("export", "zenml", "--local", "-o", "configs", cwd=work)
     assert again.returncode == 0, again.stderr
     assert (work / "configs/training.yaml").read_text(encoding="utf-8") == text
-    assert run_cli("export", "zenml", "--local", cwd=work).stdout == "generated/zenml/training.yaml: unchanged\n"
+    assert invoke("export", "zenml", "--local", cwd=work).stdout == "generated/zenml/training.yaml: unchanged\n"
 
 
 def test_pushed_images_by_digest_when_they_copy_project_files(tmp_path: Path) -> None:
@@ -108,7 +110,7 @@ def test_pushed_images_by_digest_when_they_copy_project_files(tmp_path: Path) ->
     assert {n: zenml_config.copies_project_files(manifest, n) for n in push} == {
         "base": True, "trainer": True, "training.evaluate": True, "hub": False, "gpu": False}
     (work / "build.json").write_text(_summary(manifest, no_digest=("hub",)), encoding="utf-8")
-    result = run_cli("export", "zenml", "--from", "build.json", cwd=work)
+    result = invoke("export", "zenml", "--from", "build.json", cwd=work)
     assert result.returncode == 0, result.stderr
     data = _validated((work / "generated/zenml/training.yaml").read_text(encoding="utf-8"))
     assert data["settings"]["docker"]["parent_image"] == f"{push['base']}@{DIGEST}"
@@ -122,7 +124,7 @@ def test_images_never_pushed_are_named(tmp_path: Path) -> None:
     manifest = compile_project(work / "dockwright.yaml").manifest
     (work / "build.json").write_text(_summary(manifest, skip=("gpu", "hub"), no_digest=("trainer",)),
                                      encoding="utf-8")
-    result = run_cli("export", "zenml", "--from", "build.json", "-q", cwd=work)
+    result = invoke("export", "zenml", "--from", "build.json", "-q", cwd=work)
     assert result.returncode == 1
     assert result.stderr == (
         "error: 3 images the run configurations need were not pushed: gpu (not in the build summary), hub (not in "
@@ -133,7 +135,7 @@ def test_images_never_pushed_are_named(tmp_path: Path) -> None:
     stale = json.loads(_summary(manifest))
     stale["images"][0]["tag"] = stale["images"][0]["tag"][:-12] + "0" * 12
     (work / "build.json").write_text(json.dumps(stale), encoding="utf-8")
-    old = run_cli("export", "zenml", "--from", "build.json", "-q", cwd=work)
+    old = invoke("export", "zenml", "--from", "build.json", "-q", cwd=work)
     assert old.returncode == 1
     first = sorted(manifest.images)[0]
     assert f"{first} (the summary has {stale['images'][0]['tag']}, compiled now: " \
@@ -154,11 +156,11 @@ def test_bad_requests(tmp_path: Path) -> None:
                                            "dockwright.yaml`\n"),
     }
     for args, (code, stderr) in cases.items():
-        result = run_cli("export", "zenml", *args, "-q", cwd=work)
+        result = invoke("export", "zenml", *args, "-q", cwd=work)
         assert (result.returncode, result.stderr) == (code, stderr), args
     plain = _project(tmp_path / "plain", registry=False)
     (plain / "b.json").write_text('{"images": []}', encoding="utf-8")
-    result = run_cli("export", "zenml", "--from", "b.json", "-q", cwd=plain)
+    result = invoke("export", "zenml", "--from", "b.json", "-q", cwd=plain)
     assert (result.returncode, result.stderr) == (2, "error: --from names pushed images, but dockwright.yaml has no "
                                                      "registry: add `registry: host:port/path`, or use --local\n")
 

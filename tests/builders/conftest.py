@@ -7,6 +7,7 @@ reason: these tests are never skipped.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def infra() -> Infra:
     """Both engines, the registry and the base images, up; what and where they are."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # pytest-xdist's workers would run builder tests side by side on the same engines, registry and tags.
+        pytest.fail("the builder tests do not run under pytest-xdist: run them without -n (the quick loop, "
+                    "with -n, leaves them out: -m 'not builder and not slow')", pytrace=False)
     try:
         return up()
     except InfraError as exc:
