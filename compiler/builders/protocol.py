@@ -23,8 +23,9 @@ class Builder(Protocol):
     - cache mounts and secrets: a class attribute `features: frozenset[str]` ({"mounts", "secrets"} on buildah,
       podman and BuildKit; none on the classic docker builder), read before `connect` so a project needing them
       fails naming the engines that can; secrets reach `build` as a separate argument (id -> env var or file of
-      this machine: buildah `--secret id=ID,src=FILE|env=VAR`, podman's build `secrets` parameter), never as
-      part of the Snapshot, so they stay out of the build key, the context tar and the log.
+      this machine: buildah `--secret id=ID,src=FILE|env=VAR`, podman's build `secrets` parameter naming files
+      the request's tar adds, which podman moves out of the context before it builds), never as part of the
+      Snapshot, so they stay out of the build key and the log.
     """
 
     endpoint: Endpoint
