@@ -88,11 +88,19 @@ def _set_api_version(client: docker.DockerClient, version: str) -> None:
     client.api._version = version
 
 
-def _post_stream(client: docker.DockerClient, path: str, *args: str, params: dict[str, str]) -> Iterable[dict[str, Any]]:
+def _post_stream(client: docker.DockerClient, path: str, *args: str, params: dict[str, Any],
+                 context: IO[bytes] | None = None) -> Iterable[dict[str, Any]]:
     """POST to an engine endpoint the SDK does not wrap; its decoded JSON progress messages (docker 7.x:
-    _post, _url, _raise_for_status, _stream_helper)."""
+    _post, _url, _raise_for_status, _stream_helper). A build `context` (a tar) is the body, sent as the SDK's
+    build sends it: with the registry auth headers, and no read timeout."""
     api = client.api
-    response = api._post(api._url(path, *args), params=params, stream=True)
+    if context is not None:
+        headers = {"Content-Type": "application/x-tar"}
+        api._set_auth_headers(headers)
+        response = api._post(api._url(path, *args), params=params, data=context, headers=headers, stream=True,
+                             timeout=None)
+    else:
+        response = api._post(api._url(path, *args), params=params, stream=True)
     api._raise_for_status(response)
     chunks: Iterable[dict[str, Any]] = api._stream_helper(response, decode=True)
     return chunks
@@ -631,14 +639,7 @@ class PodmanBuilder(DockerBuilder):
                                    for name, (secret_id, _, _) in zip(files, job.secrets)])}
         if self.endpoint.network:
             params["networkmode"] = self.endpoint.network
-        api = self.client.api
-        headers = {"Content-Type": "application/x-tar"}
-        api._set_auth_headers(headers)  # as the SDK's build: what a FROM may pull with
-        response = api._post(api._url("/build"), data=tar, params=params, headers=headers, stream=True,
-                             timeout=None)
-        api._raise_for_status(response)
-        stream: Iterable[dict[str, Any]] = api._stream_helper(response, decode=True)
-        return stream
+        return _post_stream(self.client, "/build", params=params, context=tar)
 
     def noise(self, line: str) -> bool:
         return line.startswith(("--> ", "COMMIT", "Successfully built ", "Successfully tagged ")) or bool(
