@@ -14,7 +14,6 @@ tags of the Debian image infra makes (docs/building.md, "Parent images"). Figure
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -135,9 +134,20 @@ def _drop_earlier(engine: str, project: str, first: set[str], kept: set[str], in
     if engine in ("docker", "tls"):
         client = infra.local_client() if engine == "docker" else infra.remote_client()
         try:
-            for image_id in old:
-                with contextlib.suppress(docker.errors.NotFound):
-                    client.images.remove(image_id, force=True)
+            left = sorted(old)
+            while left:  # children before parents: dockerd refuses to remove an image something is built on
+                blocked = []
+                for image_id in left:
+                    try:
+                        client.images.remove(image_id, force=True)
+                    except docker.errors.NotFound:
+                        pass
+                    except docker.errors.APIError as exc:
+                        if exc.status_code != 409:
+                            raise
+                        blocked.append(image_id)
+                assert len(blocked) < len(left), f"cannot remove the images {blocked}"
+                left = blocked
         finally:
             client.close()
     elif old:
