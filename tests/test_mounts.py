@@ -32,7 +32,7 @@ def _job(name: str, *, mounts: bool = True, secrets: tuple[tuple[str, str, str],
 def test_the_backends_declare_their_features() -> None:
     assert builders.features("buildah") == {"mounts", "secrets"}
     assert builders.features("docker") == frozenset()
-    assert builders.features("podman") == {"mounts"}
+    assert builders.features("podman") == {"mounts", "secrets"}
 
 
 def test_a_builder_without_mounts_refuses_the_images_that_need_them(tmp_path: Path) -> None:
@@ -41,14 +41,15 @@ def test_a_builder_without_mounts_refuses_the_images_that_need_them(tmp_path: Pa
         builders.require(_endpoint("docker", tmp_path), todo, environ={"X": "x"})
     assert str(caught.value) == (
         "builder 'b' (type docker) cannot build RUN --mount (cache mounts) and build secrets, which images 'a', "
-        "'c' need\nhint: build on a builder of type buildah (builders: in the project file, then --builder NAME), "
-        "or remove cache_mounts and secrets")
+        "'c' need\nhint: build on a builder of type buildah or podman (builders: in the project file, then "
+        "--builder NAME), or remove cache_mounts and secrets")
     with pytest.raises(UsageError) as one:
-        builders.require(_endpoint("podman", tmp_path), todo, environ={"X": "x"})
+        builders.require(_endpoint("docker", tmp_path), todo[2:], environ={"X": "x"})
     assert str(one.value) == (
-        "builder 'b' (type podman) cannot build build secrets, which image 'c' needs\nhint: build on a builder of "
-        "type buildah (builders: in the project file, then --builder NAME), or remove cache_mounts and secrets")
-    builders.require(_endpoint("podman", tmp_path), todo[:2])
+        "builder 'b' (type docker) cannot build RUN --mount (cache mounts) and build secrets, which image 'c' "
+        "needs\nhint: build on a builder of type buildah or podman (builders: in the project file, then --builder "
+        "NAME), or remove cache_mounts and secrets")
+    builders.require(_endpoint("podman", tmp_path), todo, environ={"X": "x"})
     builders.require(_endpoint("docker", tmp_path), [todo[1]])  # nothing needed: nothing said
     builders.require(_endpoint("buildah", tmp_path), todo, environ={"X": "x"})
 

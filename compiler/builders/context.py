@@ -56,7 +56,9 @@ class Snapshot:
         text = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
-    def write_tar(self, out: IO[bytes]) -> None:
+    def write_tar(self, out: IO[bytes], extra: Mapping[str, bytes] | None = None) -> None:
+        """The context as a tar; `extra` adds files (name: bytes, mode 0600) that the engine takes out before it
+        builds (podman's build secrets): never part of the key."""
         with tarfile.open(fileobj=out, mode="w") as tar:
             for e in self.entries:
                 info = tar.gettarinfo(str(e.source), arcname=e.path)
@@ -73,6 +75,10 @@ class Snapshot:
                 info.size = len(self.dockerfile_bytes)
                 info.mode = 0o644
                 tar.addfile(info, io.BytesIO(self.dockerfile_bytes))
+            for name, data in sorted((extra or {}).items()):
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), 0o600
+                tar.addfile(info, io.BytesIO(data))
         out.seek(0)
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import http.client
+import json
 import os
 import re
+import secrets
 import socket
 import struct
 import tempfile
@@ -15,7 +17,7 @@ import time
 import warnings
 from collections import deque
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 import docker
 import urllib3.exceptions
@@ -26,7 +28,7 @@ from docker.types import Ulimit
 from .. import engine_url
 from ..errors import BuildError, regular_inside
 from .base import (IMAGE_LABEL, KEY_LABEL, PROJECT_LABEL, Cancelled, Endpoint, ImageFailed, Job, Progress, Report,
-                   loopback, proxy_args)
+                   loopback, proxy_args, secret_path)
 from .context import Snapshot, instructions
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -86,11 +88,19 @@ def _set_api_version(client: docker.DockerClient, version: str) -> None:
     client.api._version = version
 
 
-def _post_stream(client: docker.DockerClient, path: str, *args: str, params: dict[str, str]) -> Iterable[dict[str, Any]]:
+def _post_stream(client: docker.DockerClient, path: str, *args: str, params: dict[str, Any],
+                 context: IO[bytes] | None = None) -> Iterable[dict[str, Any]]:
     """POST to an engine endpoint the SDK does not wrap; its decoded JSON progress messages (docker 7.x:
-    _post, _url, _raise_for_status, _stream_helper)."""
+    _post, _url, _raise_for_status, _stream_helper). A build `context` (a tar) is the body, sent as the SDK's
+    build sends it: with the registry auth headers, and no read timeout."""
     api = client.api
-    response = api._post(api._url(path, *args), params=params, stream=True)
+    if context is not None:
+        headers = {"Content-Type": "application/x-tar"}
+        api._set_auth_headers(headers)
+        response = api._post(api._url(path, *args), params=params, data=context, headers=headers, stream=True,
+                             timeout=None)
+    else:
+        response = api._post(api._url(path, *args), params=params, stream=True)
     api._raise_for_status(response)
     chunks: Iterable[dict[str, Any]] = api._stream_helper(response, decode=True)
     return chunks
@@ -442,12 +452,8 @@ class DockerBuilder:
         labels = {KEY_LABEL: key, IMAGE_LABEL: job.name, PROJECT_LABEL: job.project}
         seen = _BuildStream(self, job, len(instructions(snap.dockerfile_bytes)), report)
         with tempfile.TemporaryFile() as tar:
-            snap.write_tar(tar)
             try:
-                stream: Iterable[dict[str, Any]] = self.client.api.build(
-                    fileobj=tar, custom_context=True, dockerfile=snap.dockerfile, rm=True, forcerm=True,
-                    pull=False, nocache=fresh, labels=labels, buildargs=dict(self._build_args), decode=True,
-                    network_mode=self.endpoint.network)
+                stream = self._start_build(job, snap, tar, fresh=fresh, labels=labels)
                 for chunk in stream:
                     if cancel.is_set():
                         raise Cancelled()
@@ -466,6 +472,16 @@ class DockerBuilder:
                                  log=list(seen.log)) from None
             raise ImageFailed("the engine ended the build without an image", step=seen.step, log=list(seen.log))
         return seen.image_id
+
+    def _start_build(self, job: Job, snap: Snapshot, tar: IO[bytes], *, fresh: bool,
+                     labels: dict[str, str]) -> Iterable[dict[str, Any]]:
+        """Send the context (written into tar) and start the build; the engine's progress messages."""
+        snap.write_tar(tar)
+        stream: Iterable[dict[str, Any]] = self.client.api.build(
+            fileobj=tar, custom_context=True, dockerfile=snap.dockerfile, rm=True, forcerm=True,
+            pull=False, nocache=fresh, labels=labels, buildargs=dict(self._build_args), decode=True,
+            network_mode=self.endpoint.network)
+        return stream
 
     def check(self, image_id: str, command: str, cancel: threading.Event) -> tuple[int, list[str]]:
         with self._answering("while starting a check"):
@@ -552,6 +568,20 @@ def service_limits(url: str) -> list[tuple[str, tuple[int, int]]]:
     return found
 
 
+def _secret_bytes(root: Path, secret_id: str, kind: str, where: str) -> bytes:
+    """A build secret's exact bytes on this machine (a variable's value, a file's content)."""
+    try:
+        if kind == "env":
+            return os.environ[where].encode("utf-8", "surrogateescape")
+        return secret_path(root, where).read_bytes()
+    except KeyError:  # checked before the build started; unset since
+        raise ImageFailed(f"secret '{secret_id}' is read from the environment variable {where}, which is not "
+                          "set") from None
+    except OSError as exc:
+        raise ImageFailed(f"secret '{secret_id}' is read from the file {where}, which cannot be read: "
+                          f"{exc.strerror or exc}") from None
+
+
 class PodmanBuilder(DockerBuilder):
     """podman's Docker-compatible API (`podman system service`), through the same SDK. Where podman differs
     from dockerd, on purpose (each pinned by tests/builders/test_podman.py):
@@ -575,9 +605,12 @@ class PodmanBuilder(DockerBuilder):
     - `RepoDigests` of a local image name a digest even when it was never pushed: not used as a registry digest.
     """
 
-    # podman builds with buildah behind its API: RUN --mount=type=cache works; the docker SDK's build has no
-    # secrets parameter, so build secrets do not reach it.
-    features = frozenset({"mounts"})
+    # podman builds with buildah behind its API: RUN --mount=type=cache works, and so do build secrets, which its
+    # /build takes (since podman 4.0; podman-remote sends them so) as files in the context tar named by a
+    # `secrets` parameter (`["id=ID,src=NAME"]`): it moves each file out of the context directory before the
+    # build, mounts it at /run/secrets/ID for the RUN steps that ask, and removes it with the context after.
+    # The docker SDK's build has no such parameter: a build with secrets is one request of our own.
+    features = frozenset({"mounts", "secrets"})
 
     step_line = PODMAN_STEP
     label_steps_hidden = True
@@ -588,6 +621,25 @@ class PodmanBuilder(DockerBuilder):
         # podman's compat API is 1.41 (podman 4 and 5) and takes any version in the path; asking /version costs
         # about 0.6 s, a third of a no-op build's budget
         self._api_version = "1.41"
+
+    def _start_build(self, job: Job, snap: Snapshot, tar: IO[bytes], *, fresh: bool,
+                     labels: dict[str, str]) -> Iterable[dict[str, Any]]:
+        if not job.secrets:
+            return super()._start_build(job, snap, tar, fresh=fresh, labels=labels)
+        # A fresh name per build, beside the context's files (podman moves it next to the context directory,
+        # so a name with a folder in it would not move); never a name the context has.
+        token = secrets.token_hex(8)
+        files = {f".dockwright-secret-{token}-{secret_id}": _secret_bytes(self.endpoint.root, secret_id, kind, where)
+                 for secret_id, kind, where in job.secrets}
+        snap.write_tar(tar, extra=files)
+        params: dict[str, Any] = {
+            "dockerfile": snap.dockerfile, "rm": True, "forcerm": True, "pull": False, "nocache": fresh,
+            "labels": json.dumps(labels), "buildargs": json.dumps(dict(self._build_args)),
+            "secrets": json.dumps([f"id={secret_id},src={name}"
+                                   for name, (secret_id, _, _) in zip(files, job.secrets)])}
+        if self.endpoint.network:
+            params["networkmode"] = self.endpoint.network
+        return _post_stream(self.client, "/build", params=params, context=tar)
 
     def noise(self, line: str) -> bool:
         return line.startswith(("--> ", "COMMIT", "Successfully built ", "Successfully tagged ")) or bool(

@@ -18,8 +18,10 @@ class Builder(Protocol):
     A pool (pool.py) is not a Builder: the schedule places each job on one of its members (the member holding its
     parent, else the least busy), runs `--jobs` workers per member, carries parents between members with `fetch`
     (pull by push_tag, key label checked), and places again a job whose member raised ImageFailed(engine_down=True).
-    Backends declare `features` ({"mounts", "secrets"}), read before `connect`; secrets reach `build` by where the
-    backend reads them (a variable's name, a file's path), never as part of the Snapshot.
+    Backends declare `features` ({"mounts", "secrets"}: buildah, podman; none on the classic docker builder),
+    read before `connect`; secrets reach `build` by where the backend reads them (a variable's name, a file's path:
+    buildah `--secret id=ID,src=FILE|env=VAR`, podman's build `secrets` parameter naming files the request's tar
+    adds, which podman moves out of the context before it builds), never as part of the Snapshot.
     """
 
     endpoint: Endpoint
