@@ -14,7 +14,6 @@ import marshal
 import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -587,23 +586,14 @@ def _cached(where: str, text_digest: str) -> Lock | None:
 
 
 def _store(where: str, text_digest: str, lock: Lock) -> None:
-    """Keep the parsed lock (atomically: a temporary file renamed over the entry); never fails the command."""
+    """Keep the parsed lock (record.keep: atomically, never failing the command)."""
     try:
         payload = _pack(lock)
         entry = marshal.dumps((_CACHE_FORMAT, record.identity(), text_digest, hashlib.sha256(payload).hexdigest(),
                                payload))
-        folder = os.path.dirname(where)
-        os.makedirs(folder, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=os.path.basename(where) + ".", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(entry)
-            os.replace(temp, where)
-        except BaseException:
-            os.unlink(temp)
-            raise
-    except (OSError, ValueError):
+    except ValueError:
         return
+    record.keep(where, entry)
 
 
 __all__ = ["LOCK_FILE", "FORMAT", "PLATFORMS", "File", "Package", "Parent", "LockedImage", "Lock", "render",

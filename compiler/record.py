@@ -294,11 +294,27 @@ def _moved(record: dict[str, Any], expected: dict[str, str], probes: dict[str, s
 def _write(where: str, record: dict[str, Any]) -> None:
     import marshal
 
-    os.makedirs(os.path.dirname(where), exist_ok=True)
-    temp = f"{where}.{os.getpid()}.tmp"
-    with open(temp, "wb") as handle:
-        handle.write(marshal.dumps(record))
-    os.replace(temp, where)
+    keep(where, marshal.dumps(record))
+
+
+def keep(where: str, data: bytes) -> None:
+    """Write an entry of the user's cache atomically (a temporary file beside it, renamed over it). Never fails
+    the command: a cache that cannot be written only makes the next run slower."""
+    import tempfile
+
+    try:
+        folder = os.path.dirname(where)
+        os.makedirs(folder, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=os.path.basename(where) + ".", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(temp, where)
+        except BaseException:
+            os.unlink(temp)
+            raise
+    except OSError:
+        return
 
 
 def forget(*, quiet: bool, file: str | None) -> None:

@@ -9,7 +9,6 @@ import marshal
 import os
 import re
 import shlex
-import tempfile
 import types
 from dataclasses import replace
 from functools import cache
@@ -136,18 +135,9 @@ class _CompiledTemplates(jinja2.BytecodeCache):
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         try:
             code = marshal.dumps(bucket.code)
-            where = self._where(bucket)
-            os.makedirs(self.folder, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=os.path.basename(where) + ".", suffix=".tmp", dir=self.folder)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(marshal.dumps((hashlib.sha256(code).hexdigest(), code)))
-                os.replace(temp, where)
-            except BaseException:
-                os.unlink(temp)
-                raise
-        except (OSError, ValueError):
+        except ValueError:
             return
+        record.keep(self._where(bucket), marshal.dumps((hashlib.sha256(code).hexdigest(), code)))
 
 
 _CACHE_FORMAT = 1
