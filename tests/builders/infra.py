@@ -804,3 +804,68 @@ def main(argv: Sequence[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+@dataclass(frozen=True)
+class DoomedEngine:
+    """A dockerd of one test's own, to kill: its own socket, data root, exec root, pid file, containerd namespaces
+    and bridge, so killing it touches no engine anyone else uses (`name` at most 10 characters: the bridge's
+    name is at most 15)."""
+
+    name: str
+
+    @property
+    def home(self) -> Path:
+        return STATE_DIR / self.name
+
+    @property
+    def exec_root(self) -> Path:
+        return Path(f"/run/dockwright-test/{self.name}")
+
+    @property
+    def url(self) -> str:
+        return f"unix:///run/dockwright-test/{self.name}.sock"
+
+    @property
+    def bridge(self) -> str:
+        return f"dwtest-{self.name[:7]}0"
+
+    def client(self, timeout: int = 30) -> docker.DockerClient:
+        return docker.DockerClient(base_url=self.url, timeout=timeout)
+
+    def start(self) -> subprocess.Popen[bytes]:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.exec_root.mkdir(parents=True, exist_ok=True)
+        config = self.home / "daemon.json"
+        config.write_text(json.dumps({"deprecated-key-path": str(self.home / "key.json")}) + "\n")
+        if not Path(f"/sys/class/net/{self.bridge}").exists():
+            subprocess.run(["ip", "link", "add", "name", self.bridge, "type", "bridge"], check=True)
+        log = self.home / "dockerd.log"
+        proc = _spawn([
+            "/usr/sbin/dockerd", "--config-file", str(config), "--host", self.url,
+            "--data-root", str(self.home / "data"), "--exec-root", str(self.exec_root),
+            "--pidfile", str(self.home / "dockerd.pid"),
+            "--containerd-namespace", f"dockwright-{self.name}", "--containerd-plugins-namespace",
+            f"dockwright-{self.name}-plugins", "--cgroup-parent", f"/dockwright-{self.name}", "--bridge", self.bridge,
+            "--iptables=false", "--ip-masq=false",
+        ], log)
+        _wait_until(lambda: _pings(lambda: self.client(5)), proc, f"the {self.name} dockerd", log)
+        return proc
+
+    def stop(self) -> None:
+        _stop(self.home / "dockerd.pid", "dockerd", f"the {self.name} engine")
+        self.containerd_gone()
+
+    def containerd_gone(self) -> None:
+        """Wait for the engine's own containerd to end (it dies with a killed dockerd, not at once): a dockerd that
+        starts while its pid file names a live process adopts it, and then waits in vain for it to answer."""
+        pidfile = self.exec_root / "containerd/containerd.pid"
+        deadline = time.monotonic() + 30
+        while _pid_alive(pidfile, "containerd"):
+            assert time.monotonic() < deadline, f"the {self.name} engine's containerd does not end"
+            time.sleep(0.2)
+        # Its zombie may never be reaped here (no init that reaps), and dockerd takes a zombie for a live containerd.
+        pidfile.unlink(missing_ok=True)
+
+    def remove_bridge(self) -> None:
+        subprocess.run(["ip", "link", "delete", self.bridge], check=False, capture_output=True)

@@ -183,62 +183,17 @@ def test_engine_lost_during_a_check(infra: Infra, docker_client: docker.DockerCl
 
 # -- a real engine killed mid-build ------------------------------------------------------------------------------
 
-DOOMED_HOME = infra_module.STATE_DIR / "doomed"
-DOOMED_EXEC_ROOT = Path("/run/dockwright-test/doomed")
-DOOMED_URL = "unix:///run/dockwright-test/doomed.sock"
-DOOMED_BRIDGE = "dwtest-doom0"  # at most 15 characters
-
-
-def _doomed_client(timeout: int = 30) -> docker.DockerClient:
-    return docker.DockerClient(base_url=DOOMED_URL, timeout=timeout)
-
-
-def start_doomed_engine() -> subprocess.Popen[bytes]:
-    """A third dockerd of this test's own (socket, data root, exec root, pidfile, containerd namespaces, bridge):
-    killing it touches no engine anyone else uses."""
-    DOOMED_HOME.mkdir(parents=True, exist_ok=True)
-    DOOMED_EXEC_ROOT.mkdir(parents=True, exist_ok=True)
-    config = DOOMED_HOME / "daemon.json"
-    config.write_text(json.dumps({"deprecated-key-path": str(DOOMED_HOME / "key.json")}) + "\n")
-    if not Path(f"/sys/class/net/{DOOMED_BRIDGE}").exists():
-        subprocess.run(["ip", "link", "add", "name", DOOMED_BRIDGE, "type", "bridge"], check=True)
-    log = DOOMED_HOME / "dockerd.log"
-    proc = infra_module._spawn([
-        "/usr/sbin/dockerd", "--config-file", str(config), "--host", DOOMED_URL,
-        "--data-root", str(DOOMED_HOME / "data"), "--exec-root", str(DOOMED_EXEC_ROOT),
-        "--pidfile", str(DOOMED_HOME / "dockerd.pid"),
-        "--containerd-namespace", "dockwright-doomed", "--containerd-plugins-namespace", "dockwright-doomed-plugins",
-        "--cgroup-parent", "/dockwright-doomed", "--bridge", DOOMED_BRIDGE, "--iptables=false", "--ip-masq=false",
-    ], log)
-    infra_module._wait_until(lambda: infra_module._pings(lambda: _doomed_client(5)), proc, "the doomed dockerd", log)
-    return proc
-
-
-def stop_doomed_engine() -> None:
-    infra_module._stop(DOOMED_HOME / "dockerd.pid", "dockerd", "the doomed engine")
-    containerd_gone()
-
-
-def containerd_gone() -> None:
-    """Wait for the engine's own containerd to end (it dies with a killed dockerd, not at once): a dockerd that
-    starts while its pid file names a live process adopts it, and then waits in vain for it to answer."""
-    pidfile = DOOMED_EXEC_ROOT / "containerd/containerd.pid"
-    deadline = time.monotonic() + 30
-    while infra_module._pid_alive(pidfile, "containerd"):
-        assert time.monotonic() < deadline, "the doomed engine's containerd does not end"
-        time.sleep(0.2)
-    # Its zombie may never be reaped here (no init that reaps), and dockerd takes a zombie for a live containerd.
-    pidfile.unlink(missing_ok=True)
+DOOMED = infra_module.DoomedEngine("doomed")
 
 
 def test_engine_killed_during_a_build(infra: Infra, tmp_path: Path) -> None:
     """DOCKER_HOST names a dockerd that is killed (SIGKILL) while a RUN step runs: nothing can be cleaned up, and
     the message says which container is left and how to remove it once the engine is back."""
-    stop_doomed_engine()  # one left over by an interrupted earlier run
-    engine = start_doomed_engine()
+    DOOMED.stop()  # one left over by an interrupted earlier run
+    engine = DOOMED.start()
     name = unique("killed")
     try:
-        with contextlib.closing(_doomed_client()) as client:
+        with contextlib.closing(DOOMED.client()) as client:
             infra_module.ensure_busybox_image(client)
         root = write(tmp_path, {"dockwright.yaml": f"""
 version: 1
@@ -251,15 +206,15 @@ runner: {{environment: slow}}
 """})
         proc = subprocess.Popen([sys.executable, "-m", "compiler", "build", "--json"], cwd=root, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env={**os.environ, "DOCKER_HOST": DOOMED_URL, "NO_COLOR": "1"})
-        with contextlib.closing(_doomed_client()) as client:
+                                env={**os.environ, "DOCKER_HOST": DOOMED.url, "NO_COLOR": "1"})
+        with contextlib.closing(DOOMED.client()) as client:
             deadline = time.monotonic() + 120
             while not [c for c in client.containers.list() if name in " ".join(c.attrs["Args"])]:
                 assert time.monotonic() < deadline and proc.poll() is None, "the build never started its RUN"
                 time.sleep(0.2)
         engine.kill()  # SIGKILL: no goodbye to its clients
         engine.wait()
-        containerd_gone()
+        DOOMED.containerd_gone()
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 3, err
         assert "Traceback" not in err
@@ -272,17 +227,17 @@ runner: {{environment: slow}}
         assert errors == [
             f"error: image 'slow' failed at generated/images/slow/Dockerfile:{line}",
             f"  RUN sleep 60 && echo {name}",
-            f"  lost the Docker engine at {DOOMED_URL} (builder 'local') during the build: the connection broke",
+            f"  lost the Docker engine at {DOOMED.url} (builder 'local') during the build: the connection broke",
             f"  its build container {cid} could not be removed: the engine does not answer",
             f"  hint: docker rm -f {cid} once the engine is back"], err
         assert re.fullmatch(r"0 built, 0 reused, 1 failed, 0 skipped in \d+\.\d s on local", summary), summary
         assert json.loads(out)["images"][0]["seconds"] > 0
 
         # once the engine is back, the container is there, and the hint removes it
-        start_doomed_engine()
-        with contextlib.closing(_doomed_client()) as client:
+        DOOMED.start()
+        with contextlib.closing(DOOMED.client()) as client:
             assert client.containers.get(cid).id.startswith(cid)
             client.api.remove_container(cid, force=True)
     finally:
-        stop_doomed_engine()
-        subprocess.run(["ip", "link", "delete", DOOMED_BRIDGE], check=False, capture_output=True)
+        DOOMED.stop()
+        DOOMED.remove_bridge()

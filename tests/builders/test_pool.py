@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import docker
 import infra as infra_module
 
 from infra import Infra
@@ -92,61 +91,21 @@ def test_a_pool_spreads_a_wide_dag_over_every_member_and_a_second_run_builds_not
 
 # -- a member killed mid-run: a dockerd of this test's own ---------------------------------------------------------
 
-DOOMED_HOME = infra_module.STATE_DIR / "pooldoom"
-DOOMED_EXEC_ROOT = Path("/run/dockwright-test/pooldoom")
-DOOMED_URL = "unix:///run/dockwright-test/pooldoom.sock"
-DOOMED_BRIDGE = "dwtest-pool0"  # at most 15 characters
-
-
-def _doomed_client(timeout: int = 30) -> docker.DockerClient:
-    return docker.DockerClient(base_url=DOOMED_URL, timeout=timeout)
-
-
-def start_doomed_engine() -> subprocess.Popen[bytes]:
-    """A dockerd of this test's own (socket, data root, exec root, pidfile, containerd namespaces, bridge): killing
-    it touches no engine anyone else uses."""
-    DOOMED_HOME.mkdir(parents=True, exist_ok=True)
-    DOOMED_EXEC_ROOT.mkdir(parents=True, exist_ok=True)
-    config = DOOMED_HOME / "daemon.json"
-    config.write_text(json.dumps({"deprecated-key-path": str(DOOMED_HOME / "key.json")}) + "\n")
-    if not Path(f"/sys/class/net/{DOOMED_BRIDGE}").exists():
-        subprocess.run(["ip", "link", "add", "name", DOOMED_BRIDGE, "type", "bridge"], check=True)
-    log = DOOMED_HOME / "dockerd.log"
-    proc = infra_module._spawn([
-        "/usr/sbin/dockerd", "--config-file", str(config), "--host", DOOMED_URL,
-        "--data-root", str(DOOMED_HOME / "data"), "--exec-root", str(DOOMED_EXEC_ROOT),
-        "--pidfile", str(DOOMED_HOME / "dockerd.pid"),
-        "--containerd-namespace", "dockwright-pooldoom", "--containerd-plugins-namespace",
-        "dockwright-pooldoom-plugins", "--cgroup-parent", "/dockwright-pooldoom", "--bridge", DOOMED_BRIDGE,
-        "--iptables=false", "--ip-masq=false",
-    ], log)
-    infra_module._wait_until(lambda: infra_module._pings(lambda: _doomed_client(5)), proc, "the pool's doomed dockerd",
-                             log)
-    return proc
-
-
-def stop_doomed_engine() -> None:
-    infra_module._stop(DOOMED_HOME / "dockerd.pid", "dockerd", "the pool's doomed engine")
-    pidfile = DOOMED_EXEC_ROOT / "containerd/containerd.pid"
-    deadline = time.monotonic() + 30
-    while infra_module._pid_alive(pidfile, "containerd"):  # it dies with a killed dockerd, not at once
-        assert time.monotonic() < deadline, "the doomed engine's containerd does not end"
-        time.sleep(0.2)
-    pidfile.unlink(missing_ok=True)  # a zombie's pid file would make the next dockerd wait for it in vain
+DOOMED = infra_module.DoomedEngine("pooldoom")
 
 
 def test_a_member_killed_mid_run_is_marked_down_and_its_images_go_elsewhere(
         infra: Infra, podman_url: str, tmp_path: Path) -> None:  # podman_url: buildah's store has the base images
-    stop_doomed_engine()  # one left over by an interrupted earlier run
-    engine = start_doomed_engine()
+    DOOMED.stop()  # one left over by an interrupted earlier run
+    engine = DOOMED.start()
     name = unique("pooldown")
     try:
-        with contextlib.closing(_doomed_client()) as client:
+        with contextlib.closing(DOOMED.client()) as client:
             infra_module.ensure_busybox_image(client)
             for left in client.containers.list(all=True):  # the build container an earlier run's kill left
                 left.remove(force=True)
         # (podman and buildah share one image store here: the wide DAG above has both; this one has one of them)
-        root = write(tmp_path, {"dockwright.yaml": wide(name, infra.busybox, infra.registry, f"""  doomed: {{type: docker, url: "{DOOMED_URL}"}}
+        root = write(tmp_path, {"dockwright.yaml": wide(name, infra.busybox, infra.registry, f"""  doomed: {{type: docker, url: "{DOOMED.url}"}}
   local: {{type: docker}}
   buildah: {{type: buildah}}
   pool: {{type: pool, members: [doomed, local, buildah]}}
@@ -154,7 +113,7 @@ def test_a_member_killed_mid_run_is_marked_down_and_its_images_go_elsewhere(
         proc = subprocess.Popen([sys.executable, "-m", "compiler", "build", "--jobs", "1", "--json"], cwd=root,
                                 text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env={**os.environ, "NO_COLOR": "1"})
-        with contextlib.closing(_doomed_client()) as client:
+        with contextlib.closing(DOOMED.client()) as client:
             deadline = time.monotonic() + 120
             # a child's RUN (its sleep) runs on the doomed engine: the base is built and pushed
             while not [c for c in client.containers.list() if "sleep 4" in " ".join(c.attrs["Args"])]:
@@ -173,7 +132,7 @@ def test_a_member_killed_mid_run_is_marked_down_and_its_images_go_elsewhere(
         assert {where[f"c{i}"] for i in range(1, CHILDREN + 1)} == {"local", "buildah"}
         (down,) = [m for m in data["members"] if m["down"]]
         assert down["builder"] == "doomed"
-        lost = (re.escape(f"lost the Docker engine at {DOOMED_URL} (builder 'doomed') during the build: the "
+        lost = (re.escape(f"lost the Docker engine at {DOOMED.url} (builder 'doomed') during the build: the "
                           "connection broke\n") +
                 r"its build container ([0-9a-f]{12}) could not be removed: the engine does not answer\n"
                 r"hint: docker rm -f \1 once the engine is back")
@@ -182,5 +141,5 @@ def test_a_member_killed_mid_run_is_marked_down_and_its_images_go_elsewhere(
         assert re.search(r"^7 built, 0 reused, 0 failed, 0 skipped, 7 pushed in \d+\.\d s on pool \(buildah \d, "
                          r"doomed 1, local \d\)$", err, re.MULTILINE), err
     finally:
-        stop_doomed_engine()
-        subprocess.run(["ip", "link", "delete", DOOMED_BRIDGE], check=False, capture_output=True)
+        DOOMED.stop()
+        DOOMED.remove_bridge()
