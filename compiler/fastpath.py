@@ -11,7 +11,7 @@ The console script starts here (standard library only, imported lazily). After a
 - the sha256 of every byte compile read (project and included files, requirements files and their
   -r children, certificates, custom Dockerfiles, .dockerignore), and the lock file beside the project;
 - each include pattern with what it matched (and whether each match is a file, and its real path);
-- what every referenced path is (file, dir, missing, outside through a link), and the build files
+- what every referenced path is (file, dir, missing, outside through a link), and the contents of the build files
   of each local package;
 - the whole output tree: every entry's kind, mode and bytes (sha256), and each folder on the way to it;
 - the exact lines the full run printed, and its exit code (0).

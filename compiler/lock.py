@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 from packaging.utils import canonicalize_name
 
-from . import lockfile, resolve
+from . import lockfile, record, resolve
 from .errors import ConfigError, Diagnostic, Location, UsageError, read_inside, shown_path
 from .lockfile import File, Lock, LockedImage, Package, Parent
 from .model import Base
@@ -115,15 +115,11 @@ def _local_packages(root: Path, spec: ImageSpec) -> tuple[tuple[str, str, str], 
                  for src, _ in spec.local_packages)
 
 
-# What a local package's dependencies are read from (by uv, building the metadata when they are dynamic).
-BUILD_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
-
-
 def _build_files_digest(root: Path, src: str) -> str:
     """The digest of a local package's build files: a change to its declared dependencies makes the lock
     stale, offline (compile checked that the directory is inside the project and holds one of them)."""
     found = {}
-    for name in BUILD_FILES:
+    for name in record.PACKAGE_FILES:  # uv reads the dependencies from them (building the metadata if dynamic)
         path = root / src / name
         if path.is_file() or path.is_symlink():
             found[name] = read_inside(path, root).decode("utf-8", errors="replace")

@@ -10,7 +10,8 @@ from typing import Any
 FORMAT = 1
 PROJECT_FILE = "dockwright.yaml"
 LOCK_FILE = "dockwright.lock"
-_PACKAGE_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+# A local package's build files: what makes a directory a package, and where its dependencies are declared.
+PACKAGE_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 
 
 # ----- the key: where, printed how -----
@@ -150,7 +151,9 @@ def glob_state(base: str, pattern: str) -> tuple[tuple[str, bool, str], ...]:
 
 
 def packages_state(root: str, dirs: list[str]) -> tuple[Any, ...]:
-    return tuple((d, tuple(os.path.isfile(os.path.join(root, d, n)) for n in _PACKAGE_FILES),
+    """Each local package's build files (by content: they declare the dependencies dockwright.lock resolves)
+    and where the directory really is."""
+    return tuple((d, tuple(sha(os.path.join(root, d, n)) for n in PACKAGE_FILES),
                   os.path.realpath(os.path.join(root, d))) for d in dirs)
 
 

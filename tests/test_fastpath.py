@@ -154,6 +154,25 @@ def test_requirements_changes_fall_through(tmp_path: Path, name: str) -> None:
         assert fast(root, "compile", "--check")[0] is None
 
 
+LOCAL_PACKAGE: dict[str, Mutation] = {
+    "its pyproject.toml": _append("libs/feature/pyproject.toml", 'dependencies = ["attrs"]\n'),
+    "a new setup.cfg": _write("libs/feature/setup.cfg", "[metadata]\nname = feature\n"),
+    "its pyproject.toml removed, a setup.py instead": lambda root: (
+        _remove("libs/feature/pyproject.toml")(root), _write("libs/feature/setup.py", "import setuptools\n")(root)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOCAL_PACKAGE))
+def test_a_local_packages_build_files_are_inputs(tmp_path: Path, name: str) -> None:
+    """They declare the dependencies dockwright.lock resolves: any change to them (their contents, not only
+    whether they are there) falls through, so a lock they make stale is an error on the next --check."""
+    root = tmp_path / "p"
+    _write("dockwright.yaml", "version: 1\nproject: p\nenvironments:\n  base:\n    python: '3.11'\n"
+                              "    local_packages: [libs/feature]\nrunner: {environment: base}\n")(root)
+    _write("libs/feature/pyproject.toml", '[project]\nname = "feature"\nversion = "1"\n')(root)
+    _falls_through(root, LOCAL_PACKAGE[name])
+
+
 def test_another_dockwright_falls_through(platform: Path) -> None:
     assert slow(platform, "compile")[0] == 0
     assert fast(platform, "compile", "--check")[0] == 0
