@@ -28,8 +28,12 @@ if TYPE_CHECKING:
 # and the thread pool are imported by the run that uses them.
 
 DEFAULT_PLATFORMS = ("linux/amd64",)
-_PYTHON_IMAGE = re.compile(r"(?:(?:docker\.io|index\.docker\.io)/)?(?:library/)?python:(3\.[0-9]{1,2})(?:\.[0-9]+)?"
-                           r"(?:[-.][A-Za-z0-9._-]*)?(?:@sha256:[0-9a-f]{64})?")
+# Parents whose Python version their name says: the official python images, and ZenML's own
+# (`zenmldocker/zenml:0.98.0-py3.11`: zenml at the tag's version, that Python).
+PYTHON_IMAGE = re.compile(r"(?:(?:docker\.io|index\.docker\.io)/)?(?:library/)?python:(?P<python>3\.[0-9]{1,2})"
+                          r"(?:\.[0-9]+)?(?:[-.][A-Za-z0-9._-]*)?(?:@sha256:[0-9a-f]{64})?")
+ZENML_IMAGE = re.compile(r"(?:(?:docker\.io|index\.docker\.io)/)?zenmldocker/zenml:(?P<version>[0-9][A-Za-z0-9.+]*)"
+                         r"-py(?P<python>3\.[0-9]{1,2})(?:@sha256:[0-9a-f]{64})?")
 _NEXT = "state it with `python: \"X.Y\"` beside `parent_image:`/`dockerfile:`"
 
 
@@ -66,9 +70,10 @@ _SKIP_PARENTS_HINT = ("or `dockwright lock --skip-parents` to lock the Python pa
                       "each named by a warning, until a lock with the registry in reach pins them")
 
 def python_of(image: str | None) -> str | None:
-    """The Python version of an official python image reference (`python:3.11-slim` -> 3.11)."""
-    m = _PYTHON_IMAGE.fullmatch(image or "")
-    return m.group(1) if m else None
+    """The Python version an image reference names: an official python image (`python:3.11-slim` -> 3.11) or
+    ZenML's (`zenmldocker/zenml:0.98.0-py3.11` -> 3.11); None for any other."""
+    m = PYTHON_IMAGE.fullmatch(image or "") or ZENML_IMAGE.fullmatch(image or "")
+    return m.group("python") if m else None
 
 
 def _python_problem(base: Base | None, python: str | None) -> str | None:

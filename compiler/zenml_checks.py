@@ -14,14 +14,10 @@ from dataclasses import dataclass
 from packaging.requirements import InvalidRequirement, Requirement
 
 from .errors import Collector, Location
+from .lock import PYTHON_IMAGE, ZENML_IMAGE, python_of as image_python
 from .model import Environment, Project, ZenML
 from .plan import Plan, is_root
 
-# ZenML's own images (`zenmldocker/zenml:0.98.0-py3.11`): zenml at the tag's version, that Python.
-_ZENML_IMAGE = re.compile(r"(?:(?:index\.)?docker\.io/)?zenmldocker/zenml:(?P<version>[0-9][A-Za-z0-9.+]*)"
-                          r"-py(?P<python>3\.[0-9]{1,2})(?:@sha256:[0-9a-f]{64})?")
-_PYTHON_IMAGE = re.compile(r"(?:(?:index\.)?docker\.io/)?(?:library/)?python:(?P<python>3\.[0-9]{1,2})"
-                           r"(?:[.-][\w.-]*)?(?:@sha256:[0-9a-f]{64})?")
 LOCAL_EXTRAS = frozenset({"local", "server"})  # `server` pulls in `local` (zenml's own metadata)
 # A released version as ZenML's client reports it (`zenml version`): 0.98.0, 0.98.0rc1, 0.98.0.post1.
 VERSION = re.compile(r"[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?")
@@ -88,7 +84,7 @@ def _uses(project: Project, the_plan: Plan, in_images: bool) -> list[_Use]:
 
 def lacks_zenml(image: str) -> bool:
     """An official `python` image: compile knows it has no zenml (a requirement must install it)."""
-    return _PYTHON_IMAGE.fullmatch(image) is not None
+    return PYTHON_IMAGE.fullmatch(image) is not None
 
 
 def _broken(env: Environment, the_plan: Plan, broken: frozenset[tuple[str, str]]) -> bool:
@@ -139,10 +135,9 @@ def python_of(env: Environment, the_plan: Plan, image: str | None) -> str | None
     base = env.base.value if env.base is not None else None
     if base is not None and base.python is not None:
         return base.python
-    for pattern in (_ZENML_IMAGE, _PYTHON_IMAGE):
-        match = pattern.fullmatch(base.image) if base is not None and base.image else None
-        if match:
-            return match.group("python")
+    named = image_python(base.image) if base is not None and base.image else None
+    if named is not None:
+        return named
     entry = the_plan.lock.images.get(image) if the_plan.lock is not None and image is not None else None
     return entry.python if entry is not None else None
 
@@ -196,14 +191,14 @@ def _check_parent(use: _Use, version: str, the_plan: Plan, sink: _Once) -> None:
     env, what = use.env, _what(use)
     base = env.base.value if env.base is not None else None
     image = base.image if base is not None else None
-    zenml_image = _ZENML_IMAGE.fullmatch(image) if image else None
+    zenml_image = ZENML_IMAGE.fullmatch(image) if image else None
     if zenml_image is not None:
         if zenml_image.group("version") != version:
             sink.error("version", _at(env), f"parent image '{image}' of {what} has zenml "
                        f"{zenml_image.group('version')}, but the project runs ZenML {version} (zenml.version)",
                        f"use zenmldocker/zenml:{version}-py{zenml_image.group('python')}, or {_fix(version)}")
         return
-    if base is None or (base.dockerfile is None and image is not None and _PYTHON_IMAGE.fullmatch(image)):
+    if base is None or (base.dockerfile is None and image is not None and PYTHON_IMAGE.fullmatch(image)):
         sink.error("version", _root(env, the_plan),
                    f"{what} has no zenml; the project runs ZenML {version} (zenml.version)", _fix(version))
         return

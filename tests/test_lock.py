@@ -472,3 +472,30 @@ def test_this_machines_uv_settings_do_not_change_the_lock(project, tmp_path_fact
         "UV_EXTRA_INDEX_URL": "http://127.0.0.1:1/other", "UV_PYTHON": "3.8"})
     assert (code, err) == (0, "")
     assert (root / "dockwright.lock").read_text() == clean
+
+
+@pytest.mark.parametrize(("image", "python"), [
+    ("python:3.11-slim", "3.11"), ("docker.io/library/python:3.12.4-bookworm", "3.12"),
+    ("python:3.10@sha256:" + "a" * 64, "3.10"),
+    ("zenmldocker/zenml:0.98.0-py3.11", "3.11"),  # what `import zenml` writes: lock knows its Python
+    ("docker.io/zenmldocker/zenml:0.98.0rc1-py3.12", "3.12"),
+    ("zenmldocker/zenml:0.98.0", None), ("zenmldocker/zenml-server:0.98.0-py3.11", None),
+    ("debian:12-slim", None), ("mypython:3.11", None), ("python:3.11\n", None), ("python:latest", None),
+])
+def test_the_python_version_a_parents_name_says(image: str, python: str | None) -> None:
+    from compiler.lock import python_of
+
+    assert python_of(image) == python
+
+
+def test_a_zenml_parent_locks_without_python_beside_it(project) -> None:
+    """`import zenml` writes `parent_image: zenmldocker/zenml:V-pyX.Y` alone: lock takes the Python from it."""
+    from compiler.driver import compile_project
+    from compiler.lock import targets
+
+    root = project({"dockwright.yaml": "version: 1\nproject: z\nenvironments:\n  base:\n"
+                                       "    parent_image: zenmldocker/zenml:0.98.0-py3.11\n    requirements: [alpha]\n"
+                                       "runner: {environment: base}\n"})
+    compiled = compile_project(root / "dockwright.yaml")
+    found = targets(compiled.plan, root, ("linux/amd64",))["base"]
+    assert (found.python, found.python_problem) == ("3.11", None)
