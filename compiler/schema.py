@@ -182,19 +182,24 @@ def requirement_problem(value: str) -> Problem | None:
     requirements.txt (no line break, option, comment or continuation), without credentials or local paths."""
     masked = masked_credentials(value)
     shown = _show(masked or value)
+    one = "write one PEP 508 requirement, like 'pandas==2.2.2'; options go in installer_args"
+    if LINE_BREAK_RE.search(value):  # before the path test: a line break is the problem whatever else is there
+        return Problem(f"invalid requirement '{shown}'", one)
+    if value.rstrip().endswith("\\"):
+        return Problem(f"invalid requirement '{shown}'", "remove the trailing '\\'",
+                       rest=": pip would read the next line as part of it")
     if local_requirement(value):
         return Problem(f"requirement '{shown}'", LOCAL_HINT, rest=" is a local path")
-    if LINE_BREAK_RE.search(value) or value.lstrip().startswith("-"):
-        return Problem(f"invalid requirement '{shown}'",
-                       "write one PEP 508 requirement, like 'pandas==2.2.2'; options go in installer_args")
+    if value.lstrip().startswith("-"):
+        return Problem(f"invalid requirement '{shown}'", one)
     if masked is not None:
         return Problem(f"requirement '{shown}'", credentials_hint(REQUIREMENTS_WRITTEN), rest=" carries credentials")
     detail = _requirement_problem(value)
     if detail is not None:
         return Problem(f"invalid requirement '{value}'", "write it like 'pandas==2.2.2'", rest=f": {detail}")
-    if _PIP_OPTION_RE.search(value) or _PIP_COMMENT_RE.search(value) or value.rstrip().endswith("\\"):
-        return Problem(f"invalid requirement '{shown}'", "remove the ' -', ' #' or trailing '\\'",
-                       rest=": pip would read part of it as an option, a comment or a line continuation")
+    if _PIP_OPTION_RE.search(value) or _PIP_COMMENT_RE.search(value):
+        return Problem(f"invalid requirement '{shown}'", "remove the ' -' or ' #'",
+                       rest=": pip would read part of it as an option or a comment")
     return None
 
 

@@ -68,15 +68,25 @@ def test_local_requirements_in_requirements_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("requirement,message", [
-    ('numpy ; os_name != " -i http://evil/ "', "pip would read part of it as an option, a comment or a line "
-                                                "continuation (remove the ' -', ' #' or trailing '\\')"),
-    ('numpy ; os_name != "x #y"', "pip would read part of it as an option, a comment or a line continuation "
-                                  "(remove the ' -', ' #' or trailing '\\')"),
+    ('numpy ; os_name != " -i http://evil/ "', "pip would read part of it as an option or a comment (remove the "
+                                                "' -' or ' #')"),
+    ('numpy ; os_name != "x #y"', "pip would read part of it as an option or a comment (remove the ' -' or ' #')"),
+    # each says its own problem, not "a local path" because a '/' or '\\' is in it too
+    ("pandas==2.2.2 \\", "pip would read the next line as part of it (remove the trailing '\\')"),
+    ("pandas==2.2.2 ./x \\", "pip would read the next line as part of it (remove the trailing '\\')"),
 ])
 def test_requirements_pip_would_split_are_refused(tmp_path: Path, requirement: str, message: str) -> None:
     line = "requirements: ['" + requirement.replace("'", "''") + "']"
+    shown = requirement.replace("\\", "\\\\")  # a backslash is shown escaped, as a line break would be
     assert errors(tmp_path, ENV.format(line=line)) == [
-        f"dockwright.yaml:6:20: invalid requirement '{requirement}' in environment 'base': {message}"]
+        f"dockwright.yaml:6:20: invalid requirement '{shown}' in environment 'base': {message}"]
+
+
+def test_a_line_break_in_a_requirement_is_the_reason_given(tmp_path: Path) -> None:
+    line = 'requirements: ["pandas==2.2.2\\nRUN rm -rf /"]'
+    assert errors(tmp_path, ENV.format(line=line)) == [
+        "dockwright.yaml:6:20: invalid requirement 'pandas==2.2.2\\nRUN rm -rf /' in environment 'base' (write one "
+        "PEP 508 requirement, like 'pandas==2.2.2'; options go in installer_args)"]
 
 
 @pytest.mark.parametrize("kind", ["environments", "pipelines", "integrations", "builders"])
