@@ -111,13 +111,13 @@ class Diagnostic:
         if color:
             code = "31" if sev == "error" else "33"
             sev = f"\033[1;{code}m{sev}\033[0m"
-        text = _safe(self.message if self.hint is None else f"{self.message} ({self.hint})")
+        text = _bounded(_safe(self.message if self.hint is None else f"{self.message} ({self.hint})"))
         if self.location is None:
             return f"{sev}: {text}" + "".join(f"\n      = note: {_safe(n)}" for n, _ in self.notes)
         loc = self.location
         head = f"{loc.display_path(cwd)}:{loc.line}:{loc.col}: {sev}: {text}"
         out = head
-        shown, col = mask_credentials(_printable(loc.source_line), loc.col)
+        shown, col = _window(*mask_credentials(_printable(loc.source_line), loc.col))
         if shown:
             gutter = " " * 6 + "|"
             caret = " " * col + "^"
@@ -126,8 +126,31 @@ class Diagnostic:
             out = f"{head}\n{loc.line:>5} | {shown}\n{gutter}{caret}"
         for text_, at in self.notes:
             where = f" at {at.display_path(cwd)}:{at.line}:{at.col}" if at is not None else ""
-            out += f"\n      = note: {_safe(text_)}{where}"
+            out += f"\n      = note: {_bounded(_safe(text_))}{where}"
         return out
+
+
+# What one message or source line may take on the screen: a value of megabytes is shown by its ends.
+MAX_MESSAGE = 1000
+MAX_LINE = 200
+
+
+def _bounded(text: str) -> str:
+    """text, or its beginning and end with how much was left out between them (the hint is at the end)."""
+    if len(text) <= MAX_MESSAGE:
+        return text
+    head, tail = MAX_MESSAGE * 3 // 5, MAX_MESSAGE // 5
+    return f"{text[:head]}...[{len(text) - head - tail:,} characters]...{text[-tail:]}"
+
+
+def _window(line: str, col: int) -> tuple[str, int]:
+    """The source line around the caret's column when it is too long to show whole, and the caret's column in it."""
+    if len(line) <= MAX_LINE:
+        return line, col
+    start = max(0, min(col - MAX_LINE // 2, len(line) - MAX_LINE))
+    end = start + MAX_LINE
+    before, after = ("..." if start else ""), ("..." if end < len(line) else "")
+    return f"{before}{line[start:end]}{after}", col - start + len(before)
 
 
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")

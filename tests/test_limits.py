@@ -170,3 +170,35 @@ def test_compile_stops_looking_after_10000_errors(tmp_path: Path) -> None:
     assert (diagnostics[0].location, diagnostics[0].message, diagnostics[0].hint) == (
         None, "too many errors: stopped looking after 10,000", "fix these first")
     assert peak < 400_000_000, f"{peak:,} bytes"
+
+
+def test_a_huge_value_is_shown_by_its_ends(tmp_path: Path) -> None:
+    """A value of megabytes (a one-line requirements file here) is neither printed whole in the message nor in
+    the source line under it: each is bounded, the caret still under the column, the hint still at the end."""
+    (tmp_path / "big.txt").write_text("a/" * 2_000_000 + "\n")
+    (tmp_path / "dockwright.yaml").write_text("version: 1\nproject: big\nenvironments:\n"
+                                              "  base: {python: '3.11', requirements_files: [big.txt]}\n"
+                                              "runner: {environment: base}\n")
+    done = invoke("compile", cwd=tmp_path)
+    assert done.returncode == 1
+    head, line, caret, summary = done.stderr.splitlines()
+    message = "requirement '" + "a/" * 2_000_000 + "' is a local path (list the package directory under `local_packages:` instead)"
+    assert head.startswith("big.txt:1:1: error: requirement 'a/a/")
+    assert f"...[{len(message) - 800:,} characters]..." in head
+    assert head.endswith("a/' is a local path (list the package directory under `local_packages:` instead)")
+    assert len(head) < 1100
+    assert line == "    1 | " + "a/" * 100 + "..."
+    assert caret == "      | ^"
+    assert summary == "1 error; nothing was written"
+
+
+def test_a_long_source_line_is_shown_around_the_caret() -> None:
+    from compiler.errors import Diagnostic, Location
+
+    source = "x" * 1000 + "^here" + "y" * 1000
+    loc = Location(file=Path("f.yaml"), line=3, col=1001, source_line=source)  # 1-based: the '^'
+    out = Diagnostic(loc, "bad").format(cwd=Path("/"))
+    _, line, caret = out.splitlines()
+    shown = line[len("    3 | "):]
+    assert shown == "..." + source[901:1101] + "..."
+    assert line[caret.index("^"):].startswith("^here")  # the caret is under the column it names
