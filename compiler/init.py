@@ -417,9 +417,12 @@ def _python_parent(path: Path) -> str | None:
     defaults: dict[str, str] = {}
     stages = 0
     for line in text.splitlines():
-        arg = _ARG.fullmatch(line)
-        if arg and not stages:
-            defaults[arg.group("name")] = arg.group("value") or "$"  # no default: not known
+        if line.strip().upper().startswith("ARG") and not stages:
+            arg = _ARG.fullmatch(line)
+            if arg:
+                defaults[arg.group("name")] = arg.group("value") or "$"  # no default: not known
+            else:  # an ARG this reader does not follow (quotes, several names): each name it may set is not known
+                defaults.update(dict.fromkeys(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", line), "$"))
             continue
         if not line.strip().upper().startswith("FROM"):
             continue

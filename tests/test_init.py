@@ -121,6 +121,8 @@ def test_dockerfile_is_the_parent_and_flags_win(tmp_path: Path) -> None:
     ({"Dockerfile": "ARG BASE=python:3.10-slim\nFROM $BASE\n", ".python-version": "3.12\n"},
      '    python: "3.10"  # from its FROM python:3.10-slim'),
     ({"Dockerfile": "ARG PY=3.11\nFROM python:${PY}-slim\n"}, '    python: "3.11"  # from its FROM python:3.11-slim'),
+    ({"Dockerfile": "ARG PY=3.11\nARG PY=\"3.10\"\nFROM python:${PY}-slim\n", ".python-version": "3.12\n"},
+     '    python: "3.12"  # from .python-version: check that your Dockerfile\'s image has this Python'),
     ({"Dockerfile": "ARG BASE\nFROM $BASE\n", ".python-version": "3.12\n"},
      '    python: "3.12"  # from .python-version: check that your Dockerfile\'s image has this Python'),
     ({"Dockerfile": "FROM python:3.11-slim AS a\nARG PY=3.10\nFROM python:${PY}-slim\n", ".python-version": "3.12\n"},
