@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -18,8 +18,9 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from .errors import read_regular
+from .inputs import _COMMENT, _logical_lines
 from .credentials import masked_credentials
-from .schema import requirement_problem
+from .schema import index_url_problem, requirement_problem
 
 DEFAULT_PYTHON = "3.12"
 # The Python versions init proposes: CPython 3 minors with official python:X-slim images.
@@ -38,6 +39,9 @@ class Found:
     requirements_files: list[str] = field(default_factory=list)
     requirements: list[str] = field(default_factory=list)
     local_packages: list[str] = field(default_factory=list)
+    index_url: str | None = None
+    extra_index_urls: list[str] = field(default_factory=list)
+    installer_args: list[str] = field(default_factory=list)
     dockerfile: str | None = None
     dockerfile_from: str | None = None  # the image its last stage starts from, when that is an official python one
     sources: list[str] = field(default_factory=list)
@@ -79,22 +83,48 @@ def _chosen_minor(spec: str) -> str | None:
     return below[-1] if below else admitted[0]
 
 
+class _Unconvertible(ValueError):
+    """A Poetry `python = ...` restriction init cannot write as a PEP 508 marker."""
+
+
 def _poetry_requirement(name: str, spec: Any) -> str | None:
-    """A PEP 508 string for one [tool.poetry.dependencies] entry; None for path, git and url sources."""
+    """A PEP 508 string for one [tool.poetry.dependencies] entry; None for path, git and url sources;
+    _Unconvertible for a `python` restriction that is no marker."""
     extras: list[str] = []
     markers = ""
     if isinstance(spec, dict):
         if any(k in spec for k in ("path", "git", "url", "file")):
             return None
         extras = [str(e) for e in spec.get("extras", [])]
-        if spec.get("markers"):
-            markers = f" ; {spec['markers']}"
+        found = [str(spec["markers"])] if spec.get("markers") else []
+        python = _python_marker(spec["python"]) if spec.get("python") is not None else ""
+        found += [python] if python else []
+        if found:
+            markers = " ; " + (found[0] if len(found) == 1 else " and ".join(f"({m})" for m in found))
         spec = spec.get("version", "*")
     if not isinstance(spec, str):
         return None
     version = _poetry_version(spec.strip())
     extra = f"[{','.join(extras)}]" if extras else ""
     return f"{name}{extra}{version}{markers}"
+
+
+def _python_marker(spec: Any) -> str:
+    """Poetry's `python = ">=3.11"` (PEP 440, ^ or ~; no `||`) as a PEP 508 marker; "" for any Python."""
+    if not isinstance(spec, str) or "|" in spec:
+        raise _Unconvertible(str(spec))
+    pep440 = _poetry_version(spec.strip()) if spec.strip() else ""
+    if not pep440:
+        return ""
+    try:
+        allowed = [Specifier(part) for part in pep440.split(",")]
+    except InvalidSpecifier as exc:
+        raise _Unconvertible(spec) from exc
+    terms = []
+    for one in allowed:
+        variable = "python_version" if len(one.version.removesuffix(".*").split(".")) <= 2 else "python_full_version"
+        terms.append(f'{variable} {one.operator} "{one.version}"')
+    return " and ".join(terms)
 
 
 def _poetry_version(spec: str) -> str:
@@ -107,7 +137,7 @@ def _poetry_version(spec: str) -> str:
 def _poetry_part(part: str) -> str:
     if part.startswith("^") or (part.startswith("~") and not part.startswith("~=")):
         return _poetry_range(part, caret=part.startswith("^"))
-    if part[0].isdigit():
+    if part[:1].isdigit():  # "" (from "1,") is no part: left for the caller to refuse
         return f"=={part}"
     return part
 
@@ -151,6 +181,7 @@ def _from_pyproject(root: Path, found: Found, *, named: bool) -> None:
         for dep in deps:
             _add_requirement(found, str(dep), "pyproject.toml")
     _from_poetry_dependencies(poetry_deps, found)
+    _note_optional(project, poetry, found)
     if "build-system" in data or poetry.get("packages") is not None or "name" in poetry:
         found.local_packages.append(".")
 
@@ -171,12 +202,34 @@ def _from_poetry_dependencies(poetry_deps: dict[str, Any], found: Found) -> None
     for dep_name, spec in sorted(poetry_deps.items()):
         if dep_name.lower() == "python":
             continue
-        req = _poetry_requirement(dep_name, spec)
+        try:
+            req = _poetry_requirement(dep_name, spec)
+        except _Unconvertible:
+            found.notes.append(f"pyproject.toml: dependency '{_shown(dep_name)}' is for python = "
+                               f"'{_shown(str(spec.get('python')))}', which init cannot write as a PEP 508 marker; "
+                               "add it by hand")
+            continue
         if req is None:
             found.notes.append(f"pyproject.toml: dependency '{dep_name}' comes from a path, git or URL; "
                                "add it by hand (local_packages: for a directory in the project)")
         else:
             _add_requirement(found, req, "pyproject.toml")
+
+
+def _note_optional(project: dict[str, Any], poetry: dict[str, Any], found: Found) -> None:
+    """One note naming the extras and Poetry groups init leaves out (an image needs some of them, or none)."""
+    extras = sorted(_table(project, "optional-dependencies"))
+    groups = sorted(set(_table(poetry, "group")) | ({"dev"} if "dev-dependencies" in poetry else set()))
+    parts = []
+    if extras:
+        parts.append(f"optional dependencies (extras: {', '.join(_shown(e) for e in extras)})")
+    if groups:
+        parts.append(f"the Poetry group{'s' if len(groups) > 1 else ''} "
+                     + ", ".join(f"'{_shown(g)}'" for g in groups))
+    if parts:
+        found.notes.append(f"pyproject.toml: {' and '.join(parts)} "
+                           f"{'were' if len(extras) + len(groups) > 1 else 'was'} left out: add what an image "
+                           "needs to its requirements")
 
 
 def _shown(text: str) -> str:
@@ -212,10 +265,13 @@ def _from_requirements_txt(path: Path, found: Found) -> None:
     if _read_as_written(lines):
         found.requirements_files.append(path.name)
         return
-    for line in lines:
-        text = line.split(" #", 1)[0].strip()
-        if text and not text.startswith("#"):
-            _take_apart(text, path, found)
+    hashes = False
+    for _, logical in _logical_lines(lines):
+        text = _COMMENT.sub("", logical).strip()
+        if text:
+            hashes = _take_apart(text, path, found) or hashes
+    if hashes:
+        found.notes.append(f"{path.name}: its --hash options were left out: `dockwright lock` pins hashes")
 
 
 def _read_as_written(lines: list[str]) -> bool:
@@ -228,9 +284,12 @@ def _read_as_written(lines: list[str]) -> bool:
     return not options and plain and not any(line.rstrip().endswith("\\") for line in lines)
 
 
-def _take_apart(text: str, path: Path, found: Found) -> None:
-    """One line of a requirements file that cannot be named as it is: a requirement, `-e .` (the project
-    as a local package), or a note saying what to do instead."""
+def _take_apart(text: str, path: Path, found: Found) -> bool:
+    """One logical line of a requirements file that cannot be named as it is: a requirement (its --hash
+    options dropped: True), `-e .` (the project as a local package), an index option, or a note saying
+    what to do instead."""
+    if not text.startswith("-"):
+        return _requirement_line(text, path, found)
     option, _, value = text.replace("=", " ", 1).partition(" ")
     value = value.strip()
     if option in ("-e", "--editable") and value in (".", "./"):
@@ -239,13 +298,55 @@ def _take_apart(text: str, path: Path, found: Found) -> None:
                                "setup.py or setup.cfg")
         elif "." not in found.local_packages:
             found.local_packages.append(".")
-    elif option in ("-i", "--index-url", "--extra-index-url") and value:
-        found.notes.append(f"{path.name}: '{option} {_shown(value)}' belongs in dockwright.yaml: set index_url or "
-                           "extra_index_urls on the environment")
-    elif text.startswith("-"):
-        found.notes.append(f"{path.name}: '{_shown(text)}' was left out; add what it means by hand")
+    elif option in _INDEX_OPTIONS and value:
+        _index_option(option, value, path, found)
+    elif option == "--trusted-host" and _HOST.fullmatch(value):
+        if value not in found.installer_args:
+            found.installer_args += ["--trusted-host", value]
     else:
+        found.notes.append(f"{path.name}: '{_shown(text)}' was left out; add what it means by hand")
+    return False
+
+
+_INDEX_OPTIONS = {"-i": "index_url", "--index-url": "index_url", "--extra-index-url": "extra_index_urls"}
+_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,5})?")
+_OPTION_AFTER = re.compile(r"\s-")  # as compile reads a line: an option starts at a ' -'
+
+
+def _requirement_line(text: str, path: Path, found: Found) -> bool:
+    """A requirement, with any options after it: --hash ones are dropped (True), others noted."""
+    text = " ".join(text.split())  # a continued line keeps no run of spaces, as compile reads it
+    match = _OPTION_AFTER.search(text)
+    if match is None:
         _add_requirement(found, text, path.name)
+        return False
+    requirement, options = text[:match.start()].strip(), text[match.start():].split()
+    words = [o for o in options if o.startswith("-")]
+    if not all(w == "--hash" or w.startswith("--hash=") for w in words):
+        found.notes.append(f"{path.name}: '{_shown(text)}' was left out: an option on a requirement line "
+                           "is not supported; add what it means by hand")
+        return False
+    _add_requirement(found, requirement, path.name)
+    return True
+
+
+def _index_option(option: str, value: str, path: Path, found: Found) -> None:
+    """`--index-url URL` becomes index_url, `--extra-index-url URL` an extra_index_urls entry; a URL with
+    credentials or one validate refuses is a note (credentials as '***')."""
+    key = _INDEX_OPTIONS[option]
+    shown = f"{option} {_shown(value)}"
+    if masked_credentials(value) is not None:
+        found.notes.append(f"{path.name}: '{shown}' carries credentials and was left out: set {key} on the "
+                           "environment to a mirror that needs no token, or to an authenticating proxy")
+    elif index_url_problem(value) is not None:
+        found.notes.append(f"{path.name}: '{shown}' was left out: {key} takes an http(s) URL")
+    elif key == "extra_index_urls":
+        if value not in found.extra_index_urls:
+            found.extra_index_urls.append(value)
+    elif found.index_url not in (None, value):
+        found.notes.append(f"{path.name}: '{shown}' was left out: index_url is already {found.index_url}")
+    else:
+        found.index_url = value
 
 
 def _note_renamed(found: Found, project: str | None) -> None:
@@ -297,9 +398,15 @@ _FROM = re.compile(r"[ \t]*FROM[ \t]+(?:--platform=\S+[ \t]+)?(?P<image>[^\s$]+)
                    re.IGNORECASE)
 
 
+_ARG = re.compile(r"[ \t]*ARG[ \t]+(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:=(?P<value>[A-Za-z0-9._:/@-]+))?[ \t]*",
+                  re.IGNORECASE)
+_REF = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
+
+
 def _python_parent(path: Path) -> str | None:
     """The image the Dockerfile's last stage starts from, when it is an official python image (so its Python
-    version is known); None when it is another, unreadable, or built from an ARG."""
+    version is known); None when it is another, unreadable, or built from an ARG without a default. A
+    `${NAME}` or `$NAME` in a FROM is the default of an `ARG NAME=value` before the first FROM."""
     from .lock import python_of
 
     try:
@@ -307,12 +414,21 @@ def _python_parent(path: Path) -> str | None:
     except OSError:
         return None
     image = None
+    defaults: dict[str, str] = {}
+    stages = 0
     for line in text.splitlines():
-        match = _FROM.fullmatch(line)
-        if match:
-            image = match.group("image")
-        elif line.strip().upper().startswith("FROM"):
-            image = None  # a FROM this reader does not follow (an ARG, a continuation): not known
+        if line.strip().upper().startswith("ARG") and not stages:
+            arg = _ARG.fullmatch(line)
+            if arg:
+                defaults[arg.group("name")] = arg.group("value") or "$"  # no default: not known
+            else:  # an ARG this reader does not follow (quotes, several names): each name it may set is not known
+                defaults.update(dict.fromkeys(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", line), "$"))
+            continue
+        if not line.strip().upper().startswith("FROM"):
+            continue
+        stages += 1
+        match = _FROM.fullmatch(_REF.sub(lambda m: defaults.get(m.group("braced") or m.group("bare"), "$"), line))
+        image = match.group("image") if match else None  # a FROM this reader does not follow: not known
     return image if python_of(image) else None
 
 
@@ -338,6 +454,16 @@ def _dockerfile_python(found: Found) -> str:
             "`dockwright lock` needs it")
 
 
+def _index_lines(found: Found) -> list[str]:
+    """index_url, extra_index_urls and installer_args, from the requirements file's options."""
+    lines = [f"    index_url: {_q(found.index_url)}"] if found.index_url is not None else []
+    if found.extra_index_urls:
+        lines.append("    extra_index_urls: [" + ", ".join(_q(u) for u in found.extra_index_urls) + "]")
+    if found.installer_args:
+        lines.append("    installer_args: [" + ", ".join(_q(a) for a in found.installer_args) + "]")
+    return lines
+
+
 def render(found: Found) -> str:
     """The dockwright.yaml text for what was found; deterministic."""
     lines = ["# A starting dockwright.yaml, written by `dockwright init`"
@@ -354,6 +480,7 @@ def render(found: Found) -> str:
     else:
         why = f"  # from {found.python_from}" if found.python_from and found.python_from != "--python" else ""
         lines.append(f"    python: {_q(found.python)}{why}")
+    lines += _index_lines(found)
     if found.requirements_files:
         lines.append("    requirements_files: [" + ", ".join(_q(f) for f in found.requirements_files) + "]")
     if found.requirements:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler import init
+from compiler import init, schema
 from compiler.driver import compile_project
 from helpers import invoke
 
@@ -119,6 +119,13 @@ def test_dockerfile_is_the_parent_and_flags_win(tmp_path: Path) -> None:
     ({"Dockerfile": "FROM python:3.11-slim AS build\nRUN make\nFROM --platform=linux/amd64 python:3.10.4-slim\n",
       ".python-version": "3.12\n"}, '    python: "3.10"  # from its FROM python:3.10.4-slim'),
     ({"Dockerfile": "ARG BASE=python:3.10-slim\nFROM $BASE\n", ".python-version": "3.12\n"},
+     '    python: "3.10"  # from its FROM python:3.10-slim'),
+    ({"Dockerfile": "ARG PY=3.11\nFROM python:${PY}-slim\n"}, '    python: "3.11"  # from its FROM python:3.11-slim'),
+    ({"Dockerfile": "ARG PY=3.11\nARG PY=\"3.10\"\nFROM python:${PY}-slim\n", ".python-version": "3.12\n"},
+     '    python: "3.12"  # from .python-version: check that your Dockerfile\'s image has this Python'),
+    ({"Dockerfile": "ARG BASE\nFROM $BASE\n", ".python-version": "3.12\n"},
+     '    python: "3.12"  # from .python-version: check that your Dockerfile\'s image has this Python'),
+    ({"Dockerfile": "FROM python:3.11-slim AS a\nARG PY=3.10\nFROM python:${PY}-slim\n", ".python-version": "3.12\n"},
      '    python: "3.12"  # from .python-version: check that your Dockerfile\'s image has this Python'),
     ({"Dockerfile": "FROM debian:12\n"},
      '    # python: "3.12"  # the Python version your Dockerfile\'s image has: `dockwright lock` needs it'),
@@ -149,12 +156,11 @@ def test_requirements_with_options_are_taken_apart(tmp_path: Path) -> None:
     })
     code, _, err = _init(root)
     assert code == 0
-    assert err == ("note: requirements.txt: '--index-url https://pypi.example/simple' belongs in "
-                   "dockwright.yaml: set index_url or extra_index_urls on the environment\n"
-                   "note: requirements.txt: '--pre' was left out; add what it means by hand\n" + DOT_NOTE)
+    assert err == "note: requirements.txt: '--pre' was left out; add what it means by hand\n" + DOT_NOTE
     text = (root / "dockwright.yaml").read_text()
     assert "requirements_files" not in text
-    assert '    requirements:\n      - "pandas==2.2.2"\n    local_packages: ["."]' in text
+    assert ('    index_url: "https://pypi.example/simple"\n    requirements:\n      - "pandas==2.2.2"\n'
+            '    local_packages: ["."]') in text
     assert invoke("validate", cwd=root).returncode == 0
 
 
@@ -188,8 +194,9 @@ def test_credentials_are_masked_and_left_out(tmp_path: Path) -> None:
     })
     code, out, err = _init(root)
     assert code == 0, err
-    assert err == ("note: requirements.txt: '--index-url https://***@pypi.corp.example/simple' belongs in "
-                   "dockwright.yaml: set index_url or extra_index_urls on the environment\n"
+    assert err == ("note: requirements.txt: '--index-url https://***@pypi.corp.example/simple' carries credentials "
+                   "and was left out: set index_url on the environment to a mirror that needs no token, or to an "
+                   "authenticating proxy\n"
                    "note: requirements.txt: 'foo @ https://***@h/foo.whl' carries credentials and was left out; "
                    "install it from a mirror that needs no token, or through an authenticating proxy\n")
     text = (root / "dockwright.yaml").read_text()
@@ -212,7 +219,11 @@ _LINES = ["pandas==2.2.2", "numpy", "requests[socks]>=2", "--index-url https://u
           "-i https://pypi.example/simple", "--extra-index-url=https://t0k@x.example/simple", "-e .", "--pre",
           "foo @ https://tok123@h/foo.whl", "bar @ https://h.example/bar.whl", "# a comment", "",
           "baz==1 # pinned", "qux==1 --hash=sha256:00", "-r other.txt", "./libs/x", "a \\", "b==1",
-          "git+https://oauth2:glpat-xyz@gitlab.example/r.git", "x ; python_version < '3.9'", "not a req!"]
+          "git+https://oauth2:glpat-xyz@gitlab.example/r.git", "x ; python_version < '3.9'", "not a req!",
+          "requests==2.32.3 \\", "    --hash=sha256:def", "--hash=sha256:0", "c==1 --hash sha256:1 --no-deps",
+          "--extra-index-url https://download.pytorch.org/whl/cpu", "--index-url=https://b.example/simple",
+          "--extra-index-url ${TOKEN}", "-i https://${USER}:${PASS}@h.example/simple", "--trusted-host h.example",
+          "--trusted-host", "--trusted-host a b"]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -251,3 +262,121 @@ def test_a_project_name_written_otherwise_is_said(tmp_path: Path) -> None:
     assert code == 0
     assert "note: --project 'Bad_Name' is written as 'bad-name': a project name is lowercase letters, digits and '-'\n" in err
     assert "project: bad-name\n" in (root / "dockwright.yaml").read_text()
+
+
+def test_hashed_requirements_are_taken_apart(tmp_path: Path) -> None:
+    """pip-compile --generate-hashes output: compile refuses --hash in a requirements file, so init lists the
+    requirements (continued lines joined, as pip does) and says once that the hashes were dropped."""
+    root = _project(tmp_path / "x", {"requirements.txt": (
+        "# generated by pip-compile\n"
+        "numpy==1.26.4 --hash=sha256:abc\n"
+        "requests==2.32.3 \\\n"
+        "    --hash=sha256:def \\\n"
+        "    --hash sha256:012\n"
+        "    # via -r requirements.in\n"
+        "six==1.16.0 --config-settings=x=y\n")})
+    code, _, err = _init(root)
+    assert code == 0
+    assert err == ("note: requirements.txt: 'six==1.16.0 --config-settings=x=y' was left out: an option on a "
+                   "requirement line is not supported; add what it means by hand\n"
+                   "note: requirements.txt: its --hash options were left out: `dockwright lock` pins hashes\n")
+    assert (root / "dockwright.yaml").read_text().split("  base:\n")[1] == (
+        '    python: "3.12"\n'
+        "    requirements:\n"
+        '      - "numpy==1.26.4"\n'
+        '      - "requests==2.32.3"\n' + FOOTER)
+    assert invoke("validate", cwd=root).returncode == 0
+    assert invoke("compile", cwd=root).returncode == 0
+
+
+def test_index_options_are_written_to_the_environment(tmp_path: Path) -> None:
+    root = _project(tmp_path / "x", {"requirements.txt": (
+        "-i https://pypi.corp.example/simple\n"
+        "--extra-index-url https://download.pytorch.org/whl/cpu\n"
+        "--extra-index-url=https://download.pytorch.org/whl/cpu\n"
+        "--extra-index-url https://tok@x.example/simple\n"
+        "--extra-index-url file:///srv/wheels\n"
+        "--index-url https://other.example/simple\n"
+        "--trusted-host pypi.corp.example\n"
+        "torch==2.3.0\n")})
+    code, _, err = _init(root)
+    assert code == 0
+    assert err == ("note: requirements.txt: '--extra-index-url https://***@x.example/simple' carries credentials and "
+                   "was left out: set extra_index_urls on the environment to a mirror that needs no token, or to an "
+                   "authenticating proxy\n"
+                   "note: requirements.txt: '--extra-index-url file:///srv/wheels' was left out: extra_index_urls "
+                   "takes an http(s) URL\n"
+                   "note: requirements.txt: '--index-url https://other.example/simple' was left out: index_url is "
+                   "already https://pypi.corp.example/simple\n")
+    text = (root / "dockwright.yaml").read_text()
+    assert "tok" not in text
+    assert text.split("  base:\n")[1] == (
+        '    python: "3.12"\n'
+        '    index_url: "https://pypi.corp.example/simple"\n'
+        '    extra_index_urls: ["https://download.pytorch.org/whl/cpu"]\n'
+        '    installer_args: ["--trusted-host", "pypi.corp.example"]\n'
+        "    requirements:\n"
+        '      - "torch==2.3.0"\n' + FOOTER)
+    assert invoke("validate", cwd=root).returncode == 0
+    assert invoke("compile", cwd=root).returncode == 0
+
+
+def test_poetry_python_restrictions_become_markers_and_groups_are_named(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p", {"pyproject.toml": """
+[project]
+name = "p"
+[project.optional-dependencies]
+plot = ["matplotlib"]
+gpu = ["cupy"]
+[tool.poetry.dependencies]
+numpy = {version = ">=1.26", python = ">=3.11"}
+scipy = {version = "^1.13", python = "^3.10", markers = "sys_platform == 'linux'"}
+attrs = {version = "23.2.0", python = "~3.11.2"}
+old = {version = "*", python = "~2.7 || ^3.8"}
+rich = {version = "^13", python = "*"}
+[tool.poetry.dev-dependencies]
+pytest = "*"
+[tool.poetry.group.docs.dependencies]
+mkdocs = "*"
+"""})
+    code, _, err = _init(root)
+    assert code == 0
+    assert err == ("note: pyproject.toml: dependency 'old' is for python = '~2.7 || ^3.8', which init cannot write "
+                   "as a PEP 508 marker; add it by hand\n"
+                   "note: pyproject.toml: optional dependencies (extras: gpu, plot) and the Poetry groups 'dev', "
+                   "'docs' were left out: add what an image needs to its requirements\n")
+    assert (root / "dockwright.yaml").read_text().split("  base:\n")[1] == (
+        '    python: "3.12"\n'
+        "    requirements:\n"
+        '      - "attrs==23.2.0 ; python_full_version >= \\"3.11.2\\" and python_version < \\"3.12\\""\n'
+        '      - "numpy>=1.26 ; python_version >= \\"3.11\\""\n'
+        '      - "rich>=13,<14"\n'
+        '      - "scipy>=1.13,<2 ; (sys_platform == \'linux\') and (python_version >= \\"3.10\\" and '
+        'python_version < \\"4\\")"\n' + FOOTER)
+    assert invoke("validate", cwd=root).returncode == 0
+    assert invoke("compile", cwd=root).returncode == 0
+
+
+@pytest.mark.parametrize(("toml", "note"), [
+    ('[project]\nname = "p"\n[project.optional-dependencies]\ntest = ["pytest"]\n',
+     "note: pyproject.toml: optional dependencies (extras: test) was left out: add what an image needs to its "
+     "requirements\n"),
+    ('[tool.poetry.group.dev.dependencies]\npytest = "*"\n',
+     "note: pyproject.toml: the Poetry group 'dev' was left out: add what an image needs to its requirements\n"),
+])
+def test_one_optional_part_is_named(tmp_path: Path, toml: str, note: str) -> None:
+    root = _project(tmp_path / "p", {"pyproject.toml": toml})
+    code, _, err = _init(root)
+    assert (code, err) == (0, note)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.text(alphabet="^~<>=!.*,| 0123456789a", max_size=12), st.integers(), st.none()),
+       st.text(alphabet="^~<>=!.*, 0123456789", max_size=8))
+def test_a_poetry_python_restriction_is_a_valid_marker_or_a_note(python: object, version: str) -> None:
+    """Whatever `python` and `version` say, the dependency is one valid requirement or one note."""
+    found = init.Found(project="p", python="3.12")
+    init._from_poetry_dependencies({"numpy": {"version": version, "python": python}}, found)
+    assert len(found.requirements) + len(found.notes) == 1
+    for req in found.requirements:
+        assert schema.requirement_problem(req) is None
