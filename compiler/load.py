@@ -26,6 +26,9 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _YAML_TAGS = "tag:yaml.org,2002:"
+# The scalars YAML's core schema reads (as plain values do, or written out: `!!str 3.10`); a date is read, and then
+# refused with the field's type.
+_SCALAR_TAGS = frozenset(_YAML_TAGS + t for t in ("str", "int", "float", "bool", "null", "timestamp"))
 _MAX_DEPTH = 64
 _MAX_NODES = 2_000_000
 # Values that aliases may add (each use of an anchor adds a copy of its value): far more than any real
@@ -144,6 +147,12 @@ class _Walker:
     def scalar(self, node: Any, path: NodePath) -> Any:
         if node.tag == _STR_TAG:  # the common case: no constructor needed
             return node.value
+        if node.tag not in _SCALAR_TAGS:  # `!foo x`, `!!binary ...`, `!!python/...`: nothing is constructed
+            if node.tag == _YAML_TAGS + "value":  # a bare `=`, which YAML 1.1 resolves to a "value" key, untagged
+                self.sink.error(self.loc(node.start_mark), f"cannot read value '{node.value}'", "quote it to make it a string")
+            else:
+                self.sink.error(self.loc(node.start_mark), *_tag_problem(node.tag))
+            return None
         self.out.raw[path] = node.value
         try:
             return self.loader.construct_object(node, deep=True)
@@ -260,11 +269,10 @@ class _TooBig(Exception):
         self.location = location
 
 
-def _tag_problem(tag: str) -> tuple[str, str | None]:
-    """The error for a tagged list or mapping: a custom tag reads as it does on a scalar."""
-    if tag.startswith(_YAML_TAGS):
-        return f"cannot read value: tag '!!{tag[len(_YAML_TAGS):]}' is not supported", "write a plain mapping or list"
-    return f"cannot read value: could not determine a constructor for the tag '{tag}'", None
+def _tag_problem(tag: str) -> tuple[str, str]:
+    """The error for a tag dockwright does not read (a custom one, or a YAML type it has no use for)."""
+    shown = f"!!{tag[len(_YAML_TAGS):]}" if tag.startswith(_YAML_TAGS) else tag
+    return f"cannot read value: tag '{shown}' is not supported", "write a plain value, list or mapping, without the tag"
 
 
 def _tag_word(tag: str) -> str:

@@ -133,14 +133,40 @@ def test_a_boolean_is_no_user_or_version(tmp_path: Path, field: str, value: str)
 @pytest.mark.parametrize("text", ["!foo {a: 1}", "!foo [1]", "!foo x"])
 def test_a_custom_tag_is_the_same_error_on_any_value(tmp_path: Path, text: str) -> None:
     assert errors(tmp_path, f"version: 1\nproject: demo\ndescription: {text}\n") == [
-        "dockwright.yaml:3:14: cannot read value: could not determine a constructor for the tag '!foo'"]
+        "dockwright.yaml:3:14: cannot read value: tag '!foo' is not supported (write a plain value, list or mapping, "
+        "without the tag)"]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("!!binary aGVsbG8=", "cannot read value: tag '!!binary' is not supported (write a plain value, list or mapping, "
+                          "without the tag)"),
+    ("!!python/name:os.system x", "cannot read value: tag '!!python/name:os.system' is not supported (write a plain "
+                                  "value, list or mapping, without the tag)"),
+    ("=", "cannot read value '=' (quote it to make it a string)"),  # YAML 1.1's untagged "value" key
+])
+def test_a_scalar_yaml_cannot_give_as_plain_text_is_refused_before_it_is_built(tmp_path: Path, text: str,
+                                                                               message: str) -> None:
+    assert errors(tmp_path, f"version: 1\nproject: demo\ndescription: {text}\n") == [
+        f"dockwright.yaml:3:14: {message}"]
+
+
+@pytest.mark.parametrize(("text", "value"), [("!!str 3.10", "3.10"), ("!!int 12", 12), ("!!float 1", 1.0),
+                                             ("!!bool true", True), ("!!null ''", None)])
+def test_the_core_schemas_own_tags_read_as_the_plain_values(text: str, value: object, tmp_path: Path) -> None:
+    from compiler.errors import Collector
+    from compiler.load import parse
+
+    sink = Collector()
+    assert parse(f"v: {text}\n", tmp_path / "x.yaml", sink).data == {"v": value}
+    assert not sink.errors
 
 
 @pytest.mark.parametrize("text", ["!!set {a, b}", "!!omap [a: 1]"])
 def test_set_and_omap_are_refused(tmp_path: Path, text: str) -> None:
     tag = text.split()[0]
     assert errors(tmp_path, f"version: 1\nproject: demo\ndescription: {text}\n") == [
-        f"dockwright.yaml:3:14: cannot read value: tag '{tag}' is not supported (write a plain mapping or list)"]
+        f"dockwright.yaml:3:14: cannot read value: tag '{tag}' is not supported (write a plain value, list or mapping, "
+        "without the tag)"]
 
 
 QUOTE = 'write the version in quotes, like python: "3.10"'
