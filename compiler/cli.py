@@ -158,6 +158,7 @@ def main(ctx: click.Context, file: str | None) -> None:
 def validate(ctx: click.Context, file: str | None) -> None:
     """Load and check the project; report every problem at once."""
     compiled = _compile(ctx, file)
+    _changes(compiled)  # what compile would find in the way of its output (a link, a file not its own), read only
     p = compiled.project
     n_img = sum(1 for i in compiled.plan.images.values() if i.generated)
     counts = ", ".join(_plural(n, word) for n, word in

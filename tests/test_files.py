@@ -217,7 +217,7 @@ def test_a_link_in_the_output_path_is_refused_and_never_followed(sandbox: tuple[
     (root / "dockwright.yaml").write_text(LATER.format(output=line))
     before, inside = snapshot(outside), snapshot(root)
 
-    for args in (["compile"], ["compile", "--check"], ["diff"]):
+    for args in (["compile"], ["compile", "--check"], ["diff"], ["validate"]):  # validate: what compile would find
         result = invoke(root, *args)
         assert result.exit_code == 1, result.output
         at = "dockwright.yaml:3:9" if output else "dockwright.yaml:1:1"
