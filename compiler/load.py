@@ -389,7 +389,8 @@ def parse(text: str, file: Path, sink: Collector) -> Located:
             sink.error(Location(file, mark.line + 1, mark.column + 1, lines[mark.line] if mark.line < len(lines) else ""),
                        f"document too large: aliases expand it to {total:,} values, more than the "
                        f"{MAX_ALIAS_VALUES:,} aliases may add",
-                       f"this value is used {uses:,} times through aliases; write it out where it is needed")
+                       f"this value is used {uses:,} time{'s' if uses != 1 else ''} through aliases; write it out where it is "
+                       "needed")
             return out
         walker = _Walker(file, lines, loader, out, sink)
         walker.consume = "*" not in text

@@ -574,9 +574,11 @@ class _ModelReader:
         kind = data.get("type") or "docker"
         if kind != "pool":
             if data.get("members") is not None:
+                what = f"has type {kind}" if data.get("type") else "has no type, so it is a docker builder"
                 self.sink.error(self.doc.key_at(("builders", name, "members")),
-                                f"builder '{name}' has type {kind}, which takes no members",
-                                "members are for a builder of type pool, which spreads a build over other builders")
+                                f"builder '{name}' {what}, which takes no members",
+                                "members are for a builder of type pool, which spreads a build over other builders"
+                                + ("" if data.get("type") else ": add `type: pool`"))
             return {k: v for k, v in data.items() if k != "members"}
         for key in ("url", "tls", "proxy", "network"):
             if data.get(key) is not None:

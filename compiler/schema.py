@@ -845,9 +845,15 @@ def _required_field(error: Any, path: NodePath, doc: Located) -> _Reported:
 
 def _bad_type(error: Any, path: NodePath, doc: Located) -> _Reported:
     expected = error.constraint if isinstance(error.constraint, list) else [error.constraint]
-    want = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in expected)
+    want = _one_of([str(t) for t in expected if not (t == "integer" and "float" in expected)])  # a number covers both
     hint = _type_hint(expected, error.value, doc.raw.get(path))
     return doc.at(path), f"'{_field(path)}'{_in(path)} must be {want}, not {_kind(error.value)}", hint
+
+
+def _one_of(types: list[str]) -> str:
+    """`a string`, `a string or a list`, `a string, a number or true or false`."""
+    words = [_TYPE_WORDS.get(t, t) for t in types]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 def _unallowed_value(error: Any, path: NodePath, doc: Located) -> _Reported:

@@ -241,3 +241,9 @@ def test_when_every_member_is_down_what_is_left_fails_and_its_children_are_skipp
         ("other", "failed", "b", "lost the Docker engine at b: the connection broke")]
     assert down == {"a": "lost the Docker engine at a: the connection broke",
                     "b": "lost the Docker engine at b: the connection broke"}
+
+
+def test_members_without_a_type_say_to_add_type_pool(tmp_path: Path) -> None:
+    assert errors(tmp_path, PROJECT + "builders:\n  a: {type: docker}\n  all: {members: [a]}\n") == [
+        "dockwright.yaml:8:9: error: builder 'all' has no type, so it is a docker builder, which takes no members "
+        "(members are for a builder of type pool, which spreads a build over other builders: add `type: pool`)"]

@@ -125,7 +125,7 @@ def test_a_boolean_is_no_number(tmp_path: Path, line: str, message: str) -> None
 @pytest.mark.parametrize("field,value", [("user", "true"), ("python", "yes")])
 def test_a_boolean_is_no_user_or_version(tmp_path: Path, field: str, value: str) -> None:
     (message,) = errors(tmp_path, ENV.replace('python: "3.11"', "requirements: []").format(line=f"{field}: {value}"))
-    kinds = {"user": "a string or a whole number", "python": "a string or a number or a whole number"}[field]
+    kinds = {"user": "a string or a whole number", "python": "a string or a number"}[field]
     assert message == (f"dockwright.yaml:6:{len(field) + 7}: '{field}' in environment 'base' must be {kinds}, not a "
                        f"boolean (YAML read {value} as a boolean; quote it: \"{value}\")")
 
