@@ -104,3 +104,37 @@ def test_no_escape_character_survives_the_scrubber(text: str) -> None:
 
     shown = progress.failure(Scrubber({}).outcome(Outcome("a", "t", "failed", log=[text])))
     assert "\x1b" not in shown and "\x07" not in shown
+
+
+def _cut(kind: str) -> BaseException:
+    """A connection cut mid-answer, as each layer under the docker SDK reports it (nested as they nest it)."""
+    import http.client
+
+    import requests
+    import urllib3
+
+    inner: BaseException = {
+        "ended prematurely": urllib3.exceptions.ProtocolError("Response ended prematurely"),
+        "incomplete read": urllib3.exceptions.ProtocolError("Connection broken", http.client.IncompleteRead(b"x", 3)),
+        "reset": urllib3.exceptions.ProtocolError("x", ConnectionResetError(104, "Connection reset by peer")),
+        "remote disconnected": http.client.RemoteDisconnected("Remote end closed connection without response"),
+        "broken pipe": BrokenPipeError(32, "Broken pipe"),
+    }[kind]
+    try:
+        try:
+            raise inner
+        except BaseException as exc:
+            raise requests.exceptions.ChunkedEncodingError(exc) from exc
+    except requests.exceptions.ChunkedEncodingError as outer:
+        return outer
+
+
+@pytest.mark.parametrize("kind", ["ended prematurely", "incomplete read", "reset", "remote disconnected",
+                                  "broken pipe"])
+def test_every_way_a_connection_breaks_mid_answer_is_one_phrase(kind: str) -> None:
+    """CI saw urllib3's 'Response ended prematurely' printed where the other cuts say 'the connection broke':
+    the kind of exception decides, wherever it sits in the nest, not one wording of it."""
+    from compiler.builders.docker_engine import _broken
+
+    assert _broken(_cut(kind)) == "the connection broke"
+    assert _broken(ValueError("something else")) == "something else"

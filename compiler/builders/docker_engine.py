@@ -71,11 +71,31 @@ def _reason(exc: BaseException) -> str:
     return first.rstrip(".")
 
 
+# A connection cut in the middle of an answer, by the kind of exception (requests, urllib3, http.client and the OS
+# each name it their own way, and nest one in another): by name, so that no library is imported for it.
+_BROKEN_KINDS = frozenset({"ChunkedEncodingError", "ProtocolError", "IncompleteRead", "RemoteDisconnected",
+                           "ConnectionResetError", "ConnectionAbortedError", "BrokenPipeError"})
+
+
+def _nested(exc: BaseException) -> Iterable[BaseException]:
+    """exc and every exception inside it: its cause, its context and its arguments, each once."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [e for e in (current.__cause__, current.__context__, *current.args) if isinstance(e, BaseException)]
+
+
 def _broken(exc: BaseException) -> str:
     """Why a connection to the engine failed, in words: the exception's are a nest of reprs."""
     text = str(exc)
-    if any(word in text for word in ("Connection broken", "IncompleteRead", "RemoteDisconnected",
-                                     "Connection aborted", "reset by peer", "Broken pipe")):
+    if any(type(e).__name__ in _BROKEN_KINDS for e in _nested(exc)) or any(
+            word in text for word in ("Connection broken", "IncompleteRead", "RemoteDisconnected", "Connection aborted",
+                                      "reset by peer", "Broken pipe", "Response ended prematurely")):
         return "the connection broke"
     return _reason(exc)
 
