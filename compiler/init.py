@@ -394,20 +394,18 @@ def _from_dockerfile(root: Path, found: Found) -> None:
         found.dockerfile_from = _python_parent(root / "Dockerfile")
 
 
-_FROM = re.compile(r"[ \t]*FROM[ \t]+(?:--platform=\S+[ \t]+)?(?P<image>[^\s$]+)(?:[ \t]+AS[ \t]+\S+)?[ \t]*",
-                   re.IGNORECASE)
-
-
-_ARG = re.compile(r"[ \t]*ARG[ \t]+(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:=(?P<value>[A-Za-z0-9._:/@-]+))?[ \t]*",
-                  re.IGNORECASE)
+_ARG = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:=(?P<value>[A-Za-z0-9._:/@-]+))?")
 _REF = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
 
 
 def _python_parent(path: Path) -> str | None:
     """The image the Dockerfile's last stage starts from, when it is an official python image (so its Python
     version is known); None when it is another, unreadable, or built from an ARG without a default. A
-    `${NAME}` or `$NAME` in a FROM is the default of an `ARG NAME=value` before the first FROM."""
+    `${NAME}` or `$NAME` in a FROM is the default of an `ARG NAME=value` before the first FROM. The
+    instructions are read as compile reads a custom parent's (plan._instructions: continuations, comments,
+    heredocs)."""
     from .lock import python_of
+    from .plan import _instructions
 
     try:
         text = read_regular(path).decode("utf-8", errors="replace")
@@ -416,19 +414,18 @@ def _python_parent(path: Path) -> str | None:
     image = None
     defaults: dict[str, str] = {}
     stages = 0
-    for line in text.splitlines():
-        if line.strip().upper().startswith("ARG") and not stages:
-            arg = _ARG.fullmatch(line)
+    for word, rest in _instructions(text):
+        if word == "ARG" and not stages:
+            arg = _ARG.fullmatch(rest.strip())
             if arg:
                 defaults[arg.group("name")] = arg.group("value") or "$"  # no default: not known
             else:  # an ARG this reader does not follow (quotes, several names): each name it may set is not known
-                defaults.update(dict.fromkeys(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", line), "$"))
-            continue
-        if not line.strip().upper().startswith("FROM"):
-            continue
-        stages += 1
-        match = _FROM.fullmatch(_REF.sub(lambda m: defaults.get(m.group("braced") or m.group("bare"), "$"), line))
-        image = match.group("image") if match else None  # a FROM this reader does not follow: not known
+                defaults.update(dict.fromkeys(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", rest), "$"))
+        elif word == "FROM":
+            stages += 1
+            expanded = _REF.sub(lambda m: defaults.get(m.group("braced") or m.group("bare"), "$"), rest)
+            args = [a for a in expanded.split() if not a.startswith("--")]
+            image = args[0] if args and "$" not in args[0] else None  # a variable not known: not known
     return image if python_of(image) else None
 
 
