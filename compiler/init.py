@@ -19,6 +19,7 @@ else:  # pragma: no cover - Python 3.10
 
 from .errors import read_regular
 from .inputs import _COMMENT, _logical_lines
+from .record import PACKAGE_FILES
 from .credentials import masked_credentials
 from .schema import index_url_problem, requirement_problem
 
@@ -293,7 +294,7 @@ def _take_apart(text: str, path: Path, found: Found) -> bool:
     option, _, value = text.replace("=", " ", 1).partition(" ")
     value = value.strip()
     if option in ("-e", "--editable") and value in (".", "./"):
-        if not any((path.parent / name).is_file() for name in ("pyproject.toml", "setup.py", "setup.cfg")):
+        if not any((path.parent / name).is_file() for name in PACKAGE_FILES):
             found.notes.append(f"{path.name}: '{text}' was left out: the directory has no pyproject.toml, "
                                "setup.py or setup.cfg")
         elif "." not in found.local_packages:

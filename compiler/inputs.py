@@ -19,6 +19,7 @@ from packaging.utils import canonicalize_name
 from . import dockerignore, reads
 from .errors import Collector, Location
 from .load import Located, read_text
+from .record import PACKAGE_FILES  # what makes a directory installable by pip or uv
 from .model import Origin, Project, Sourced, referenced_files
 from .credentials import REQUIREMENTS_WRITTEN, credentials_hint, masked_credentials
 from .schema import LOCAL_HINT, local_requirement
@@ -303,9 +304,6 @@ def _certificate_problem(root: Path, rel: str) -> tuple[str, str] | None:
     if problem is not None:
         return f"certificate '{rel}' holds more than certificates: {problem}", ONLY_CERTIFICATES_HINT
     return None
-
-
-PACKAGE_FILES = ("pyproject.toml", "setup.py", "setup.cfg")  # what makes a directory installable by pip or uv
 
 
 def _local_package_problem(root: Path, rel: str) -> tuple[str, str] | None:
