@@ -326,6 +326,11 @@ def _local_package_problem(root: Path, rel: str) -> tuple[str, str] | None:
         if not any((path / name).is_file() for name in PACKAGE_FILES):
             return (f"local package '{rel}' has no pyproject.toml, setup.py or setup.cfg",
                     "name the directory pip would install, the one that holds the package's pyproject.toml")
+        for name in PACKAGE_FILES:  # dockwright lock reads them: like every path, inside the project
+            outside = (path / name).is_symlink() and not (path / name).resolve().is_relative_to(root.resolve())
+            if outside:
+                return (f"local package '{rel}': its {name} leads outside the project directory through a symbolic "
+                        "link", "make it a file of the package, not a link to one elsewhere")
     except (OSError, RuntimeError) as exc:  # unreadable, or a symlink loop (RuntimeError before Python 3.13)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "a symlink loop"
         return f"local package '{rel}' cannot be read: {reason}", "check its permissions and symlinks"

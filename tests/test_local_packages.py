@@ -170,6 +170,29 @@ runner: {environment: base}
         "images/base/Dockerfile"].decode()
 
 
+def test_a_build_file_linked_out_of_the_project_is_refused(tmp_path: Path) -> None:
+    """dockwright lock reads a package's build files: a pyproject.toml (or setup.py, setup.cfg) that is a link
+    to a file elsewhere is refused where the package is named, like any path leaving the project; one that
+    links inside the project is fine."""
+    (tmp_path / "outside.toml").write_text(PYPROJECT)
+    root = tmp_path / "project"
+    (root / "libs/x").mkdir(parents=True)
+    (root / "libs/shared.toml").write_text(PYPROJECT)
+    os.symlink("../shared.toml", root / "libs/x/pyproject.toml")
+    (root / "dockwright.yaml").write_text('version: 1\nproject: t\nenvironments:\n'
+                                          '  base: {python: "3.11", local_packages: [libs/x]}\nrunner: {environment: base}\n')
+    assert invoke("compile", cwd=root).returncode == 0
+    for name in ("pyproject.toml", "setup.cfg"):
+        (root / "libs/x" / name).unlink(missing_ok=True)
+        os.symlink(tmp_path / "outside.toml", root / "libs/x" / name)
+        result = invoke("validate", cwd=root, env={"NO_COLOR": "1"})
+        assert result.returncode == 1
+        assert result.stderr.splitlines()[0] == (
+            f"dockwright.yaml:4:43: error: local package 'libs/x': its {name} leads outside the project directory "
+            "through a symbolic link (make it a file of the package, not a link to one elsewhere)")
+        (root / "libs/x" / name).unlink()
+
+
 def test_explain_shows_each_package_and_where_it_came_from(tmp_path: Path) -> None:
     for rel, text in PACKAGES.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
