@@ -24,6 +24,7 @@ one `git add .` away from being committed. DOCKWRIGHT_NO_CACHE=1 turns it off.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -33,7 +34,11 @@ from . import record
 def run() -> None:
     """The console script and `python -m compiler`. Ctrl-C at any moment, even while the process is
     already leaving (a KeyboardInterrupt that replaces the SystemExit on its way out), is one line and
-    exit 130, never a traceback; the output is the old tree or the new one either way (emit.py)."""
+    exit 130, never a traceback; the output is the old tree or the new one either way (emit.py).
+
+    A short-lived process, so the cyclic garbage collector only costs time, from the first import on
+    (a watch collects after each round: cli._watch_once)."""
+    gc.disable()
     try:
         code = answer(sys.argv[1:])
         if code is not None:

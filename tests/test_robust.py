@@ -224,7 +224,6 @@ def test_ctrl_c_while_click_parses_is_interrupted(monkeypatch: pytest.MonkeyPatc
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """Outside a command (click parsing the line, or the command already returned) click's standalone mode made
     a Ctrl-C 'Aborted!' and exit 1 (a new user's Ctrl-C tries); dockwright's is 'interrupted', exit 130."""
-    import gc
     import sys
 
     from compiler import cli
@@ -234,11 +233,8 @@ def test_ctrl_c_while_click_parses_is_interrupted(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(cli.main, "parse_args", parse)
     monkeypatch.setattr(sys, "argv", ["dockwright", "validate"])
-    try:
-        with pytest.raises(SystemExit) as exited:
-            cli.run()
-    finally:
-        gc.enable()
+    with pytest.raises(SystemExit) as exited:
+        cli.run()
     assert exited.value.code == 130
     assert capsys.readouterr().err.splitlines()[-1] == "interrupted"
 

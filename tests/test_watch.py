@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import IO
 
+import pytest
+
 from helpers import EXAMPLES
 
 
@@ -93,3 +95,23 @@ def test_watch_does_not_go_with_check(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (
         2, "", "error: --watch writes the output; it does not go with --check\n")
+
+
+def test_a_watch_round_leaves_no_garbage_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process runs without the cyclic collector (a one-shot compile only pays for it), so a watch that
+    compiles for hours must collect after each round, or every compile's cycles stay."""
+    import gc
+
+    from compiler import cli
+
+    root = tmp_path / "q"
+    shutil.copytree(EXAMPLES / "quickstart", root)
+    monkeypatch.chdir(root)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):
+            seen = cli._watch_once(root / "dockwright.yaml")
+            assert seen and gc.collect() == 0
+    finally:
+        gc.enable()
