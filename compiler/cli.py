@@ -405,6 +405,7 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
     from .builders.schedule import Options
     from .lockfile import LOCK_FILE
 
+    gc.enable()  # a build can run for hours (the rest of the process runs without it: fastpath.run)
     compiled = _compile(ctx, file)
     manifest = compiled.manifest
     if push and not manifest.registry:
