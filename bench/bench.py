@@ -475,6 +475,18 @@ def whole_process(project: Path, runs: int) -> dict[str, Any]:
 
 _LIBYAML = ("import sys, yaml\nfor f in sys.argv[1:]:\n    with open(f, 'rb') as h:\n"
             "        yaml.load(h.read(), Loader=yaml.CSafeLoader)\n")
+# The least any compile on dockwright's fixed stack does: import the stack's libraries, parse the same YAML with
+# libyaml, write as many files of the same sizes into the same folders (argv[1]: a JSON list of [path, size]).
+_FLOOR = ("import json, os, sys, yaml, jinja2, click, packaging.requirements\n"
+          "for f in sys.argv[2:]:\n    with open(f, 'rb') as h:\n"
+          "        yaml.load(h.read(), Loader=yaml.CSafeLoader)\n"
+          "for rel, size in json.load(open(sys.argv[1])):\n"
+          "    os.makedirs(os.path.dirname(rel), exist_ok=True)\n"
+          "    with open(rel, 'wb') as h:\n        h.write(b'x' * size)\n")
+
+
+def _output_sizes(out_dir: Path) -> list[tuple[str, int]]:
+    return [(str(p.relative_to(out_dir.parent)), p.stat().st_size) for p in sorted(out_dir.rglob("*")) if p.is_file()]
 
 
 def fast_path(project: Path, runs: int, scratch: Path) -> dict[str, Any]:
@@ -506,6 +518,8 @@ def fast_path(project: Path, runs: int, scratch: Path) -> dict[str, Any]:
 
     yaml_files = [str(p) for p in compile_project(project / "dockwright.yaml").source.files]  # project + includes
     bare, q_check, q_script, b_check, cold, uncached, libyaml, libyaml_in = [], [], [], [], [], [], [], []
+    floor, floor_dir = [], scratch / "floor"
+    (scratch / "floor.json").write_text(json.dumps(_output_sizes(project / "generated")))
     cold_cache = {"DOCKWRIGHT_CACHE_DIR": str(scratch / "cold-cache")}  # its own: the others keep their records
     timed([py, "-m", "compiler", "compile"], quick, cold_cache)  # the first compile of any project
     for _ in range(runs):
@@ -515,6 +529,9 @@ def fast_path(project: Path, runs: int, scratch: Path) -> dict[str, Any]:
             q_script.append(timed([script, "compile", "--check"], quick))
         b_check.append(timed([py, "-m", "compiler", "compile", "--check"], project))
         libyaml.append(timed([py, "-c", _LIBYAML, *yaml_files], project, what="libyaml_process"))
+        shutil.rmtree(floor_dir, ignore_errors=True)
+        floor_dir.mkdir()
+        floor.append(timed([py, "-c", _FLOOR, str(scratch / "floor.json"), *yaml_files], floor_dir, what="floor"))
         # Cold: no output and no record of the project (its fast path), only dockwright's own compiled
         # templates in the user's cache, as after the first compile of any project.
         shutil.rmtree(project / "generated", ignore_errors=True)
@@ -535,7 +552,7 @@ def fast_path(project: Path, runs: int, scratch: Path) -> dict[str, Any]:
     m = {k: _median(v) for k, v in (("python_startup_s", bare), ("quickstart_check_s", q_check),
                                    ("quickstart_check_script_s", q_script), ("bench_check_s", b_check),
                                    ("bench_cold_s", cold), ("bench_uncached_s", uncached),
-                                   ("libyaml_process_s", libyaml),
+                                   ("libyaml_process_s", libyaml), ("floor_s", floor),
                                    ("libyaml_in_process_s", libyaml_in))}
     m["yaml_files"] = len(yaml_files)
     m["quickstart_check_x_startup"] = m["quickstart_check_s"] / m["python_startup_s"]
@@ -546,6 +563,8 @@ def fast_path(project: Path, runs: int, scratch: Path) -> dict[str, Any]:
     m["cpu_bench_uncached_x_libyaml_process"] = m["cpu_s"]["bench_uncached"] / m["cpu_s"]["libyaml_process"]
     m["cpu_quickstart_check_x_startup"] = m["cpu_s"]["quickstart_check"] / m["cpu_s"]["python_startup"]
     m["bench_cold_x_libyaml_in_process"] = m["bench_cold_s"] / m["libyaml_in_process_s"]
+    m["floor_x_libyaml_process"] = m["floor_s"] / m["libyaml_process_s"]
+    m["cpu_floor_x_libyaml_process"] = m["cpu_s"]["floor"] / m["cpu_s"]["libyaml_process"]
     return m
 
 
@@ -713,6 +732,8 @@ def report_text(r: dict[str, Any]) -> str:
               f" ({f['bench_uncached_x_libyaml_process']:.2f} x uncached)",
               f"  {'  the same, in process (parse only)':<44}{_ms(f['libyaml_in_process_s'])}"
               f"   cold = {f['bench_cold_x_libyaml_in_process']:.2f} x",
+              f"  {'floor: import the stack, parse, write as much':<44}{_ms(f['floor_s'])}"
+              f"   = {f['floor_x_libyaml_process']:.2f} x libyaml",
               "  CPU time (user + system) of the same processes:"]
     c = f["cpu_s"]
     lines += [f"    {label:<42}{_ms(c[key])}{extra}" for label, key, extra in (
@@ -721,7 +742,8 @@ def report_text(r: dict[str, Any]) -> str:
         ("bench project compile, cold", "bench_cold", ""),
         ("  the same, DOCKWRIGHT_NO_CACHE=1", "bench_uncached", ""),
         ("libyaml parse, process", "libyaml_process", f"   cold = {f['cpu_bench_cold_x_libyaml_process']:.2f} x"
-         f" ({f['cpu_bench_uncached_x_libyaml_process']:.2f} x uncached)"))]
+         f" ({f['cpu_bench_uncached_x_libyaml_process']:.2f} x uncached)"),
+        ("floor (stack imports, parse, writes)", "floor", f"   = {f['cpu_floor_x_libyaml_process']:.2f} x libyaml"))]
     imp = r["imports"]
     lines += ["", "imports",
               f"  {'python -c pass':<36}{_ms(imp['python_startup_s'])}",
