@@ -384,15 +384,28 @@ class _RequirementsReader:
         self.root, self.sink, self.inputs = root, sink, inputs
         self.seen: dict[str, tuple[str, str]] = {}  # package -> (requirement, where)
         self.opened: set[str] = set()
+        self.reading: list[str] = []  # the chain of -r lines to the file being read
 
     def read(self, rel: str, at: Location | None, *, depth: int = 0, nested: bool = False) -> list[Sourced[str]]:
         """The requirements of rel (a path from the project root), located; problems go to the sink."""
+        if rel in self.reading:  # a loop, which pip refuses ("recursively references itself")
+            loop = " -> ".join([*self.reading[self.reading.index(rel):], rel])
+            self.sink.error(at, f"requirements file '{rel}' names itself through -r lines: {loop}",
+                            "remove the -r line that closes the loop; pip refuses it too")
+            return []
         if rel in self.opened:  # already read through another -r line (pip reads it once, too)
             return []
         self.opened.add(rel)
         path = self.root / rel
         if not self._readable(rel, at, depth=depth, nested=nested):
             return []
+        self.reading.append(rel)
+        try:
+            return self._lines(rel, path, at, depth)
+        finally:
+            self.reading.pop()
+
+    def _lines(self, rel: str, path: Path, at: Location | None, depth: int) -> list[Sourced[str]]:
         text = read_text(path, self.sink, at=at)
         if text is None:
             return []
