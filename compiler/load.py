@@ -529,13 +529,25 @@ def _expand_include(pattern: str, loc: Location | None, base: Path, root: Path, 
         try:
             f.resolve().relative_to(root.resolve())
         except ValueError:
-            sink.error(loc, f"include '{pattern}' reaches outside the project directory",
-                       "keep included files under the directory of dockwright.yaml")
+            sink.error(loc, _outside(pattern, f, root), "keep included files under the directory of dockwright.yaml")
             return
     for f in files:
         if f.resolve() == main.resolve():
             continue
         load_file(Path(f), at=loc, is_main=False)
+
+
+def _outside(pattern: str, match: Path, root: Path) -> str:
+    """Why an include's match is outside the project: its path says so, or a symbolic link on the way leads there."""
+    import os
+
+    rel = os.path.relpath(os.path.normpath(match), root)
+    if rel == ".." or rel.startswith("../"):
+        return f"include '{pattern}' reaches outside the project directory"
+    through = "leads outside the project directory through a symbolic link"
+    if glob.has_magic(pattern):
+        return f"include '{pattern}' matches '{PurePosixPath(Path(rel))}', which {through}"
+    return f"include '{pattern}' {through}"
 
 
 def _merge_into(merged: Located, origin: dict[NodePath, Path], doc: Located, path: Path, *,

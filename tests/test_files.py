@@ -725,8 +725,11 @@ def test_quiet_build_prints_only_the_error(project) -> None:
     assert quiet.stderr.startswith("error: cannot reach the Docker engine at tcp://127.0.0.1:9")
 
 
+@pytest.mark.parametrize("pattern", ["links/envs.yaml", "links/*.yaml"])
 @pytest.mark.parametrize("style", ["absolute", "relative", "through-folder"])
-def test_an_include_through_a_link_out_of_the_project_is_refused(sandbox: tuple[Path, Path], style: str) -> None:
+def test_an_include_through_a_link_out_of_the_project_is_refused(sandbox: tuple[Path, Path], style: str,
+                                                                 pattern: str) -> None:
+    """The error names the file a pattern matched (the one that leads out), and never reads it."""
     root, outside = sandbox
     (outside / "envs.yaml").write_text(f"environments:\n  {SECRET}: {{python: '3.11'}}\n")
     value = "links/envs.yaml"
@@ -735,11 +738,26 @@ def test_an_include_through_a_link_out_of_the_project_is_refused(sandbox: tuple[
     else:
         (root / "links").mkdir()
         (root / value).symlink_to(outside / "envs.yaml" if style == "absolute" else Path("../../outside/envs.yaml"))
-    (root / "dockwright.yaml").write_text(f"version: 1\nproject: demo\ninclude: [{value}]\n")
+    (root / "dockwright.yaml").write_text(f"version: 1\nproject: demo\ninclude: ['{pattern}']\n")
+    before = snapshot(outside)
+    result = invoke(root, "validate")
+    assert result.exit_code == 1 and SECRET not in result.output
+    matched = "" if pattern == value else f" matches '{value}', which"
+    assert result.stderr.splitlines()[0] == (
+        f"dockwright.yaml:3:11: error: include '{pattern}'{matched} leads outside the project directory through a "
+        "symbolic link (keep included files under the directory of dockwright.yaml)")
+    assert snapshot(outside) == before
+
+
+@pytest.mark.parametrize("pattern", ["../outside/envs.yaml", "../outside/*.yaml", "../*/envs.yaml"])
+def test_an_include_up_out_of_the_project_is_refused(sandbox: tuple[Path, Path], pattern: str) -> None:
+    root, outside = sandbox
+    (outside / "envs.yaml").write_text(f"environments:\n  {SECRET}: {{python: '3.11'}}\n")
+    (root / "dockwright.yaml").write_text(f"version: 1\nproject: demo\ninclude: ['{pattern}']\n")
     before = snapshot(outside)
     result = invoke(root, "validate")
     assert result.exit_code == 1 and SECRET not in result.output
     assert result.stderr.splitlines()[0] == (
-        f"dockwright.yaml:3:11: error: include '{value}' reaches outside the project directory (keep included files "
-        "under the directory of dockwright.yaml)")
+        f"dockwright.yaml:3:11: error: include '{pattern}' reaches outside the project directory (keep included "
+        "files under the directory of dockwright.yaml)")
     assert snapshot(outside) == before
