@@ -121,6 +121,14 @@ def _table(rows: list[tuple[str, str, Origin | None]], root: Path) -> list[str]:
     return lines
 
 
+def _requirement_origins(env: Environment) -> dict[str, Origin]:
+    """Where each `via` of a locked package was written: a requirement, or a local package (whose
+    dependencies the lock says came `via local_packages: PATH`)."""
+    origins = {r.value: r.origin for r in env.requirements.values()}
+    origins.update((f"local_packages: {item.value}", item.origin) for item in env.local_packages)
+    return origins
+
+
 def _locked(compiled: Compiled, env: Environment, image_name: str | None) -> list[tuple[str, str, Origin | None]]:
     """(package==version, a direct requirement that pulls it in, where that requirement comes from), one row
     per requirement; the package shown on its first row only."""
@@ -128,7 +136,7 @@ def _locked(compiled: Compiled, env: Environment, image_name: str | None) -> lis
     entry = lock.images.get(image_name) if lock is not None and image_name else None
     if entry is None:
         return []
-    by_text = {r.value: r.origin for r in env.requirements.values()}
+    by_text = _requirement_origins(env)
     rows: list[tuple[str, str, Origin | None]] = []
     for pkg in sorted(entry.packages, key=lambda p: (p.name, p.platforms, p.version)):
         label = f"  {pkg.name}=={pkg.version}" + (f" ({', '.join(pkg.platforms)})" if pkg.platforms else "")
@@ -155,7 +163,7 @@ def explain_json(compiled: Compiled, name: str) -> str:
     lock = compiled.plan.lock
     entry = lock.images.get(data["image"]) if lock is not None and data["image"] else None
     if entry is not None:
-        by_text = {r.value: r.origin for r in env.requirements.values()}
+        by_text = _requirement_origins(env)
         data["locked"] = [{"name": p.name, "version": p.version, "platforms": list(p.platforms or entry.platforms),
                            "via": [{"requirement": r, "origin": origin(by_text.get(r))} for r in p.via]}
                           for p in sorted(entry.packages, key=lambda p: (p.name, p.platforms, p.version))]

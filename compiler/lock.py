@@ -19,7 +19,7 @@ from packaging.utils import canonicalize_name
 from . import lockfile, record, resolve
 from .errors import ConfigError, Diagnostic, Location, UsageError, read_inside, shown_path
 from .lockfile import File, Lock, LockedImage, Package, Parent
-from .model import Base
+from .model import Base, Environment
 from .plan import ImageSpec, Plan
 
 if TYPE_CHECKING:
@@ -111,13 +111,16 @@ def _target(plan: Plan, name: str, spec: ImageSpec, root: Path, platforms: tuple
                            for c in sorted(env.certificates)),
         layered_on=parent.name if parent is not None and parent.generated and spec.layered else None,
         external=img.base_ref if parent is None and img.base_ref else None,
-        local_packages=_local_packages(root, spec),
+        local_packages=_local_packages(root, env),
     )
 
 
-def _local_packages(root: Path, spec: ImageSpec) -> tuple[tuple[str, str, str], ...]:
-    return tuple((src.rstrip("/") or ".", _build_files_digest(root, src), str(root.resolve() / src))
-                 for src, _ in spec.local_packages)
+def _local_packages(root: Path, env: Environment) -> tuple[tuple[str, str, str], ...]:
+    """Every local package of the environment, its parent's too: an image layered on a parent installs only
+    its own, yet its entry says all it holds (as its requirements repeat the parent's), and the parent's
+    packages are among the pins the parent's entry holds it to."""
+    return tuple((item.value, _build_files_digest(root, item.value), str(root.resolve() / item.value))
+                 for item in env.local_packages)
 
 
 def _build_files_digest(root: Path, src: str) -> str:

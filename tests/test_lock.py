@@ -499,3 +499,32 @@ def test_a_zenml_parent_locks_without_python_beside_it(project) -> None:
     compiled = compile_project(root / "dockwright.yaml")
     found = targets(compiled.plan, root, ("linux/amd64",))["base"]
     assert (found.python, found.python_problem) == ("3.11", None)
+
+
+def test_a_layered_child_s_entry_holds_its_parent_s_local_package_dependencies(
+        project, index: Index, registry: Registry, uv_cache: Path) -> None:
+    """The child image holds what its parent installed: its entry says so (as its requirements repeat the
+    parent's), explain shows where each came from, and the child installs none of them again."""
+    text = yaml(index.url, ["delta"], extra="    local_packages: [libs/feature]\n").replace(
+        "runner:", "  child:\n    extends: base\n    requirements: [gamma]\nrunner:") + (
+        "pipelines:\n  p:\n    environment: child\n    steps: {a: {}}\n")
+    root = project({"dockwright.yaml": text, "libs/feature/pyproject.toml": LOCAL_PACKAGE,
+                    "libs/feature/feature_lib/__init__.py": ""})
+    code, _, err = lock_cli(root, registry, uv_cache)
+    assert (code, err) == (0, ""), err
+    lock = lockfile.parse(root / "dockwright.lock", (root / "dockwright.lock").read_text())
+    base = {p.name: (p.version, p.via) for p in lock.images["base"].packages}
+    child = {p.name: (p.version, p.via) for p in lock.images["child"].packages}
+    assert child == {**base, "gamma": ("1.0", ("gamma", "local_packages: libs/feature"))}
+    assert invoke("compile", "--check", cwd=root).returncode == 1  # not compiled yet: would write
+    assert invoke("compile", cwd=root).returncode == 0
+    # every package the child holds is installed in the parent: the child installs nothing
+    assert sorted(p.name for p in (root / "generated/images/child").iterdir()) == ["Dockerfile"]
+    explained = invoke("explain", "child", cwd=root).stdout
+    assert explained.split("locked packages (dockwright.lock)\n", 1)[1] == (
+        "  alpha==1.0  via local_packages: libs/feature  dockwright.yaml:8  via extends base\n"
+        "  beta==1.0   via local_packages: libs/feature  dockwright.yaml:8  via extends base\n"
+        "  delta==1.0  via delta  dockwright.yaml:7  via extends base\n"
+        "  gamma==1.0  via gamma  dockwright.yaml:11\n"
+        "              via local_packages: libs/feature  dockwright.yaml:8  via extends base\n"
+        "  zeta==1.0   via local_packages: libs/feature  dockwright.yaml:8  via extends base\n")
