@@ -477,12 +477,14 @@ _LIBYAML = ("import sys, yaml\nfor f in sys.argv[1:]:\n    with open(f, 'rb') as
             "        yaml.load(h.read(), Loader=yaml.CSafeLoader)\n")
 # The least any compile on dockwright's fixed stack does: import the stack's libraries, parse the same YAML with
 # libyaml, write as many files of the same sizes into the same folders (argv[1]: a JSON list of [path, size]).
+# _FLOOR_STACK: Python's own start, the fixed stack's PyYAML and Jinja2 alone (no click, no packaging).
 _FLOOR = ("import json, os, sys, yaml, jinja2, click, packaging.requirements\n"
           "for f in sys.argv[2:]:\n    with open(f, 'rb') as h:\n"
           "        yaml.load(h.read(), Loader=yaml.CSafeLoader)\n"
           "for rel, size in json.load(open(sys.argv[1])):\n"
           "    os.makedirs(os.path.dirname(rel), exist_ok=True)\n"
           "    with open(rel, 'wb') as h:\n        h.write(b'x' * size)\n")
+_FLOOR_STACK = _FLOOR.replace(", click, packaging.requirements", "", 1)
 
 
 def _output_sizes(out_dir: Path) -> list[tuple[str, int]]:
@@ -518,7 +520,7 @@ def fast_path(project: Path, runs: int, scratch: Path) -> dict[str, Any]:
 
     yaml_files = [str(p) for p in compile_project(project / "dockwright.yaml").source.files]  # project + includes
     bare, q_check, q_script, b_check, cold, uncached, libyaml, libyaml_in = [], [], [], [], [], [], [], []
-    floor, floor_dir = [], scratch / "floor"
+    floor, floor_stack, floor_dir = [], [], scratch / "floor"
     (scratch / "floor.json").write_text(json.dumps(_output_sizes(project / "generated")))
     cold_cache = {"DOCKWRIGHT_CACHE_DIR": str(scratch / "cold-cache")}  # its own: the others keep their records
     timed([py, "-m", "compiler", "compile"], quick, cold_cache)  # the first compile of any project
@@ -532,6 +534,10 @@ def fast_path(project: Path, runs: int, scratch: Path) -> dict[str, Any]:
         shutil.rmtree(floor_dir, ignore_errors=True)
         floor_dir.mkdir()
         floor.append(timed([py, "-c", _FLOOR, str(scratch / "floor.json"), *yaml_files], floor_dir, what="floor"))
+        shutil.rmtree(floor_dir)
+        floor_dir.mkdir()
+        floor_stack.append(timed([py, "-c", _FLOOR_STACK, str(scratch / "floor.json"), *yaml_files], floor_dir,
+                                 what="floor_stack"))
         # Cold: no output and no record of the project (its fast path), only dockwright's own compiled
         # templates in the user's cache, as after the first compile of any project.
         shutil.rmtree(project / "generated", ignore_errors=True)
@@ -553,6 +559,7 @@ def fast_path(project: Path, runs: int, scratch: Path) -> dict[str, Any]:
                                    ("quickstart_check_script_s", q_script), ("bench_check_s", b_check),
                                    ("bench_cold_s", cold), ("bench_uncached_s", uncached),
                                    ("libyaml_process_s", libyaml), ("floor_s", floor),
+                                   ("floor_stack_s", floor_stack),
                                    ("libyaml_in_process_s", libyaml_in))}
     m["yaml_files"] = len(yaml_files)
     m["quickstart_check_x_startup"] = m["quickstart_check_s"] / m["python_startup_s"]
@@ -565,6 +572,8 @@ def fast_path(project: Path, runs: int, scratch: Path) -> dict[str, Any]:
     m["bench_cold_x_libyaml_in_process"] = m["bench_cold_s"] / m["libyaml_in_process_s"]
     m["floor_x_libyaml_process"] = m["floor_s"] / m["libyaml_process_s"]
     m["cpu_floor_x_libyaml_process"] = m["cpu_s"]["floor"] / m["cpu_s"]["libyaml_process"]
+    m["floor_stack_x_libyaml_process"] = m["floor_stack_s"] / m["libyaml_process_s"]
+    m["cpu_floor_stack_x_libyaml_process"] = m["cpu_s"]["floor_stack"] / m["cpu_s"]["libyaml_process"]
     return m
 
 
@@ -734,6 +743,8 @@ def report_text(r: dict[str, Any]) -> str:
               f"   cold = {f['bench_cold_x_libyaml_in_process']:.2f} x",
               f"  {'floor: import the stack, parse, write as much':<44}{_ms(f['floor_s'])}"
               f"   = {f['floor_x_libyaml_process']:.2f} x libyaml",
+              f"  {'  the same, PyYAML and Jinja2 only':<44}{_ms(f['floor_stack_s'])}"
+              f"   = {f['floor_stack_x_libyaml_process']:.2f} x libyaml",
               "  CPU time (user + system) of the same processes:"]
     c = f["cpu_s"]
     lines += [f"    {label:<42}{_ms(c[key])}{extra}" for label, key, extra in (
@@ -743,7 +754,9 @@ def report_text(r: dict[str, Any]) -> str:
         ("  the same, DOCKWRIGHT_NO_CACHE=1", "bench_uncached", ""),
         ("libyaml parse, process", "libyaml_process", f"   cold = {f['cpu_bench_cold_x_libyaml_process']:.2f} x"
          f" ({f['cpu_bench_uncached_x_libyaml_process']:.2f} x uncached)"),
-        ("floor (stack imports, parse, writes)", "floor", f"   = {f['cpu_floor_x_libyaml_process']:.2f} x libyaml"))]
+        ("floor (stack imports, parse, writes)", "floor", f"   = {f['cpu_floor_x_libyaml_process']:.2f} x libyaml"),
+        ("  the same, PyYAML and Jinja2 only", "floor_stack",
+         f"   = {f['cpu_floor_stack_x_libyaml_process']:.2f} x libyaml"))]
     imp = r["imports"]
     lines += ["", "imports",
               f"  {'python -c pass':<36}{_ms(imp['python_startup_s'])}",
