@@ -135,7 +135,11 @@ def _rule(rule: dict[str, Any]) -> dict[str, Any]:
         out["enum"] = list(rule["allowed"])
     if check is not None:
         out.update(CHECKS[check])
-    out.update(_nested(rule))
+    nested = _nested(rule)
+    if "$ref" in nested and rule.get("nullable"):
+        # Beside a $ref every keyword applies too, and the named schema says "object": null is one more choice.
+        nested["anyOf"] = [{"$ref": nested.pop("$ref")}, {"type": "null"}]
+    out.update(nested)
     if rule.get("empty") is False:
         out["minProperties"] = 1
     return out

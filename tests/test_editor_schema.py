@@ -3,6 +3,7 @@ project and rejecting schema errors, with the Cerberus checks' patterns translat
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
@@ -214,3 +215,67 @@ def test_an_included_files_other_version_is_said_as_yaml_spells_it(given: str, s
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == (
         f"more.yaml:1:{10 if given else 9}: error: included file says version {said} but the project says 1")
+
+
+@settings(max_examples=400, deadline=None)
+@given(doc=st.deferred(lambda: _documents()))
+def test_the_schema_never_refuses_what_cerberus_accepts(doc: dict[str, Any]) -> None:
+    """Documents made from the Cerberus schemas (every key, nulls, wrong types): each one Cerberus finds nothing
+    wrong with, the JSON Schema accepts too (it may accept more: what it cannot express is listed in the docs)."""
+
+    with pytest.MonkeyPatch.context() as mp:
+        accepted = _cerberus_errors(doc, mp) == []
+    if accepted:
+        errors = [e.message for e in _VALIDATOR().iter_errors(doc)]
+        assert errors == [], doc
+
+
+def _documents() -> st.SearchStrategy[dict[str, Any]]:
+    from test_schema_sure import documents
+
+    return documents()
+
+
+def _cerberus_errors(doc: dict[str, Any], mp: pytest.MonkeyPatch) -> list[str]:
+    from test_schema_sure import _cerberus_errors as errors
+
+    return errors(doc, mp)
+
+
+@functools.cache
+def _VALIDATOR() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(editor_schema.json_schema())
+
+
+def _nullable_rules(rules: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every rule in a Cerberus schema (fields, list items, mapping values and keys) that says nullable."""
+    found = []
+    if isinstance(rules, dict) and isinstance(rules.get("type"), (str, list)):
+        if rules.get("nullable"):
+            found.append((where, rules))
+        for key in ("valuesrules", "keysrules"):
+            if key in rules:
+                found += _nullable_rules(rules[key], f"{where}.{key}")
+        nested = rules.get("schema")
+        if isinstance(nested, dict):
+            found += _nullable_rules(nested, f"{where}.schema")
+    elif isinstance(rules, dict):
+        for name, rule in rules.items():
+            found += _nullable_rules(rule, f"{where}.{name}")
+    return found
+
+
+def test_every_nullable_rule_accepts_null() -> None:
+    """Where Cerberus takes null (an empty `load:` step, `settings:`, a list left empty), so does the JSON
+    Schema: a named schema beside the rule (a $ref) must not add its "object" to it."""
+    from jsonschema import Draft202012Validator
+
+    defs = editor_schema.json_schema()["$defs"]
+    rules = [pair for name, source in cerberus_schema.source_schemas().items()
+             for pair in _nullable_rules(source, name)]
+    assert len(rules) > 30
+    refused = [where for where, rule in rules
+               if not Draft202012Validator({**editor_schema._rule(rule), "$defs": defs}).is_valid(None)]
+    assert refused == []
