@@ -222,11 +222,10 @@ def test_an_included_files_other_version_is_said_as_yaml_spells_it(given: str, s
 def test_the_schema_never_refuses_what_cerberus_accepts(doc: dict[str, Any]) -> None:
     """Documents made from the Cerberus schemas (every key, nulls, wrong types): each one Cerberus finds nothing
     wrong with, the JSON Schema accepts too (it may accept more: what it cannot express is listed in the docs)."""
-
     with pytest.MonkeyPatch.context() as mp:
         accepted = _cerberus_errors(doc, mp) == []
     if accepted:
-        errors = [e.message for e in _VALIDATOR().iter_errors(doc)]
+        errors = [e.message for e in _validator().iter_errors(doc)]
         assert errors == [], doc
 
 
@@ -243,7 +242,7 @@ def _cerberus_errors(doc: dict[str, Any], mp: pytest.MonkeyPatch) -> list[str]:
 
 
 @functools.cache
-def _VALIDATOR() -> Any:
+def _validator() -> Any:
     from jsonschema import Draft202012Validator
 
     return Draft202012Validator(editor_schema.json_schema())
