@@ -27,7 +27,7 @@ os.environ["DOCKWRIGHT_CACHE_DIR"] = tempfile.mkdtemp(prefix="dockwright-test-ca
 settings.register_profile("dockwright", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("dockwright")
 
-# Each property test names its own max_examples, and a whole run (`python -m pytest`, what CI runs) runs
+# Each property test names its own max_examples, and a whole run (no marker expression: what CI runs) runs
 # exactly that many. The quick loop (a marker expression that leaves the slow tests out, as
 # `-m "not builder and not slow"` does) runs a tenth, at least 10; DOCKWRIGHT_FULL=1 runs them all there too.
 QUICK_SHARE, QUICK_MINIMUM = 10, 10

@@ -20,20 +20,25 @@ from infra import Infra, InfraError, up, up_containers
 HERE = Path(__file__).resolve().parent
 
 
+GROUP = "engines"  # under pytest-xdist's --dist loadgroup, every builder test runs in one worker, one at a time
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # A conftest hook sees the whole session's items, not only this folder's: mark ours only.
     for item in items:
         if HERE in Path(item.path).resolve().parents:
             item.add_marker(pytest.mark.builder)
+            item.add_marker(pytest.mark.xdist_group(GROUP))
 
 
 @pytest.fixture(scope="session")
-def infra() -> Infra:
+def infra(request: pytest.FixtureRequest) -> Infra:
     """Both engines, the registry and the base images, up; what and where they are."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        # pytest-xdist's workers would run builder tests side by side on the same engines, registry and tags.
-        pytest.fail("the builder tests do not run under pytest-xdist: run them without -n (the quick loop, "
-                    "with -n, leaves them out: -m 'not builder and not slow')", pytrace=False)
+    if os.environ.get("PYTEST_XDIST_WORKER") and request.config.getoption("dist", "no") != "loadgroup":
+        # Spread over workers, builder tests would run side by side on the same engines, registry and tags.
+        pytest.fail("the builder tests run under pytest-xdist only with --dist loadgroup (all of them in one "
+                    "worker, one at a time): add it, or run them without -n", pytrace=False)
     try:
         return up()
     except InfraError as exc:
