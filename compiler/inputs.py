@@ -90,11 +90,12 @@ def gather(project: Project, root: Path, sink: Collector, doc: Located | None = 
     inputs.dockerignore = _dockerignore(root, sink)
     _check_tls_files(project, root, sink, doc)
     checked: dict[tuple[str, str], tuple[str, str] | None] = {}  # (kind, path) -> its problem, checked once
+    private = _private_files(project, root)
     for kind, rel, loc in referenced_files(project):
         if kind in ("copy", "certificate", "local_package"):
             _ignored(inputs.dockerignore, kind, rel, loc, sink, root=root)
         if kind in ("copy", "local_package"):
-            _copies_a_tls_key(project, inputs.dockerignore, kind, rel, loc, sink)
+            _copies_a_private_file(private, inputs.dockerignore, kind, rel, loc, sink)
         if kind == "requirements":
             if rel not in inputs.requirements:
                 inputs.requirements[rel] = tuple(_RequirementsReader(root, sink, inputs).read(rel, loc))
@@ -205,25 +206,41 @@ def _ignored(matcher: dockerignore.Matcher | None, kind: str, rel: str, loc: Loc
               f"remove the pattern that matches it, or add '!{left_out}' after it")
 
 
-def _copies_a_tls_key(project: Project, matcher: dockerignore.Matcher | None, kind: str, rel: str,
-                      loc: Location | None, sink: Collector) -> None:
-    """A located error when a copy or local package source is, or holds, a builder's tls key that
-    .dockerignore does not leave out: the key would be baked into the image's COPY layer."""
-    norm = posixpath.normpath(rel)
-    what = "copy source" if kind == "copy" else "local package"
+def _private_files(project: Project, root: Path) -> list[tuple[str, str, str]]:
+    """(project-relative path, whose it is, what to do instead) of each file in the project that must never be
+    copied into an image: a builder's tls key, and the file a build secret is read from."""
+    found = []
     for name, builder in sorted(project.builders.items()):
         for key, value in builder.tls:
-            if key != "key" or not isinstance(value, str):
+            if key == "key" and isinstance(value, str):
+                found.append((posixpath.normpath(value), f"the private key of builder '{name}'",
+                              "keep the key outside what copy and local_packages name"))
+    for env_name, env in sorted(project.environments.items()):
+        for secret_id, source in env.secrets:
+            where = source.value[5:] if source.value and source.value.startswith("file ") else None
+            if where is None or where.startswith("~"):
                 continue
-            tls = posixpath.normpath(value)
-            if not (norm == "." or tls == norm or tls.startswith(norm + "/")):
-                continue
-            parts = tls.split("/")
-            if matcher is not None and any(matcher.matches("/".join(parts[:i])) for i in range(1, len(parts) + 1)):
-                continue
-            sink.error(loc, f"{what} '{rel}' holds the private key of builder '{name}' ('{tls}'), which would be "
-                       "copied into the image", f"add '{tls}' to {dockerignore.FILE}, or keep the key outside "
-                       "what copy and local_packages name")
+            rel = os.path.relpath(os.path.normpath(root / where), root) if posixpath.isabs(where) else where
+            if rel != ".." and not rel.startswith("../"):
+                found.append((posixpath.normpath(rel), f"the file of secret '{secret_id}' (environment '{env_name}')",
+                              "keep the secret's file outside what copy and local_packages name"))
+    return found
+
+
+def _copies_a_private_file(private: list[tuple[str, str, str]], matcher: dockerignore.Matcher | None, kind: str,
+                           rel: str, loc: Location | None, sink: Collector) -> None:
+    """A located error when a copy or local package source is, or holds, a file _private_files names that
+    .dockerignore does not leave out: it would be baked into the image's COPY layer."""
+    norm = posixpath.normpath(rel)
+    what = "copy source" if kind == "copy" else "local package"
+    for path, whose, instead in private:
+        if not (norm == "." or path == norm or path.startswith(norm + "/")):
+            continue
+        parts = path.split("/")
+        if matcher is not None and any(matcher.matches("/".join(parts[:i])) for i in range(1, len(parts) + 1)):
+            continue
+        sink.error(loc, f"{what} '{rel}' holds {whose} ('{path}'), which would be copied into the image",
+                   f"add '{path}' to {dockerignore.FILE}, or {instead}")
 
 
 def ignored_output(matcher: dockerignore.Matcher | None, output: str, files: dict[str, str]) -> str | None:
