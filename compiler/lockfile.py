@@ -137,9 +137,21 @@ def _file(f: File) -> str:
     return "{ " + ", ".join(parts) + " }"
 
 
-def render(lock: Lock) -> str:
-    """The file's text: sorted, one package block and one file per line, no timestamps or paths."""
-    out = [HEADER, f"version = {FORMAT}\n"]
+def render(lock: Lock, *, checksum: bool = True) -> str:
+    """The file's text: sorted, one package block and one file per line, no timestamps or paths; after the
+    version, the sha256 of everything below it, so that an edit that keeps the shape is found too.
+    checksum=False: as dockwright wrote it before it wrote one (parse reads such a lock as it is)."""
+    body = _render_images(lock)
+    line = f"checksum = {_str(_checksum(body))}\n" if checksum else ""
+    return f"{HEADER}version = {FORMAT}\n{line}{body}"
+
+
+def _checksum(body: str) -> str:
+    return "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def _render_images(lock: Lock) -> str:
+    out = []
     bodies: dict[int, str] = {}  # a package's lines, by package (a layered image's entry repeats its parent's)
     for name in sorted(lock.images):
         img = lock.images[name]
@@ -315,6 +327,7 @@ _STRS = rf"\[(?:{_S}(?:, {_S})*)?\]"
 _HEAD = re.compile(rf"\[(\[)?images\.([A-Za-z0-9_-]+|{_S})(\.parent|\.parent\.platforms|\.packages)?\]?\]")
 _LINE = re.compile(rf"([a-z]+) = ({_S}|{_STRS}|[0-9]+)")
 _PLATFORM_LINE = re.compile(rf"({_S}) = ({_S})")
+_CHECKSUM_LINE = re.compile(r'checksum = "(sha256:[0-9a-f]{64})"')
 _FILE_LINE = re.compile(rf"    \{{ name = ({_S}), hash = ({_S})(?:, size = ([0-9]+))?(?:, platforms = ({_STRS}))? \}},")
 
 
@@ -434,8 +447,13 @@ def _fast(text: str) -> dict[str, Any] | None:
     m = re.fullmatch(r"version = ([0-9]+)", lines[0])
     if lines[-1] != "" or m is None:
         return None
+    data: dict[str, Any] = {"version": int(m.group(1))}
+    first = 1
+    c = _CHECKSUM_LINE.fullmatch(lines[1]) if len(lines) > 2 else None
+    if c is not None:
+        data["checksum"], first = c.group(1), 2
     try:
-        return _read_fast(lines[1:-1], {"version": int(m.group(1))})
+        return _read_fast(lines[first:-1], data)
     except (_NotOurShape, ValueError):  # ValueError: an unclosed list, or an escape JSON does not know
         return None
 
@@ -445,17 +463,23 @@ def parse(path: Path, text: str) -> Lock:
     data = _toml(path, text)
     _check_version(path, text, data.get("version"))
     try:
-        _check_keys(data, {"version", "images"}, LOCK_FILE)
+        _check_keys(data, {"version", "checksum", "images"}, LOCK_FILE)
         seen: dict[int, Package] = {}  # data holds every table while parse runs: their ids stay theirs
         images = {name: _image(name, body, seen) for name, body in _table(data.get("images", {}), "images").items()}
     except _Bad as bad:
         raise error(path, text, f"{LOCK_FILE}: {bad.message}", needle=bad.needle, line=bad.line,
                     col=bad.col) from None
     lock = Lock(images=images)
-    canonical = render(lock)
+    canonical = render(lock, checksum="checksum" in data)  # without one: written before dockwright wrote it
     if canonical != text:
         theirs, ours = text.splitlines(), canonical.splitlines()
-        line = next((n for n, (a, b) in enumerate(zip(theirs, ours), 1) if a != b), min(len(theirs), len(ours)) + 1)
+        at = HEADER.count("\n") + 2 if "checksum" in data else 0  # the checksum's line, compared last
+        line = next((n for n, (a, b) in enumerate(zip(theirs, ours), 1) if a != b and n != at),
+                    min(len(theirs), len(ours)) + 1)
+        if len(theirs) == len(ours) and line > len(theirs):  # only the checksum differs: the body was edited
+            raise error(path, text, f"{LOCK_FILE} was edited by hand: its checksum is not that of what it says",
+                        line=at, hint="undo the edit, or run `dockwright lock` to write it again (it keeps every "
+                                      "pin that still holds)")
         raise error(path, text, f"{LOCK_FILE} was edited by hand: line {line} is not what dockwright writes",
                     line=line)
     return lock

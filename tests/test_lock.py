@@ -170,8 +170,9 @@ def test_plain_lock_keeps_pins_and_upgrade_package_moves_only_its_lines(project,
         third = (root / "dockwright.lock").read_text()
         changed = [(a, b) for a, b in zip(second.splitlines(), third.splitlines()) if a != b]
         assert len(second.splitlines()) == len(third.splitlines())
-        assert [a.split("=")[0].strip() for a, _ in changed] == ["version", "{ name"]  # alpha's version and file
-        assert 'name = "alpha-1.1-py3-none-any.whl"' in changed[1][1]
+        # the checksum of what follows it, alpha's version and its file
+        assert [a.split("=")[0].strip() for a, _ in changed] == ["checksum", "version", "{ name"]
+        assert 'name = "alpha-1.1-py3-none-any.whl"' in changed[2][1]
         assert first != second
     finally:
         idx.close()

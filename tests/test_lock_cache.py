@@ -3,6 +3,7 @@ any other text, another dockwright, or an entry it did not write whole: then the
 
 from __future__ import annotations
 
+import hashlib
 import marshal
 import re
 import shutil
@@ -174,13 +175,22 @@ def test_editing_one_hash_digit_compiles_exactly_as_without_the_cache(cache: Pat
     start = data.draw(st.sampled_from(_HEX))
     at = start + data.draw(st.integers(0, 63))
     edited = text[:at] + data.draw(st.sampled_from([c for c in "0123456789abcdef" if c != text[at]])) + text[at + 1:]
-    lock.write_text(edited)
+    lock.write_text(_resealed(edited) if data.draw(st.booleans()) else edited)
     cached = _compiled(platform_copy)
     with monkeypatch.context() as m:
         m.setenv("DOCKWRIGHT_NO_CACHE", "1")
         assert cached == _compiled(platform_copy)
     lock.write_text(text)
     assert _compiled(platform_copy) == before
+
+
+def _resealed(text: str) -> str:
+    """text with the checksum of what it now says: as `lock` would write those values (an edit the checksum
+    does not give away, so that what the cache gives is what the values make)."""
+    lines = text.split("\n")
+    body = "\n".join(lines[4:])
+    lines[3] = f'checksum = "sha256:{hashlib.sha256(body.encode()).hexdigest()}"'
+    return "\n".join(lines)
 
 
 def test_an_edited_file_hash_or_inputs_digest_is_seen_through_the_cache(cache: Path, tmp_path: Path) -> None:
@@ -191,13 +201,13 @@ def test_an_edited_file_hash_or_inputs_digest_is_seen_through_the_cache(cache: P
     before = _compiled(root)
     old = re.search(r'hash = "(sha256:[0-9a-f]{64})"', text).group(1)  # type: ignore[union-attr]
     new = old[:-1] + ("0" if old[-1] != "0" else "1")
-    lock.write_text(text.replace(old, new))
+    lock.write_text(_resealed(text.replace(old, new)))
     after = _compiled(root)
     changed = sorted(rel for rel in before if after.get(rel) != before[rel])
     assert changed and all(new in after[rel] for rel in changed if rel.endswith("requirements.txt"))
     assert not any(old in body for body in after.values())
     inputs = re.search(r'inputs = "sha256:([0-9a-f]{64})"', text).group(1)  # type: ignore[union-attr]
-    lock.write_text(text.replace(inputs, inputs[::-1]))
+    lock.write_text(_resealed(text.replace(inputs, inputs[::-1])))
     [error] = _compiled(root)
     assert "has changed since dockwright.lock was written" in error
     lock.write_text(text)

@@ -3,6 +3,7 @@ error that says to run `dockwright lock`."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -95,8 +96,8 @@ def test_a_bad_escape_in_a_quoted_key_is_tomllibs_located_error() -> None:
     text = lockfile.render(Lock(images={image.name: image})).replace('"a\\\\b"', '"a\\u00zz"')
     assert lockfile._fast(text) is None
     assert _error(text) == (
-        "dockwright.lock:5:13: error: dockwright.lock is not valid TOML: Invalid hex value (run `dockwright lock` "
-        "to write it again)\n    5 | [images.\"a\\u00zz\"]\n      |             ^")
+        "dockwright.lock:6:13: error: dockwright.lock is not valid TOML: Invalid hex value (run `dockwright lock` "
+        "to write it again)\n    6 | [images.\"a\\u00zz\"]\n      |             ^")
 
 
 def _error(text: str) -> str:
@@ -113,16 +114,18 @@ SAMPLE = lockfile.render(Lock(images={"base": LockedImage(
 
 
 def test_the_sample_reads_like_this() -> None:
-    assert SAMPLE == (
-        "# Written by `dockwright lock`: every Python package (with hashes) and parent image (by digest).\n"
-        "# Do not edit by hand; run `dockwright lock` to change it.\n"
-        "version = 1\n\n"
-        "[images.base]\npython = \"3.11\"\nplatforms = [\"linux/amd64\"]\n"
+    body = (
+        "\n[images.base]\npython = \"3.11\"\nplatforms = [\"linux/amd64\"]\n"
         f"inputs = \"{H}\"\n\n"
         f"[images.base.parent]\nref = \"python:3.11-slim\"\ndigest = \"{H}\"\n\n"
         f"[images.base.parent.platforms]\n\"linux/amd64\" = \"{H}\"\n\n"
         "[[images.base.packages]]\nname = \"alpha\"\nversion = \"1.0\"\nvia = [\"alpha\"]\nfiles = [\n"
         f"    {{ name = \"alpha-1.0-py3-none-any.whl\", hash = \"{H}\", size = 7 }},\n]\n")
+    checksum = "sha256:" + hashlib.sha256(body.encode()).hexdigest()  # of everything below its line
+    assert SAMPLE == (
+        "# Written by `dockwright lock`: every Python package (with hashes) and parent image (by digest).\n"
+        "# Do not edit by hand; run `dockwright lock` to change it.\n"
+        f"version = 1\nchecksum = \"{checksum}\"\n{body}")
 
 
 def test_malformed_toml_is_located() -> None:
@@ -144,13 +147,13 @@ def test_a_hand_edit_is_located_at_its_line() -> None:
 def test_a_bad_hash_is_located_at_its_value() -> None:
     text = SAMPLE.replace(f'hash = "{H}"', 'hash = "md5:00"')
     assert _error(text).splitlines()[0] == (
-        "dockwright.lock:22:44: error: dockwright.lock: image 'base': package 'alpha': a file: 'hash' is missing or "
+        "dockwright.lock:23:44: error: dockwright.lock: image 'base': package 'alpha': a file: 'hash' is missing or "
         "not valid (run `dockwright lock` to write it again)")
     text = SAMPLE.replace('python = "3.11"', 'python = "three"')
     assert _error(text).splitlines()[:2] == [
-        "dockwright.lock:6:1: error: dockwright.lock: image 'base': 'python' is missing or not valid (run "
+        "dockwright.lock:7:1: error: dockwright.lock: image 'base': 'python' is missing or not valid (run "
         "`dockwright lock` to write it again)",
-        '    6 | python = "three"']
+        '    7 | python = "three"']
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -183,9 +186,9 @@ _ONE = Lock(images={"a": LockedImage(name="a", python=None, platforms=("linux/am
 
 
 @pytest.mark.parametrize("old, new, where", [
-    ('[images.a]', '[images."\\q"]', "5:12"),  # a quoted image name
-    ('via = ["x"]', 'via = ["\\q"]', "12:11"),  # a list of strings
-    ('name = "f"', 'name = "\\q"', "14:17"),  # a file's line
+    ('[images.a]', '[images."\\q"]', "6:12"),  # a quoted image name
+    ('via = ["x"]', 'via = ["\\q"]', "13:11"),  # a list of strings
+    ('name = "f"', 'name = "\\q"', "15:17"),  # a file's line
 ])
 def test_an_escape_json_does_not_know_is_located(old: str, new: str, where: str) -> None:
     """The fast reader decodes strings with json; an escape TOML and JSON refuse (`\\q`) falls back to
@@ -235,3 +238,43 @@ def test_repeated_package_blocks_read_as_tomllib_reads_them_whatever_the_edit(mo
     with monkeypatch.context() as m:
         m.setattr(lockfile, "_fast", lambda text: None)
         assert fast == _outcome(edited)
+
+
+def test_an_edit_that_keeps_the_shape_is_found_by_the_checksum() -> None:
+    """A pin changed by hand in dockwright's own shape (the version and the file's name; the hash left as it
+    was, or changed too): the checksum below the version no longer matches what the file says."""
+    edits = [[('version = "1.0"', 'version = "1.1"'), ("alpha-1.0-py3", "alpha-1.1-py3")],
+             [(f'size = 7 }}', 'size = 8 }')], [('python = "3.11"', 'python = "3.12"')],
+             [('platforms = ["linux/amd64"]\ninputs', 'platforms = ["linux/arm64"]\ninputs')]]
+    for edit in edits:
+        text = SAMPLE
+        for a, b in edit:
+            assert a in text
+            text = text.replace(a, b)
+        assert _error(text).splitlines() == [
+            "dockwright.lock:4:1: error: dockwright.lock was edited by hand: its checksum is not that of what it says "
+            "(undo the edit, or run `dockwright lock` to write it again (it keeps every pin that still holds))",
+            f"    4 | {SAMPLE.splitlines()[3]}", "      | ^"]
+
+
+def test_a_lock_written_before_the_checksum_reads_as_it_is() -> None:
+    """dockwright wrote no checksum before; such a lock reads as it did, and the next `lock` adds one."""
+    old = SAMPLE.replace(SAMPLE.splitlines()[3] + "\n", "")
+    assert lockfile.render(lockfile.parse(PATH, old), checksum=False) == old
+    assert lockfile.render(lockfile.parse(PATH, old)) == SAMPLE
+
+
+@settings(max_examples=150, deadline=None)
+@given(locks(), st.data())
+def test_an_edit_is_an_error_or_changes_nothing(lock: Lock, data: st.DataObject) -> None:
+    """Any edit of a written lock (characters replaced, inserted or removed anywhere) is a located error, or
+    reads back exactly the lock that was written (the checksum's line removed whole, say): never other pins."""
+    text = lockfile.render(lock)
+    at = data.draw(st.integers(0, len(text)))
+    insert = data.draw(st.text(alphabet=st.sampled_from('0123456789abcdef."= \n[],'), max_size=3))
+    edited = text[:at] + insert + text[at + data.draw(st.integers(0, 3)):]
+    try:
+        read = lockfile.parse(PATH, edited)
+    except ConfigError:
+        return
+    assert read == lock
