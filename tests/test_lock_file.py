@@ -244,7 +244,7 @@ def test_an_edit_that_keeps_the_shape_is_found_by_the_checksum() -> None:
     """A pin changed by hand in dockwright's own shape (the version and the file's name; the hash left as it
     was, or changed too): the checksum below the version no longer matches what the file says."""
     edits = [[('version = "1.0"', 'version = "1.1"'), ("alpha-1.0-py3", "alpha-1.1-py3")],
-             [(f'size = 7 }}', 'size = 8 }')], [('python = "3.11"', 'python = "3.12"')],
+             [('size = 7 }', 'size = 8 }')], [('python = "3.11"', 'python = "3.12"')],
              [('platforms = ["linux/amd64"]\ninputs', 'platforms = ["linux/arm64"]\ninputs')]]
     for edit in edits:
         text = SAMPLE
