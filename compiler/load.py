@@ -452,10 +452,11 @@ def parse_resource(text: str) -> Any:
 def scalar(text: str, *, plain: bool = False) -> str:
     """text as one YAML scalar on one line that reads back as exactly that string, written by PyYAML's emitter:
     double-quoted (every character that is not printable, or breaks a line, escaped), or with plain, unquoted
-    when YAML reads it unquoted as that string (`churn-model`, not `2046`, `yes` or `null`)."""
+    when YAML reads it unquoted as that string and it starts with a letter (`churn-model`, not `2046`, `1e3`,
+    `yes` or `null`)."""
     if plain:
         shown = yaml.safe_dump([text], default_flow_style=True, allow_unicode=True, width=_ONE_LINE)[1:-2]
-        if shown and shown[0] not in "'\"" and "\n" not in shown:
+        if shown[:1].isalpha() and "\n" not in shown:  # a letter first: no number in any YAML version
             return shown
     return yaml.safe_dump([text], default_flow_style=True, default_style='"', allow_unicode=True, width=_ONE_LINE)[1:-2]
 
