@@ -528,28 +528,34 @@ def settle(found: Found) -> None:
     requirements file's entry wins over pyproject.toml's (its pin is the more specific), the first file's over
     a later one's, and of a package pyproject.toml lists several times with different markers, the one for the
     image's Python; each entry left out is named in a note."""
+    files = _first_in_files(found)
+    groups: dict[str, list[Wanted]] = {}
+    for want in found.wanted:
+        if want.origin == PYPROJECT and want not in groups.setdefault(want.name, []):
+            groups[want.name].append(want)
+    kept = {id(want) for want in files.values()}
+    for name, group in groups.items():
+        if name not in files:
+            kept.update(id(w) for w in _one_of(group, image_python(found), found))
+            continue
+        left = [f"'{_shown(w.text)}'" for w in group if w.text != files[name].text]
+        if left:
+            found.notes.append(f"pyproject.toml: {', '.join(left)} {'were' if len(left) > 1 else 'was'} left out: "
+                               f"{_shown(files[name].origin)} pins {name} as '{_shown(files[name].text)}', the more "
+                               "specific (an environment lists a package once)")
+    found.requirements = [w.text for w in found.wanted if w.inline and id(w) in kept]
+
+
+def _first_in_files(found: Found) -> dict[str, Wanted]:
+    """Each package's entry from the requirements files: a named file's (it cannot be left out of its file),
+    else the first taken-apart file's; a later different entry is named in a note."""
     files: dict[str, Wanted] = {}
     for want in sorted((w for w in found.wanted if w.origin != PYPROJECT), key=lambda w: w.inline):
         first = files.setdefault(want.name, want)
         if first is not want and first.text != want.text and want.inline:
             found.notes.append(f"{_shown(want.origin)}: '{_shown(want.text)}' was left out: {_shown(first.origin)} "
                                f"lists {want.name} as '{_shown(first.text)}' (an environment lists a package once)")
-    groups: dict[str, list[Wanted]] = {}
-    for want in found.wanted:
-        if want.origin == PYPROJECT and want not in groups.setdefault(want.name, []):
-            groups[want.name].append(want)
-    kept = {id(files[name]) for name in files}
-    for name, group in groups.items():
-        if name in files:
-            left = [f"'{_shown(w.text)}'" for w in group if w.text != files[name].text]
-            if left:
-                found.notes.append(f"pyproject.toml: {', '.join(left)} {'were' if len(left) > 1 else 'was'} left "
-                                   f"out: {_shown(files[name].origin)} pins {name} as "
-                                   f"'{_shown(files[name].text)}', the more specific (an environment lists a package "
-                                   "once)")
-        else:
-            kept.update(id(w) for w in _one_of(group, image_python(found), found))
-    found.requirements = [w.text for w in found.wanted if w.inline and id(w) in kept]
+    return files
 
 
 _LINUX = {"os_name": "posix", "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",

@@ -583,3 +583,125 @@ def test_a_python_version_file_names_a_cpython_minor(tmp_path: Path, written: st
     root = _project(tmp_path / "x", {".python-version": f"{written}\n"})
     assert _init(root)[:3:2] == (0, "")
     assert '    python: "3.11"  # from .python-version\n' in (root / "dockwright.yaml").read_text()
+
+
+# ---------------------------------------------------------------------------------------------
+# Property: every value init writes reads back as exactly that string, and a comment never ends its line.
+
+# No lone surrogate: what init writes comes from UTF-8 text and TOML (a directory's name only through project_name).
+_ODD = st.sampled_from(["\x85", "\u2028", "\u2029", "\ufeff", "\x00", "\x7f", "\U0010ffff", "\ue000", "\t", "\r", "\n", "'", '"',
+                        "\\", ": ", " #", "- ", "{", "[", "&a", "*a", "!!int", "%", "@", "`", "|", ">", "~"])
+_TEXT = st.lists(st.one_of(st.text(max_size=4), _ODD, st.sampled_from(["2046", "yes", "null", "0x10", "1e3", ".inf",
+                                                                       "on", "No", "3.10", "-1", "=", "<<"])),
+                 max_size=4).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(project=_TEXT, python=_TEXT, python_from=st.one_of(st.none(), _TEXT), index_url=st.one_of(st.none(), _TEXT),
+       lists=st.lists(st.lists(_TEXT, max_size=3), min_size=5, max_size=5), dockerfile=st.booleans())
+def test_what_init_writes_reads_back_as_exactly_those_values(project: str, python: str, python_from: str | None,
+                                                             index_url: str | None, lists: list[list[str]],
+                                                             dockerfile: bool) -> None:
+    from compiler.errors import Collector
+    from compiler.load import parse
+
+    extra, args, files, reqs, local = lists
+    found = init.Found(project=project, python=python, python_from=python_from, index_url=index_url,
+                       extra_index_urls=extra, installer_args=args, requirements_files=files, requirements=reqs,
+                       local_packages=local, dockerfile="Dockerfile" if dockerfile else None)
+    sink = Collector()
+    doc = parse(init.render(found), Path("dockwright.yaml"), sink)
+    assert not sink.errors
+    base: dict[str, object] = {"dockerfile": "Dockerfile"} if dockerfile else {"python": python}
+    if dockerfile and python_from is not None:
+        base["python"] = python
+    base.update({"index_url": index_url} if index_url is not None else {})
+    base.update({k: v for k, v in [("extra_index_urls", extra), ("installer_args", args), ("requirements_files", files),
+                                   ("requirements", reqs), ("local_packages", local)] if v})
+    assert doc.data == {"version": 1, "project": project, "environments": {"base": {**base, "workdir": "/app"}},
+                        "runner": {"environment": "base"}}
+
+
+# ---------------------------------------------------------------------------------------------
+# Property: for a realistic project, init writes a file that validates and compiles, or writes nothing and says why
+# in one line.
+
+_REQ_LINES = ["pandas==2.2.2", "pandas>=2", "Pandas", "numpy", "requests[socks]>=2 ; python_version >= '3.8'",
+              "# a comment", "", "six==1.16.0  # pinned", "-r requirements-base.txt", "-r requirements.txt",
+              "--requirement=sub/more.txt", "-rrequirements-dev.txt", "-r missing.txt", "-r ../up.txt",
+              "--extra-index-url https://example.com/simple", "-i https://pypi.example/simple", "--pre",
+              "--trusted-host pypi.example", "-e .", "./libs/x", "flask==3 --hash=sha256:00",
+              "torch==2.3.0 \\", "    --hash=sha256:abc", "foo @ https://tok@h.example/foo.whl", "not a req!",
+              "attrs ; sys_platform == 'win32'", "attrs>=23"]
+_PEP621 = ["pandas>=2", "numpy<2 ; python_version < '3.10'", "numpy>=2 ; python_version >= '3.10'", "rich",
+           "requests==2.32.3", "x @ git+https://g.example/x.git", "bad req!", "attrs ; sys_platform == 'linux'"]
+_POETRY = ['numpy = "^1.26"', 'k = {version = "^1", optional = true}', 'scipy = {version = "~1.13", python = "^3.10"}',
+           'foo = [{version = "<2", python = "<3.10"}, {version = ">=2", python = ">=3.10"}]',
+           'bar = [{version = "^1", markers = "sys_platform == \'win32\'"}, {version = "^2"}]',
+           'mylib = {path = "../mylib"}', 'pandas = "2.2.2"', 'old = {version = "*", python = "~2.7 || ^3.8"}',
+           'odd = 3', 'rich = {version = "^13", extras = ["jupyter"]}', 'python = "^3.9"']
+_VERSIONS = ["3.11", "3.13t", "pypy3.10", "cpython@3.10", "3.7", "3.12.1", "", "# only a comment", "3.14"]
+_DOCKERFILES = ["FROM python:3.11-slim\n", "FROM debian:12\n", "ARG PY=3.10\nFROM python:${PY}-slim\n", "FROM\n"]
+_NAMES = st.one_of(st.sampled_from(["2046", "yes", "null", "0x10", "~", "-", "1e3", "On", "my project", "Ünï"]),
+                   st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"), min_size=1,
+                           max_size=20).filter(lambda n: n not in (".", "..") and len(n.encode()) < 200))
+
+
+@st.composite
+def _trees(draw: st.DrawFn) -> tuple[str, dict[str, str]]:
+    files: dict[str, str] = {}
+    lines = st.lists(st.sampled_from(_REQ_LINES), max_size=6).map(lambda ls: "\n".join(ls) + "\n")
+    for name in ("requirements.txt", "requirements-base.txt", "requirements-dev.txt", "sub/more.txt"):
+        if draw(st.booleans()):
+            files[name] = draw(lines)
+    if draw(st.booleans()):
+        deps = draw(st.lists(st.sampled_from(_PEP621), max_size=4))
+        text = '[project]\nname = "p"\ndependencies = [' + ", ".join(f'"{d}"' for d in deps).replace("'", "'") + "]\n"
+        if draw(st.booleans()):
+            text += '[project.optional-dependencies]\ntest = ["pytest"]\n'
+        if draw(st.booleans()):
+            text += "[tool.poetry.dependencies]\n" + "".join(
+                line + "\n" for line in dict.fromkeys(draw(st.lists(st.sampled_from(_POETRY), max_size=4))))
+        if draw(st.booleans()):
+            text += '[tool.poetry.group.dev.dependencies]\npytest = "*"\n'
+        if draw(st.booleans()):
+            text += '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+        files["pyproject.toml"] = text
+    if draw(st.booleans()):
+        files[".python-version"] = draw(st.sampled_from(_VERSIONS)) + "\n"
+    if draw(st.booleans()):
+        files["Dockerfile"] = draw(st.sampled_from(_DOCKERFILES))
+    return draw(_NAMES), files
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tree=_trees(), python=st.sampled_from([None, "3.9", "3.12"]))
+def test_init_writes_a_file_that_compiles_or_nothing(tmp_path_factory: pytest.TempPathFactory,
+                                                     tree: tuple[str, dict[str, str]], python: str | None) -> None:
+    name, files = tree
+    try:
+        root = _project(tmp_path_factory.mktemp("tree") / name, files)
+    except OSError:  # a name this file system refuses
+        return
+    code, out, err = _init(root, *(["--python", python] if python else []))
+    if code == 0:
+        assert out.startswith("wrote dockwright.yaml")
+        assert invoke("validate", cwd=root).returncode == 0
+        compile_project(root / "dockwright.yaml")
+        assert all(line.startswith("note: ") for line in err.splitlines())
+    else:
+        assert (code, out) == (1, "")
+        assert err.count("\n") == 1 and err.startswith("error: dockwright.yaml was not written: "), err
+        assert not (root / "dockwright.yaml").exists()
+
+
+def test_a_package_two_files_taken_apart_list_differently_is_kept_once(tmp_path: Path) -> None:
+    root = _project(tmp_path / "r", {"requirements.txt": "--pre\npandas==2.2.2\n-r more.txt\n",
+                                     "more.txt": "--pre\nPandas>=2\nsix\n"})
+    code, _, err = _init(root)
+    assert (code, err) == (0, "note: requirements.txt: '--pre' was left out; add what it means by hand\n"
+                              "note: more.txt: '--pre' was left out; add what it means by hand\n"
+                              "note: more.txt: 'Pandas>=2' was left out: requirements.txt lists pandas as "
+                              "'pandas==2.2.2' (an environment lists a package once)\n")
+    assert (root / "dockwright.yaml").read_text().split("  base:\n")[1] == (
+        '    python: "3.12"\n    requirements:\n      - "pandas==2.2.2"\n      - "six"\n' + FOOTER)
