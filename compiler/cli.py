@@ -514,7 +514,8 @@ def init(ctx: click.Context, file: str | None, directory: str, project: str | No
 
     It reads requirements.txt, pyproject.toml (PEP 621 or Poetry dependencies, requires-python),
     .python-version and a Dockerfile, writes dockwright.yaml and nothing else, and never
-    overwrites: an existing dockwright.yaml is an error.
+    overwrites: an existing dockwright.yaml is an error. What it would write is compiled first:
+    when that fails, nothing is written.
     """
     from . import init as init_
 

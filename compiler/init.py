@@ -307,11 +307,12 @@ def _from_requirements_txt(root: Path, rel: str, found: Found, chain: tuple[str,
     lines = _lines(root, rel, found)
     if lines is None:
         return
-    named = _as_written(root, rel, lines, (*chain, rel))
+    reached: set[str] = set()
+    named = _as_written(root, rel, lines, (*chain, rel), reached)
     if named is not None:
         found.requirements_files.append(rel)
         found.wanted += [Wanted(text, where, inline=False) for text, where in named]
-        found.used.update(where for _, where in named)
+        found.used.update(reached)
         return
     hashes = False
     for _, logical in _logical_lines(lines):
@@ -332,10 +333,12 @@ def _lines(root: Path, rel: str, found: Found | None) -> list[str] | None:
         return None
 
 
-def _as_written(root: Path, rel: str, lines: list[str], chain: tuple[str, ...]) -> list[tuple[str, str]] | None:
+def _as_written(root: Path, rel: str, lines: list[str], chain: tuple[str, ...],
+                reached: set[str]) -> list[tuple[str, str]] | None:
     """The requirements (each with its file) of a file compile reads as written, with the files its -r lines
-    reach: no option but -r, no continued line, nothing validate refuses (a credential, a local path), no -r
-    line out of the project, to a file that is not there, or round a loop; else None."""
+    reach (added to reached): no option but -r, no continued line, nothing validate refuses (a credential, a
+    local path), no -r line out of the project, to a file that is not there, or round a loop; else None."""
+    reached.add(rel)
     if any(line.rstrip().endswith("\\") for line in lines) or len(chain) > 10:
         return None
     out: list[tuple[str, str]] = []
@@ -352,7 +355,7 @@ def _as_written(root: Path, rel: str, lines: list[str], chain: tuple[str, ...]) 
         if child is None or child in chain or not _is_file(root, child):
             return None
         child_lines = _lines(root, child, None)
-        more = _as_written(root, child, child_lines, (*chain, child)) if child_lines is not None else None
+        more = _as_written(root, child, child_lines, (*chain, child), reached) if child_lines is not None else None
         if more is None:
             return None
         out += more

@@ -561,7 +561,8 @@ def test_r_lines_are_kept(tmp_path: Path) -> None:
 
 def test_a_named_file_with_r_lines_uses_them(tmp_path: Path) -> None:
     root = _project(tmp_path / "r", {"requirements.txt": "-r requirements-base.txt\nflask\n",
-                                     "requirements-base.txt": "numpy==1.26.4\n"})
+                                     "requirements-base.txt": "numpy==1.26.4\n-r requirements-empty.txt\n",
+                                     "requirements-empty.txt": "# nothing yet\n"})
     code, _, err = _init(root)
     assert (code, err) == (0, "")
     assert '    requirements_files: ["requirements.txt"]\n' in (root / "dockwright.yaml").read_text()
