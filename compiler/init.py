@@ -567,8 +567,9 @@ _LINUX = {"os_name": "posix", "sys_platform": "linux", "platform_system": "Linux
 
 
 def _one_of(group: list[Wanted], python: str, found: Found) -> list[Wanted]:
-    """The one requirement of a package pyproject.toml lists several times (with different markers) whose
-    markers hold for CPython `python` on Linux x86-64; none, with a note, when not exactly one does."""
+    """Of a package pyproject.toml lists several times (different markers, or in [project] and Poetry's table),
+    the first requirement whose markers hold for CPython `python` on Linux x86-64, with a note; none, with a
+    note, when none does."""
     if len(group) == 1:
         return group
     env = {**_LINUX, "python_version": python, "python_full_version": f"{python}.0",
@@ -576,12 +577,12 @@ def _one_of(group: list[Wanted], python: str, found: Found) -> list[Wanted]:
     holding = [w for w in group if _holds(w, env)]
     texts = ", ".join(f"'{_shown(w.text)}'" for w in group)
     where = f"Python {python} on Linux x86-64"
-    if len(holding) == 1:
+    if holding:
+        which = "the one" if len(holding) == 1 else "the first of those"
         found.notes.append(f"pyproject.toml: {group[0].name} is listed {len(group)} times ({texts}); an environment "
-                           f"lists a package once, so init kept '{_shown(holding[0].text)}', the one for {where}")
-        return holding
-    which = "none" if not holding else "more than one"
-    found.notes.append(f"pyproject.toml: {group[0].name} is listed {len(group)} times ({texts}) and {which} of them "
+                           f"lists a package once, so init kept '{_shown(holding[0].text)}', {which} for {where}")
+        return holding[:1]
+    found.notes.append(f"pyproject.toml: {group[0].name} is listed {len(group)} times ({texts}) and none of them "
                        f"is for {where}, so it was left out: an environment lists a package once; add the one the "
                        "image needs by hand")
     return []

@@ -706,3 +706,25 @@ def test_a_package_two_files_taken_apart_list_differently_is_kept_once(tmp_path:
                               "'pandas==2.2.2' (an environment lists a package once)\n")
     assert (root / "dockwright.yaml").read_text().split("  base:\n")[1] == (
         '    python: "3.12"\n    requirements:\n      - "pandas==2.2.2"\n      - "six"\n' + FOOTER)
+
+
+def test_a_package_in_pep621_and_poetry_tables_is_kept_once(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p", {"pyproject.toml": '[project]\nname = "p"\ndependencies = ["numpy>=1"]\n'
+                                                       '[tool.poetry.dependencies]\nnumpy = "^1.26"\n'})
+    code, _, err = _init(root)
+    assert (code, err) == (0, "note: pyproject.toml: numpy is listed 2 times ('numpy>=1', 'numpy>=1.26,<2'); an "
+                              "environment lists a package once, so init kept 'numpy>=1', the first of those for "
+                              "Python 3.12 on Linux x86-64\n")
+    assert (root / "dockwright.yaml").read_text().split("  base:\n")[1] == (
+        '    python: "3.12"\n    requirements:\n      - "numpy>=1"\n' + FOOTER)
+
+
+def test_the_refusal_is_one_line_naming_the_first_problem(tmp_path: Path) -> None:
+    from compiler.errors import Diagnostic, Location
+
+    target = tmp_path / "dockwright.yaml"
+    diagnostics = [Diagnostic(Location(target.absolute(), 13, 9, "      - x"), "requirement 'x' is listed twice"),
+                   Diagnostic(None, "another")]
+    assert init.refusal(diagnostics, target) == (
+        f"{target} was not written: what init made from this project does not compile: line 13 of it: "
+        "requirement 'x' is listed twice (and 1 more)")
