@@ -440,7 +440,10 @@ def test_a_named_requirements_file_wins_over_pyproject_too(tmp_path: Path) -> No
 def test_a_project_name_yaml_would_read_otherwise_is_quoted(tmp_path: Path, directory: str, line: str) -> None:
     root = _project(tmp_path / directory, {})
     assert _init(root)[0] == 0
-    assert (root / "dockwright.yaml").read_text().splitlines()[3] == line
+    assert (root / "dockwright.yaml").read_text() == (
+        "# A starting dockwright.yaml, written by `dockwright init`.\n"
+        "# Check it with `dockwright validate`, then `dockwright compile` writes the Dockerfiles.\n"
+        f"version: 1\n{line}\n\nenvironments:\n  base:\n    python: \"3.12\"\n" + FOOTER)
     assert invoke("validate", cwd=root).returncode == 0
 
 
