@@ -559,6 +559,10 @@ def test_r_lines_are_kept(tmp_path: Path) -> None:
         "    requirements:\n"
         '      - "flask"\n'
         '      - "torch==2.3.0"\n' + FOOTER)
+    assert (root / "dockwright.yaml").read_text().split("  base:\n")[0] == (
+        "# A starting dockwright.yaml, written by `dockwright init` from requirements.txt.\n"
+        "# Check it with `dockwright validate`, then `dockwright compile` writes the Dockerfiles.\n"
+        "version: 1\nproject: r\n\nenvironments:\n")
     assert invoke("validate", cwd=root).returncode == 0
 
 
