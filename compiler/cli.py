@@ -514,7 +514,8 @@ def init(ctx: click.Context, file: str | None, directory: str, project: str | No
 
     It reads requirements.txt, pyproject.toml (PEP 621 or Poetry dependencies, requires-python),
     .python-version and a Dockerfile, writes dockwright.yaml and nothing else, and never
-    overwrites: an existing dockwright.yaml is an error.
+    overwrites: an existing dockwright.yaml is an error. What it would write is compiled first:
+    when that fails, nothing is written.
     """
     from . import init as init_
 
@@ -525,18 +526,29 @@ def init(ctx: click.Context, file: str | None, directory: str, project: str | No
     _init_options(python)
     found = init_.detect(root, project=project, python=python)
     target = root / PROJECT_FILE
+    exists = DockwrightError(f"{shown_path(target)} already exists; init never overwrites it "
+                             "(edit it, or remove it and run init again)")
+    if target.exists() or target.is_symlink():
+        raise exists
+    text = init_.render(found)
+    try:  # what init writes is compiled first: when it does not compile, nothing is written
+        compiled = compile_project(target, text=text)
+    except ConfigError as exc:
+        raise DockwrightError(init_.refusal(exc.diagnostics, target)) from None
+    made = False
     try:
         with open(target, "x", encoding="utf-8") as handle:
-            handle.write(init_.render(found))
+            made = True
+            handle.write(text)
     except FileExistsError:
-        raise DockwrightError(f"{shown_path(target)} already exists; init never overwrites it "
-                              "(edit it, or remove it and run init again)") from None
+        raise exists from None
     except OSError as exc:
+        if made:  # ours, just made: a full disk leaves no half-written file
+            target.unlink(missing_ok=True)
         raise DockwrightError(f"cannot write {shown_path(target)}: {exc.strerror}") from None
     for note in found.notes:
         _say(f"note: {note}", err=True)
     _say(f"wrote {shown_path(target)}" + (f" from {', '.join(found.sources)}" if found.sources else ""))
-    compiled = compile_project(target)
     if not _quiet():
         _print_diagnostics(compiled.warnings)
     _say("next: review it, then run 'dockwright compile'")

@@ -148,14 +148,16 @@ class _Stages:
 STAGES = ("load", "schema", "model", "inputs", "graph", "plan", "render", "checks")
 
 
-def compile_project(path: Path, *, use_lock: bool = True, timings: dict[str, float] | None = None) -> Compiled:
+def compile_project(path: Path, *, use_lock: bool = True, timings: dict[str, float] | None = None,
+                    text: str | None = None) -> Compiled:
     """Load, validate, plan and render a project; raise ConfigError with every problem found.
 
     use_lock: read dockwright.lock beside the project file, when there is one (`lock` itself does not).
     timings: filled with the seconds of each of STAGES.
+    text: the project file's text, read instead of the file (`dockwright init` compiles what it will write).
     """
     clock = _Stages(timings)
-    source = load_project(path)
+    source = load_project(path, text=text)
     clock.done("load")
     sink = Collector()
     broken = schema.validate(source.doc, sink)

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import json
+import posixpath
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
+from packaging.utils import canonicalize_name
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-from .errors import read_regular
+from .errors import Diagnostic, read_regular, shown_path
 from .inputs import _COMMENT, _logical_lines
+from .load import scalar
 from .record import PACKAGE_FILES
 from .credentials import masked_credentials
 from .schema import index_url_problem, requirement_problem
@@ -27,7 +30,25 @@ DEFAULT_PYTHON = "3.12"
 # The Python versions init proposes: CPython 3 minors with official python:X-slim images.
 KNOWN_PYTHONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
 _NAME_CHARS = re.compile(r"[^a-z0-9]+")
-_MINOR = re.compile(r"3\.([0-9]{1,2})")
+# What .python-version may say for a CPython 3 minor (pyenv's and uv's ways): 3.11, 3.11.4, 3.13.0rc1, 3.12-dev,
+# cpython@3.12, cpython-3.12, 3.11.4/envs/NAME. Not pypy3.10, 3.13t (free-threaded), graalpy or 2.7.
+_VERSION_FILE = re.compile(r"(?:cpython[-@]?)?3\.(?P<minor>[0-9]{1,2})(?:\.[0-9]+)?(?:(?:a|b|rc)[0-9]+|-dev)?"
+                           r"(?:/envs/[^/\s]+)?")
+PYPROJECT = "pyproject.toml"
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A requirement init found: its text, the file it came from, and whether it is written inline (a
+    requirement from pyproject.toml or a requirements file taken apart) or read from a named requirements file."""
+
+    text: str
+    origin: str
+    inline: bool = True
+
+    @property
+    def name(self) -> str:
+        return str(canonicalize_name(Requirement(self.text).name))
 
 
 @dataclass
@@ -38,7 +59,9 @@ class Found:
     python: str
     python_from: str | None = None
     requirements_files: list[str] = field(default_factory=list)
-    requirements: list[str] = field(default_factory=list)
+    requirements: list[str] = field(default_factory=list)  # what is written inline: settle() makes it from wanted
+    wanted: list[Wanted] = field(default_factory=list)
+    used: set[str] = field(default_factory=set)  # the requirements files read (named, taken apart or through -r)
     local_packages: list[str] = field(default_factory=list)
     index_url: str | None = None
     extra_index_urls: list[str] = field(default_factory=list)
@@ -94,7 +117,7 @@ def _poetry_requirement(name: str, spec: Any) -> str | None:
     extras: list[str] = []
     markers = ""
     if isinstance(spec, dict):
-        if any(k in spec for k in ("path", "git", "url", "file")):
+        if any(k in spec for k in _SOURCE_KEYS):
             return None
         extras = [str(e) for e in spec.get("extras", [])]
         found = [str(spec["markers"])] if spec.get("markers") else []
@@ -180,10 +203,10 @@ def _from_pyproject(root: Path, found: Found, *, named: bool) -> None:
     deps = project.get("dependencies")
     if isinstance(deps, list):
         for dep in deps:
-            _add_requirement(found, str(dep), "pyproject.toml")
-    _from_poetry_dependencies(poetry_deps, found)
-    _note_optional(project, poetry, found)
-    if "build-system" in data or poetry.get("packages") is not None or "name" in poetry:
+            _add_requirement(found, str(dep), PYPROJECT)
+    optional = _from_poetry_dependencies(poetry_deps, found)
+    _note_optional(project, poetry, optional, found)
+    if isinstance(data.get("build-system"), dict):  # only a package that says how it is built is installed
         found.local_packages.append(".")
 
 
@@ -199,38 +222,60 @@ def _python_from_pyproject(project: dict[str, Any], poetry_deps: dict[str, Any],
         found.python, found.python_from = minor, f"pyproject.toml requires-python {requires}"
 
 
-def _from_poetry_dependencies(poetry_deps: dict[str, Any], found: Found) -> None:
+def _from_poetry_dependencies(poetry_deps: dict[str, Any], found: Found) -> list[str]:
+    """Each Poetry dependency as requirements (a list of constraints as one each, with its markers: settle()
+    keeps the one for the image's Python), or a note; the names of the optional ones, left out."""
+    optional = []
     for dep_name, spec in sorted(poetry_deps.items()):
         if dep_name.lower() == "python":
             continue
-        try:
-            req = _poetry_requirement(dep_name, spec)
-        except _Unconvertible:
-            found.notes.append(f"pyproject.toml: dependency '{_shown(dep_name)}' is for python = "
-                               f"'{_shown(str(spec.get('python')))}', which init cannot write as a PEP 508 marker; "
-                               "add it by hand")
+        specs = spec if isinstance(spec, list) else [spec]
+        kept = [one for one in specs if not (isinstance(one, dict) and one.get("optional") is True)]
+        if not kept:
+            optional.append(dep_name)
             continue
-        if req is None:
-            found.notes.append(f"pyproject.toml: dependency '{dep_name}' comes from a path, git or URL; "
-                               "add it by hand (local_packages: for a directory in the project)")
-        else:
-            _add_requirement(found, req, "pyproject.toml")
+        try:
+            reqs = [_poetry_requirement(dep_name, one) for one in kept]
+        except _Unconvertible as exc:
+            found.notes.append(f"pyproject.toml: dependency '{_shown(dep_name)}' is for python = "
+                               f"'{_shown(str(exc))}', which init cannot write as a PEP 508 marker; add it by hand")
+            continue
+        if None in reqs:
+            found.notes.append(f"pyproject.toml: dependency '{_shown(dep_name)}' " + _why_not_translated(kept))
+            continue
+        for req in reqs:
+            _add_requirement(found, str(req), PYPROJECT)
+    return optional
 
 
-def _note_optional(project: dict[str, Any], poetry: dict[str, Any], found: Found) -> None:
-    """One note naming the extras and Poetry groups init leaves out (an image needs some of them, or none)."""
-    extras = sorted(_table(project, "optional-dependencies"))
+def _why_not_translated(specs: list[Any]) -> str:
+    """What a Poetry dependency init cannot translate is: from a path, git or URL, or something else."""
+    if any(isinstance(one, dict) and any(k in one for k in _SOURCE_KEYS) for one in specs):
+        return "comes from a path, git or URL; add it by hand (local_packages: for a directory in the project)"
+    return "is not a version constraint init can read; add it by hand"
+
+
+_SOURCE_KEYS = ("path", "git", "url", "file")
+
+
+def _note_optional(project: dict[str, Any], poetry: dict[str, Any], optional: list[str], found: Found) -> None:
+    """One note naming the extras, optional Poetry dependencies and Poetry groups init leaves out (an image
+    needs some of them, or none)."""
+    extras = sorted(set(_table(project, "optional-dependencies")) | set(_table(poetry, "extras")))
     groups = sorted(set(_table(poetry, "group")) | ({"dev"} if "dev-dependencies" in poetry else set()))
     parts = []
     if extras:
         parts.append(f"optional dependencies (extras: {', '.join(_shown(e) for e in extras)})")
+    if optional:
+        parts.append(f"the optional Poetry dependenc{'ies' if len(optional) > 1 else 'y'} "
+                     + ", ".join(f"'{_shown(o)}'" for o in optional))
     if groups:
         parts.append(f"the Poetry group{'s' if len(groups) > 1 else ''} "
                      + ", ".join(f"'{_shown(g)}'" for g in groups))
     if parts:
         found.notes.append(f"pyproject.toml: {' and '.join(parts)} "
-                           f"{'were' if len(extras) + len(groups) > 1 else 'was'} left out: add what an image "
-                           "needs to its requirements")
+                           f"{'were' if len(extras) + len(groups) + len(optional) > 1 else 'was'} left out: add "
+                           "what an image needs to its requirements")
 
 
 def _shown(text: str) -> str:
@@ -252,48 +297,104 @@ def _add_requirement(found: Found, text: str, origin: str) -> None:
     if requirement_problem(text) is not None:
         found.notes.append(f"{origin}: '{_shown(text)}' was left out; add it by hand")
         return
-    if text not in found.requirements:
-        found.requirements.append(text)
+    found.wanted.append(Wanted(text, origin))
 
 
-def _from_requirements_txt(path: Path, found: Found) -> None:
-    """Name the file, unless it holds options dockwright refuses there: then take its lines apart."""
-    try:
-        lines = read_regular(path).decode("utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        found.notes.append(f"{path.name} was not read: {exc}")
+def _from_requirements_txt(root: Path, rel: str, found: Found, chain: tuple[str, ...] = ()) -> None:
+    """Name the file (rel, from the root) in requirements_files when compile reads it and every file its -r
+    lines reach as written; else take its lines apart (a -r line's file in turn)."""
+    found.used.add(rel)
+    lines = _lines(root, rel, found)
+    if lines is None:
         return
-    if _read_as_written(lines):
-        found.requirements_files.append(path.name)
+    reached: set[str] = set()
+    named = _as_written(root, rel, lines, (*chain, rel), reached)
+    if named is not None:
+        found.requirements_files.append(rel)
+        found.wanted += [Wanted(text, where, inline=False) for text, where in named]
+        found.used.update(reached)
         return
     hashes = False
     for _, logical in _logical_lines(lines):
         text = _COMMENT.sub("", logical).strip()
         if text:
-            hashes = _take_apart(text, path, found) or hashes
+            hashes = _take_apart(text, root, rel, found, (*chain, rel)) or hashes
     if hashes:
-        found.notes.append(f"{path.name}: its --hash options were left out: `dockwright lock` pins hashes")
+        found.notes.append(f"{rel}: its --hash options were left out: `dockwright lock` pins hashes")
 
 
-def _read_as_written(lines: list[str]) -> bool:
-    """The file is named as it is only when dockwright reads every line of it as written: no option but
-    -r, no continued line, and nothing validate refuses (a credential, a local path)."""
-    options = [line.strip() for line in lines
-               if line.strip().startswith("-") and not line.strip().startswith(("-r ", "--requirement"))]
-    plain = all(not text or text.startswith("-") or requirement_problem(text) is None
-                for text in (line.split(" #", 1)[0].strip() for line in lines if not line.lstrip().startswith("#")))
-    return not options and plain and not any(line.rstrip().endswith("\\") for line in lines)
+def _lines(root: Path, rel: str, found: Found | None) -> list[str] | None:
+    """The lines of a requirements file; None, with a note when found is given, when it cannot be read."""
+    try:
+        return read_regular(root / rel).decode("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        if found is not None:
+            found.notes.append(f"{_shown(rel)} was not read: {exc}")
+        return None
 
 
-def _take_apart(text: str, path: Path, found: Found) -> bool:
+def _as_written(root: Path, rel: str, lines: list[str], chain: tuple[str, ...],
+                reached: set[str]) -> list[tuple[str, str]] | None:
+    """The requirements (each with its file) of a file compile reads as written, with the files its -r lines
+    reach (added to reached): no option but -r, no continued line, nothing validate refuses (a credential, a
+    local path), no -r line out of the project, to a file that is not there, or round a loop; else None."""
+    reached.add(rel)
+    if any(line.rstrip().endswith("\\") for line in lines) or len(chain) > 10:
+        return None
+    out: list[tuple[str, str]] = []
+    for line in lines:
+        text = _COMMENT.sub("", line).strip()
+        if not text:
+            continue
+        if not text.startswith("-"):
+            if requirement_problem(text) is not None:
+                return None
+            out.append((text, rel))
+            continue
+        child = _r_target(text, rel)
+        if child is None or child in chain or not _is_file(root, child):
+            return None
+        child_lines = _lines(root, child, None)
+        more = _as_written(root, child, child_lines, (*chain, child), reached) if child_lines is not None else None
+        if more is None:
+            return None
+        out += more
+    return out
+
+
+def _r_target(text: str, rel: str) -> str | None:
+    """The file (from the root) a `-r FILE` line names, as compile reads it; None for any other option, or a
+    file outside the project."""
+    option, _, value = text.replace("=", " ", 1).partition(" ")
+    value = value.strip()
+    if option.startswith("-r") and len(option) > 2 and not value:
+        option, value = "-r", option[2:]
+    if option not in ("-r", "--requirement") or not value:
+        return None
+    child = posixpath.normpath(posixpath.join(posixpath.dirname(rel), value))
+    return None if child == ".." or child.startswith("../") or value.startswith("/") else child
+
+
+def _is_file(root: Path, rel: str) -> bool:
+    """rel is a regular file whose real location is inside the project (as compile reads a -r line's file)."""
+    try:
+        return (root / rel).resolve().is_relative_to(root.resolve()) and (root / rel).is_file()
+    except (OSError, RuntimeError, ValueError):  # RuntimeError: a symbolic link loop, before Python 3.13
+        return False
+
+
+def _take_apart(text: str, root: Path, rel: str, found: Found, chain: tuple[str, ...]) -> bool:
     """One logical line of a requirements file that cannot be named as it is: a requirement (its --hash
-    options dropped: True), `-e .` (the project as a local package), an index option, or a note saying
-    what to do instead."""
+    options dropped: True), a -r line (its file read in turn), `-e .` (the project as a local package), an
+    index option, or a note saying what to do instead."""
+    path = root / rel
     if not text.startswith("-"):
         return _requirement_line(text, path, found)
     option, _, value = text.replace("=", " ", 1).partition(" ")
     value = value.strip()
-    if option in ("-e", "--editable") and value in (".", "./"):
+    if option.startswith(("-r", "--requirement")):
+        _r_line(text, root, rel, found, chain)
+    elif option in ("-e", "--editable") and value in (".", "./"):
         if not any((path.parent / name).is_file() for name in PACKAGE_FILES):
             found.notes.append(f"{path.name}: '{text}' was left out: the directory has no pyproject.toml, "
                                "setup.py or setup.cfg")
@@ -307,6 +408,19 @@ def _take_apart(text: str, path: Path, found: Found) -> bool:
     else:
         found.notes.append(f"{path.name}: '{_shown(text)}' was left out; add what it means by hand")
     return False
+
+
+def _r_line(text: str, root: Path, rel: str, found: Found, chain: tuple[str, ...]) -> None:
+    """`-r FILE` in a file taken apart: FILE is named or taken apart in turn (once, as pip reads it)."""
+    child = _r_target(text, rel)
+    if child is None or not _is_file(root, child):
+        found.notes.append(f"{_shown(rel)}: '{_shown(text)}' was left out: it names no requirements file in the "
+                           "project; add what it means by hand")
+    elif child in chain:
+        found.notes.append(f"{_shown(rel)}: '{_shown(text)}' was left out: it leads back to a file that names it "
+                           "(pip refuses that loop)")
+    elif child not in found.used:
+        _from_requirements_txt(root, child, found, chain)
 
 
 _INDEX_OPTIONS = {"-i": "index_url", "--index-url": "index_url", "--extra-index-url": "extra_index_urls"}
@@ -361,31 +475,125 @@ def detect(root: Path, *, project: str | None = None, python: str | None = None)
     found = Found(project=project_name(project or root.resolve().name), python=python or DEFAULT_PYTHON,
                   python_from="--python" if python else None)
     _note_renamed(found, project)
-    version_file = root / ".python-version"
-    if python is None and version_file.exists():  # a FIFO or a folder there is a note
-        try:
-            text = read_regular(version_file).decode("utf-8", errors="replace")
-        except OSError as exc:
-            found.notes.append(f"{version_file.name} was not read: {exc.strerror}")
-            text = ""
-        match = _MINOR.match(text.strip())
-        if match and f"3.{match.group(1)}" in KNOWN_PYTHONS:
-            found.python, found.python_from = f"3.{match.group(1)}", ".python-version"
+    if python is None:
+        _from_version_file(root, found)
     _from_pyproject(root, found, named=project is not None)
-    main = root / "requirements.txt"
-    if main.is_file():
+    if (root / "requirements.txt").is_file():
         found.sources.append("requirements.txt")
-        _from_requirements_txt(main, found)
-    others = sorted(p.name for p in root.glob("requirements*.txt") if p.is_file() and p.name != "requirements.txt")
+        _from_requirements_txt(root, "requirements.txt", found)
+    others = sorted(p.name for p in root.glob("requirements*.txt") if p.is_file() and p.name not in found.used)
     for other in others:
-        found.notes.append(f"{other} is not used: add it to an environment that needs it, e.g. one that "
-                           "extends base (requirements_files: [" + other + "])")
+        found.notes.append(f"{_shown(other)} is not used: add it to an environment that needs it, e.g. one that "
+                           "extends base (requirements_files: [" + _shown(other) + "])")
     _from_dockerfile(root, found)
+    settle(found)
     if "." in found.local_packages:
         found.notes.append("local_packages: [\".\"] copies the whole project into base's image, so a change to any file "
                            "(generated/ too) rebuilds it and every image on it: a .dockerignore that leaves out what "
                            "building the package does not need (.git, data, notebooks) keeps that small")
     return found
+
+
+def _from_version_file(root: Path, found: Found) -> None:
+    """The Python version of .python-version's first version, when it is a CPython 3 minor dockwright knows;
+    else a note saying it was not used."""
+    version_file = root / ".python-version"
+    if not version_file.exists():
+        return
+    try:  # a FIFO or a folder there is a note
+        text = read_regular(version_file).decode("utf-8", errors="replace")
+    except OSError as exc:
+        found.notes.append(f"{version_file.name} was not read: {exc.strerror}")
+        return
+    words = [line.split()[0] for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not words:
+        return
+    match = _VERSION_FILE.fullmatch(words[0])
+    if match and f"3.{match.group('minor')}" in KNOWN_PYTHONS:
+        found.python, found.python_from = f"3.{match.group('minor')}", ".python-version"
+    else:
+        found.notes.append(f".python-version: '{_shown(words[0])}' was not used: it is not a CPython version "
+                           f"dockwright targets (the official python images, {KNOWN_PYTHONS[0]} to "
+                           f"{KNOWN_PYTHONS[-1]}); set the one the image needs with --python")
+
+
+def image_python(found: Found) -> str:
+    """The Python version base's image will have, as render writes it."""
+    from .lock import python_of
+
+    if found.dockerfile is not None and found.python_from != "--python" and found.dockerfile_from is not None:
+        return python_of(found.dockerfile_from) or found.python
+    return found.python
+
+
+def settle(found: Found) -> None:
+    """found.requirements from found.wanted, each package once (an environment lists a package once): a
+    requirements file's entry wins over pyproject.toml's (its pin is the more specific), the first file's over
+    a later one's, and of a package pyproject.toml lists several times with different markers, the one for the
+    image's Python; each entry left out is named in a note."""
+    files = _first_in_files(found)
+    groups: dict[str, list[Wanted]] = {}
+    for want in found.wanted:
+        if want.origin == PYPROJECT and want not in groups.setdefault(want.name, []):
+            groups[want.name].append(want)
+    kept = {id(want) for want in files.values()}
+    for name, group in groups.items():
+        if name not in files:
+            kept.update(id(w) for w in _one_of(group, image_python(found), found))
+            continue
+        left = [f"'{_shown(w.text)}'" for w in group if w.text != files[name].text]
+        if left:
+            found.notes.append(f"pyproject.toml: {', '.join(left)} {'were' if len(left) > 1 else 'was'} left out: "
+                               f"{_shown(files[name].origin)} pins {name} as '{_shown(files[name].text)}', the more "
+                               "specific (an environment lists a package once)")
+    found.requirements = [w.text for w in found.wanted if w.inline and id(w) in kept]
+
+
+def _first_in_files(found: Found) -> dict[str, Wanted]:
+    """Each package's entry from the requirements files: a named file's (it cannot be left out of its file),
+    else the first taken-apart file's; a later different entry is named in a note."""
+    files: dict[str, Wanted] = {}
+    for want in sorted((w for w in found.wanted if w.origin != PYPROJECT), key=lambda w: w.inline):
+        first = files.setdefault(want.name, want)
+        if first is not want and first.text != want.text and want.inline:
+            found.notes.append(f"{_shown(want.origin)}: '{_shown(want.text)}' was left out: {_shown(first.origin)} "
+                               f"lists {want.name} as '{_shown(first.text)}' (an environment lists a package once)")
+    return files
+
+
+_LINUX = {"os_name": "posix", "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
+          "platform_release": "", "platform_version": "", "implementation_name": "cpython",
+          "platform_python_implementation": "CPython", "extra": ""}
+
+
+def _one_of(group: list[Wanted], python: str, found: Found) -> list[Wanted]:
+    """Of a package pyproject.toml lists several times (different markers, or in [project] and Poetry's table),
+    the first requirement whose markers hold for CPython `python` on Linux x86-64, with a note; none, with a
+    note, when none does."""
+    if len(group) == 1:
+        return group
+    env = {**_LINUX, "python_version": python, "python_full_version": f"{python}.0",
+           "implementation_version": f"{python}.0"}
+    holding = [w for w in group if _holds(w, env)]
+    texts = ", ".join(f"'{_shown(w.text)}'" for w in group)
+    where = f"Python {python} on Linux x86-64"
+    if holding:
+        which = "the one" if len(holding) == 1 else "the first of those"
+        found.notes.append(f"pyproject.toml: {group[0].name} is listed {len(group)} times ({texts}); an environment "
+                           f"lists a package once, so init kept '{_shown(holding[0].text)}', {which} for {where}")
+        return holding[:1]
+    found.notes.append(f"pyproject.toml: {group[0].name} is listed {len(group)} times ({texts}) and none of them "
+                       f"is for {where}, so it was left out: an environment lists a package once; add the one the "
+                       "image needs by hand")
+    return []
+
+
+def _holds(want: Wanted, env: dict[str, str]) -> bool:
+    marker = Requirement(want.text).marker
+    try:
+        return marker is None or marker.evaluate(env)
+    except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
+        return False
 
 
 def _from_dockerfile(root: Path, found: Found) -> None:
@@ -431,8 +639,22 @@ def _python_parent(path: Path) -> str | None:
 
 
 def _q(text: str) -> str:
-    """A YAML double-quoted scalar (JSON strings are YAML): nothing in text can change the structure."""
-    return json.dumps(text, ensure_ascii=False)
+    """A YAML double-quoted scalar, by PyYAML's emitter: it reads back as exactly text, on its line."""
+    return scalar(text)
+
+
+def refusal(diagnostics: list[Diagnostic], target: Path) -> str:
+    """The one-line error when what init made does not compile (nothing is written): the first problem, with
+    its place (a line of the file init would have written, or of a file the project has)."""
+    first = diagnostics[0]
+    where = ""
+    if first.location is not None:
+        loc = first.location
+        where = (f"line {loc.line} of it: " if loc.file == target.absolute()
+                 else f"{loc.display_path()}:{loc.line}: ")
+    more = f" (and {len(diagnostics) - 1} more)" if len(diagnostics) > 1 else ""
+    return (f"{shown_path(target)} was not written: what init made from this project does not compile: {where}"
+            f"{first.message}{more}")
 
 
 def _dockerfile_python(found: Found) -> str:
@@ -446,8 +668,8 @@ def _dockerfile_python(found: Found) -> str:
     if found.dockerfile_from is not None:
         return f"    python: {_q(python_of(found.dockerfile_from) or '')}  # from its FROM {found.dockerfile_from}"
     if found.python_from is not None:
-        return (f"    python: {_q(found.python)}  # from {found.python_from}: check that your Dockerfile's image "
-                "has this Python")
+        return (f"    python: {_q(found.python)}  # from {_shown(found.python_from)}: check that your Dockerfile's "
+                "image has this Python")
     return (f"    # python: {_q(found.python)}  # the Python version your Dockerfile's image has: "
             "`dockwright lock` needs it")
 
@@ -468,7 +690,7 @@ def render(found: Found) -> str:
              + (f" from {', '.join(found.sources)}." if found.sources else "."),
              "# Check it with `dockwright validate`, then `dockwright compile` writes the Dockerfiles.",
              "version: 1",
-             f"project: {found.project}",
+             f"project: {scalar(found.project, plain=True)}",
              "",
              "environments:",
              "  base:"]
@@ -476,7 +698,7 @@ def render(found: Found) -> str:
         lines.append(f"    dockerfile: {_q(found.dockerfile)}          # your Dockerfile, built first as the parent")
         lines.append(_dockerfile_python(found))
     else:
-        why = f"  # from {found.python_from}" if found.python_from and found.python_from != "--python" else ""
+        why = f"  # from {_shown(found.python_from)}" if found.python_from and found.python_from != "--python" else ""
         lines.append(f"    python: {_q(found.python)}{why}")
     lines += _index_lines(found)
     if found.requirements_files:

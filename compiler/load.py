@@ -449,15 +449,33 @@ def parse_resource(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)
 
 
+def scalar(text: str, *, plain: bool = False) -> str:
+    """text as one YAML scalar on one line that reads back as exactly that string, written by PyYAML's emitter:
+    double-quoted (every character that is not printable, or breaks a line, escaped), or with plain, unquoted
+    when YAML reads it unquoted as that string and it starts with a letter (`churn-model`, not `2046`, `1e3`,
+    `yes` or `null`)."""
+    if plain:
+        shown = yaml.safe_dump([text], default_flow_style=True, allow_unicode=True, width=_ONE_LINE)[1:-2]
+        if shown[:1].isalpha() and "\n" not in shown:  # a letter first: no number in any YAML version
+            return shown
+    return yaml.safe_dump([text], default_flow_style=True, default_style='"', allow_unicode=True, width=_ONE_LINE)[1:-2]
+
+
+_ONE_LINE = 2**31 - 1  # no folding: every scalar stays on its line
+
+
 def find_project_file(start: Path) -> Path | None:
     candidate = start / PROJECT_FILE
     return candidate if candidate.is_file() else None
 
 
-def load_project(main: Path) -> Source:
-    """Load the project file and everything it includes; raise ConfigError listing every problem."""
+def load_project(main: Path, *, text: str | None = None) -> Source:
+    """Load the project file and everything it includes; raise ConfigError listing every problem.
+
+    text: the project file's text when it is not on disk yet (`dockwright init` checks what it will write)."""
     main = main.absolute()
     root = main.parent
+    given = text
     sink = Collector()
     merged = Located(data={})
     origin: dict[NodePath, Path] = {}
@@ -470,7 +488,7 @@ def load_project(main: Path) -> Source:
             return
         seen.add(real)
         files.append(path)
-        text = read_text(path, sink, at=at)
+        text = given if is_main and given is not None else read_text(path, sink, at=at)
         if text is None:
             return
         doc = parse(text, path, sink)
