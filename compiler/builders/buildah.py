@@ -38,6 +38,9 @@ EXIT = re.compile(r".*\bexit status (\d+)\s*\Z")
 RUN_EXITED = re.compile(r"subprocess exited with status \d+")
 ERROR = re.compile(r"(?:Error|error): (.*)\Z")
 LOG_TAIL = 15
+# A check runs in sh with its output in CHECK_DIR/log: "$1" is the check's command, as `sh -c` would run it.
+CHECK_DIR = "/run/dockwright-check"
+CHECK_WRAP = f'exec >{CHECK_DIR}/log 2>&1; exec /bin/sh -c "$1"'
 QUICK = 120.0  # seconds for a call that does not build, run or move an image
 LONG = 3600.0  # seconds for a build, a check, a pull or a push
 # chroot isolation runs rootful without user namespaces or a network setup: what CI containers allow.
@@ -59,6 +62,13 @@ def failure_message(lines: Sequence[str]) -> str:
             return m.group(1).strip()
     return "buildah ended the build without an image"
 
+
+
+def _relayed(out: list[str], code: int) -> list[str]:
+    """What buildah relayed of a check, without its own last words about the exit status."""
+    while out and code != 0 and (RUN_EXITED.fullmatch(out[-1].strip()) or EXIT.match(out[-1])):
+        out.pop()
+    return out
 
 class BuildahBuilder:
     features = frozenset({"mounts", "secrets"})
@@ -280,17 +290,23 @@ class BuildahBuilder:
         return sha(image_id)
 
     def check(self, image_id: str, command: str, cancel: threading.Event) -> tuple[int, list[str]]:
-        """A throwaway working container of the image: `buildah from`, `buildah run`, `buildah rm`."""
+        """A throwaway working container of the image: `buildah from`, `buildah run`, `buildah rm`. The check's
+        output goes to a file of a folder bound into the container, read here: what `buildah run` relays from
+        a command that ends at once is now and then lost (buildah 1.28, chroot isolation, a busy machine)."""
         created = self._run("from", "--pull-never", "--quiet", image_id)
         container = created.stdout.strip().splitlines()[-1]
         try:
-            out: list[str] = []
-            code, _ = self._stream(["run", *ISOLATION, container, "--", "/bin/sh", "-c", command], cancel,
-                                   out.append)
-            # buildah's own last words about the exit status are not the check's output
-            while out and code != 0 and (RUN_EXITED.fullmatch(out[-1].strip()) or EXIT.match(out[-1])):
-                out.pop()
-            return code, out
+            with tempfile.TemporaryDirectory(prefix="dockwright-check-") as folder:
+                os.chmod(folder, 0o777)  # the check runs as the image's user, who may not be root
+                relayed: list[str] = []
+                code, _ = self._stream(["run", *ISOLATION, "--volume", f"{folder}:{CHECK_DIR}:rw", container, "--",
+                                        "/bin/sh", "-c", CHECK_WRAP, "sh", command], cancel, relayed.append)
+                log = Path(folder) / "log"
+                if not log.is_file() or log.is_symlink():
+                    return code, _relayed(relayed, code)
+                with open(log, "rb") as handle:  # the last lines are what a failure shows
+                    tail = deque(handle, maxlen=400)
+                return code, [line.decode("utf-8", "replace").rstrip() for line in tail]
         finally:
             self._run("rm", container, check=False)
 
