@@ -703,9 +703,24 @@ def export_bake(ctx: click.Context, file: str | None, output: str | None) -> Non
         emit.write(compiled.out_dir, changes, root=root)
         _say(f"{shown_path(compiled.out_dir)}/: {emit.summary(changes)}", err=True)
     path = Path(output) if output else compiled.out_dir / bake.BAKE_FILE
-    path = path if path.is_absolute() else Path.cwd() / path
-    wrote = bake.write(path, bake.render(compiled.manifest.as_data()), root=root)
-    _say(f"{shown_path(path)}: {'written' if wrote else 'unchanged'}")
+    _exported(compiled, [(path, bake.render(compiled.manifest.as_data()))], bake.ours)
+
+
+def _exported(compiled: Compiled, items: list[tuple[Path, str]], recognise: Callable[[bytes], bool]) -> None:
+    """Write export's files (bake.write: only its own are replaced, no input of the project, no file compile
+    writes) and say which were written."""
+    from . import bake
+    from .lockfile import LOCK_FILE
+
+    cwd = Path.cwd()
+    protected = {os.path.normpath(name): "an input of the project (compile reads it)"
+                 for name in [*reads.files, *map(str, compiled.source.files),
+                              str(compiled.source.main.parent / LOCK_FILE)]}
+    protected.update({os.path.normpath(compiled.out_dir / rel): "a file `dockwright compile` writes"
+                      for rel in compiled.files})
+    wrote = bake.write(items, recognise, root=compiled.source.root, cwd=cwd, protected=protected)
+    for (path, _), done in zip(items, wrote):
+        _say(f"{shown_path(Path(os.path.normpath(cwd / path)))}: {'written' if done else 'unchanged'}")
 
 
 # -- export zenml (ZenML run configurations) -----------------------------------------------------
@@ -731,7 +746,7 @@ def export_zenml(ctx: click.Context, file: str | None, pipelines: tuple[str, ...
     not show pushed is an error. With --local, images are named by their local tags.
     Use a file with `zenml pipeline run SOURCE --config FILE` or pipeline.with_options(config_path=FILE).
     """
-    from . import bake, zenml_config
+    from . import zenml_config
 
     if (build_file is None) == (not local):
         raise UsageError("give --from FILE (what `dockwright build --push --json` printed) or --local")
@@ -744,11 +759,8 @@ def export_zenml(ctx: click.Context, file: str | None, pipelines: tuple[str, ...
                          "registry: add `registry: host:port/path`, or use --local")
     refs = zenml_config.references(manifest, zenml_config.needed(manifest, chosen), build)
     folder = Path(output) if output else compiled.out_dir / zenml_config.FOLDER
-    folder = folder if folder.is_absolute() else Path.cwd() / folder
-    for name in chosen:
-        path = folder / f"{name}.yaml"
-        wrote = bake.write(path, zenml_config.render(manifest, name, refs), root=compiled.source.root)
-        _say(f"{shown_path(path)}: {'written' if wrote else 'unchanged'}")
+    _exported(compiled, [(folder / f"{name}.yaml", zenml_config.render(manifest, name, refs)) for name in chosen],
+              zenml_config.ours)
 
 
 def _lock_matches(compiled: Compiled) -> None:
