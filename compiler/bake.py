@@ -93,7 +93,7 @@ _TARGET_KEYS = {"context", "dockerfile", "tags", "labels", "contexts", "secret"}
 def ours(data: bytes) -> bool:
     """Whether data is a bake file `export bake` wrote (JSON has no comment to carry a marker): exactly the
     blocks and target attributes render writes, each target labelled with its image and project, formatted
-    byte for byte as render formats it."""
+    byte for byte as render formats it (CRLF line ends too: git's autocrlf)."""
     try:
         parsed = json.loads(data)
     except (ValueError, RecursionError):
@@ -108,7 +108,7 @@ def ours(data: bytes) -> bool:
     if parsed.get("variable", {"HOME": {"default": ""}}) != {"HOME": {"default": ""}}:
         return False
     return all(_target(t) for t in targets.values()) and \
-        data == (json.dumps(parsed, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        data.replace(b"\r\n", b"\n") == (json.dumps(parsed, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
 def _target(target: Any) -> bool:

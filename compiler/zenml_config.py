@@ -31,7 +31,7 @@ from .manifest import ImageRecord, Manifest
 FOLDER = "zenml"  # in the output directory, one <pipeline>.yaml each
 # The first line of every file render writes: how export knows a file it may replace.
 HEADER = re.compile(rb"# ZenML run configuration of pipeline '[^\n]*', written by `dockwright export zenml` "
-                    rb"from [^\n]*\.")
+                    rb"from [^\n]*\.\r?")  # \r: CRLF line ends (git's autocrlf)
 
 
 class NotPushed(DockwrightError):
