@@ -37,21 +37,36 @@ def _color(stream: Any) -> bool:
 MAX_SHOWN = 200  # diagnostics printed in full; the rest are counted
 
 
-def _diagnostic_lines(items: list[Diagnostic]) -> list[str]:
+def _diagnostic_lines(items: list[Diagnostic], unstored: int = 0) -> list[str]:
+    """items, the first MAX_SHOWN in full, then how many more of each: the rest, plus the unstored warnings
+    (counted beyond the Collector's limit, never kept)."""
     color = _color(sys.stderr)
     lines = [d.format(color=color) for d in items[:MAX_SHOWN]]
     rest = items[MAX_SHOWN:]
-    if rest:
+    if rest or unstored:
         errors = sum(1 for d in rest if d.severity == "error")
         counts = [f"{n:,} more {word}{'' if n == 1 else 's'}"
-                  for n, word in ((errors, "error"), (len(rest) - errors, "warning")) if n]
+                  for n, word in ((errors, "error"), (len(rest) - errors + unstored, "warning")) if n]
         lines.append(f"... and {' and '.join(counts)}")
     return lines
 
 
-def _print_diagnostics(items: list[Diagnostic]) -> None:
-    for line in _diagnostic_lines(items):
+def _print_diagnostics(items: list[Diagnostic], unstored: int = 0) -> None:
+    for line in _diagnostic_lines(items, unstored):
         click.echo(line, err=True)
+
+
+def _print_invalid(exc: ConfigError) -> None:
+    """A ConfigError's errors, and its warnings unless quiet."""
+    if _quiet():
+        _print_diagnostics(exc.diagnostics)
+    else:
+        _print_diagnostics([*exc.diagnostics, *exc.warnings], exc.unstored_warnings)
+
+
+def _print_warnings(compiled: Compiled) -> None:
+    if not _quiet():
+        _print_diagnostics(compiled.warnings, compiled.unstored_warnings)
 
 
 def _plural(n: int, word: str) -> str:
@@ -101,7 +116,7 @@ def _handled(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ConfigError as exc:
-            _print_diagnostics([*exc.diagnostics, *([] if _quiet() else exc.warnings)])
+            _print_invalid(exc)
             n = len(exc.diagnostics)
             written = "; nothing was written" if click.get_current_context().info_name == "compile" else ""
             click.echo(f"{n} error{'s' if n != 1 else ''}{written}", err=True)
@@ -132,8 +147,7 @@ def _compile(ctx: click.Context, file: str | None, *, use_lock: bool = True) -> 
     chosen = file or ctx.obj.get("file")
     reads.reset()
     compiled = compile_project(locate(chosen), use_lock=use_lock)
-    if not _quiet():
-        _print_diagnostics(compiled.warnings)
+    _print_warnings(compiled)
     return compiled
 
 
@@ -245,8 +259,7 @@ def _watch_round(path: Path) -> tuple[object, ...]:
         return seen
     seen = _watched(path, None)
     try:
-        if not _quiet():
-            _print_diagnostics(compiled.warnings)
+        _print_warnings(compiled)
         plan = _changes(compiled)
         emit.write(compiled.out_dir, plan, root=compiled.source.root)
         _say(f"{shown_path(compiled.out_dir)}/: {emit.summary(plan)}")
@@ -258,7 +271,7 @@ def _watch_round(path: Path) -> tuple[object, ...]:
 
 
 def _watch_invalid(exc: ConfigError) -> None:
-    _print_diagnostics([*exc.diagnostics, *([] if _quiet() else exc.warnings)])
+    _print_invalid(exc)
     click.echo(f"{_plural(len(exc.diagnostics), 'error')}; nothing was written", err=True)
 
 
@@ -325,7 +338,7 @@ def _recorded_lines(compiled: Compiled, unchanged: list[emit.Change]) \
     """What `compile --check` and `compile` print on the unchanged project: (on stderr, line), each."""
     if _quiet():
         return [], []
-    warnings = [(True, line) for line in _diagnostic_lines(compiled.warnings)]
+    warnings = [(True, line) for line in _diagnostic_lines(compiled.warnings, compiled.unstored_warnings)]
     label = shown_path(compiled.out_dir)
     check = [*warnings, (False, f"{label}/ is up to date ({len(unchanged)} files)")]
     done = [*warnings, (False, f"{label}/: {emit.summary(unchanged)}"), *([] if compiled.locked else [(True, UNLOCKED)])]
@@ -537,8 +550,7 @@ def init(ctx: click.Context, file: str | None, directory: str, project: str | No
         _say(f"note: {note}", err=True)
     _say(f"wrote {shown_path(target)}" + (f" from {', '.join(found.sources)}" if found.sources else ""))
     compiled = compile_project(target)
-    if not _quiet():
-        _print_diagnostics(compiled.warnings)
+    _print_warnings(compiled)
     _say("next: review it, then run 'dockwright compile'")
 
 
@@ -630,8 +642,7 @@ def import_zenml(ctx: click.Context, file: str | None, target: str, directory: s
         _say(f"note: {note}", err=True)
     for warning in made.warnings:
         _say(f"warning: {warning}", err=True)
-    if not _quiet():
-        _print_diagnostics(compiled.warnings)
+    _print_warnings(compiled)
     _say(f"wrote {shown_path(target_file)} ({_plural(len(made.pipelines), 'pipeline')}: "
                f"{', '.join(made.pipelines)}); {shown_path(compiled.out_dir)}/: {emit.summary(plan)}")
 
