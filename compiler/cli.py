@@ -451,7 +451,7 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
         progress.table(outcomes, stream, color=_color(stream))
     if isinstance(backend, builders.Pool):
         for name, why in backend.down.items():
-            click.echo(f"warning: builder '{name}' of pool '{where.name}' is down: {why}", err=True)
+            _say(f"warning: builder '{name}' of pool '{where.name}' is down: {why}", err=True)
     _finish(outcomes, seconds, where.name, as_json)
 
 
@@ -680,13 +680,13 @@ def lock(ctx: click.Context, file: str | None, upgrade: bool, upgrade_packages: 
                 click.echo(f"would change: {line}", err=True)
             click.echo(f"{label} is out of date; run 'dockwright lock'", err=True)
             sys.exit(EXIT_INVALID)
-        click.echo(f"{label} is up to date ({_plural(result.images, 'image')})")
+        _say(f"{label} is up to date ({_plural(result.images, 'image')})")
         return
     wrote = locking.write(result)
     for line in result.changes:
-        click.echo(line)
+        _say(line)
     resolved = f"; resolved {', '.join(result.resolved)}" if result.resolved else ""
-    click.echo(f"{label}: {'written' if wrote else 'unchanged'}{resolved}")
+    _say(f"{label}: {'written' if wrote else 'unchanged'}{resolved}")
 
 
 @main.group(name="export")
