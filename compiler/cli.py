@@ -73,12 +73,19 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _file_option(func: F) -> F:
+def _file_option(func: F, *, reads_project: bool = True) -> F:
+    """-q, and -f FILE: offered (in --help) only by a command that reads a project file; one that reads none
+    still parses it, to refuse it in words (_no_file)."""
     func = click.option("-q", "--quiet", is_flag=True, default=None, expose_value=False, callback=_set_quiet,
                         help="Print only errors (no summary lines, no warnings).")(func)
-    return click.option("-f", "--file", "file", metavar="FILE", default=None,
+    return click.option("-f", "--file", "file", metavar="FILE", default=None, hidden=not reads_project,
                         help="The project file (default: dockwright.yaml here or in the nearest parent "
                              "directory).")(func)
+
+
+def _quiet_option(func: F) -> F:
+    """-q, for a command that reads no project file (-f is hidden there: see _file_option)."""
+    return _file_option(func, reads_project=False)
 
 
 def _no_file(ctx: click.Context, file: str | None, command: str, why: str) -> None:
@@ -519,7 +526,7 @@ def _init_options(python: str | None) -> None:
 @click.option("--python", "python", metavar="X.Y", default=None,
               help="The Python version of the base environment (default: from .python-version or "
                    "requires-python, else 3.12).")
-@_file_option
+@_quiet_option
 @click.pass_context
 @_handled
 def init(ctx: click.Context, file: str | None, directory: str, project: str | None, python: str | None) -> None:
@@ -557,7 +564,7 @@ def init(ctx: click.Context, file: str | None, directory: str, project: str | No
 @main.command()
 @click.option("--include", "include", is_flag=True,
               help="The schema of a file that dockwright.yaml includes (not of dockwright.yaml itself).")
-@_file_option
+@_quiet_option
 @click.pass_context
 @_handled
 def schema(ctx: click.Context, file: str | None, include: bool) -> None:
@@ -583,7 +590,7 @@ def import_() -> None:
 @click.option("--python", "python", metavar="X.Y", default=None,
               help="The Python of ZenML's default parent image zenmldocker/zenml:<version>-pyX.Y "
                    "(default: this Python, as ZenML does).")
-@_file_option
+@_quiet_option
 @click.pass_context
 @_handled
 def import_zenml(ctx: click.Context, file: str | None, target: str, directory: str, project: str | None,
