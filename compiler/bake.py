@@ -12,6 +12,10 @@ Labels carry the image and project, never the build key: the key says "these exa
 passed these checks", and a bake build runs no checks and knows no parent IDs. Without it `dockwright build`
 never mistakes a bake-built image for one of its own; it builds its own (reusing BuildKit's cache on the
 same engine is BuildKit's business). The tag's 12 hex digits already name the spec it was compiled from.
+
+Writing (also for `export zenml`): export replaces only a file an earlier export wrote (`ours` here recognises
+a bake file; zenml_config.ours a run configuration by its header), never an input of the project or a file
+compile writes (guard), never through a link (emit.export_write), all files checked before any is written.
 """
 
 from __future__ import annotations
@@ -20,13 +24,13 @@ import json
 import os
 import posixpath
 import re
-import tempfile
+import stat
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .builders.base import IMAGE_LABEL, PROJECT_LABEL
-from .emit import OutputError
-from .errors import read_regular, shown_path
+from .emit import Export, OutputError, export_check, export_write
+from .errors import shown_path
 
 BAKE_FILE = "docker-bake.json"
 # bake's target names: letters, digits, '_' and '-' (its reference: "[a-zA-Z0-9_-]+").
@@ -83,29 +87,78 @@ def render(manifest: Mapping[str, Any]) -> str:
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
-def write(path: Path, text: str, *, root: Path) -> bool:
-    """Write text to path atomically, only when its bytes change; never through a symlink. True if written."""
-    data = text.encode("utf-8")
-    if path.is_symlink():
-        raise OutputError(f"{shown_path(path)} is a symbolic link: dockwright writes no file through one")
+_TARGET_KEYS = {"context", "dockerfile", "tags", "labels", "contexts", "secret"}
+
+
+def ours(data: bytes) -> bool:
+    """Whether data is a bake file `export bake` wrote (JSON has no comment to carry a marker): exactly the
+    blocks and target attributes render writes, each target labelled with its image and project, formatted
+    byte for byte as render formats it (CRLF line ends too: git's autocrlf)."""
     try:
-        if read_regular(path) == data:
-            return False
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise OutputError(f"cannot read {shown_path(path)}: {exc.strerror or exc}") from None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        parsed = json.loads(data)
+    except (ValueError, RecursionError):
+        return False
+    if not isinstance(parsed, dict) or not {"group", "target"} <= set(parsed) <= {"group", "target", "variable"}:
+        return False
+    targets, group = parsed["target"], parsed["group"]
+    listed = group.get("default") if isinstance(group, dict) and set(group) == {"default"} else None
+    if not isinstance(targets, dict) or not isinstance(listed, dict) or set(listed) != {"targets"} or \
+            not isinstance(listed["targets"], list) or sorted(map(str, listed["targets"])) != sorted(targets):
+        return False
+    if parsed.get("variable", {"HOME": {"default": ""}}) != {"HOME": {"default": ""}}:
+        return False
+    return all(_target(t) for t in targets.values()) and \
+        data.replace(b"\r\n", b"\n") == (json.dumps(parsed, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def _target(target: Any) -> bool:
+    return isinstance(target, dict) and {"context", "dockerfile", "tags", "labels"} <= set(target) <= _TARGET_KEYS \
+        and isinstance(target["labels"], dict) and set(target["labels"]) == {IMAGE_LABEL, PROJECT_LABEL}
+
+
+def destination(path: Path, *, root: Path, cwd: Path) -> tuple[Path, tuple[str, ...]]:
+    """Where -o PATH (relative to cwd) is: (the folder trusted as it is, the names below it, each of which
+    export opens without following a link). The project root when PATH is in the project, else the current
+    directory when it is below it, else the file system's root."""
+    target = Path(os.path.normpath(cwd / path))
+    for base in (Path(os.path.normpath(root)), Path(os.path.normpath(cwd))):
+        if target == base or base in target.parents:
+            return base, target.relative_to(base).parts
+    return Path(target.anchor), target.relative_to(target.anchor).parts
+
+
+def guard(target: Path, protected: Mapping[str, str]) -> None:
+    """OutputError when target is one of the protected files (normalised absolute path -> what it is), by its
+    name or, for a file that exists, by its identity (another name of the same file: a hard link, `..`)."""
+    shown = shown_path(target)
+    what = protected.get(os.path.normpath(target))
+    if what is None:
         try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.chmod(temp, 0o644)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise OutputError(f"cannot write {shown_path(path)}: {exc.strerror or exc}") from None
-    return True
+            st = os.stat(target, follow_symlinks=False)
+        except OSError:
+            return
+        if not stat.S_ISREG(st.st_mode):
+            return
+        for name, kind in sorted(protected.items()):
+            try:
+                other = os.stat(name)
+            except OSError:
+                continue
+            if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                what = kind
+                break
+    if what is not None:
+        raise OutputError(f"{shown} is {what}: export never writes over it (give -o another path)")
+
+
+def write(items: list[tuple[Path, str]], recognise: Callable[[bytes], bool], *, root: Path, cwd: Path,
+          protected: Mapping[str, str]) -> list[bool]:
+    """Write each (path, text) as export does (emit.export_write), after checking all of them (emit.export_check,
+    guard): one that cannot be written leaves every file as it was. For each, True when written."""
+    exports = []
+    for path, text in items:
+        guard(Path(os.path.normpath(cwd / path)), protected)
+        base, parts = destination(path, root=root, cwd=cwd)
+        exports.append(Export(base, parts, text.encode("utf-8"), recognise))
+    needed = export_check(exports)
+    return [export_write(item) if need else False for item, need in zip(exports, needed)]

@@ -37,33 +37,55 @@ def _color(stream: Any) -> bool:
 MAX_SHOWN = 200  # diagnostics printed in full; the rest are counted
 
 
-def _diagnostic_lines(items: list[Diagnostic]) -> list[str]:
+def _diagnostic_lines(items: list[Diagnostic], unstored: int = 0) -> list[str]:
+    """items, the first MAX_SHOWN in full, then how many more of each: the rest, plus the unstored warnings
+    (counted beyond the Collector's limit, never kept)."""
     color = _color(sys.stderr)
     lines = [d.format(color=color) for d in items[:MAX_SHOWN]]
     rest = items[MAX_SHOWN:]
-    if rest:
+    if rest or unstored:
         errors = sum(1 for d in rest if d.severity == "error")
         counts = [f"{n:,} more {word}{'' if n == 1 else 's'}"
-                  for n, word in ((errors, "error"), (len(rest) - errors, "warning")) if n]
+                  for n, word in ((errors, "error"), (len(rest) - errors + unstored, "warning")) if n]
         lines.append(f"... and {' and '.join(counts)}")
     return lines
 
 
-def _print_diagnostics(items: list[Diagnostic]) -> None:
-    for line in _diagnostic_lines(items):
+def _print_diagnostics(items: list[Diagnostic], unstored: int = 0) -> None:
+    for line in _diagnostic_lines(items, unstored):
         click.echo(line, err=True)
+
+
+def _print_invalid(exc: ConfigError) -> None:
+    """A ConfigError's errors, and its warnings unless quiet."""
+    if _quiet():
+        _print_diagnostics(exc.diagnostics)
+    else:
+        _print_diagnostics([*exc.diagnostics, *exc.warnings], exc.unstored_warnings)
+
+
+def _print_warnings(compiled: Compiled) -> None:
+    if not _quiet():
+        _print_diagnostics(compiled.warnings, compiled.unstored_warnings)
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _file_option(func: F) -> F:
+def _file_option(func: F, *, reads_project: bool = True) -> F:
+    """-q, and -f FILE: offered (in --help) only by a command that reads a project file; one that reads none
+    still parses it, to refuse it in words (_no_file)."""
     func = click.option("-q", "--quiet", is_flag=True, default=None, expose_value=False, callback=_set_quiet,
                         help="Print only errors (no summary lines, no warnings).")(func)
-    return click.option("-f", "--file", "file", metavar="FILE", default=None,
+    return click.option("-f", "--file", "file", metavar="FILE", default=None, hidden=not reads_project,
                         help="The project file (default: dockwright.yaml here or in the nearest parent "
                              "directory).")(func)
+
+
+def _quiet_option(func: F) -> F:
+    """-q, for a command that reads no project file (-f is hidden there: see _file_option)."""
+    return _file_option(func, reads_project=False)
 
 
 def _no_file(ctx: click.Context, file: str | None, command: str, why: str) -> None:
@@ -101,7 +123,7 @@ def _handled(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ConfigError as exc:
-            _print_diagnostics([*exc.diagnostics, *([] if _quiet() else exc.warnings)])
+            _print_invalid(exc)
             n = len(exc.diagnostics)
             written = "; nothing was written" if click.get_current_context().info_name == "compile" else ""
             click.echo(f"{n} error{'s' if n != 1 else ''}{written}", err=True)
@@ -132,8 +154,7 @@ def _compile(ctx: click.Context, file: str | None, *, use_lock: bool = True) -> 
     chosen = file or ctx.obj.get("file")
     reads.reset()
     compiled = compile_project(locate(chosen), use_lock=use_lock)
-    if not _quiet():
-        _print_diagnostics(compiled.warnings)
+    _print_warnings(compiled)
     return compiled
 
 
@@ -245,8 +266,7 @@ def _watch_round(path: Path) -> tuple[object, ...]:
         return seen
     seen = _watched(path, None)
     try:
-        if not _quiet():
-            _print_diagnostics(compiled.warnings)
+        _print_warnings(compiled)
         plan = _changes(compiled)
         emit.write(compiled.out_dir, plan, root=compiled.source.root)
         _say(f"{shown_path(compiled.out_dir)}/: {emit.summary(plan)}")
@@ -258,7 +278,7 @@ def _watch_round(path: Path) -> tuple[object, ...]:
 
 
 def _watch_invalid(exc: ConfigError) -> None:
-    _print_diagnostics([*exc.diagnostics, *([] if _quiet() else exc.warnings)])
+    _print_invalid(exc)
     click.echo(f"{_plural(len(exc.diagnostics), 'error')}; nothing was written", err=True)
 
 
@@ -325,7 +345,7 @@ def _recorded_lines(compiled: Compiled, unchanged: list[emit.Change]) \
     """What `compile --check` and `compile` print on the unchanged project: (on stderr, line), each."""
     if _quiet():
         return [], []
-    warnings = [(True, line) for line in _diagnostic_lines(compiled.warnings)]
+    warnings = [(True, line) for line in _diagnostic_lines(compiled.warnings, compiled.unstored_warnings)]
     label = shown_path(compiled.out_dir)
     check = [*warnings, (False, f"{label}/ is up to date ({len(unchanged)} files)")]
     done = [*warnings, (False, f"{label}/: {emit.summary(unchanged)}"), *([] if compiled.locked else [(True, UNLOCKED)])]
@@ -438,7 +458,7 @@ def build(ctx: click.Context, file: str | None, images: tuple[str, ...], builder
         progress.table(outcomes, stream, color=_color(stream))
     if isinstance(backend, builders.Pool):
         for name, why in backend.down.items():
-            click.echo(f"warning: builder '{name}' of pool '{where.name}' is down: {why}", err=True)
+            _say(f"warning: builder '{name}' of pool '{where.name}' is down: {why}", err=True)
     _finish(outcomes, seconds, where.name, as_json)
 
 
@@ -506,7 +526,7 @@ def _init_options(python: str | None) -> None:
 @click.option("--python", "python", metavar="X.Y", default=None,
               help="The Python version of the base environment (default: from .python-version or "
                    "requires-python, else 3.12).")
-@_file_option
+@_quiet_option
 @click.pass_context
 @_handled
 def init(ctx: click.Context, file: str | None, directory: str, project: str | None, python: str | None) -> None:
@@ -549,15 +569,14 @@ def init(ctx: click.Context, file: str | None, directory: str, project: str | No
     for note in found.notes:
         _say(f"note: {note}", err=True)
     _say(f"wrote {shown_path(target)}" + (f" from {', '.join(found.sources)}" if found.sources else ""))
-    if not _quiet():
-        _print_diagnostics(compiled.warnings)
+    _print_warnings(compiled)
     _say("next: review it, then run 'dockwright compile'")
 
 
 @main.command()
 @click.option("--include", "include", is_flag=True,
               help="The schema of a file that dockwright.yaml includes (not of dockwright.yaml itself).")
-@_file_option
+@_quiet_option
 @click.pass_context
 @_handled
 def schema(ctx: click.Context, file: str | None, include: bool) -> None:
@@ -583,7 +602,7 @@ def import_() -> None:
 @click.option("--python", "python", metavar="X.Y", default=None,
               help="The Python of ZenML's default parent image zenmldocker/zenml:<version>-pyX.Y "
                    "(default: this Python, as ZenML does).")
-@_file_option
+@_quiet_option
 @click.pass_context
 @_handled
 def import_zenml(ctx: click.Context, file: str | None, target: str, directory: str, project: str | None,
@@ -642,8 +661,7 @@ def import_zenml(ctx: click.Context, file: str | None, target: str, directory: s
         _say(f"note: {note}", err=True)
     for warning in made.warnings:
         _say(f"warning: {warning}", err=True)
-    if not _quiet():
-        _print_diagnostics(compiled.warnings)
+    _print_warnings(compiled)
     _say(f"wrote {shown_path(target_file)} ({_plural(len(made.pipelines), 'pipeline')}: "
                f"{', '.join(made.pipelines)}); {shown_path(compiled.out_dir)}/: {emit.summary(plan)}")
 
@@ -681,13 +699,13 @@ def lock(ctx: click.Context, file: str | None, upgrade: bool, upgrade_packages: 
                 click.echo(f"would change: {line}", err=True)
             click.echo(f"{label} is out of date; run 'dockwright lock'", err=True)
             sys.exit(EXIT_INVALID)
-        click.echo(f"{label} is up to date ({_plural(result.images, 'image')})")
+        _say(f"{label} is up to date ({_plural(result.images, 'image')})")
         return
     wrote = locking.write(result)
     for line in result.changes:
-        click.echo(line)
+        _say(line)
     resolved = f"; resolved {', '.join(result.resolved)}" if result.resolved else ""
-    click.echo(f"{label}: {'written' if wrote else 'unchanged'}{resolved}")
+    _say(f"{label}: {'written' if wrote else 'unchanged'}{resolved}")
 
 
 @main.group(name="export")
@@ -715,9 +733,24 @@ def export_bake(ctx: click.Context, file: str | None, output: str | None) -> Non
         emit.write(compiled.out_dir, changes, root=root)
         _say(f"{shown_path(compiled.out_dir)}/: {emit.summary(changes)}", err=True)
     path = Path(output) if output else compiled.out_dir / bake.BAKE_FILE
-    path = path if path.is_absolute() else Path.cwd() / path
-    wrote = bake.write(path, bake.render(compiled.manifest.as_data()), root=root)
-    _say(f"{shown_path(path)}: {'written' if wrote else 'unchanged'}")
+    _exported(compiled, [(path, bake.render(compiled.manifest.as_data()))], bake.ours)
+
+
+def _exported(compiled: Compiled, items: list[tuple[Path, str]], recognise: Callable[[bytes], bool]) -> None:
+    """Write export's files (bake.write: only its own are replaced, no input of the project, no file compile
+    writes) and say which were written."""
+    from . import bake
+    from .lockfile import LOCK_FILE
+
+    cwd = Path.cwd()
+    protected = {os.path.normpath(name): "an input of the project (compile reads it)"
+                 for name in [*reads.files, *map(str, compiled.source.files),
+                              str(compiled.source.main.parent / LOCK_FILE)]}
+    protected.update({os.path.normpath(compiled.out_dir / rel): "a file `dockwright compile` writes"
+                      for rel in compiled.files})
+    wrote = bake.write(items, recognise, root=compiled.source.root, cwd=cwd, protected=protected)
+    for (path, _), done in zip(items, wrote):
+        _say(f"{shown_path(Path(os.path.normpath(cwd / path)))}: {'written' if done else 'unchanged'}")
 
 
 # -- export zenml (ZenML run configurations) -----------------------------------------------------
@@ -743,7 +776,7 @@ def export_zenml(ctx: click.Context, file: str | None, pipelines: tuple[str, ...
     not show pushed is an error. With --local, images are named by their local tags.
     Use a file with `zenml pipeline run SOURCE --config FILE` or pipeline.with_options(config_path=FILE).
     """
-    from . import bake, zenml_config
+    from . import zenml_config
 
     if (build_file is None) == (not local):
         raise UsageError("give --from FILE (what `dockwright build --push --json` printed) or --local")
@@ -756,11 +789,8 @@ def export_zenml(ctx: click.Context, file: str | None, pipelines: tuple[str, ...
                          "registry: add `registry: host:port/path`, or use --local")
     refs = zenml_config.references(manifest, zenml_config.needed(manifest, chosen), build)
     folder = Path(output) if output else compiled.out_dir / zenml_config.FOLDER
-    folder = folder if folder.is_absolute() else Path.cwd() / folder
-    for name in chosen:
-        path = folder / f"{name}.yaml"
-        wrote = bake.write(path, zenml_config.render(manifest, name, refs), root=compiled.source.root)
-        _say(f"{shown_path(path)}: {'written' if wrote else 'unchanged'}")
+    _exported(compiled, [(folder / f"{name}.yaml", zenml_config.render(manifest, name, refs)) for name in chosen],
+              zenml_config.ours)
 
 
 def _lock_matches(compiled: Compiled) -> None:

@@ -27,6 +27,7 @@ class Compiled:
     files: dict[str, str]  # output-relative path -> text
     warnings: list[Diagnostic]
     locked: bool = False  # compiled from dockwright.lock
+    unstored_warnings: int = 0  # warnings beyond the Collector's limit: counted, not kept
 
     @property
     def out_dir(self) -> Path:
@@ -210,4 +211,5 @@ def compile_project(path: Path, *, use_lock: bool = True, timings: dict[str, flo
                   "copy, so building them fails", f"remove the pattern that matches it, or add '!{out}/' after it")
     warnings = sorted(sink.warnings, key=Diagnostic.sort_key)
     clock.done("checks")
-    return Compiled(source, project, inputs, the_plan, files, warnings, locked=the_lock is not None)
+    return Compiled(source, project, inputs, the_plan, files, warnings, locked=the_lock is not None,
+                    unstored_warnings=sink.unstored_warnings)

@@ -548,6 +548,118 @@ def _prune(tree: _Tree, parts: tuple[str, ...], stop: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
+# `dockwright export`: single files it writes, replacing only its own
+
+
+def written_by(data: bytes, recognise: Callable[[bytes], bool]) -> bool:
+    """Whether every side of data's git merge conflicts (the file itself when there are none) is recognised."""
+    return all(recognise(side) for side in _sides(data))
+
+
+_EXPORT_WHAT = {"link": "is a symbolic link: dockwright writes no file through one", "file": "is a file, not a directory",
+                "special": "is not a regular file or directory", "dir": "is a directory"}
+_EXPORT_HINT = "move it away, or give -o another path"
+
+
+@dataclass(frozen=True)
+class Export:
+    """One file `dockwright export` writes: base/parts (base trusted, every folder below it opened without
+    following links), its bytes, and how to recognise a file an earlier export wrote there."""
+
+    base: Path
+    parts: tuple[str, ...]
+    data: bytes
+    recognise: Callable[[bytes], bool]
+
+    @property
+    def path(self) -> Path:
+        return self.base.joinpath(*self.parts)
+
+
+def _export_look(tree: _Tree, item: Export) -> tuple[int, bool]:
+    """(folder fd or _MISSING, whether to write); OutputError when something not export's own is in the way."""
+    shown = shown_path(item.path)
+    if not item.parts:
+        raise OutputError(f"{shown} {_EXPORT_WHAT['dir']} ({_EXPORT_HINT})")
+    try:
+        fd = tree.dir(item.parts[:-1])
+    except _Blocked as exc:
+        raise OutputError(f"{tree.show(exc.rel)} {_EXPORT_WHAT[exc.what]} ({_EXPORT_HINT})") from None
+    kind = _kind(fd, item.parts[-1]) if fd != _MISSING else "missing"
+    if kind == "missing":
+        return fd, True
+    if kind != "file":
+        raise OutputError(f"{shown} {_EXPORT_WHAT[kind]} ({_EXPORT_HINT})")
+    old, _ = _read(fd, item.parts[-1])
+    if old == item.data:
+        return fd, False
+    if not written_by(old, item.recognise):
+        raise OutputError(f"{shown} exists and was not written by dockwright: export replaces only a file it "
+                          f"wrote ({_EXPORT_HINT})")
+    return fd, True
+
+
+def _export_error(verb: str, path: Path, exc: OSError) -> OutputError:
+    hint = {
+        errno.ENOSPC: "free some disk space", errno.EDQUOT: "free some space or raise your disk quota",
+        errno.EROFS: "the file system is read-only: make it writable, or give -o another path",
+        errno.EACCES: "check the permissions of its folder, or give -o another path",
+        errno.EPERM: "check the permissions of its folder, and `lsattr` for the immutable flag",
+        errno.ENAMETOOLONG: "give -o a shorter path",
+        errno.EIO: "the disk reported an error: check it",
+    }.get(exc.errno or 0, "check its folder, or give -o another path")
+    return OutputError(f"cannot {verb} {_shown(path)}: {exc.strerror or exc} ({hint})")
+
+
+def export_check(items: list[Export]) -> list[bool]:
+    """For each file, whether export would write it (False: its bytes are already there). Reads only; an
+    OutputError for the first one where a link, a folder or a file that no export wrote is in the way."""
+    out: list[bool] = []
+    for item in items:
+        try:
+            with _Tree(item.base) as tree:
+                out.append(_export_look(tree, item)[1])
+        except OSError as exc:
+            raise _export_error("read", item.path, exc) from None
+    return out
+
+
+def export_write(item: Export) -> bool:
+    """Write one export file: atomically (a temp file renamed into place, mode 0644), only when its bytes
+    change, never through a link, replacing only a file an earlier export wrote. True when written. Folders
+    it makes are removed again when the write fails."""
+    made: list[tuple[str, ...]] = []
+    try:
+        with _Tree(item.base) as tree:
+            try:
+                fd, write = _export_look(tree, item)
+                if not write:
+                    return False
+                if fd == _MISSING:
+                    fd = tree.dir(item.parts[:-1], create=True, made=made)
+                with _whole():
+                    temp = _write_temp(fd, item.parts[-1], item.data, 0o644)
+                    try:
+                        os.rename(temp, item.parts[-1], src_dir_fd=fd, dst_dir_fd=fd)
+                    except BaseException:
+                        _quietly(os.unlink, temp, fd)
+                        raise
+            except BaseException:
+                for parts in reversed(made):
+                    tree.forget(parts)
+                    parent = tree.fds.get(parts[:-1], _MISSING)
+                    if parent >= 0:
+                        _quietly(os.rmdir, parts[-1], parent)
+                raise
+    except _Blocked as exc:  # a folder appeared in a folder's place between the look and the write
+        raise OutputError(f"{shown_path(item.base.joinpath(*exc.rel))} {_EXPORT_WHAT[exc.what]} ({_EXPORT_HINT})") \
+            from None
+    except OSError as exc:
+        raise _export_error("write", item.path, exc) from None
+    return True
+
+
+# ---------------------------------------------------------------------------------------------------
 # Reports
 
 

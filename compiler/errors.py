@@ -192,9 +192,11 @@ class ConfigError(DockwrightError):
 
     exit_code = 1
 
-    def __init__(self, diagnostics: Sequence[Diagnostic], warnings: Sequence[Diagnostic] = ()) -> None:
+    def __init__(self, diagnostics: Sequence[Diagnostic], warnings: Sequence[Diagnostic] = (),
+                 unstored_warnings: int = 0) -> None:
         self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
         self.warnings = sorted(warnings, key=Diagnostic.sort_key)
+        self.unstored_warnings = unstored_warnings  # given beyond Collector's MAX_ERRORS: counted, not kept
         super().__init__(self.render())
 
     def render(self, *, cwd: Path | None = None, color: bool = False) -> str:
@@ -234,26 +236,30 @@ TOO_MANY = f"too many errors: stopped looking after {MAX_ERRORS:,}"
 
 
 class Collector:
-    """Gathers diagnostics so that every stage reports all problems at once (up to MAX_ERRORS)."""
+    """Gathers diagnostics so that every stage reports all problems at once (up to MAX_ERRORS). Warnings beyond
+    MAX_ERRORS are counted, not kept: memory stays bounded and the count printed is the true one."""
 
     def __init__(self) -> None:
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
+        self.unstored_warnings = 0
 
     def error(self, location: Location | None, message: str, hint: str | None = None, *,
               notes: tuple[tuple[str, Location | None], ...] = ()) -> None:
         self.errors.append(Diagnostic(location, message, hint, notes=notes))
         if len(self.errors) >= MAX_ERRORS:
             raise ConfigError([*_unique(self.errors), Diagnostic(None, TOO_MANY, "fix these first")],
-                              _unique(self.warnings))
+                              _unique(self.warnings), self.unstored_warnings)
 
     def warn(self, location: Location | None, message: str, hint: str | None = None) -> None:
         if len(self.warnings) < MAX_ERRORS:
             self.warnings.append(Diagnostic(location, message, hint, severity="warning"))
+        else:
+            self.unstored_warnings += 1
 
     def raise_if_errors(self) -> None:
         if self.errors:
-            raise ConfigError(_unique(self.errors), _unique(self.warnings))
+            raise ConfigError(_unique(self.errors), _unique(self.warnings), self.unstored_warnings)
 
 
 def _unique(items: list[Diagnostic]) -> list[Diagnostic]:

@@ -3,7 +3,8 @@
 Each file sets `settings.docker.parent_image` to the pipeline's image and, for each step that runs in another
 image, `steps.<step>.settings.docker.parent_image`, all with `skip_build: true`: ZenML runs the images as they
 are and builds nothing. What `zenml pipeline run --config FILE` and `pipeline.with_options(config_path=FILE)`
-read. Pure (references, render) plus writes through bake.write (atomic, only when the bytes change).
+read. Pure (references, render) plus writes through bake.write (atomic, only when the bytes change, replacing
+only a file whose first line is the header render writes: ours).
 
 Where the image references come from:
 - `--from FILE`: what `dockwright build --push --json` printed. An image that copies project files (its own
@@ -19,6 +20,7 @@ The text is a function of the manifest and those references: sorted, no timestam
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -27,6 +29,9 @@ from .errors import DockwrightError, UsageError, read_regular, shown_path
 from .manifest import ImageRecord, Manifest
 
 FOLDER = "zenml"  # in the output directory, one <pipeline>.yaml each
+# The first line of every file render writes: how export knows a file it may replace.
+HEADER = re.compile(rb"# ZenML run configuration of pipeline '[^\n]*', written by `dockwright export zenml` "
+                    rb"from [^\n]*\.\r?")  # \r: CRLF line ends (git's autocrlf)
 
 
 class NotPushed(DockwrightError):
@@ -140,6 +145,11 @@ def render(manifest: Manifest, pipeline: str, refs: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ours(data: bytes) -> bool:
+    """Whether data is a run configuration `export zenml` wrote: its first line is render's header."""
+    return HEADER.fullmatch(data.split(b"\n", 1)[0]) is not None
+
+
 def select(manifest: Manifest, pipelines: tuple[str, ...]) -> list[str]:
     """The pipelines asked for (all when none), sorted; an unknown one is a usage error."""
     known = sorted(manifest.pipelines)
@@ -162,4 +172,4 @@ def needed(manifest: Manifest, pipelines: list[str]) -> list[str]:
 
 
 __all__ = ["FOLDER", "NotPushed", "Pushed", "copies_project_files", "needed", "pipeline_images", "read_build",
-           "references", "render", "select"]
+           "ours", "references", "render", "select"]

@@ -133,7 +133,8 @@ def test_bake_file_is_never_written_through_a_symlink(tmp_path: Path) -> None:
     (root / "generated/docker-bake.json").symlink_to(tmp_path / "victim.json")
     done = invoke("-q", "export", "bake", cwd=root)
     assert (done.returncode, done.stdout, done.stderr) == (
-        1, "", "error: generated/docker-bake.json is a symbolic link: dockwright writes no file through one\n")
+        1, "", "error: generated/docker-bake.json is a symbolic link: dockwright writes no file through one (move it "
+               "away, or give -o another path)\n")
     assert (tmp_path / "victim.json").read_text() == "keep\n"
 
 
