@@ -280,7 +280,9 @@ def existing(draw: st.DrawFn, fmt: str) -> tuple[bytes, bool]:
         return draw(_mutations(own))
     if kind == "conflict with a mutation":
         changed, ours = draw(_mutations(own))
-        return b"<<<<<<< HEAD\n" + own.encode() + b"=======\n" + changed + b"\n>>>>>>> x\n", ours
+        # git starts a marker on a line of its own: a side without its last line break gets it back there
+        side = changed if changed.endswith(b"\n") else changed + b"\n"
+        return b"<<<<<<< HEAD\n" + own.encode() + b"=======\n" + side + b">>>>>>> x\n", ours or side == own.encode()
     if kind == "bytes":
         return draw(st.binary(max_size=64)), False
     return (json.dumps(draw(JSON), indent=2, sort_keys=True) + "\n").encode(), False
