@@ -364,6 +364,10 @@ LINKED_PATHS = {
 }
 LINKS = {f"{name}, {'inside' if inside else 'outside'}": _linked(rel, inside)
          for name, rel in LINKED_PATHS.items() for inside in (False, True)}
+# What compile wrote (which the watch does not watch: it writes it): never written through a link.
+OUTPUT_PATHS = {"the output folder": "generated", "a generated Dockerfile": "generated/images/base/Dockerfile"}
+OUTPUT_LINKS = {f"{name}, {'inside' if inside else 'outside'}": _linked(rel, inside)
+                for name, rel in OUTPUT_PATHS.items() for inside in (False, True)}
 
 
 def _same_as_the_full_compile(root: Path, context: object) -> None:
@@ -375,13 +379,15 @@ def _same_as_the_full_compile(root: Path, context: object) -> None:
         assert answer[0] is None or answer == full, (context, args, answer, full)
 
 
-@pytest.mark.parametrize("name", sorted(LINKS))
+@pytest.mark.parametrize("name", sorted(LINKS) + sorted(OUTPUT_LINKS))
 def test_a_path_swapped_for_a_link_is_answered_as_the_full_compile_answers(tmp_path: Path, name: str) -> None:
     """Every path compile reads or looks at, and every folder on the way to one, replaced by a link to an identical
     copy outside the project (which the full compile refuses) or inside it (which it accepts): the fast path never
     answers otherwise than the full compile."""
-    full = _swapped(_linked_project(tmp_path / "p"), LINKS[name], name)
-    if name.endswith("outside") and name != "the project file, outside":
+    full = _swapped(_linked_project(tmp_path / "p"), {**LINKS, **OUTPUT_LINKS}[name], name)
+    if name in OUTPUT_LINKS:
+        assert full[0] == 1, full  # compile writes nothing through a link
+    elif name.endswith("outside") and name != "the project file, outside":
         assert full[0] == 1 or "warning: .dockerignore leads outside" in full[2], full  # the full compile objects
 
 
@@ -414,7 +420,8 @@ def test_a_locked_projects_path_swapped_for_a_link(tmp_path: Path, name: str, in
     assert full[0] == (0 if inside or name == "the lock" else 1), full
 
 
-STEPS_WITH_LINKS = st.sampled_from(sorted(LINKS) + [f"{name}, back" for name in sorted(LINKED_PATHS)]
+STEPS_WITH_LINKS = st.sampled_from(sorted(LINKS) + sorted(OUTPUT_LINKS)
+                                   + [f"{name}, back" for name in sorted(LINKED_PATHS) + sorted(OUTPUT_PATHS)]
                                    + ["compile"] * 4)
 
 
@@ -430,7 +437,7 @@ def test_fast_answers_are_the_full_answers_whatever_leads_where(tmp_path: Path, 
         if step == "compile":
             slow(root, "compile")
         elif step.endswith(", back"):
-            _unlinked(LINKED_PATHS[step[:-len(", back")]])(root)
+            _unlinked({**LINKED_PATHS, **OUTPUT_PATHS}[step[:-len(", back")]])(root)
         else:
-            LINKS[step](root)
+            {**LINKS, **OUTPUT_LINKS}[step](root)
         _same_as_the_full_compile(root, (steps, step))
