@@ -225,6 +225,11 @@ def compile_(ctx: click.Context, file: str | None, check: bool, watch: bool) -> 
 
 
 WATCH_INTERVAL = 0.25  # seconds between two looks at the inputs
+Stat = tuple[int, int, int, int]
+# what _watched returns: each file's bytes' digest, each path's (real path, kind), each looked-at path's stat, each
+# include pattern's matches
+Watched = tuple[tuple[tuple[str, str | None], ...], tuple[tuple[str, tuple[str, str]], ...],
+                tuple[tuple[str, Stat | None], ...], tuple[tuple[str, str, tuple[tuple[str, tuple[str, str]], ...]], ...]]
 
 
 def _watch(ctx: click.Context, file: str | None) -> None:
@@ -242,7 +247,7 @@ def _watch(ctx: click.Context, file: str | None) -> None:
         sys.exit(0)
 
 
-def _watch_once(path: Path) -> tuple[object, ...]:
+def _watch_once(path: Path) -> Watched:
     """One compile, printed; returns the state of what it read (taken before anything is printed). The
     process runs without the cyclic garbage collector (run), so each round collects what it left behind:
     about 15,000 objects in cycles per compile of a large project, which a long watch would keep."""
@@ -252,7 +257,7 @@ def _watch_once(path: Path) -> tuple[object, ...]:
         gc.collect()
 
 
-def _watch_round(path: Path) -> tuple[object, ...]:
+def _watch_round(path: Path) -> Watched:
     reads.reset()
     try:
         compiled = compile_project(path)
@@ -291,26 +296,30 @@ def _watch_error(exc: DockwrightError | OSError) -> None:
                    err=True)
 
 
-def _watched(path: Path, before: tuple[object, ...] | None) -> tuple[object, ...]:
-    """The inputs' state: the bytes of each file compile read (as it read them when before is None: no race
-    with a change made while it compiled), the stat of each path it looked at, each include pattern's matches."""
-    def state(name: str) -> tuple[int, int, int, int] | None:
+def _watched(path: Path, before: Watched | None) -> Watched:
+    """The inputs' state: the bytes of each file compile read, where each path it read or looked at leads
+    (record.resolved: its real path and kind, so a file or a folder on the way swapped for a link is a change even
+    with the same bytes), the stat of each path it looked at, each include pattern's matches (and where each
+    leads). As compile saw them when before is None (no race with a change made while it compiled), else as they
+    are now, for the same paths."""
+    def state(name: str) -> Stat | None:
         try:
             st = os.stat(name)
         except OSError:
             return None
         return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode)
 
+    if before is not None:
+        read, places, looked, globs = before
+        return (tuple((n, record.sha(n)) for n, _ in read), tuple((n, record.resolved(n)) for n, _ in places),
+                tuple((n, state(n)) for n, _ in looked),
+                tuple((base, pattern, record.glob_state(base, pattern)) for base, pattern, _ in globs))
     root = str(path.absolute().parent)
-    read = sorted(reads.files.items()) if before is None else [(n, record.sha(n)) for n, _ in before[0]]  # type: ignore[attr-defined]
-    looked = sorted({*reads.probed, str(path.absolute()), os.path.join(root, ".dockerignore"),
-                     os.path.join(root, "dockwright.lock")} - set(reads.files))
-    if before is None:
-        globs = tuple((base, pattern, matches) for base, pattern, matches in reads.globs)
-    else:
-        globs = tuple((base, pattern, tuple(m for m, _, _ in record.glob_state(base, pattern)))
-                      for base, pattern, _ in before[2])  # type: ignore[attr-defined]
-    return (tuple(read), tuple((n, state(n)) for n in looked), globs)
+    stated = {*reads.probed, str(path.absolute()), os.path.join(root, ".dockerignore"),
+              os.path.join(root, "dockwright.lock")}
+    return (tuple(sorted(reads.files.items())),
+            tuple((n, reads.places.get(n) or record.resolved(n)) for n in sorted({*reads.places, *stated, root})),
+            tuple((n, state(n)) for n in sorted(stated - set(reads.files))), tuple(reads.globs))
 
 
 def _forget(ctx: click.Context, file: str | None) -> None:
@@ -328,16 +337,17 @@ def _remember(ctx: click.Context, file: str | None, compiled: Compiled, plan: li
 
     project, root = compiled.project, compiled.source.root
     referenced = referenced_files(project)
-    probes = [rel for _, rel, _ in referenced]
-    probes += [value for b in project.builders.values() for _, value in b.tls if isinstance(value, str)]
+    looked = [rel for _, rel, _ in referenced]
+    looked += [value for b in project.builders.values() for _, value in b.tls if isinstance(value, str)]
     unchanged = [emit.Change(c.path, "unchanged", c.old, c.new) if c.status != "unchanged" else c for c in plan
                  if c.status not in ("removed", "leftover")]
     check_lines, compile_lines = _recorded_lines(compiled, unchanged)
     record.save(expected={c.path: hashlib.sha256(c.new).hexdigest() for c in unchanged if c.new is not None},
                 quiet=_quiet(), file=file or ctx.obj.get("file"), main=str(compiled.source.main), root=str(root),
-                output=project.output, probes={rel: record.probe(str(root), rel) for rel in [*probes, ".dockerignore"]},
+                output=project.output, paths=[str(root / rel) for rel in [*looked, ".dockerignore"]],
                 packages=sorted({rel for kind, rel, _ in referenced if kind == "local_package"}),
-                reads=dict(reads.files), globs=list(reads.globs), check_lines=check_lines, compile_lines=compile_lines)
+                reads=dict(reads.files), places=dict(reads.places), globs=list(reads.globs),
+                check_lines=check_lines, compile_lines=compile_lines)
 
 
 def _recorded_lines(compiled: Compiled, unchanged: list[emit.Change]) \

@@ -10,9 +10,11 @@ The console script starts here (standard library only, imported lazily). After a
 - where the project file was found (as `locate` finds it);
 - the sha256 of every byte compile read (project and included files, requirements files and their
   -r children, certificates, custom Dockerfiles, .dockerignore), and the lock file beside the project;
-- each include pattern with what it matched (and whether each match is a file, and its real path);
-- what every referenced path is (file, dir, missing, outside through a link), and the contents of the build files
-  of each local package;
+- where every path compile read or looked at led when it did (record.resolved: its real path, every link on the
+  way followed, and its kind), and the project root's: whatever compile judges a path by (inside the project or
+  not, through which links, of which kind) follows from them, so the same bytes behind a new link fall through;
+- each include pattern with what it matched (and where each match leads);
+- the contents of the build files of each local package, and where each package really is;
 - the whole output tree: every entry's kind, mode and bytes (sha256), and each folder on the way to it;
 - the exact lines the full run printed, and its exit code (0).
 

@@ -74,6 +74,7 @@ def _probe(root: Path, rel: str) -> str:
 
 def _read_bytes(path: Path) -> bytes:
     """A regular file's bytes, opened without blocking (a FIFO put in its place cannot hang compile)."""
+    reads.look(path)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):

@@ -340,6 +340,7 @@ def _dotted(parts: list[Key]) -> str:
 def read_text(path: Path, sink: Collector, *, at: Location | None = None) -> str | None:
     """A project file as UTF-8 text, or None with a located error."""
     try:
+        reads.look(path)
         data = read_regular(path)
         reads.note(path, data)
     except FileNotFoundError:

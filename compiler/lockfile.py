@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import record
+from . import reads, record
 from .errors import ConfigError, Diagnostic, Location, UsageError, read_regular, shown_path
 
 if sys.version_info >= (3, 11):
@@ -518,7 +518,9 @@ def read_text(path: Path) -> str | None:
     """The lock file's text, or None when there is none. UsageError when it cannot be read (a FIFO, a
     directory, no permission: as for the project file); ConfigError at the line where it is not UTF-8."""
     try:
+        reads.look(path)
         raw = read_regular(path)
+        reads.note(path, raw)  # the fast path's record holds the lock compile read (reads.py)
     except FileNotFoundError:
         return None
     except OSError as exc:

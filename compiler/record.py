@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-FORMAT = 1
+FORMAT = 2
 PROJECT_FILE = "dockwright.yaml"
 LOCK_FILE = "dockwright.lock"
 # A local package's build files: what makes a directory a package, and where its dependencies are declared.
@@ -125,29 +125,33 @@ def sha(path: str) -> str | None:
             os.close(fd)
 
 
-def probe(root: str, rel: str) -> str:
-    """What root/rel is, as inputs._probe sees it."""
+def resolved(path: str) -> tuple[str, str]:
+    """Where path leads and what is there: its real path (every symbolic link on the way followed, so a file or
+    a folder on the way swapped for a link shows) and its kind as inputs._probe sees it (file, dir, special,
+    missing, `error:<reason>`). Everything compile judges a path by (inside the project or not, through which
+    links, of which kind) follows from these two and the project root's own: the fast path compares them for
+    every path compile read or looked at, and so does `compile --watch`."""
     import stat
 
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(os.path.join(root, rel))
-    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
-        return "outside"
+    real = os.path.realpath(path)
     try:
-        mode = os.stat(os.path.join(root, rel)).st_mode
+        mode = os.stat(path).st_mode
     except (FileNotFoundError, NotADirectoryError):
-        return "missing"
+        return real, "missing"
     except OSError as exc:
-        return f"error:{exc.strerror}"
-    return "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "special"
+        return real, f"error:{exc.strerror}"
+    return real, "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "special"
 
 
-def glob_state(base: str, pattern: str) -> tuple[tuple[str, bool, str], ...]:
+def glob_state(base: str, pattern: str) -> tuple[tuple[str, tuple[str, str]], ...]:
+    """An include pattern's matches, each with where it leads (resolved), as load.py expands it."""
     import glob
 
-    matches = sorted(glob.glob(pattern, root_dir=base, recursive=True))
-    return tuple((m, os.path.isfile(os.path.join(base, m)), os.path.realpath(os.path.join(base, m)))
-                 for m in matches)
+    return matched(base, sorted(glob.glob(pattern, root_dir=base, recursive=True)))
+
+
+def matched(base: str, matches: list[str]) -> tuple[tuple[str, tuple[str, str]], ...]:
+    return tuple((m, resolved(os.path.join(base, m))) for m in matches)
 
 
 def packages_state(root: str, dirs: list[str]) -> tuple[Any, ...]:
@@ -239,8 +243,8 @@ def unchanged(found: dict[str, Any], cwd: str, file: str | None) -> bool:
     root = found["root"]
     return (located(cwd, file) == found["main"]
             and all(sha(path) == digest for path, digest in found["files"])
+            and all(resolved(path) == where for path, where in found["places"])
             and all(glob_state(base, pattern) == state for base, pattern, state in found["globs"])
-            and all(probe(root, rel) == kind for rel, kind in found["probes"])
             and packages_state(root, [d for d, _, _ in found["packages"]]) == found["packages"]
             and tree(root, found["output"]) == found["tree"]
             and identity() == found["identity"])
@@ -248,11 +252,17 @@ def unchanged(found: dict[str, Any], cwd: str, file: str | None) -> bool:
 
 # ----- writing -----
 
-def save(*, quiet: bool, file: str | None, main: str, root: str, output: str, probes: dict[str, str],
-         packages: list[str], reads: dict[str, str], globs: list[tuple[str, str, tuple[str, ...]]],
+Globs = list[tuple[str, str, tuple[tuple[str, tuple[str, str]], ...]]]
+
+
+def save(*, quiet: bool, file: str | None, main: str, root: str, output: str, paths: list[str],
+         packages: list[str], reads: dict[str, str], places: dict[str, tuple[str, str]], globs: Globs,
          check_lines: list[tuple[bool, str]], compile_lines: list[tuple[bool, str]],
          expected: dict[str, str]) -> None:
-    """Record an up-to-date project (called by cli.py after a full compile); never fails the command."""
+    """Record an up-to-date project (called by cli.py after a full compile); never fails the command.
+
+    reads, places and globs are as compile saw them (reads.py): each file's digest, where each path it read or
+    looked at led (resolved), each include pattern's matches; paths are more that it looked at (absolute)."""
     try:
         k = key(os.getcwd(), quiet, file)
         where = cache_path(k)
@@ -264,17 +274,19 @@ def save(*, quiet: bool, file: str | None, main: str, root: str, output: str, pr
         files = dict(reads)
         lock = os.path.join(os.path.dirname(main), LOCK_FILE)
         files.setdefault(lock, sha(lock))  # type: ignore[arg-type]
+        seen = {path: resolved(path) for path in [main, root, lock, *paths]}
+        seen.update(places)
         record = {
             "key": k, "main": main, "root": root, "output": output,
             "files": tuple(sorted(files.items(), key=lambda kv: kv[0])),
-            "globs": tuple((base, pattern, glob_state(base, pattern)) for base, pattern, _ in globs),
-            "probes": tuple(sorted((rel, probe(root, rel)) for rel in probes)),
+            "places": tuple(sorted(seen.items())),
+            "globs": tuple(globs),
             "packages": packages_state(root, sorted(packages)),
             "tree": state,
             "identity": identity(),
             "check": tuple(check_lines), "compile": tuple(compile_lines),
         }
-        if _moved(record, expected, probes, globs):
+        if _moved(record, expected):
             forget(quiet=quiet, file=file)
             return
         _write(where, record)
@@ -282,16 +294,14 @@ def save(*, quiet: bool, file: str | None, main: str, root: str, output: str, pr
         return
 
 
-def _moved(record: dict[str, Any], expected: dict[str, str], probes: dict[str, str],
-           globs: list[tuple[str, str, tuple[str, ...]]]) -> bool:
+def _moved(record: dict[str, Any], expected: dict[str, str]) -> bool:
     """Whether something changed while compiling: the output as recorded must be the output compiled (not a file
-    edited meanwhile), and what was read must still be there."""
+    edited meanwhile), and what was read and looked at must still be as compile saw it."""
     on_disk = {name: digest for name, _, digest in record["tree"][1]}
     return (any(on_disk.get(rel) != digest for rel, digest in expected.items())
             or any(sha(path) != digest for path, digest in record["files"])
-            or any(tuple(m for m, _, _ in state) != seen
-                   for (_, _, state), (_, _, seen) in zip(record["globs"], globs))
-            or any(kind != probes[rel] for rel, kind in record["probes"]))
+            or any(resolved(path) != where for path, where in record["places"])
+            or any(glob_state(base, pattern) != state for base, pattern, state in record["globs"]))
 
 
 def _write(where: str, record: dict[str, Any]) -> None:

@@ -244,8 +244,8 @@ def test_an_output_edited_while_compiling_is_not_recorded(platform: Path) -> Non
     # What cli.py records after the full run, had manifest.json changed between compiling and recording:
     with _in(platform):
         record.save(quiet=False, file=None, main=str(platform / "dockwright.yaml"), root=str(platform),
-                      output="build/docker", probes={}, packages=[], reads={}, globs=[], check_lines=[],
-                      compile_lines=[], expected={"manifest.json": "0" * 64})
+                    output="build/docker", paths=[], packages=[], reads={}, places={}, globs=[], check_lines=[],
+                    compile_lines=[], expected={"manifest.json": "0" * 64})
     assert fast(platform, "compile", "--check")[0] is None
 
 
@@ -253,6 +253,191 @@ def test_a_file_changed_while_compiling_is_not_recorded(platform: Path) -> None:
     assert slow(platform, "compile")[0] == 0
     with _in(platform):
         record.save(quiet=False, file=None, main=str(platform / "dockwright.yaml"), root=str(platform),
-                      output="build/docker", probes={}, packages=[], reads={str(platform / "dockwright.yaml"): "0" * 64},
-                      globs=[], check_lines=[], compile_lines=[], expected={})
+                    output="build/docker", paths=[], packages=[], reads={str(platform / "dockwright.yaml"): "0" * 64},
+                    places={}, globs=[], check_lines=[], compile_lines=[], expected={})
     assert fast(platform, "compile", "--check")[0] is None
+
+
+def test_a_path_that_leads_elsewhere_since_compile_looked_is_not_recorded(platform: Path) -> None:
+    """Where a path led when compile looked at it, not a moment later: a file swapped for a link meanwhile (the
+    same bytes) leaves no record."""
+    assert slow(platform, "compile")[0] == 0
+    cert = str(platform / "certs/proxy-ca.pem")
+    with _in(platform):
+        record.save(quiet=False, file=None, main=str(platform / "dockwright.yaml"), root=str(platform),
+                    output="build/docker", paths=[], packages=[], reads={},
+                    places={cert: ("/elsewhere/proxy-ca.pem", "file")}, globs=[], check_lines=[], compile_lines=[],
+                    expected={})
+    assert fast(platform, "compile", "--check")[0] is None
+
+
+# ----- links: the same bytes in another place are a change, whenever compile would judge them otherwise -----
+
+PEM = (EXAMPLES / "quickstart" / "certs" / "proxy-ca.pem").read_text()
+LINKED_PROJECT = {
+    "dockwright.yaml": (
+        "version: 1\nproject: p\ninclude: [envs/*.yaml]\n"
+        "environments:\n  base:\n    python: '3.11'\n    requirements_files: [reqs/requirements.txt]\n"
+        "    certificates: [certs/proxy-ca.pem]\n    local_packages: [libs/featlib]\n"
+        "    copy:\n      - src/app\n      - {from: conf/prod.yaml, to: /srv/conf.yaml}\n"
+        "runner: {environment: base}\n"
+        "builders:\n  local: {type: docker}\n"
+        "  ci:\n    type: docker\n    url: tcp://build.example:2376\n"
+        "    tls: {ca: tls/ca.pem, cert: tls/cert.pem, key: tls/key.pem}\n"
+        "default_builder: local\n"),
+    "envs/gpu.yaml": ("environments:\n  cuda:\n    dockerfile: docker/cuda.Dockerfile\n    context: docker\n"
+                      "    python: '3.10'\n"),
+    "reqs/requirements.txt": "requests==2.32.3\n-r common/requirements-common.txt\n",
+    "reqs/common/requirements-common.txt": "rich==13.7.1\n",
+    "certs/proxy-ca.pem": PEM,
+    "libs/featlib/pyproject.toml": '[project]\nname = "featlib"\nversion = "1"\n',
+    "libs/featlib/featlib/__init__.py": "",
+    "src/app/main.py": "print('hello')\n",
+    "conf/prod.yaml": "level: info\n",
+    "docker/cuda.Dockerfile": "FROM ubuntu:22.04\n",
+    ".dockerignore": "**/__pycache__\n",
+    "tls/ca.pem": PEM, "tls/cert.pem": PEM, "tls/key.pem": "not a real key\n",
+}
+
+
+def _linked_project(root: Path) -> Path:
+    """A project with every kind of path compile reads or looks at: the project file, an included file, a
+    requirements file and its -r child, a certificate, a copied file and folder, a local package, a custom
+    Dockerfile and its context, .dockerignore, a builder's tls files (no lock: a -r child is resolved by lock)."""
+    for rel, text in LINKED_PROJECT.items():
+        _write(rel, text)(root)
+    return root
+
+
+def _linked(rel: str, inside: bool) -> Mutation:
+    """rel (a file, or a folder on the way to some; itself a link or not) moved to a new place, outside the project
+    or inside it, and a symbolic link to it left in its place: the same bytes, reached through a link."""
+    def mutate(root: Path) -> None:
+        base = root / "mirror" if inside else root.parent / f"{root.name}-elsewhere"
+        target = base / str(len(list(base.iterdir())) if base.is_dir() else 0) / rel
+        _move(root / rel, target)
+        (root / rel).symlink_to(target)
+    return mutate
+
+
+def _unlinked(rel: str) -> Mutation:
+    """A link at rel (or on the way to it) replaced by what it leads to: the same bytes, in the project again."""
+    def mutate(root: Path) -> None:
+        parts = Path(rel).parts
+        link = next((root.joinpath(*parts[:i]) for i in range(1, len(parts) + 1)
+                     if root.joinpath(*parts[:i]).is_symlink()), None)
+        if link is not None:
+            _move(link, root / "restored")
+            (root / "restored").rename(link)
+    return mutate
+
+
+def _move(source: Path, target: Path) -> None:
+    """What source leads to, copied to target; then source (a link, a folder or a file) removed."""
+    real = source.resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    (shutil.copytree if real.is_dir() else shutil.copy2)(real, target)  # type: ignore[operator]
+    shutil.rmtree(source) if source.is_dir() and not source.is_symlink() else source.unlink()
+
+
+LINKED_PATHS = {
+    "the project file": "dockwright.yaml",
+    "an included file": "envs/gpu.yaml",
+    "the folder of included files": "envs",
+    "a requirements file": "reqs/requirements.txt",
+    "a -r child": "reqs/common/requirements-common.txt",
+    "the folder of a -r child": "reqs/common",
+    "the folder of a requirements file and its children": "reqs",
+    "a certificate": "certs/proxy-ca.pem",
+    "the folder of a certificate": "certs",
+    "a copied file": "conf/prod.yaml",
+    "a copied folder": "src/app",
+    "the folder of a copied folder": "src",
+    "a local package's build file": "libs/featlib/pyproject.toml",
+    "a local package": "libs/featlib",
+    "the folder of a local package": "libs",
+    "a custom Dockerfile": "docker/cuda.Dockerfile",
+    "a build context (and the Dockerfile in it)": "docker",
+    ".dockerignore": ".dockerignore",
+    "a builder's tls file": "tls/ca.pem",
+    "the folder of a builder's tls files": "tls",
+}
+LINKS = {f"{name}, {'inside' if inside else 'outside'}": _linked(rel, inside)
+         for name, rel in LINKED_PATHS.items() for inside in (False, True)}
+# What compile wrote (which the watch does not watch: it writes it): never written through a link.
+OUTPUT_PATHS = {"the output folder": "generated", "a generated Dockerfile": "generated/images/base/Dockerfile"}
+OUTPUT_LINKS = {f"{name}, {'inside' if inside else 'outside'}": _linked(rel, inside)
+                for name, rel in OUTPUT_PATHS.items() for inside in (False, True)}
+
+
+def _same_as_the_full_compile(root: Path, context: object) -> None:
+    """The fast path answers exactly as the full compile (with no cache at all) answers, or falls through."""
+    answers = {args: fast(root, *args) for args in (("compile", "--check"), ("-q", "compile", "--check"),
+                                                     ("compile",))}
+    for args, answer in answers.items():
+        full = slow(root, *args, env=NO_CACHE)
+        assert answer[0] is None or answer == full, (context, args, answer, full)
+
+
+@pytest.mark.parametrize("name", sorted(LINKS) + sorted(OUTPUT_LINKS))
+def test_a_path_swapped_for_a_link_is_answered_as_the_full_compile_answers(tmp_path: Path, name: str) -> None:
+    """Every path compile reads or looks at, and every folder on the way to one, replaced by a link to an identical
+    copy outside the project (which the full compile refuses) or inside it (which it accepts): the fast path never
+    answers otherwise than the full compile."""
+    full = _swapped(_linked_project(tmp_path / "p"), {**LINKS, **OUTPUT_LINKS}[name], name)
+    if name in OUTPUT_LINKS:
+        assert full[0] == 1, full  # compile writes nothing through a link
+    elif name.endswith("outside") and name != "the project file, outside":
+        assert full[0] == 1 or "warning: .dockerignore leads outside" in full[2], full  # the full compile objects
+
+
+def _swapped(root: Path, mutate: Mutation, name: str) -> tuple[int, str, str]:
+    """The full `compile --check` after mutate, which the fast path never answers (it compiled another place),
+    and answers as the full compile once that compile has recorded again."""
+    assert slow(root, "compile")[0] == 0
+    assert fast(root, "compile", "--check")[0] == 0
+    mutate(root)
+    full = slow(root, "compile", "--check", env=NO_CACHE)
+    assert fast(root, "compile", "--check") == (None, "", "")
+    _same_as_the_full_compile(root, name)
+    slow(root, "compile")  # records again when the output is up to date: answered as the full compile from then on
+    _same_as_the_full_compile(root, name)
+    return full
+
+
+LOCKED_PATHS = {"the lock": "dockwright.lock", "a requirements file": "requirements.txt",
+                "a certificate": "certs/proxy-ca.pem", "the folder of a certificate": "certs",
+                "a copied folder": "src", "a copied file": "conf/prod.yaml"}
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["outside", "inside"])
+@pytest.mark.parametrize("name", sorted(LOCKED_PATHS))
+def test_a_locked_projects_path_swapped_for_a_link(tmp_path: Path, name: str, inside: bool) -> None:
+    """The same with dockwright.lock (examples/ml-training), which compile reads and checks the inputs against."""
+    root = tmp_path / "ml"
+    shutil.copytree(EXAMPLES / "ml-training", root)
+    full = _swapped(root, _linked(LOCKED_PATHS[name], inside), name)
+    assert full[0] == (0 if inside or name == "the lock" else 1), full
+
+
+STEPS_WITH_LINKS = st.sampled_from(sorted(LINKS) + sorted(OUTPUT_LINKS)
+                                   + [f"{name}, back" for name in sorted(LINKED_PATHS) + sorted(OUTPUT_PATHS)]
+                                   + ["compile"] * 4)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                   HealthCheck.too_slow])
+@given(steps=st.lists(STEPS_WITH_LINKS, min_size=1, max_size=6))
+def test_fast_answers_are_the_full_answers_whatever_leads_where(tmp_path: Path, steps: list[str]) -> None:
+    """Any sequence of paths swapped for links (to a copy outside or inside the project, the link itself or a folder
+    on the way to it moved again) and back, and compiles: after each, the fast path answers as the full compile."""
+    root = _linked_project(tmp_path / f"p{len(list(tmp_path.iterdir()))}")
+    slow(root, "compile")
+    for step in steps:
+        if step == "compile":
+            slow(root, "compile")
+        elif step.endswith(", back"):
+            _unlinked({**LINKED_PATHS, **OUTPUT_PATHS}[step[:-len(", back")]])(root)
+        else:
+            {**LINKS, **OUTPUT_LINKS}[step](root)
+        _same_as_the_full_compile(root, (steps, step))

@@ -19,9 +19,11 @@ def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
 
 
-def _try_repo(repo: Path, hook: str) -> subprocess.CompletedProcess[str]:
+def _try_repo(repo: Path, hook: str, *, all_files: bool = True) -> subprocess.CompletedProcess[str]:
+    """The hook run by pre-commit on every file of repo, or (all_files False) on what is staged, as at a commit."""
     env = {**os.environ, "PRE_COMMIT_HOME": str(CACHE), "NO_COLOR": "1"}
-    return subprocess.run([tool("pre-commit"), "try-repo", str(ROOT), hook, "--all-files", "--color", "never"],
+    which = ["--all-files"] if all_files else []
+    return subprocess.run([tool("pre-commit"), "try-repo", str(ROOT), hook, *which, "--color", "never"],
                           cwd=repo, env=env, capture_output=True, text=True, timeout=900)
 
 
@@ -86,3 +88,33 @@ def test_lock_check_hook_is_offline_and_fails_on_a_stale_lock(tmp_path: Path) ->
     (repo / "dockwright.lock").unlink()
     missing = _try_repo(repo, "dockwright-lock-check")
     assert missing.returncode == 1 and "dockwright.lock does not exist; run 'dockwright lock'" in missing.stdout
+
+
+@pytest.mark.slow
+def test_hooks_run_on_a_commit_that_only_deletes_or_links_a_file(tmp_path: Path) -> None:
+    """pre-commit passes no deleted file and no link to a hook's `files` pattern: each hook runs on every commit,
+    so a commit that only deletes a certificate, or replaces a requirements file by a link out of the project,
+    fails as the command fails (the hooks had `files` patterns and skipped it: "(no files to check)")."""
+    repo = tmp_path / "proj"
+    shutil.copytree(EXAMPLES / "quickstart", repo)
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "start")
+
+    _git(repo, "rm", "-q", "certs/proxy-ca.pem")
+    for hook in ("dockwright-validate", "dockwright-lock-check", "dockwright-check"):
+        deleted = _try_repo(repo, hook, all_files=False)
+        assert deleted.returncode == 1, (hook, deleted.stdout)
+        assert "error: certificate 'certs/proxy-ca.pem' does not exist" in deleted.stdout, (hook, deleted.stdout)
+        assert "no files to check" not in deleted.stdout
+
+    _git(repo, "reset", "-q", "--hard")
+    elsewhere = tmp_path / "proxy-ca.pem"
+    (repo / "certs/proxy-ca.pem").rename(elsewhere)
+    (repo / "certs/proxy-ca.pem").symlink_to(elsewhere)  # the same bytes, outside the project
+    _git(repo, "add", "-A")
+    for hook in ("dockwright-validate", "dockwright-lock-check", "dockwright-check"):
+        linked = _try_repo(repo, hook, all_files=False)
+        assert linked.returncode == 1, (hook, linked.stdout)
+        assert ("error: certificate 'certs/proxy-ca.pem' leads outside the project directory through a symbolic link"
+                in linked.stdout), (hook, linked.stdout)

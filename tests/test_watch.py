@@ -115,3 +115,21 @@ def test_a_watch_round_leaves_no_garbage_behind(tmp_path: Path, monkeypatch: pyt
             assert seen and gc.collect() == 0
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("name", sorted(__import__("test_fastpath").LINKS))
+def test_the_watch_notices_a_path_swapped_for_a_link(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     name: str) -> None:
+    """Every path a compile reads or looks at, and every folder on the way to one, replaced by a link to an
+    identical copy outside the project (which compile refuses) or inside it: the watch compiles again, as it
+    does for any change (the same table as the fast path's, tests/test_fastpath.py)."""
+    from compiler import cli
+    from test_fastpath import LINKS, _linked_project
+
+    root = _linked_project(tmp_path / "p")
+    monkeypatch.chdir(root)
+    path = root / "dockwright.yaml"
+    seen = cli._watch_once(path)
+    assert cli._watched(path, seen) == seen  # nothing changed: the watch waits
+    LINKS[name](root)
+    assert cli._watched(path, seen) != seen
