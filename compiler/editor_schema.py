@@ -135,11 +135,7 @@ def _rule(rule: dict[str, Any]) -> dict[str, Any]:
         out["enum"] = list(rule["allowed"])
     if check is not None:
         out.update(CHECKS[check])
-    nested = _nested(rule)
-    if "$ref" in nested and rule.get("nullable"):
-        # Beside a $ref every keyword applies too, and the named schema says "object": null is one more choice.
-        nested["anyOf"] = [{"$ref": nested.pop("$ref")}, {"type": "null"}]
-    out.update(nested)
+    out.update(_nested(rule))
     if rule.get("empty") is False:
         out["minProperties"] = 1
     return out
@@ -149,7 +145,10 @@ def _nested(rule: dict[str, Any]) -> dict[str, Any]:
     """What a rule says of the values inside its value: a named schema, list items, keys and values."""
     out: dict[str, Any] = {}
     nested = rule.get("schema")
-    if isinstance(nested, str):
+    if isinstance(nested, str) and rule.get("nullable"):
+        # Beside a $ref every keyword applies too, and the named schema says "object": null is one more choice.
+        out["anyOf"] = [{"$ref": f"#/$defs/{nested}"}, {"type": "null"}]
+    elif isinstance(nested, str):
         out["$ref"] = f"#/$defs/{nested}"
     elif isinstance(nested, dict) and "list" in _listed(rule.get("type", [])):
         out["items"] = _rule(nested)
