@@ -73,6 +73,10 @@ def locate(file: str | None, cwd: Path | None = None) -> Path:
             found = find_project_file(folder)
             if found is not None:
                 return found
+            if (folder / PROJECT_FILE).exists():  # a folder (or FIFO, socket) named dockwright.yaml: not looked past
+                shown = folder / PROJECT_FILE
+                raise UsageError(f"{shown} is not a regular file\nhint: the project file is a YAML file named "
+                                 f"{PROJECT_FILE}; rename what is there, or pass -f path/to/{PROJECT_FILE}")
     except OSError as exc:  # a name too long, a folder we may not read, ...
         raise UsageError(f"cannot look for the project file: {exc.strerror}") from None
     raise UsageError(f"no {PROJECT_FILE} in {here} or any parent directory\nhint: run dockwright in your project "

@@ -253,9 +253,10 @@ def _platforms(value: Any, what: str, *, allow_empty: bool = False) -> tuple[str
 
 
 def _check_keys(table: dict[str, Any], allowed: set[str], what: str) -> None:
+    """what: the table ("image 'base'"), or "" for the file's top level (the error says the file's name)."""
     for key in sorted(table):
         if key not in allowed:
-            raise _Bad(f"{what}: unknown key '{key}'", f"{key} =")
+            raise _Bad(f"{what + ': ' if what else ''}unknown key '{key}'", f"{key} =")
 
 
 def _image(name: str, data: Any, seen: dict[int, Package]) -> LockedImage:
@@ -463,7 +464,7 @@ def parse(path: Path, text: str) -> Lock:
     data = _toml(path, text)
     _check_version(path, text, data.get("version"))
     try:
-        _check_keys(data, {"version", "checksum", "images"}, LOCK_FILE)
+        _check_keys(data, {"version", "checksum", "images"}, "")
         seen: dict[int, Package] = {}  # data holds every table while parse runs: their ids stay theirs
         images = {name: _image(name, body, seen) for name, body in _table(data.get("images", {}), "images").items()}
     except _Bad as bad:

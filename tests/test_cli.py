@@ -47,6 +47,18 @@ def test_no_project_file_is_a_usage_error(tmp_path: Path) -> None:
                              "directory, or pass -f path/to/dockwright.yaml\n")
 
 
+@pytest.mark.parametrize("where", [".", "sub/deeper"])
+def test_a_folder_named_like_the_project_file_is_said_to_be_one(tmp_path: Path, where: str) -> None:
+    """Found on the way up, it is named for what it is: not a missing project file."""
+    (tmp_path / "dockwright.yaml").mkdir()
+    (tmp_path / where).mkdir(parents=True, exist_ok=True)
+    result = invoke("compile", cwd=tmp_path / where)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (f"error: {tmp_path}/dockwright.yaml is not a regular file\nhint: the project file is a "
+                             "YAML file named dockwright.yaml; rename what is there, or pass -f "
+                             "path/to/dockwright.yaml\n")
+
+
 def test_bad_option_is_a_usage_error(tmp_path: Path) -> None:
     result = invoke("graph", "--format", "svg", cwd=tmp_path)
     assert result.returncode == 2

@@ -163,7 +163,7 @@ def test_a_bad_hash_is_located_at_its_value() -> None:
                       "lock` to write it again)"),
     ("images = 3\n", "dockwright.lock:1:1: error: dockwright.lock has no format version (run `dockwright lock` to "
                      "write it again)"),
-    ("version = 1\nextra = 1\n", "dockwright.lock:2:1: error: dockwright.lock: dockwright.lock: unknown key 'extra' "
+    ("version = 1\nextra = 1\n", "dockwright.lock:2:1: error: dockwright.lock: unknown key 'extra' "
                                  "(run `dockwright lock` to write it again)"),
 ])
 def test_versions_and_unknown_keys(text: str, message: str) -> None:
