@@ -833,6 +833,8 @@ def _unknown_field(error: Any, path: NodePath, doc: Located) -> _Reported:
         hint = f"did you mean '{key}s'?"
     if schema == "environment":
         hint = indentation_hint(str(path[-2])) or hint
+    if schema == "integration" and key in section_keys("environment"):
+        hint = f"an integration cannot set {key}: set it on the environments that list '{path[-2]}' in integrations"
     return doc.key_at(path), f"unknown key '{key}'{_where(path[:-1])}", hint
 
 

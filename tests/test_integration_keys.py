@@ -1,0 +1,29 @@
+"""An environment key written in an integration is said to be one an integration cannot set (a guess at a
+similar-looking integration key, "did you mean 'apt_packages'?" for local_packages, sent people the wrong way)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compiler import schema
+from helpers import invoke
+
+ENVIRONMENT_ONLY = sorted(set(schema.section_keys("environment")) - set(schema.section_keys("integration")))
+
+
+def test_some_keys_are_the_environment_s_alone() -> None:
+    assert {"local_packages", "copy", "python", "parent_image", "secrets"} <= set(ENVIRONMENT_ONLY)
+
+
+@pytest.mark.parametrize("key", ENVIRONMENT_ONLY)
+def test_an_environment_key_in_an_integration_says_where_it_goes(tmp_path: Path, key: str) -> None:
+    (tmp_path / "dockwright.yaml").write_text(
+        f"version: 1\nproject: p\nintegrations:\n  extra:\n    {key}: x\nenvironments:\n"
+        "  a: {python: '3.11', integrations: [extra]}\nrunner: {environment: a}\n")
+    result = invoke("validate", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        f"dockwright.yaml:5:5: error: unknown key '{key}' in integration 'extra' (an integration cannot set {key}: "
+        "set it on the environments that list 'extra' in integrations)")
