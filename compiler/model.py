@@ -461,12 +461,12 @@ class _ModelReader:
     def base_keys(self, data: dict[str, Any], path: NodePath, kind: str, name: str) -> list[str]:
         """The keys that set the base (the first one decides); two that compete, or a stray context, are errors."""
         given = [k for k in ("parent_image", "python", "dockerfile") if data.get(k) is not None]
-        if len(given) == 2 and "python" in given:
+        if "python" in given and len(given) > 1:
             given.remove("python")  # beside parent_image or dockerfile, python states that parent's Python version
         if len(given) > 1:
             self.sink.error(self.doc.key_at(path + (given[1],)),
                             f"'{given[1]}' and '{given[0]}' both set the base of {kind} '{name}'",
-                            "keep one of parent_image, python and dockerfile")
+                            "keep one of parent_image and dockerfile (python beside it states its Python version)")
         if data.get("context") is not None and data.get("dockerfile") is None:
             self.sink.error(self.doc.key_at(path + ("context",)), f"'context' in {kind} '{name}' needs 'dockerfile'",
                             "context is the build context of a custom parent Dockerfile")

@@ -1,0 +1,44 @@
+"""Keys where they cannot go are said to be so, with where they go: an environment key in an integration (a guess
+at a similar-looking key, "did you mean 'apt_packages'?" for local_packages, sent people the wrong way), and the
+keys that compete for an environment's base (python beside parent_image or dockerfile states its Python)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compiler import schema
+from helpers import invoke
+
+ENVIRONMENT_ONLY = sorted(set(schema.section_keys("environment")) - set(schema.section_keys("integration")))
+
+
+def test_some_keys_are_the_environment_s_alone() -> None:
+    assert {"local_packages", "copy", "python", "parent_image", "secrets"} <= set(ENVIRONMENT_ONLY)
+
+
+@pytest.mark.parametrize("key", ENVIRONMENT_ONLY)
+def test_an_environment_key_in_an_integration_says_where_it_goes(tmp_path: Path, key: str) -> None:
+    (tmp_path / "dockwright.yaml").write_text(
+        f"version: 1\nproject: p\nintegrations:\n  extra:\n    {key}: x\nenvironments:\n"
+        "  a: {python: '3.11', integrations: [extra]}\nrunner: {environment: a}\n")
+    result = invoke("validate", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        f"dockwright.yaml:5:5: error: unknown key '{key}' in integration 'extra' (an integration cannot set {key}: "
+        "set it on the environments that list 'extra' in integrations)")
+
+
+@pytest.mark.parametrize("python", [False, True])
+def test_parent_image_and_dockerfile_compete_and_python_beside_them_does_not(tmp_path: Path, python: bool) -> None:
+    (tmp_path / "a.Dockerfile").write_text("FROM python:3.11-slim\n")
+    stated = "    python: '3.11'\n" if python else ""
+    (tmp_path / "dockwright.yaml").write_text(
+        f"version: 1\nproject: p\nenvironments:\n  a:\n    parent_image: python:3.11-slim\n{stated}"
+        "    dockerfile: a.Dockerfile\nrunner: {environment: a}\n")
+    result = invoke("validate", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        f"dockwright.yaml:{7 if python else 6}:5: error: 'dockerfile' and 'parent_image' both set the base of "
+        "environment 'a' (keep one of parent_image and dockerfile (python beside it states its Python version))")
