@@ -346,6 +346,8 @@ class _Checks:
     def _check_with_image_ref(self, field: Any, value: Any) -> None:
         if not valid_image(value):
             hint = "write name:tag, like python:3.11-slim"
+            if "@" in value:
+                hint = "write name@sha256: and the digest's 64 hex digits (or name:tag@sha256:...)"
             if value != value.lower() and valid_image(value.lower()):
                 hint = "image names are lowercase"
             self._problem(field, Problem(f"invalid image reference '{_show(value)}'", hint))
@@ -516,7 +518,8 @@ def _copy_entry_problems(value: dict[Any, Any]) -> list[Problem]:
             out.append(replace(problem, key="from"))
     if isinstance(dst, str) and _bad_destination(dst):
         out.append(Problem(f"invalid copy destination '{_show(dst)}'",
-                           "use an absolute path like /app/conf.yaml (letters, digits, . _ - / only)", key="to"))
+                           "a path in the image, like /app/conf.yaml or conf/ (relative: under workdir), of letters, "
+                           "digits and . _ - /, with no '..' and no part starting with '-'", key="to"))
     return out
 
 

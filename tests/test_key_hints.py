@@ -42,3 +42,29 @@ def test_parent_image_and_dockerfile_compete_and_python_beside_them_does_not(tmp
     assert result.stderr.splitlines()[0] == (
         f"dockwright.yaml:{7 if python else 6}:5: error: 'dockerfile' and 'parent_image' both set the base of "
         "environment 'a' (keep one of parent_image and dockerfile (python beside it states its Python version))")
+
+
+@pytest.mark.parametrize("value, hint", [
+    ("python:3.11@sha256:0123", "write name@sha256: and the digest's 64 hex digits (or name:tag@sha256:...)"),
+    ("python@sha256:xyz", "write name@sha256: and the digest's 64 hex digits (or name:tag@sha256:...)"),
+    ("python:3.11 slim", "write name:tag, like python:3.11-slim"),
+])
+def test_a_bad_parent_image_is_told_the_form_it_was_going_for(tmp_path: Path, value: str, hint: str) -> None:
+    (tmp_path / "dockwright.yaml").write_text(
+        f"version: 1\nproject: p\nenvironments:\n  a: {{parent_image: '{value}'}}\nrunner: {{environment: a}}\n")
+    result = invoke("validate", cwd=tmp_path)
+    assert result.stderr.splitlines()[0] == (
+        f"dockwright.yaml:4:21: error: invalid image reference '{value}' in environment 'a' ({hint})")
+
+
+@pytest.mark.parametrize("to", ["../up", "a/../b", "-x", "a b"])
+def test_a_bad_copy_destination_is_told_relative_ones_are_fine(tmp_path: Path, to: str) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "dockwright.yaml").write_text(
+        f"version: 1\nproject: p\nenvironments:\n  a:\n    python: '3.11'\n    copy: [{{from: src/, to: '{to}'}}]\n"
+        "runner: {environment: a}\n")
+    result = invoke("validate", cwd=tmp_path)
+    assert result.stderr.splitlines()[0] == (
+        f"dockwright.yaml:6:25: error: invalid copy destination '{to}' in environment 'a' (a path in the image, like "
+        "/app/conf.yaml or conf/ (relative: under workdir), of letters, digits and . _ - /, with no '..' and no part "
+        "starting with '-')")

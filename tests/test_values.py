@@ -225,4 +225,4 @@ def test_an_image_reference_with_an_at_sign_names_a_whole_digest(tmp_path: Path,
         runner: {{environment: base}}
         """)
     assert got == [f"dockwright.yaml:5:24: invalid image reference '{ref}' in environment 'base' "
-                   f"(write name:tag, like python:3.11-slim)"]
+                   "(write name@sha256: and the digest's 64 hex digits (or name:tag@sha256:...))"]
