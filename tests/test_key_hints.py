@@ -57,7 +57,7 @@ def test_a_bad_parent_image_is_told_the_form_it_was_going_for(tmp_path: Path, va
         f"dockwright.yaml:4:21: error: invalid image reference '{value}' in environment 'a' ({hint})")
 
 
-@pytest.mark.parametrize("to", ["../up", "a/../b", "-x", "a b"])
+@pytest.mark.parametrize("to", ["../up", "a/../b", "-x", "x/-y"])
 def test_a_bad_copy_destination_is_told_relative_ones_are_fine(tmp_path: Path, to: str) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "dockwright.yaml").write_text(
