@@ -184,7 +184,7 @@ def validate(ctx: click.Context, file: str | None) -> None:
     n_img = sum(1 for i in compiled.plan.images.values() if i.generated)
     counts = ", ".join(_plural(n, word) for n, word in
                        ((len(p.environments), "environment"), (len(p.pipelines), "pipeline"), (n_img, "image")))
-    _say(f"{compiled.source.rel(compiled.source.main)}: ok: {counts}")
+    _say(f"{shown_path(compiled.source.main)}: ok: {counts}")  # as every other line names a path: from here
 
 
 @main.command(name="compile")

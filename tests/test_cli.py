@@ -108,7 +108,8 @@ def test_file_option_from_anywhere(project, tmp_path_factory) -> None:
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     for args in (["-f", str(root / "dockwright.yaml"), "validate"], ["validate", "-f", str(root)]):
         result = invoke(*args, cwd=elsewhere)
-        assert (result.returncode, result.stdout) == (0, "dockwright.yaml: ok: 1 environment, 1 pipeline, 1 image\n")
+        assert (result.returncode, result.stdout) == (
+            0, f"{root}/dockwright.yaml: ok: 1 environment, 1 pipeline, 1 image\n")  # as errors name it from there
 
 
 def test_explain_shows_where_each_value_comes_from() -> None:

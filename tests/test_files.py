@@ -677,7 +677,10 @@ def test_the_project_file_is_found_in_a_parent_directory(project) -> None:
     bad = in_process("validate", cwd=root / "src")
     assert bad.returncode == 1 and bad.stderr.startswith(f"{root}/dockwright.yaml:6:5: error: unknown key")
     (root / "src/dockwright.yaml").write_text(SIMPLE.format(output=""))  # the nearest one wins
-    assert in_process("validate", cwd=root / "src/deep").stdout == "dockwright.yaml: ok: 2 environments, 0 pipelines, 2 images\n"
+    assert in_process("validate", cwd=root / "src/deep").stdout == (
+        f"{root}/src/dockwright.yaml: ok: 2 environments, 0 pipelines, 2 images\n")  # named from here, as above
+    outside = in_process("-f", f"{root.name}/src/dockwright.yaml", "validate", cwd=root.parent)
+    assert outside.stdout == f"{root.name}/src/dockwright.yaml: ok: 2 environments, 0 pipelines, 2 images\n"
 
 
 def test_no_traceback_when_the_project_file_cannot_be_looked_for(tmp_path: Path) -> None:
