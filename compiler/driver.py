@@ -12,7 +12,7 @@ from . import graph, lockfile, render, schema
 from .errors import Collector, ConfigError, Diagnostic, Location, UsageError
 from .inputs import Inputs, gather, ignored_output
 from .load import PROJECT_FILE, Located, NodePath, Source, find_project_file, load_project
-from .model import Project, build_model
+from .model import Project, build_model, referenced_files
 from .lockfile import LOCK_FILE, Lock
 from .manifest import FILE as MANIFEST_FILE, Manifest
 from .plan import Plan, plan
@@ -110,6 +110,20 @@ def _output_problems(source: Source, project: Project, inputs: Inputs, files: di
         if target in read:
             sink.error(at, f"output directory '{project.output}' would overwrite the input file '{target}'",
                        "use a directory like 'generated'")
+    _output_copied(project, out, at, sink)
+
+
+def _output_copied(project: Project, out: str, at: Location | None, sink: Collector) -> None:
+    """An output directory inside a copy source or a local package (not the whole project, `.`): each compile
+    would change what images copy, and the generated files would be in them."""
+    for kind, rel, _ in referenced_files(project):
+        src = posixpath.normpath(rel)
+        if kind in ("copy", "local_package") and src != "." and (out == src or out.startswith(src + "/")):
+            what = "copy source" if kind == "copy" else "local package"
+            where = "" if out == src else "inside "
+            sink.error(at, f"output directory '{project.output}' is {where}{what} '{rel}': the generated files "
+                       "would be copied into the image", "use a directory outside it, like 'generated'")
+            return
 
 
 def _without(source: Source, broken: set[NodePath]) -> Source:

@@ -68,3 +68,35 @@ def test_a_bad_copy_destination_is_told_relative_ones_are_fine(tmp_path: Path, t
         f"dockwright.yaml:6:25: error: invalid copy destination '{to}' in environment 'a' (a path in the image, like "
         "/app/conf.yaml or conf/ (relative: under workdir), of letters, digits and . _ - /, with no '..' and no part "
         "starting with '-')")
+
+
+@pytest.mark.parametrize("output, key, entry, message", [
+    ("src/gen", "copy", "src/", "is inside copy source 'src/'"),
+    ("src", "copy", "src", "is copy source 'src'"),
+    ("libs/feat", "local_packages", "libs/feat", "is local package 'libs/feat'"),
+    ("libs/feat/out", "local_packages", "libs/feat", "is inside local package 'libs/feat'"),
+])
+def test_an_output_inside_what_images_copy_is_refused(tmp_path: Path, output: str, key: str, entry: str,
+                                                      message: str) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "libs/feat").mkdir(parents=True)
+    (tmp_path / "libs/feat/pyproject.toml").write_text("[project]\nname = 'feat'\nversion = '1'\n")
+    (tmp_path / "dockwright.yaml").write_text(
+        f"version: 1\nproject: p\noutput: {output}\nenvironments:\n  a:\n    python: '3.11'\n    {key}: [{entry}]\n"
+        "runner: {environment: a}\n")
+    for command in ("validate", "compile"):
+        result = invoke(command, cwd=tmp_path)
+        assert result.returncode == 1
+        assert result.stderr.splitlines()[0] == (
+            f"dockwright.yaml:3:9: error: output directory '{output}' {message}: the generated files would be copied "
+            "into the image (use a directory outside it, like 'generated')")
+    assert sorted(p.name for p in (tmp_path / "src").iterdir()) == []
+
+
+def test_an_output_inside_the_whole_project_copied_is_fine(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'p'\nversion = '1'\n[build-system]\n"
+                                             "requires = ['hatchling']\nbuild-backend = 'hatchling.build'\n")
+    (tmp_path / "dockwright.yaml").write_text(
+        "version: 1\nproject: p\nenvironments:\n  a:\n    python: '3.11'\n    local_packages: ['.']\n"
+        "runner: {environment: a}\n")
+    assert invoke("compile", cwd=tmp_path).returncode == 0
