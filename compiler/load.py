@@ -492,8 +492,9 @@ def load_project(main: Path, *, text: str | None = None) -> Source:
         text = given if is_main and given is not None else read_text(path, sink, at=at)
         if text is None:
             return
+        before = len(sink.errors)
         doc = parse(text, path, sink)
-        if doc.data is None and not sink.errors:
+        if doc.data is None and len(sink.errors) == before:  # empty, not unreadable: each file says so
             sink.error(Location(path, 1, 1, _LINE_BREAKS.split(text)[0]), "file is empty",
                        "start with 'version: 1'" if is_main else "add environments, pipelines, ...")
             return

@@ -100,3 +100,16 @@ def test_an_output_inside_the_whole_project_copied_is_fine(tmp_path: Path) -> No
         "version: 1\nproject: p\nenvironments:\n  a:\n    python: '3.11'\n    local_packages: ['.']\n"
         "runner: {environment: a}\n")
     assert invoke("compile", cwd=tmp_path).returncode == 0
+
+
+def test_each_empty_included_file_is_said_to_be_empty(tmp_path: Path) -> None:
+    """All errors at once: an empty file is one, whatever came before it (only the first was said)."""
+    (tmp_path / "envs").mkdir()
+    for i in range(4):
+        (tmp_path / f"envs/e{i}.yaml").write_text("" if i != 1 else "# only a comment\n")
+    (tmp_path / "dockwright.yaml").write_text(
+        "version: 1\nproject: p\ninclude: [envs/*.yaml]\nenvironments:\n  a: {python: '3.11'}\n"
+        "runner: {environment: a}\n")
+    result = invoke("validate", cwd=tmp_path)
+    assert [line for line in result.stderr.splitlines() if "error:" in line] == [
+        f"envs/e{i}.yaml:1:1: error: file is empty (add environments, pipelines, ...)" for i in range(4)]
