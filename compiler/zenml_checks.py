@@ -237,6 +237,8 @@ def _check_writable(use: _Use, the_plan: Plan, sink: _Once) -> None:
                   "configuration to ~/.config/zenml, which a user without a home (or another uid, as the local Docker "
                   "orchestrator runs steps) cannot write",
                   f"set env: {{ZENML_CONFIG_PATH: {suggested}}}, under the workdir, which dockwright makes "
+                  f"writable for user '{user}'" if workdir is not None else
+                  f"set workdir: /app and env: {{ZENML_CONFIG_PATH: {suggested}}}: dockwright makes the workdir "
                   f"writable for user '{user}'")
     elif "$" not in config.value and not any(_under(config.value, d) for d in (*_WRITABLE, workdir or "/tmp")):
         sink.warn("config", config.origin.location, f"ZENML_CONFIG_PATH '{config.value}' of {what} is not under its "
