@@ -87,15 +87,18 @@ def lacks_zenml(image: str) -> bool:
     return PYTHON_IMAGE.fullmatch(image) is not None
 
 
-def _broken(env: Environment, the_plan: Plan, broken: frozenset[tuple[str, str]]) -> bool:
-    """Whether env, an environment it extends, or an integration they list has schema errors (reported)."""
+def _broken(env: Environment, the_plan: Plan, project: Project) -> bool:
+    """Whether env, an environment it extends, or an integration they list has schema errors, or names an
+    integration there is none of (each reported): what it installs is not known."""
+    broken = project.broken
     seen: set[str] = set()
     current: Environment | None = env
     while current is not None and current.name not in seen:
         seen.add(current.name)
         entry = ("pipelines", current.name.split(".")[0]) if current.kind == "settings" else \
             ("environments", current.name)
-        if entry in broken or any(("integrations", i.value) in broken for i in current.integrations):
+        if entry in broken or any(("integrations", i.value) in broken or i.value not in project.integrations
+                                  for i in current.integrations):
             return True
         current = the_plan.environments.get(current.parent) if current.parent is not None else None
     return False
@@ -275,7 +278,7 @@ def check(project: Project, the_plan: Plan, sink: Collector) -> None:
                    "write the exact version your ZenML client runs, as `zenml version` prints it, like \"0.98.0\"")
         return
     # An entry with schema errors is an empty stand-in: its images would look as if they had no zenml.
-    uses = [u for u in _uses(project, the_plan, section.in_images) if not _broken(u.env, the_plan, project.broken)]
+    uses = [u for u in _uses(project, the_plan, section.in_images) if not _broken(u.env, the_plan, project)]
     once = _Once(sink)
     for use in uses:
         _check_version(use, section.version.value, the_plan, once)

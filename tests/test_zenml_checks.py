@@ -137,3 +137,16 @@ def test_an_entry_with_schema_errors_is_not_also_said_to_lack_zenml(tmp_path: Pa
                             "runner: {environment: base}\n")
     errors = _errors(path)
     assert len(errors) == 1 and "contains a newline or control character" in errors[0], errors
+
+
+@pytest.mark.parametrize("where", ["environment", "parent"])
+def test_an_unknown_integration_is_not_also_said_to_lack_zenml(tmp_path: Path, where: str) -> None:
+    """What an environment that names an integration there is none of installs is not known (a typo, most
+    likely, of the one that brings zenml): the typo is the one error."""
+    listed = "  root: {python: '3.11', integrations: [zenml_bse]}\n  base: {extends: root}\n" if where == "parent" \
+        else "  base: {python: '3.11', integrations: [zenml_bse]}\n"
+    path = _write(tmp_path, "version: 1\nproject: zen\nzenml: {version: \"0.98.0\"}\nintegrations:\n"
+                            "  zenml_base: {requirements: [\"zenml[local]==0.98.0\"]}\n"
+                            f"environments:\n{listed}runner: {{environment: base}}\n")
+    errors = _errors(path)
+    assert errors == ["unknown integration 'zenml_bse'"]
