@@ -346,16 +346,23 @@ def _shown(path: Path) -> str:
     return text if len(text) <= 160 else f"{text[:60]}...{text[-80:]}"
 
 
+def _os_hint(exc: OSError, *, folder: str, elsewhere: str, shorter: str, or_else: str = "") -> str:
+    """What to do about an OSError while writing: folder names where it happened, elsewhere how to write to
+    another place, shorter how to give a shorter path, or_else what else will do for a folder that refuses."""
+    return {
+        errno.ENOSPC: "free some disk space", errno.EDQUOT: "free some space or raise your disk quota",
+        errno.EROFS: f"the file system is read-only: make it writable, or {elsewhere}",
+        errno.EACCES: f"check the permissions of {folder}{or_else}",
+        errno.EPERM: f"check the permissions of {folder}, and `lsattr` for the immutable flag",
+        errno.ENAMETOOLONG: shorter,
+        errno.EIO: "the disk reported an error: check it",
+    }.get(exc.errno or 0, f"check {folder}{or_else}")
+
+
 def _error(verb: str, path: Path, exc: OSError, *, restored: bool = True) -> OutputError:
     reason = exc.strerror or str(exc)
-    hint = {
-        errno.ENOSPC: "free some disk space", errno.EDQUOT: "free some space or raise your disk quota",
-        errno.EROFS: "the file system is read-only: make it writable, or set 'output:' to another directory",
-        errno.EACCES: "check the permissions of the output directory",
-        errno.EPERM: "check the permissions of the output directory, and `lsattr` for the immutable flag",
-        errno.ENAMETOOLONG: "use a shorter 'output:' path or move the project to a shorter path",
-        errno.EIO: "the disk reported an error: check it",
-    }.get(exc.errno or 0, "check the output directory")
+    hint = _os_hint(exc, folder="the output directory", elsewhere="set 'output:' to another directory",
+                    shorter="use a shorter 'output:' path or move the project to a shorter path")
     if verb == "read":
         return OutputError(f"error: cannot read {_shown(path)}: {reason} ({hint})")
     after = ("nothing was changed; run 'dockwright compile' again" if restored
@@ -600,14 +607,8 @@ def _export_look(tree: _Tree, item: Export) -> tuple[int, bool]:
 
 
 def _export_error(verb: str, path: Path, exc: OSError) -> OutputError:
-    hint = {
-        errno.ENOSPC: "free some disk space", errno.EDQUOT: "free some space or raise your disk quota",
-        errno.EROFS: "the file system is read-only: make it writable, or give -o another path",
-        errno.EACCES: "check the permissions of its folder, or give -o another path",
-        errno.EPERM: "check the permissions of its folder, and `lsattr` for the immutable flag",
-        errno.ENAMETOOLONG: "give -o a shorter path",
-        errno.EIO: "the disk reported an error: check it",
-    }.get(exc.errno or 0, "check its folder, or give -o another path")
+    hint = _os_hint(exc, folder="its folder", elsewhere="give -o another path", shorter="give -o a shorter path",
+                    or_else=", or give -o another path")
     return OutputError(f"cannot {verb} {_shown(path)}: {exc.strerror or exc} ({hint})")
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,18 @@ def project(tmp_path: Path):
         return tmp_path
 
     return make
+
+
+@pytest.fixture
+def mounted() -> Iterator[Callable[..., None]]:
+    """mount(args..., target): a mount that is undone after the test (the tests run as root): a read-only or full
+    file system under an output or export folder."""
+    done: list[Path] = []
+
+    def mount(*args: str) -> None:
+        subprocess.run(["mount", *args], check=True, capture_output=True)
+        done.append(Path(args[-1]))
+
+    yield mount
+    for target in reversed(done):
+        subprocess.run(["umount", "-l", str(target)], check=False)

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -162,20 +161,6 @@ def test_never_through_a_symbolic_link(quickstart: Path, tmp_path: Path, fmt: st
         _refused(quickstart, fmt, "out", f"{target('out')} {LINK}")
         path.unlink()
     assert listing(outside) == {"victim": b"keep\n"}
-
-
-@pytest.fixture
-def mounted() -> Iterator[Callable[..., None]]:
-    """mount(args..., target): a mount that is undone after the test (the tests run as root)."""
-    done: list[Path] = []
-
-    def mount(*args: str) -> None:
-        subprocess.run(["mount", *args], check=True, capture_output=True)
-        done.append(Path(args[-1]))
-
-    yield mount
-    for target in reversed(done):
-        subprocess.run(["umount", "-l", str(target)], check=False)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

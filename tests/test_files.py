@@ -365,20 +365,6 @@ def test_every_os_error_at_every_call_leaves_the_old_tree(tmp_path: Path, monkey
     assert outcomes >= {"read", "write", "remove"}
 
 
-@pytest.fixture
-def mounted(tmp_path: Path) -> Iterator[Callable[..., None]]:
-    """mount(args..., target): a mount that is undone after the test (the tests run as root)."""
-    done: list[Path] = []
-
-    def mount(*args: str) -> None:
-        subprocess.run(["mount", *args], check=True, capture_output=True)
-        done.append(Path(args[-1]))
-
-    yield mount
-    for target in reversed(done):
-        subprocess.run(["umount", "-l", str(target)], check=False)
-
-
 def _real_failure(root: Path, message: str) -> None:
     before = listing(root / "generated")
     (root / "dockwright.yaml").write_text(NEWER.format(output=""))
