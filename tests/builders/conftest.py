@@ -23,19 +23,30 @@ HERE = Path(__file__).resolve().parent
 GROUP = "engines"  # under pytest-xdist's --dist loadgroup, every builder test runs in one worker, one at a time
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the group marks
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # A conftest hook sees the whole session's items, not only this folder's: mark ours only.
-    for item in items:
-        if HERE in Path(item.path).resolve().parents:
-            item.add_marker(pytest.mark.builder)
-            item.add_marker(pytest.mark.xdist_group(GROUP))
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # As each item is collected: xdist reads the group marks in its own pytest_collection_modifyitems, which
+    # runs before a conftest's. A conftest hook sees the whole session's items, not only this folder's.
+    if HERE in Path(item.path).resolve().parents:
+        item.add_marker(pytest.mark.builder)
+        item.add_marker(pytest.mark.xdist_group(GROUP))
+
+
+@pytest.fixture(autouse=True)
+def _one_worker(request: pytest.FixtureRequest) -> None:
+    """Under xdist, each builder test is in the group: else two workers would share the engines. (With pytest 9.2,
+    xdist 3.8 dropped the groups without a word: pyproject.toml keeps pytest below it.)"""
+    if os.environ.get("PYTEST_XDIST_WORKER") and request.config.getoption("loadgroup", False) \
+            and not request.node.nodeid.endswith(f"@{GROUP}"):
+        pytest.fail(f"pytest-xdist did not put {request.node.nodeid} in the group '{GROUP}' (pytest "
+                    f"{pytest.__version__}): the builder tests would run side by side; install the test extra's "
+                    "pytest, or run them without -n", pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def infra(request: pytest.FixtureRequest) -> Infra:
     """Both engines, the registry and the base images, up; what and where they are."""
-    if os.environ.get("PYTEST_XDIST_WORKER") and request.config.getoption("dist", "no") != "loadgroup":
+    # In a worker, xdist keeps --dist loadgroup as the option `loadgroup` (it sets `dist` to "no" there).
+    if os.environ.get("PYTEST_XDIST_WORKER") and not request.config.getoption("loadgroup", False):
         # Spread over workers, builder tests would run side by side on the same engines, registry and tags.
         pytest.fail("the builder tests run under pytest-xdist only with --dist loadgroup (all of them in one "
                     "worker, one at a time): add it, or run them without -n", pytrace=False)
