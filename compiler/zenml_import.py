@@ -27,7 +27,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 
 from . import zenml_checks
-from .errors import DockwrightError, UsageError, read_regular, suggest
+from .errors import ConfigError, Diagnostic, DockwrightError, Location, UsageError, read_regular, suggest
 
 INSTALL_HINT = "ZenML is not installed: pip install 'dockwright[zenml]'"
 _YAML_WORDS = {"null", "true", "false", "yes", "no", "on", "off", "y", "n"}
@@ -319,9 +319,14 @@ def _from_run_config(path: Path, shown: str) -> _Pipeline:
         raise ImportFailed(f"cannot read {shown}: {exc.strerror if isinstance(exc, OSError) else exc}") from None
     except Exception as exc:  # noqa: BLE001 - yaml's errors, through ZenML's own reader
         mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ImportFailed(f"{shown}{where}: not valid YAML: {problem}") from None
+        if mark is None:
+            raise ImportFailed(f"{shown}: not valid YAML: {problem}") from None
+        lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+        at = Location(path, mark.line + 1, mark.column + 1, lines[mark.line] if mark.line < len(lines) else "")
+        raise ConfigError([Diagnostic(at, f"not valid YAML: {problem}",
+                                      "a ZenML run configuration is a YAML mapping, like `settings: {docker: ...}`")]
+                          ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -113,6 +113,19 @@ def test_a_pipeline_not_found_names_the_ones_there(attribute: str, hint: str, tm
         {k: v for k, v in before.items() if "__pycache__" not in k}
 
 
+def test_a_run_configuration_that_is_not_yaml_is_located(tmp_path: Path, zenml_env: dict[str, str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """As every YAML error: file:line:col, what, what to do, the line and a caret; nothing written."""
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs/bad.yaml").write_text("a: 1\n b: [\n")
+    code, out, err = _run(tmp_path, ["configs/bad.yaml"], monkeypatch)
+    assert (code, out) == (1, "")
+    assert err == ("configs/bad.yaml:2:3: error: not valid YAML: mapping values are not allowed here (a ZenML run "
+                   "configuration is a YAML mapping, like `settings: {docker: ...}`)\n    2 |  b: [\n      |   ^\n"
+                   "1 error\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["configs"]
+
+
 def test_every_docker_setting_is_decided() -> None:
     """Each field of ZenML's DockerSettings is mapped or warned about: a new ZenML field fails here."""
     from zenml.config.docker_settings import DockerSettings
