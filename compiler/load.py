@@ -30,6 +30,7 @@ _YAML_TAGS = "tag:yaml.org,2002:"
 # refused with the field's type.
 _SCALAR_TAGS = frozenset(_YAML_TAGS + t for t in ("str", "int", "float", "bool", "null", "timestamp"))
 _MAX_DEPTH = 64
+_DEPTH_HINT = "no dockwright key nests that deep: look for an alias or a bracket that does not end"
 _MAX_NODES = 2_000_000
 # Values that aliases may add (each use of an anchor adds a copy of its value): far more than any real
 # project repeats, far less than a "billion laughs" document, which is refused before it is expanded.
@@ -111,7 +112,7 @@ class _Walker:
             raise _TooBig(self.loc(node.start_mark))
         loc = self.out.values[path] = self.loc(node.start_mark)
         if depth > _MAX_DEPTH:
-            self.sink.error(loc, f"nesting deeper than {_MAX_DEPTH} levels")
+            self.sink.error(loc, f"nesting deeper than {_MAX_DEPTH} levels", _DEPTH_HINT)
             return None
         if type(node) is yaml.ScalarNode:  # the common case first: a scalar contains nothing
             if node.tag == _STR_TAG:  # a string is its own text: no raw entry needed
@@ -213,7 +214,7 @@ class _Walker:
                 self.sink.error(self.loc(src.start_mark), "recursive alias: a mapping merges itself")
                 continue
             if depth > _MAX_DEPTH:
-                self.sink.error(self.loc(src.start_mark), f"nesting deeper than {_MAX_DEPTH} levels")
+                self.sink.error(self.loc(src.start_mark), f"nesting deeper than {_MAX_DEPTH} levels", _DEPTH_HINT)
                 continue
             self.active.add(id(src))
             try:
@@ -612,7 +613,7 @@ def _fragment_key(merged: Located, doc: Located, key: str, value: Any, sink: Col
     project = merged.data.get("version")
     if key == "version" and "version" in merged.data and (type(value) is not type(project) or value != project):
         sink.error(doc.at((key,)), f"included file says version {_yaml_word(value)} but the project says "
-                   f"{_yaml_word(project)}")
+                   f"{_yaml_word(project)}", f"write version: {_yaml_word(project)}, or leave version out of it")
     return key not in ("include", "version")
 
 

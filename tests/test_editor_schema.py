@@ -214,7 +214,8 @@ def test_an_included_files_other_version_is_said_as_yaml_spells_it(given: str, s
     result = invoke("compile", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == (
-        f"more.yaml:1:{10 if given else 9}: error: included file says version {said} but the project says 1")
+        f"more.yaml:1:{10 if given else 9}: error: included file says version {said} but the project says 1 "
+        "(write version: 1, or leave version out of it)")
 
 
 @settings(max_examples=400, deadline=None)

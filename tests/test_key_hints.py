@@ -113,3 +113,12 @@ def test_each_empty_included_file_is_said_to_be_empty(tmp_path: Path) -> None:
     result = invoke("validate", cwd=tmp_path)
     assert [line for line in result.stderr.splitlines() if "error:" in line] == [
         f"envs/e{i}.yaml:1:1: error: file is empty (add environments, pipelines, ...)" for i in range(4)]
+
+
+def test_nesting_deeper_than_dockwright_reads_says_what_to_look_for(tmp_path: Path) -> None:
+    (tmp_path / "dockwright.yaml").write_text("version: 1\nproject: p\nlabels: " + "[" * 70 + "]" * 70 + "\n")
+    result = invoke("validate", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        "dockwright.yaml:3:73: error: nesting deeper than 64 levels (no dockwright key nests that deep: look for an "
+        "alias or a bracket that does not end)")
