@@ -433,8 +433,26 @@ def _syntax_error(exc: yaml.MarkedYAMLError, file: Path, lines: list[str], sink:
         cm = exc.context_mark
         ctx_src = lines[cm.line] if cm.line < len(lines) else ""
         notes = ((exc.context, Location(file, cm.line + 1, cm.column + 1, ctx_src)),)
-    sink.error(Location(file, line + 1, col + 1, src), f"YAML syntax error: {problem}", _tab_hint(src, col),
-               notes=notes)
+    sink.error(Location(file, line + 1, col + 1, src), f"YAML syntax error: {problem}",
+               _tab_hint(src, col) or _syntax_hint(problem), notes=notes)
+
+
+# What to do about libyaml's most common complaints (its words, matched at their start).
+_SYNTAX_HINTS = (
+    ("did not find expected key", "check this line's indentation: the keys of one mapping start in one column"),
+    ("mapping values are not allowed", "check this line's indentation, or quote a value that holds ': '"),
+    ("did not find expected ',' or '}'", "close the { ... } that the note points at, or quote a value that holds "
+                                         "',', '{' or '}'"),
+    ("did not find expected ',' or ']'", "close the [ ... ] that the note points at, or quote a value that holds "
+                                         "',', '[' or ']'"),
+    ("found unexpected end of stream", "close the quote, bracket or brace that starts where the note points"),
+    ("did not find expected '-' indicator", "check this line's indentation: the items of one list start in one "
+                                            "column"),
+)
+
+
+def _syntax_hint(problem: str) -> str | None:
+    return next((hint for start, hint in _SYNTAX_HINTS if problem.startswith(start)), None)
 
 
 def _tab_hint(src: str, col: int) -> str | None:
