@@ -703,6 +703,10 @@ def lock(ctx: click.Context, file: str | None, upgrade: bool, upgrade_packages: 
     result = locking.run(compiled.plan, compiled.source.root, compiled.source.main.parent / LOCK_FILE,
                          upgrade=upgrade, upgrade_packages=upgrade_packages, check=check, skip_parents=skip_parents)
     label = shown_path(result.path)
+    if result.unreadable is not None and not _quiet():
+        click.echo(result.unreadable.format(color=_color(sys.stderr)), err=True)
+        click.echo(f"note: {label} cannot be read, so `lock` writes it anew from the YAML; none of its pins is kept",
+                   err=True)
     if check:
         if result.changed:
             for line in result.changes or ["the file's text"]:

@@ -176,6 +176,7 @@ class Result:
     changes: list[str] = field(default_factory=list)  # one line per changed pin or digest
     resolved: list[str] = field(default_factory=list)  # images resolved again (not reused)
     images: int = 0  # images in the lock
+    unreadable: Diagnostic | None = None  # why the old lock could not be read (it is written anew)
 
     @property
     def changed(self) -> bool:
@@ -311,7 +312,7 @@ def run(plan: Plan, root: Path, path: Path, *, platforms: tuple[str, ...] | None
     skip_parents: ask no registry; a parent image the old lock did not pin stays unpinned (compile says so).
     """
     old_text = lockfile.read_text(path)
-    old = lockfile.parse(path, old_text) if old_text is not None else Lock(images={})
+    old, unreadable = _old_lock(path, old_text)
     chosen = _chosen_platforms(plan.project.platforms if platforms is None else platforms)
     todo = targets(plan, root, chosen)
     options = _Options(platforms=chosen, upgrade=upgrade, check=check,
@@ -325,7 +326,21 @@ def run(plan: Plan, root: Path, path: Path, *, platforms: tuple[str, ...] | None
     lock = Lock(images=new)
     text = lockfile.render(lock)
     return Result(path=path, old=old_text, new=text, changes=describe(old, lock), resolved=sorted(resolved),
-                  images=len(new))
+                  images=len(new), unreadable=unreadable)
+
+
+def _old_lock(path: Path, text: str | None) -> tuple[Lock, Diagnostic | None]:
+    """The lock there is, to keep its pins; one that cannot be read (malformed, edited by hand) is written anew
+    from the YAML, none of its pins kept (a hand edit is not taken over), and why is said. One a newer dockwright
+    wrote is not written over."""
+    if text is None:
+        return Lock(images={}), None
+    try:
+        return lockfile.parse(path, text), None
+    except lockfile.NewerFormat:
+        raise
+    except ConfigError as exc:
+        return Lock(images={}), exc.diagnostics[0]
 
 
 def _chosen_platforms(platforms: tuple[str, ...]) -> tuple[str, ...]:

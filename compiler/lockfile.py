@@ -479,8 +479,7 @@ def parse(path: Path, text: str) -> Lock:
                     min(len(theirs), len(ours)) + 1)
         if len(theirs) == len(ours) and line > len(theirs):  # only the checksum differs: the body was edited
             raise error(path, text, f"{LOCK_FILE} was edited by hand: its checksum is not that of what it says",
-                        line=at, hint="undo the edit, or run `dockwright lock` to write it again (it keeps every "
-                                      "pin that still holds)")
+                        line=at, hint="undo the edit, or run `dockwright lock` to write it anew from the YAML")
         raise error(path, text, f"{LOCK_FILE} was edited by hand: line {line} is not what dockwright writes",
                     line=line)
     return lock
@@ -504,13 +503,18 @@ def _toml(path: Path, text: str) -> dict[str, Any]:
                     line=line, col=col) from None
 
 
+class NewerFormat(ConfigError):
+    """A lock written by a newer dockwright: `lock` does not write over it (it would lose what it cannot read)."""
+
+
 def _check_version(path: Path, text: str, version: Any) -> None:
     if not isinstance(version, int) or isinstance(version, bool):
         raise error(path, text, f"{LOCK_FILE} has no format version", needle="version")
     if version > FORMAT:
-        raise error(path, text, f"{LOCK_FILE} has format version {version}, newer than this dockwright reads "
-                                f"({FORMAT})", needle="version",
-                    hint="upgrade dockwright, or run `dockwright lock` to write it in this version's format")
+        raise NewerFormat(error(path, text, f"{LOCK_FILE} has format version {version}, newer than this dockwright "
+                                            f"reads ({FORMAT})", needle="version",
+                                hint="upgrade dockwright, or remove it and run `dockwright lock` to write it in "
+                                     "this version's format").diagnostics)
     if version != FORMAT:
         raise error(path, text, f"{LOCK_FILE} has unknown format version {version}", needle="version")
 
@@ -623,5 +627,5 @@ def _store(where: str, text_digest: str, lock: Lock) -> None:
     record.keep(where, entry)
 
 
-__all__ = ["LOCK_FILE", "FORMAT", "PLATFORMS", "File", "Package", "Parent", "LockedImage", "Lock", "render",
+__all__ = ["LOCK_FILE", "FORMAT", "NewerFormat", "PLATFORMS", "File", "Package", "Parent", "LockedImage", "Lock", "render",
            "parse", "read", "read_text", "digest", "error"]

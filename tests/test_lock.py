@@ -346,8 +346,32 @@ def test_a_bad_lock_file_is_located_and_nothing_is_written(project, index: Index
     assert code == 1
     assert err.splitlines()[0] == (
         "dockwright.lock:1:1: error: dockwright.lock has format version 2, newer than this dockwright reads (1) "
-        "(upgrade dockwright, or run `dockwright lock` to write it in this version's format)")
+        "(upgrade dockwright, or remove it and run `dockwright lock` to write it in this version's format)")
     assert (root / "dockwright.lock").read_text() == "version = 2\n"
+
+
+@pytest.mark.parametrize("text", ["", "garbage\n", "version = 1\nextra = 1\n", "EDIT"])
+def test_a_lock_that_cannot_be_read_is_written_anew_by_lock(project, index: Index, registry: Registry,
+                                                          uv_cache: Path, text: str) -> None:
+    """compile's error says to run `dockwright lock`; lock then writes it anew (it does not send people back to
+    the same error), says why, and keeps none of its pins: a hand edit is not taken over."""
+    root = project({"dockwright.yaml": yaml(index.url, ["alpha"])})
+    code, _, err = lock_cli(root, registry, uv_cache)
+    assert (code, err) == (0, ""), err
+    good = (root / "dockwright.lock").read_text()
+    if text == "EDIT":  # a pin changed in the file's own shape: the checksum gives it away
+        text = good.replace('version = "2.0"', 'version = "2.1"', 1)
+        assert text != good
+    (root / "dockwright.lock").write_text(text)
+    error = invoke("compile", cwd=root).stderr.splitlines()[0]
+    assert "run `dockwright lock`" in error
+    code, _, err = lock_cli(root, registry, uv_cache)
+    assert code == 0
+    assert err.splitlines()[0].replace("dockwright.lock:", "", 1) == error.replace("dockwright.lock:", "", 1)
+    assert err.splitlines()[-1] == ("note: dockwright.lock cannot be read, so `lock` writes it anew from the YAML; "
+                                    "none of its pins is kept")
+    assert (root / "dockwright.lock").read_text() == good
+    assert invoke("compile", cwd=root).returncode == 0
 
 
 def test_the_environments_certificates_let_uv_trust_a_private_index(project, tmp_path_factory: pytest.TempPathFactory,
