@@ -158,7 +158,8 @@ def test_a_bad_hash_is_located_at_its_value() -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("version = 2\n", "dockwright.lock:1:1: error: dockwright.lock has format version 2, newer than this dockwright "
-                      "reads (1) (upgrade dockwright, or run `dockwright lock` to write it in this version's format)"),
+                      "reads (1) (upgrade dockwright, or remove it and run `dockwright lock` to write it in this version's "
+                      "format)"),
     ("version = 0\n", "dockwright.lock:1:1: error: dockwright.lock has unknown format version 0 (run `dockwright "
                       "lock` to write it again)"),
     ("images = 3\n", "dockwright.lock:1:1: error: dockwright.lock has no format version (run `dockwright lock` to "
@@ -253,7 +254,7 @@ def test_an_edit_that_keeps_the_shape_is_found_by_the_checksum() -> None:
             text = text.replace(a, b)
         assert _error(text).splitlines() == [
             "dockwright.lock:4:1: error: dockwright.lock was edited by hand: its checksum is not that of what it says "
-            "(undo the edit, or run `dockwright lock` to write it again (it keeps every pin that still holds))",
+            "(undo the edit, or run `dockwright lock` to write it anew from the YAML)",
             f"    4 | {SAMPLE.splitlines()[3]}", "      | ^"]
 
 
