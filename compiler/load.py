@@ -413,11 +413,26 @@ def _single_node(loader: Any, file: Path, lines: list[str], sink: Collector) -> 
         return loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         _syntax_error(exc, file, lines, sink)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow: at its place, by its code point
+        code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+        kind = " (a control character)" if code < 0x20 or 0x7f <= code < 0xa0 else ""
+        sink.error(_at_offset(file, lines, exc.position), f"YAML does not allow the character U+{code:04X}{kind} in a "
+                   "file", f"remove it; in a double-quoted string, write it as an escape, like \\x{code:02x}"
+                   if code < 0x100 else "remove it")
     except yaml.YAMLError as exc:
         sink.error(first, f"YAML error: {exc}")
     except RecursionError:
         sink.error(first, "nesting too deep to read", f"dockwright reads at most {_MAX_DEPTH} levels")
     return None
+
+
+def _at_offset(file: Path, lines: list[str], offset: int) -> Location:
+    """The location of the character at offset in the text lines were split from (at line breaks only)."""
+    for number, line in enumerate(lines, 1):
+        if offset <= len(line):
+            return Location(file, number, offset + 1, line)
+        offset -= len(line) + 1
+    return Location(file, max(len(lines), 1), 1, lines[-1] if lines else "")
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError, file: Path, lines: list[str], sink: Collector) -> None:

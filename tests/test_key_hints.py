@@ -122,3 +122,19 @@ def test_nesting_deeper_than_dockwright_reads_says_what_to_look_for(tmp_path: Pa
     assert result.stderr.splitlines()[0] == (
         "dockwright.yaml:3:73: error: nesting deeper than 64 levels (no dockwright key nests that deep: look for an "
         "alias or a bracket that does not end)")
+
+
+@pytest.mark.parametrize("text, at, code", [
+    (b"version: 1\nproject: fp\x1b[31m\n", "2:12", "001B (a control character)"),
+    (b"version: 1\n# \x7f\n", "2:3", "007F (a control character)"),
+    ("version: 1\nproject: a\ufffe\n".encode(), "2:11", "FFFE"),
+])
+def test_a_character_yaml_does_not_allow_is_located(tmp_path: Path, text: bytes, at: str, code: str) -> None:
+    """At its place, by its code point, with what to do (it was line 1, column 1 and PyYAML's own words)."""
+    (tmp_path / "dockwright.yaml").write_bytes(text)
+    result = invoke("validate", cwd=tmp_path)
+    hint = "remove it" if code == "FFFE" else (
+        f"remove it; in a double-quoted string, write it as an escape, like \\x{code[2:4].lower()}")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        f"dockwright.yaml:{at}: error: YAML does not allow the character U+{code} in a file ({hint})")
