@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import posixpath
 import re
 import sys
@@ -78,9 +79,41 @@ def project_name(raw: str) -> str:
     return name or "app"
 
 
+class _Outside(OSError):
+    def __str__(self) -> str:
+        return self.strerror or ""
+
+
+def _read_inside(path: Path, root: Path | None = None) -> bytes:
+    """The bytes of a file of the project (root: the folder path is in); _Outside when it leads out of it
+    through a symbolic link, as compile reads every file the project names: what is outside is never read."""
+    top = (root or path.parent).resolve()
+    try:
+        inside = path.resolve().is_relative_to(top)
+    except RuntimeError:  # a symbolic link loop, before Python 3.13
+        inside = False
+    if not inside:
+        raise _Outside(errno.EPERM, "it leads outside the project directory through a symbolic link")
+    return read_regular(path)
+
+
+def _usable(root: Path, name: str, found: Found) -> bool:
+    """name (in the project's folder) is a regular file inside the project; one that leads out of it through a
+    symbolic link is a note, and is not read."""
+    path = root / name
+    if not (path.is_file() or path.is_symlink()):
+        return False
+    if not _is_file(root, name):
+        if path.is_symlink():
+            found.notes.append(f"{name} leads outside the project directory through a symbolic link: init did not "
+                               "read it")
+        return False
+    return True
+
+
 def _read_toml(path: Path, found: Found) -> dict[str, Any]:
     try:
-        data = tomllib.loads(read_regular(path).decode("utf-8"))
+        data = tomllib.loads(_read_inside(path).decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         found.notes.append(f"{path.name} was not read: {exc}")
         return {}
@@ -187,7 +220,7 @@ def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
 
 def _from_pyproject(root: Path, found: Found, *, named: bool) -> None:
     path = root / "pyproject.toml"
-    if not path.is_file():
+    if not _usable(root, "pyproject.toml", found):
         return
     data = _read_toml(path, found)
     if not data:
@@ -326,7 +359,7 @@ def _from_requirements_txt(root: Path, rel: str, found: Found, chain: tuple[str,
 def _lines(root: Path, rel: str, found: Found | None) -> list[str] | None:
     """The lines of a requirements file; None, with a note when found is given, when it cannot be read."""
     try:
-        return read_regular(root / rel).decode("utf-8").splitlines()
+        return _read_inside(root / rel, root).decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         if found is not None:
             found.notes.append(f"{_shown(rel)} was not read: {exc}")
@@ -478,10 +511,11 @@ def detect(root: Path, *, project: str | None = None, python: str | None = None)
     if python is None:
         _from_version_file(root, found)
     _from_pyproject(root, found, named=project is not None)
-    if (root / "requirements.txt").is_file():
+    if _usable(root, "requirements.txt", found):
         found.sources.append("requirements.txt")
         _from_requirements_txt(root, "requirements.txt", found)
-    others = sorted(p.name for p in root.glob("requirements*.txt") if p.is_file() and p.name not in found.used)
+    others = sorted(p.name for p in root.glob("requirements*.txt")
+                    if p.name not in found.used and p.name != "requirements.txt" and _usable(root, p.name, found))
     for other in others:
         found.notes.append(f"{_shown(other)} is not used: add it to an environment that needs it, e.g. one that "
                            "extends base (requirements_files: [" + _shown(other) + "])")
@@ -498,10 +532,13 @@ def _from_version_file(root: Path, found: Found) -> None:
     """The Python version of .python-version's first version, when it is a CPython 3 minor dockwright knows;
     else a note saying it was not used."""
     version_file = root / ".python-version"
-    if not version_file.exists():
+    if not version_file.exists() and not version_file.is_symlink():
+        return
+    if version_file.is_symlink() and not _is_file(root, ".python-version"):
+        _usable(root, ".python-version", found)  # the note; a FIFO or a folder there is read_regular's note
         return
     try:  # a FIFO or a folder there is a note
-        text = read_regular(version_file).decode("utf-8", errors="replace")
+        text = _read_inside(version_file).decode("utf-8", errors="replace")
     except OSError as exc:
         found.notes.append(f"{version_file.name} was not read: {exc.strerror}")
         return
@@ -597,7 +634,7 @@ def _holds(want: Wanted, env: dict[str, str]) -> bool:
 
 
 def _from_dockerfile(root: Path, found: Found) -> None:
-    if (root / "Dockerfile").is_file():
+    if _usable(root, "Dockerfile", found):
         found.dockerfile = "Dockerfile"
         found.sources.append("Dockerfile")
         found.dockerfile_from = _python_parent(root / "Dockerfile")
@@ -617,7 +654,7 @@ def _python_parent(path: Path) -> str | None:
     from .plan import _instructions
 
     try:
-        text = read_regular(path).decode("utf-8", errors="replace")
+        text = _read_inside(path).decode("utf-8", errors="replace")
     except OSError:
         return None
     image = None

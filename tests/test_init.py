@@ -735,3 +735,23 @@ def test_the_refusal_is_one_line_naming_the_first_problem(tmp_path: Path) -> Non
     assert init.refusal(diagnostics, target) == (
         f"{target} was not written: what init made from this project does not compile: line 13 of it: "
         "requirement 'x' is listed twice (and 1 more)")
+
+
+@pytest.mark.parametrize("name", ["pyproject.toml", ".python-version", "requirements.txt", "requirements-dev.txt",
+                                  "Dockerfile"])
+def test_a_file_that_leads_out_of_the_project_is_not_read(tmp_path: Path, name: str) -> None:
+    """As compile reads no file outside the project, init does not either: a link out is a note, and nothing in
+    the file it leads to reaches dockwright.yaml."""
+    outside, root = tmp_path / "outside", tmp_path / "p"
+    outside.mkdir()
+    root.mkdir()
+    secret = {"pyproject.toml": '[project]\nname = "secretname"\ndependencies = ["secretpkg==1"]\n',
+              ".python-version": "3.10\n", "Dockerfile": "FROM python:3.10-slim\n"}.get(name, "secretpkg==1\n")
+    (outside / "f").write_text(secret)
+    (root / name).symlink_to(outside / "f")
+    code, out, err = _init(root)
+    assert code == 0, err
+    text = (root / "dockwright.yaml").read_text()
+    assert "secret" not in text and "3.10" not in text and "dockerfile" not in text
+    assert f"note: {name} leads outside the project directory through a symbolic link: init did not read it" in \
+        err.splitlines()
