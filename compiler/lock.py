@@ -588,7 +588,9 @@ def write(result: Result) -> bool:
         return False
     path = result.path
     if path.is_symlink():
-        raise UsageError(f"{shown_path(path)} is a symbolic link; dockwright does not write through links")
+        raise ConfigError([Diagnostic(None, f"{shown_path(path)} is a symbolic link; dockwright does not write "
+                                            "through links", "replace the link with the file it leads to, or remove "
+                                                             "it: lock writes a regular file there")])
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:

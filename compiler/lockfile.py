@@ -524,10 +524,19 @@ def read_text(path: Path) -> str | None:
     directory, no permission: as for the project file); ConfigError at the line where it is not UTF-8."""
     try:
         reads.look(path)
+        if path.is_symlink() and not path.resolve().is_relative_to(path.parent.resolve()):
+            raise ConfigError([Diagnostic(None, f"{shown_path(path)} leads outside the project directory through a "
+                                                "symbolic link; dockwright reads nothing outside the project",
+                                          "replace the link with the lock file itself (dockwright lock writes it)")])
         raw = read_regular(path)
         reads.note(path, raw)  # the fast path's record holds the lock compile read (reads.py)
     except FileNotFoundError:
         return None
+    except RuntimeError:  # a symbolic link loop, before Python 3.13
+        raise UsageError(f"cannot read {shown_path(path)}: a symbolic link loop") from None
+    except IsADirectoryError:
+        raise ConfigError([Diagnostic(None, f"{shown_path(path)} is a directory, not the lock file",
+                                      "move it away: dockwright lock writes the lock file there")]) from None
     except OSError as exc:
         raise UsageError(f"cannot read {shown_path(path)}: {exc.strerror}") from None
     try:

@@ -471,15 +471,31 @@ def test_the_lock_is_never_written_through_a_symlink(project, index: Index, regi
                                                      uv_cache: Path) -> None:
     root = project({"dockwright.yaml": yaml(index.url, ["alpha"]), "elsewhere.txt": ""})
     (root / "dockwright.lock").symlink_to(root / "elsewhere.txt")
+    refused = ("error: dockwright.lock is a symbolic link; dockwright does not write through links (replace the "
+               "link with the file it leads to, or remove it: lock writes a regular file there)")
     code, out, err = lock_cli(root, registry, uv_cache)
-    assert code == 1  # an empty file is not a lock: a located error, before anything resolves
+    assert code == 1  # an empty file is not a lock: said, and written anew, but not through the link
     assert err.splitlines()[0] == ("dockwright.lock:1:1: error: dockwright.lock has no format version (run "
                                    "`dockwright lock` to write it again)")
+    assert err.splitlines()[-2:] == [refused, "1 error"] and (root / "elsewhere.txt").read_text() == ""
     (root / "elsewhere.txt").unlink()
     code, out, err = lock_cli(root, registry, uv_cache)
-    assert (code, out) == (2, "")
-    assert err == "error: dockwright.lock is a symbolic link; dockwright does not write through links\n"
+    assert (code, out, err) == (1, "", refused + "\n1 error\n")
     assert not (root / "elsewhere.txt").exists()
+
+
+def test_a_lock_that_leads_out_of_the_project_is_not_read(project, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """As every file the project names: a link out is an error, and nothing outside is read."""
+    outside = tmp_path_factory.mktemp("outside") / "dockwright.lock"
+    outside.write_text(lockfile.render(lockfile.Lock(images={})))
+    root = project({"dockwright.yaml": yaml("https://pypi.example/simple", ["alpha"])})
+    (root / "dockwright.lock").symlink_to(outside)
+    for args in (("compile",), ("compile", "--check"), ("lock", "--check", "--offline")):
+        result = invoke(*args, cwd=root)
+        assert (result.returncode, result.stdout) == (1, ""), args
+        assert result.stderr.splitlines()[0] == (
+            "error: dockwright.lock leads outside the project directory through a symbolic link; dockwright reads "
+            "nothing outside the project (replace the link with the lock file itself (dockwright lock writes it))")
 
 
 def test_this_machines_uv_settings_do_not_change_the_lock(project, tmp_path_factory: pytest.TempPathFactory,
