@@ -235,12 +235,36 @@ def _from_pyproject(root: Path, found: Found, *, named: bool) -> None:
     _python_from_pyproject(project, poetry_deps, found)
     deps = project.get("dependencies")
     if isinstance(deps, list):
-        for dep in deps:
-            _add_requirement(found, str(dep), PYPROJECT)
+        own = canonicalize_name(name) if isinstance(name, str) else None
+        for dep in _without_itself([str(d) for d in deps], own, _table(project, "optional-dependencies"), found):
+            _add_requirement(found, dep, PYPROJECT)
     optional = _from_poetry_dependencies(poetry_deps, found)
     _note_optional(project, poetry, optional, found)
     if isinstance(data.get("build-system"), dict):  # only a package that says how it is built is installed
         found.local_packages.append(".")
+
+
+def _without_itself(deps: list[str], own: str | None, extras: dict[str, Any], found: Found,
+                    seen: frozenset[str] = frozenset()) -> list[str]:
+    """deps, a requirement on the project itself (`name[extra]`: its own extras) replaced by those extras'
+    requirements: on an index, that name could be anyone's package."""
+    out = []
+    for dep in deps:
+        try:
+            req = Requirement(dep)
+        except InvalidRequirement:
+            out.append(dep)  # said by _add_requirement
+            continue
+        if own is None or canonicalize_name(req.name) != own:
+            out.append(dep)
+            continue
+        found.notes.append(f"pyproject.toml: {_shown(dep)} names the project itself: the requirements of its extras "
+                           f"({', '.join(sorted(req.extras)) or 'none'}) are listed instead")
+        for extra in sorted(req.extras - seen):
+            listed = extras.get(extra)
+            if isinstance(listed, list):
+                out += _without_itself([str(d) for d in listed], own, extras, found, seen | {extra})
+    return out
 
 
 def _python_from_pyproject(project: dict[str, Any], poetry_deps: dict[str, Any], found: Found) -> None:

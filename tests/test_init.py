@@ -755,3 +755,16 @@ def test_a_file_that_leads_out_of_the_project_is_not_read(tmp_path: Path, name: 
     assert "secret" not in text and "3.10" not in text and "dockerfile" not in text
     assert f"note: {name} leads outside the project directory through a symbolic link: init did not read it" in \
         err.splitlines()
+
+
+def test_a_requirement_on_the_project_itself_becomes_its_extras_requirements(tmp_path: Path) -> None:
+    """`pp[extra]` in pp's own dependencies means pp's extras; on an index, `pp` could be anyone's package."""
+    root = _project(tmp_path / "pp", {"pyproject.toml": (
+        '[project]\nname = "PP"\nversion = "1"\ndependencies = ["pp[extra]", "six==1.16.0"]\n'
+        '[project.optional-dependencies]\nextra = ["idna==3.7", "pp[more,extra]"]\nmore = ["attrs==23.2.0"]\n')})
+    code, _, err = _init(root)
+    assert code == 0, err
+    text = (root / "dockwright.yaml").read_text()
+    assert '      - "idna==3.7"\n      - "attrs==23.2.0"\n      - "six==1.16.0"\n' in text and "pp[" not in text
+    assert ("note: pyproject.toml: pp[extra] names the project itself: the requirements of its extras (extra) are "
+            "listed instead") in err.splitlines()
