@@ -113,7 +113,7 @@ def _usable(root: Path, name: str, found: Found) -> bool:
 
 def _read_toml(path: Path, found: Found) -> dict[str, Any]:
     try:
-        data = tomllib.loads(_read_inside(path).decode("utf-8"))
+        data = tomllib.loads(_read_inside(path).decode("utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         found.notes.append(f"{path.name} was not read: {exc}")
         return {}
@@ -383,7 +383,7 @@ def _from_requirements_txt(root: Path, rel: str, found: Found, chain: tuple[str,
 def _lines(root: Path, rel: str, found: Found | None) -> list[str] | None:
     """The lines of a requirements file; None, with a note when found is given, when it cannot be read."""
     try:
-        return _read_inside(root / rel, root).decode("utf-8").splitlines()
+        return _read_inside(root / rel, root).decode("utf-8-sig").splitlines()  # a BOM, as pip and compile take it
     except (OSError, UnicodeDecodeError) as exc:
         if found is not None:
             found.notes.append(f"{_shown(rel)} was not read: {exc}")
@@ -562,7 +562,7 @@ def _from_version_file(root: Path, found: Found) -> None:
         _usable(root, ".python-version", found)  # the note; a FIFO or a folder there is read_regular's note
         return
     try:  # a FIFO or a folder there is a note
-        text = _read_inside(version_file).decode("utf-8", errors="replace")
+        text = _read_inside(version_file).decode("utf-8-sig", errors="replace")
     except OSError as exc:
         found.notes.append(f"{version_file.name} was not read: {exc.strerror}")
         return

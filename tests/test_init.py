@@ -768,3 +768,15 @@ def test_a_requirement_on_the_project_itself_becomes_its_extras_requirements(tmp
     assert '      - "idna==3.7"\n      - "attrs==23.2.0"\n      - "six==1.16.0"\n' in text and "pp[" not in text
     assert ("note: pyproject.toml: pp[extra] names the project itself: the requirements of its extras (extra) are "
             "listed instead") in err.splitlines()
+
+
+def test_a_byte_order_mark_is_read_as_pip_and_compile_read_it(tmp_path: Path) -> None:
+    root = _project(tmp_path / "bom", {})
+    (root / "requirements.txt").write_bytes(b"\xef\xbb\xbfflask==3.0.0\n--index-url https://example.com/simple\n")
+    (root / ".python-version").write_bytes(b"\xef\xbb\xbf3.11\n")
+    (root / "pyproject.toml").write_bytes(b'\xef\xbb\xbf[project]\nname = "bommed"\n')
+    code, _, err = _init(root)
+    assert code == 0, err
+    text = (root / "dockwright.yaml").read_text()
+    assert 'project: bommed\n' in text and '"flask==3.0.0"' in text and 'python: "3.11"' in text
+    assert "\\ufeff" not in err and "\ufeff" not in text
