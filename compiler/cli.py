@@ -740,6 +740,10 @@ def export_bake(ctx: click.Context, file: str | None, output: str | None) -> Non
     """
     from . import bake
 
+    if output is not None and (not output.strip() or output.endswith(("/", os.sep)) or
+                               os.path.basename(os.path.normpath(output)) in (".", "..", "")):
+        raise UsageError(f"-o {output!r} names no file: give the file to write, like "
+                         f"{os.path.join(output.strip() or '.', bake.BAKE_FILE)}")
     compiled = _compile(ctx, file)
     root = compiled.source.root
     changes = _changes(compiled)  # the bake file names the generated Dockerfiles: they must be on disk

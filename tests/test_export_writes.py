@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from compiler import bake, zenml_config
 from compiler.emit import OutputError
-from helpers import EXAMPLES, copy_project, invoke
+from helpers import EXAMPLES, copy_project, invoke, tree
 
 NOT_OURS = "exists and was not written by dockwright: export replaces only a file it wrote (move it away, or give " \
            "-o another path)"
@@ -294,3 +295,15 @@ def test_export_replaces_exactly_its_own_files(tmp_path: Path, data: st.DataObje
         assert ours, old
         assert wrote == [True] and path.read_bytes() == new.encode()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp file left
+
+
+@pytest.mark.parametrize("output", ["newdir/", "", " ", ".", "..", "a/.."])
+def test_an_output_that_names_no_file_is_a_usage_error(tmp_path: Path, output: str) -> None:
+    """`-o newdir/` wrote a file named newdir; `-o ""` wrote the default one: a folder, or nothing, is said."""
+    shutil.copytree(EXAMPLES / "quickstart", tmp_path / "q")
+    before = tree(tmp_path)
+    result = invoke("export", "bake", "-o", output, cwd=tmp_path / "q")
+    assert (result.returncode, result.stdout) == (2, "")
+    example = os.path.join(output.strip() or ".", "docker-bake.json")
+    assert result.stderr == f"error: -o {output!r} names no file: give the file to write, like {example}\n"
+    assert tree(tmp_path) == before
