@@ -713,9 +713,10 @@ def refusal(diagnostics: list[Diagnostic], target: Path) -> str:
         loc = first.location
         where = (f"line {loc.line} of it: " if loc.file == target.absolute()
                  else f"{loc.display_path()}:{loc.line}: ")
-    more = f" (and {len(diagnostics) - 1} more)" if len(diagnostics) > 1 else ""
+    more = f"; and {len(diagnostics) - 1} more" if len(diagnostics) > 1 else ""
+    hint = f" ({first.hint}{more})" if first.hint else f" ({more[2:]})" if more else ""
     return (f"{shown_path(target)} was not written: what init made from this project does not compile: {where}"
-            f"{first.message}{more}")
+            f"{first.message}{hint}")
 
 
 def _dockerfile_python(found: Found) -> str:

@@ -735,6 +735,10 @@ def test_the_refusal_is_one_line_naming_the_first_problem(tmp_path: Path) -> Non
     assert init.refusal(diagnostics, target) == (
         f"{target} was not written: what init made from this project does not compile: line 13 of it: "
         "requirement 'x' is listed twice (and 1 more)")
+    hinted = [Diagnostic(None, "unknown Python version '3.7' in environment 'base'", "use 3.8 to 3.14"), *diagnostics]
+    assert init.refusal(hinted, target) == (
+        f"{target} was not written: what init made from this project does not compile: unknown Python version '3.7' "
+        "in environment 'base' (use 3.8 to 3.14; and 2 more)")
 
 
 @pytest.mark.parametrize("name", ["pyproject.toml", ".python-version", "requirements.txt", "requirements-dev.txt",
