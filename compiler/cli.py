@@ -703,10 +703,7 @@ def lock(ctx: click.Context, file: str | None, upgrade: bool, upgrade_packages: 
     result = locking.run(compiled.plan, compiled.source.root, compiled.source.main.parent / LOCK_FILE,
                          upgrade=upgrade, upgrade_packages=upgrade_packages, check=check, skip_parents=skip_parents)
     label = shown_path(result.path)
-    if result.unreadable is not None and not _quiet():
-        click.echo(result.unreadable.format(color=_color(sys.stderr)), err=True)
-        click.echo(f"note: {label} cannot be read, so `lock` writes it anew from the YAML; none of its pins is kept",
-                   err=True)
+    _say_unreadable(result.unreadable, label)
     if check:
         if result.changed:
             for line in result.changes or ["the file's text"]:
@@ -720,6 +717,14 @@ def lock(ctx: click.Context, file: str | None, upgrade: bool, upgrade_packages: 
         _say(line)
     resolved = f"; resolved {', '.join(result.resolved)}" if result.resolved else ""
     _say(f"{label}: {'written' if wrote else 'unchanged'}{resolved}")
+
+
+def _say_unreadable(why: Diagnostic | None, label: str) -> None:
+    """Why the old lock could not be read, when `lock` writes it anew."""
+    if why is not None and not _quiet():
+        click.echo(why.format(color=_color(sys.stderr)), err=True)
+        click.echo(f"note: {label} cannot be read, so `lock` writes it anew from the YAML; none of its pins is kept",
+                   err=True)
 
 
 @main.group(name="export")

@@ -454,7 +454,8 @@ def test_what_does_not_compile_is_not_written(tmp_path: Path) -> None:
     code, out, err = _init(root)
     assert (code, out) == (1, "")
     assert err == ("error: dockwright.yaml was not written: what init made from this project does not compile: "
-                   "requirements.txt:3: requirement 'pandas' is listed twice, differently\n")
+                   "requirements.txt:3: requirement 'pandas' is listed twice, differently (first as 'pandas==1.5' "
+                   "at requirements.txt:1; keep one)\n")
     assert sorted(p.name for p in root.iterdir()) == ["requirements.txt"]
 
 
