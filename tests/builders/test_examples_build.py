@@ -1,6 +1,6 @@
 """The examples' committed Dockerfiles on dockerd: the quickstart's builds by hand (plain `docker build`, pip from
-PyPI through this machine's CA), and one changed requirement rebuilds that image and its children only. Every
-example on every engine (both dockerds, podman, buildah) is test_engine_examples.py, which takes the helpers here.
+PyPI through this machine's CA), and one changed requirement rebuilds that image and its children only. The
+examples on the engines (both dockerds, podman, buildah) are test_engine_examples.py, which takes the helpers here.
 
 No image can be pulled here, so the parent images the examples name are local tags of a Debian bookworm image
 with Python made by debootstrap (docs/building.md, "Parent images", explains the mechanism). pip inside a container
