@@ -311,8 +311,15 @@ def run(plan: Plan, root: Path, path: Path, *, platforms: tuple[str, ...] | None
     platforms: None takes the project's `platforms:` (linux/amd64 unless it says otherwise).
     skip_parents: ask no registry; a parent image the old lock did not pin stays unpinned (compile says so).
     """
-    old_text = lockfile.read_text(path)
-    old, unreadable = _old_lock(path, old_text)
+    unreadable: Diagnostic | None
+    try:
+        old_text = lockfile.read_text(path)
+    except lockfile.NewerFormat:
+        raise
+    except ConfigError as exc:  # not UTF-8 (or a link out of the project, which write() then refuses)
+        old_text, unreadable, old = "", exc.diagnostics[0], Lock(images={})
+    else:
+        old, unreadable = _old_lock(path, old_text)
     chosen = _chosen_platforms(plan.project.platforms if platforms is None else platforms)
     todo = targets(plan, root, chosen)
     options = _Options(platforms=chosen, upgrade=upgrade, check=check,

@@ -350,7 +350,7 @@ def test_a_bad_lock_file_is_located_and_nothing_is_written(project, index: Index
     assert (root / "dockwright.lock").read_text() == "version = 2\n"
 
 
-@pytest.mark.parametrize("text", ["", "garbage\n", "version = 1\nextra = 1\n", "EDIT"])
+@pytest.mark.parametrize("text", ["", "garbage\n", "version = 1\nextra = 1\n", "EDIT", "\udcff\udcfe"])
 def test_a_lock_that_cannot_be_read_is_written_anew_by_lock(project, index: Index, registry: Registry,
                                                           uv_cache: Path, text: str) -> None:
     """compile's error says to run `dockwright lock`; lock then writes it anew (it does not send people back to
@@ -362,7 +362,7 @@ def test_a_lock_that_cannot_be_read_is_written_anew_by_lock(project, index: Inde
     if text == "EDIT":  # a pin changed in the file's own shape: the checksum gives it away
         text = good.replace('version = "2.0"', 'version = "2.1"', 1)
         assert text != good
-    (root / "dockwright.lock").write_text(text)
+    (root / "dockwright.lock").write_bytes(text.encode("utf-8", "surrogateescape"))  # the last one: not UTF-8
     error = invoke("compile", cwd=root).stderr.splitlines()[0]
     assert "run `dockwright lock`" in error
     code, _, err = lock_cli(root, registry, uv_cache)
