@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import posixpath
 import re
 import sys
@@ -20,7 +19,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-from .errors import Diagnostic, read_regular, shown_path
+from .errors import Diagnostic, inside, read_inside, shown_path
 from .inputs import _COMMENT, _logical_lines
 from .load import scalar
 from .record import PACKAGE_FILES
@@ -79,24 +78,6 @@ def project_name(raw: str) -> str:
     return name or "app"
 
 
-class _Outside(OSError):
-    def __str__(self) -> str:
-        return self.strerror or ""
-
-
-def _read_inside(path: Path, root: Path | None = None) -> bytes:
-    """The bytes of a file of the project (root: the folder path is in); _Outside when it leads out of it
-    through a symbolic link, as compile reads every file the project names: what is outside is never read."""
-    top = (root or path.parent).resolve()
-    try:
-        inside = path.resolve().is_relative_to(top)
-    except RuntimeError:  # a symbolic link loop, before Python 3.13
-        inside = False
-    if not inside:
-        raise _Outside(errno.EPERM, "it leads outside the project directory through a symbolic link")
-    return read_regular(path)
-
-
 def _usable(root: Path, name: str, found: Found) -> bool:
     """name (in the project's folder) is a regular file inside the project; one that leads out of it through a
     symbolic link is a note, and is not read."""
@@ -113,7 +94,7 @@ def _usable(root: Path, name: str, found: Found) -> bool:
 
 def _read_toml(path: Path, found: Found) -> dict[str, Any]:
     try:
-        data = tomllib.loads(_read_inside(path).decode("utf-8-sig"))
+        data = tomllib.loads(read_inside(path, path.parent).decode("utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         found.notes.append(f"{path.name} was not read: {exc}")
         return {}
@@ -383,7 +364,7 @@ def _from_requirements_txt(root: Path, rel: str, found: Found, chain: tuple[str,
 def _lines(root: Path, rel: str, found: Found | None) -> list[str] | None:
     """The lines of a requirements file; None, with a note when found is given, when it cannot be read."""
     try:
-        return _read_inside(root / rel, root).decode("utf-8-sig").splitlines()  # a BOM, as pip and compile take it
+        return read_inside(root / rel, root).decode("utf-8-sig").splitlines()  # a BOM, as pip and compile take it
     except (OSError, UnicodeDecodeError) as exc:
         if found is not None:
             found.notes.append(f"{_shown(rel)} was not read: {exc}")
@@ -435,8 +416,9 @@ def _r_target(text: str, rel: str) -> str | None:
 def _is_file(root: Path, rel: str) -> bool:
     """rel is a regular file whose real location is inside the project (as compile reads a -r line's file)."""
     try:
-        return (root / rel).resolve().is_relative_to(root.resolve()) and (root / rel).is_file()
-    except (OSError, RuntimeError, ValueError):  # RuntimeError: a symbolic link loop, before Python 3.13
+        inside(root / rel, root)
+        return (root / rel).is_file()
+    except (OSError, ValueError):
         return False
 
 
@@ -562,7 +544,7 @@ def _from_version_file(root: Path, found: Found) -> None:
         _usable(root, ".python-version", found)  # the note; a FIFO or a folder there is read_regular's note
         return
     try:  # a FIFO or a folder there is a note
-        text = _read_inside(version_file).decode("utf-8-sig", errors="replace")
+        text = read_inside(version_file, root).decode("utf-8-sig", errors="replace")
     except OSError as exc:
         found.notes.append(f"{version_file.name} was not read: {exc.strerror}")
         return
@@ -678,7 +660,7 @@ def _python_parent(path: Path) -> str | None:
     from .plan import _instructions
 
     try:
-        text = _read_inside(path).decode("utf-8", errors="replace")
+        text = read_inside(path, path.parent).decode("utf-8", errors="replace")
     except OSError:
         return None
     image = None

@@ -17,7 +17,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from . import dockerignore, reads
-from .errors import Collector, Location
+from .errors import Collector, Location, inside
 from .load import Located, read_text
 from .record import PACKAGE_FILES  # what makes a directory installable by pip or uv
 from .model import Origin, Project, Sourced, referenced_files
@@ -324,6 +324,14 @@ def _certificate_problem(root: Path, rel: str) -> tuple[str, str] | None:
     return None
 
 
+def _stays_inside(path: Path, root: Path) -> bool:
+    try:
+        inside(path, root)
+    except OSError:
+        return False
+    return True
+
+
 def _local_package_problem(root: Path, rel: str) -> tuple[str, str] | None:
     """(message, hint) unless rel is a directory inside the project (after symlinks) that pip can install."""
     path = root / rel
@@ -345,8 +353,7 @@ def _local_package_problem(root: Path, rel: str) -> tuple[str, str] | None:
             return (f"local package '{rel}' has no pyproject.toml, setup.py or setup.cfg",
                     "name the directory pip would install, the one that holds the package's pyproject.toml")
         for name in PACKAGE_FILES:  # dockwright lock reads them: like every path, inside the project
-            outside = (path / name).is_symlink() and not (path / name).resolve().is_relative_to(root.resolve())
-            if outside:
+            if (path / name).is_symlink() and not _stays_inside(path / name, root):
                 return (f"local package '{rel}': its {name} leads outside the project directory through a symbolic "
                         "link", "make it a file of the package, not a link to one elsewhere")
     except (OSError, RuntimeError) as exc:  # unreadable, or a symlink loop (RuntimeError before Python 3.13)

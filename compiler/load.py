@@ -6,6 +6,7 @@ This is the only module that imports yaml. It uses libyaml (CSafeLoader) when pr
 from __future__ import annotations
 
 import glob
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -593,8 +594,6 @@ def _expand_include(pattern: str, loc: Location | None, base: Path, root: Path, 
 
 def _outside(pattern: str, match: Path, root: Path) -> str:
     """Why an include's match is outside the project: its path says so, or a symbolic link on the way leads there."""
-    import os
-
     rel = os.path.relpath(os.path.normpath(match), root)
     if rel == ".." or rel.startswith("../"):
         return f"include '{pattern}' reaches outside the project directory"

@@ -311,15 +311,7 @@ def run(plan: Plan, root: Path, path: Path, *, platforms: tuple[str, ...] | None
     platforms: None takes the project's `platforms:` (linux/amd64 unless it says otherwise).
     skip_parents: ask no registry; a parent image the old lock did not pin stays unpinned (compile says so).
     """
-    unreadable: Diagnostic | None
-    try:
-        old_text = lockfile.read_text(path)
-    except lockfile.NewerFormat:
-        raise
-    except ConfigError as exc:  # not UTF-8 (or a link out of the project, which write() then refuses)
-        old_text, unreadable, old = "", exc.diagnostics[0], Lock(images={})
-    else:
-        old, unreadable = _old_lock(path, old_text)
+    old_text, old, unreadable = _old_lock(path)
     chosen = _chosen_platforms(plan.project.platforms if platforms is None else platforms)
     todo = targets(plan, root, chosen)
     options = _Options(platforms=chosen, upgrade=upgrade, check=check,
@@ -336,18 +328,19 @@ def run(plan: Plan, root: Path, path: Path, *, platforms: tuple[str, ...] | None
                   images=len(new), unreadable=unreadable)
 
 
-def _old_lock(path: Path, text: str | None) -> tuple[Lock, Diagnostic | None]:
-    """The lock there is, to keep its pins; one that cannot be read (malformed, edited by hand) is written anew
-    from the YAML, none of its pins kept (a hand edit is not taken over), and why is said. One a newer dockwright
-    wrote is not written over."""
-    if text is None:
-        return Lock(images={}), None
+def _old_lock(path: Path) -> tuple[str | None, Lock, Diagnostic | None]:
+    """The lock's text and the lock there is, to keep its pins. One that cannot be read (not UTF-8, malformed,
+    edited by hand; a link out of the project, which write() then refuses) is written anew from the YAML, none of
+    its pins kept (a hand edit is not taken over), and why is said. One a newer dockwright wrote is not written
+    over."""
+    text: str | None = ""
     try:
-        return lockfile.parse(path, text), None
+        text = lockfile.read_text(path)
+        return text, (lockfile.parse(path, text) if text is not None else Lock(images={})), None
     except lockfile.NewerFormat:
         raise
     except ConfigError as exc:
-        return Lock(images={}), exc.diagnostics[0]
+        return text, Lock(images={}), exc.diagnostics[0]
 
 
 def _chosen_platforms(platforms: tuple[str, ...]) -> tuple[str, ...]:

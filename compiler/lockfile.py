@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import reads, record
-from .errors import ConfigError, Diagnostic, Location, UsageError, read_regular, shown_path
+from .errors import ConfigError, Diagnostic, Location, UsageError, inside, read_regular, shown_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -519,15 +519,23 @@ def _check_version(path: Path, text: str, version: Any) -> None:
         raise error(path, text, f"{LOCK_FILE} has unknown format version {version}", needle="version")
 
 
+def _inside_the_project(path: Path) -> None:
+    """The lock beside the project file leads nowhere out of the project (errors.inside), or a ConfigError."""
+    try:
+        inside(path, path.parent)
+    except OSError:
+        raise ConfigError([Diagnostic(None, f"{shown_path(path)} leads outside the project directory through a "
+                                            "symbolic link; dockwright reads nothing outside the project",
+                                      "replace the link with the lock file itself (dockwright lock writes it)")]
+                          ) from None
+
+
 def read_text(path: Path) -> str | None:
     """The lock file's text, or None when there is none. UsageError when it cannot be read (a FIFO, a
     directory, no permission: as for the project file); ConfigError at the line where it is not UTF-8."""
     try:
         reads.look(path)
-        if path.is_symlink() and not path.resolve().is_relative_to(path.parent.resolve()):
-            raise ConfigError([Diagnostic(None, f"{shown_path(path)} leads outside the project directory through a "
-                                                "symbolic link; dockwright reads nothing outside the project",
-                                          "replace the link with the lock file itself (dockwright lock writes it)")])
+        _inside_the_project(path)
         raw = read_regular(path)
         reads.note(path, raw)  # the fast path's record holds the lock compile read (reads.py)
     except FileNotFoundError:
