@@ -488,12 +488,7 @@ class _Writer:
             _quietly(os.unlink, temp, fd)
         for change, fd in reversed(self.done):
             ok = _put_back(change, fd) and ok
-        for parts in reversed(self.made):
-            self.tree.forget(parts)
-            parent = self.tree.fds.get(parts[:-1], _MISSING)
-            if parent >= 0:
-                ok = _quietly(os.rmdir, parts[-1], parent) and ok
-        return ok
+        return _unmake(self.tree, self.made) and ok
 
     def error(self, exc: OSError, out_dir: Path, restored: bool) -> OutputError:
         target = out_dir / self.current if self.current else out_dir
@@ -542,6 +537,17 @@ def write(out_dir: Path, plan: list[Change], *, root: Path | None = None) -> Non
                     _prune(tree, (*prefix, *change.path.split("/")[:-1]), len(prefix))
     except OSError as exc:  # the output directory itself cannot be opened
         raise _error("write", out_dir, exc) from None
+
+
+def _unmake(tree: _Tree, made: list[tuple[str, ...]]) -> bool:
+    """Remove the folders a write made, deepest first; False when one could not be."""
+    ok = True
+    for parts in reversed(made):
+        tree.forget(parts)
+        parent = tree.fds.get(parts[:-1], _MISSING)
+        if parent >= 0:
+            ok = _quietly(os.rmdir, parts[-1], parent) and ok
+    return ok
 
 
 def _prune(tree: _Tree, parts: tuple[str, ...], stop: int) -> None:
@@ -646,11 +652,7 @@ def export_write(item: Export) -> bool:
                         _quietly(os.unlink, temp, fd)
                         raise
             except BaseException:
-                for parts in reversed(made):
-                    tree.forget(parts)
-                    parent = tree.fds.get(parts[:-1], _MISSING)
-                    if parent >= 0:
-                        _quietly(os.rmdir, parts[-1], parent)
+                _unmake(tree, made)
                 raise
     except _Blocked as exc:  # a folder appeared in a folder's place between the look and the write
         raise OutputError(f"{shown_path(item.base.joinpath(*exc.rel))} {_EXPORT_WHAT[exc.what]} ({_EXPORT_HINT})") \
